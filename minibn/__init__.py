@@ -1,0 +1,35 @@
+"""minibn: a small reverse-mode autodiff engine for seeing backprop through batch norm.
+
+    import minibn as mb
+    x = mb.randn(3, 4, requires_grad=True)
+    loss = (x.tanh() * x).sum()
+    loss.backward()            # x.grad now holds d loss / d x
+"""
+
+from . import ops
+from .autograd import (Function, backward, detect_anomaly, enable_grad, grad, is_grad_enabled,
+                       no_grad, set_grad_enabled)
+from .backend import (Device, bool_, complex64, complex128, float32, float64, get_default_dtype,
+                      int32, int64, result_type, set_default_dtype)
+from .creation import (arange, as_tensor, empty, empty_like, eye, from_numpy, full, full_like,
+                       linspace, ones, ones_like, rand, rand_like, randint, randn, randn_like,
+                       tensor, zeros, zeros_like)
+from .ops import (abs, add, amax, amin, argmax, argmin, broadcast_to, cat, clamp, clone,
+                  concatenate, div, eq, exp, expand, flatten, ge, gt, le, log, logical_and,
+                  logical_not, logical_or, lt, matmul, max, maximum, mean, min, minimum, mul, ne,
+                  neg, permute, pow, relu, reshape, sigmoid, sqrt, squeeze, stack, std, sub, sum,
+                  sum_to, tanh, transpose, unsqueeze, var, where)
+from .random import Generator, default_generator, manual_seed
+from .tensor import Tensor
+
+bool = bool_  # noqa: A001  (mb.bool, as torch.bool)
+float = float32  # noqa: A001
+double = float64
+long = int64
+
+__version__ = "0.1.0"
+
+
+def device(spec="cpu") -> Device:
+    """A :class:`Device` from a string: ``mb.device("cuda:0")``."""
+    return Device(spec)

@@ -1,0 +1,223 @@
+"""Array modules, devices and the dtype policy.
+
+Every op finds the array module (NumPy or CuPy) of its operands here, so a
+new backend plugs in by registering its array type, never by editing ops.
+
+Dtype promotion follows PyTorch (``torch.result_type``): operands are sorted
+into three tiers, tensors with dimensions > zero-dimensional tensors > Python
+scalars, and a lower tier only changes the result when it belongs to a higher
+category (bool < integer < floating < complex). So a Python scalar never
+upcasts a float32 tensor, and neither does a 0-d float64 tensor.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+float32 = np.dtype("float32")
+float64 = np.dtype("float64")
+complex64 = np.dtype("complex64")
+complex128 = np.dtype("complex128")
+int32 = np.dtype("int32")
+int64 = np.dtype("int64")
+bool_ = np.dtype("bool")
+
+SUPPORTED_DTYPES = (float32, float64, complex64, complex128, int32, int64, bool_)
+_default_dtype = float32
+
+
+def get_default_dtype() -> np.dtype:
+    """The dtype of tensors made from Python floats (float32, as in PyTorch)."""
+    return _default_dtype
+
+
+def set_default_dtype(dtype) -> None:
+    """Set the dtype of tensors made from Python floats: float32 or float64."""
+    global _default_dtype
+    dtype = as_dtype(dtype)
+    if dtype not in (float32, float64):
+        raise TypeError(f"default dtype must be float32 or float64, got {dtype}")
+    _default_dtype = dtype
+
+
+def as_dtype(dtype) -> np.dtype:
+    """Normalize ``dtype`` (a NumPy dtype, its name or a type) and check it is supported."""
+    try:
+        dt = np.dtype(dtype)
+    except TypeError:
+        raise TypeError(f"not a dtype: {dtype!r}") from None
+    if dt not in SUPPORTED_DTYPES:
+        names = ", ".join(d.name for d in SUPPORTED_DTYPES)
+        raise TypeError(f"dtype {dt} is not supported; use one of {names}")
+    return dt
+
+
+def _category(dt: np.dtype) -> int:
+    return {"b": 0, "i": 1, "u": 1, "f": 2, "c": 3}[dt.kind]
+
+
+def is_floating(dt: np.dtype) -> bool:
+    return dt.kind in "fc"
+
+
+def _complex_of(dt: np.dtype) -> np.dtype:
+    return complex64 if dt == float32 else complex128
+
+
+def _scalar_dtype(value) -> np.dtype:
+    """The dtype PyTorch gives a Python scalar operand ("wrapped number")."""
+    if isinstance(value, bool):
+        return bool_
+    if isinstance(value, int):
+        return int64
+    if isinstance(value, float):
+        return _default_dtype
+    return _complex_of(_default_dtype)
+
+
+def _promote(a, b):
+    if a is None:
+        return b
+    if b is None:
+        return a
+    return np.promote_types(a, b)
+
+
+def _combine(higher, lower):
+    """PyTorch's ``combine_categories``: the lower tier wins only a higher category."""
+    if higher is None:
+        return lower
+    if lower is None:
+        return higher
+    if higher.kind == "c":
+        return higher
+    if lower.kind == "c":
+        return _complex_of(higher) if higher.kind == "f" else lower
+    if higher.kind == "f":
+        return higher
+    if higher.kind == "b" or lower.kind == "f":
+        return np.promote_types(higher, lower)
+    return higher
+
+
+def result_type(*operands) -> np.dtype:
+    """PyTorch's result dtype for an op on ``operands`` (tensors or Python scalars)."""
+    dims = zeros = scalars = None
+    for op in operands:
+        dt = getattr(op, "dtype", None)
+        if dt is None:
+            scalars = _promote(scalars, _scalar_dtype(op))
+        elif op.ndim == 0:
+            zeros = _promote(zeros, dt)
+        else:
+            dims = _promote(dims, dt)
+    return _combine(dims, _combine(zeros, scalars))
+
+
+# --------------------------------------------------------------------------
+# Devices and array modules
+
+
+class Device:
+    """A device: ``Device("cpu")``, ``Device("cuda")``, ``Device("cuda:1")``.
+
+    Compares equal to its string form, so ``t.device == "cpu"`` works.
+    """
+
+    __slots__ = ("type", "index")
+
+    def __init__(self, spec="cpu"):
+        if isinstance(spec, Device):
+            self.type, self.index = spec.type, spec.index
+            return
+        if not isinstance(spec, str):
+            raise TypeError(f"device must be a string such as 'cpu' or 'cuda:0', got {spec!r}")
+        kind, _, index = spec.partition(":")
+        if kind not in ("cpu", "cuda") or (index and not index.isdigit()) or (kind == "cpu" and index):
+            raise ValueError(f"unknown device {spec!r}; expected 'cpu', 'cuda' or 'cuda:N'")
+        self.type = kind
+        self.index = int(index) if index else (0 if kind == "cuda" else None)
+
+    def __eq__(self, other):
+        if isinstance(other, str):
+            try:
+                other = Device(other)
+            except (TypeError, ValueError):
+                return False
+        if not isinstance(other, Device):
+            return NotImplemented
+        return self.type == other.type and self.index == other.index
+
+    def __hash__(self):
+        return hash((self.type, self.index))
+
+    def __str__(self):
+        return self.type if self.index is None else f"{self.type}:{self.index}"
+
+    def __repr__(self):
+        return f"device('{self}')"
+
+
+CPU = Device("cpu")
+
+# array type -> (array module, function giving the array's Device)
+_ARRAY_TYPES: dict = {np.ndarray: (np, lambda a: CPU)}
+
+
+def register_array_type(array_type, module, device_of) -> None:
+    """Teach minibn a backend: arrays of ``array_type`` use ``module`` and live on ``device_of(a)``."""
+    _ARRAY_TYPES[array_type] = (module, device_of)
+
+
+def array_module(array):
+    """The array module (numpy, cupy, ...) that owns ``array``."""
+    try:
+        return _ARRAY_TYPES[type(array)][0]
+    except KeyError:
+        raise TypeError(f"unsupported array type {type(array).__name__}") from None
+
+
+def device_of(array) -> Device:
+    try:
+        return _ARRAY_TYPES[type(array)][1](array)
+    except KeyError:
+        raise TypeError(f"unsupported array type {type(array).__name__}") from None
+
+
+def module_for(device) -> object:
+    """The array module that holds arrays on ``device``."""
+    device = Device(device)
+    if device.type == "cpu":
+        return np
+    return _cupy(device)
+
+
+def _cupy(device: Device):
+    try:
+        import cupy
+    except ImportError:
+        raise RuntimeError(
+            f"device {device} needs CuPy, which is not installed; install minibn with the "
+            "'cuda12' or 'cuda13' extra (pip install 'minibn[cuda12]') to match your CUDA driver"
+        ) from None
+    try:
+        count = cupy.cuda.runtime.getDeviceCount()
+    except Exception as exc:  # CUDA raises its own error types when no driver is present
+        raise RuntimeError(f"device {device}: CuPy is installed but found no usable GPU ({exc})") from None
+    if device.index >= count:
+        raise RuntimeError(f"device {device} does not exist: {count} GPU(s) visible")
+    if cupy.ndarray not in _ARRAY_TYPES:
+        register_array_type(cupy.ndarray, cupy, lambda a: Device(f"cuda:{a.device.id}"))
+    return cupy
+
+
+def to_device(array, device):
+    """Copy ``array`` to ``device`` (a no-op when it is already there)."""
+    device = Device(device)
+    if device_of(array) == device:
+        return array
+    if device.type == "cpu":
+        return array.get()  # a CuPy array; every non-CPU backend offers .get()
+    xp = module_for(device)
+    with xp.cuda.Device(device.index):
+        return xp.asarray(array)

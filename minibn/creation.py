@@ -1,0 +1,211 @@
+"""Making tensors: from data, filled, ranges, and random (seeded)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from . import backend, random
+from .tensor import Tensor, _wrap
+
+
+def _finish(array, device, requires_grad) -> Tensor:
+    backend.as_dtype(array.dtype)
+    if device is not None:
+        array = backend.to_device(array, device)
+    t = _wrap(array)
+    if requires_grad:
+        t.requires_grad = True
+    return t
+
+
+def _size(size) -> tuple:
+    if len(size) == 1 and isinstance(size[0], (tuple, list)):
+        size = size[0]
+    try:
+        size = tuple(int(s) for s in size)
+    except TypeError:
+        raise TypeError(f"size must be integers, got {size!r}") from None
+    if any(s < 0 for s in size):
+        raise ValueError(f"negative dimension in size {size}")
+    return size
+
+
+def _dtype(dtype, default=None):
+    if dtype is None:
+        return default or backend.get_default_dtype()
+    return backend.as_dtype(dtype)
+
+
+def tensor(data, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+    """A new tensor holding a copy of ``data`` (a number, nested lists, an array or a Tensor).
+
+    The dtype follows the data: an array keeps its own; Python floats give the
+    default dtype (float32), Python ints int64, as in PyTorch.
+    """
+    if isinstance(data, Tensor):
+        array = data._data.copy()
+    elif hasattr(data, "__array_namespace__") and not isinstance(data, (np.ndarray, np.generic)):
+        array = data.copy()  # an array of another backend stays where it is
+    else:
+        from_array = isinstance(data, (np.ndarray, np.generic))
+        array = np.array(data)
+        if not from_array:  # Python numbers: PyTorch's defaults, not NumPy's float64
+            if array.dtype.kind == "f":
+                array = array.astype(backend.get_default_dtype())
+            elif array.dtype.kind == "c":
+                array = array.astype(backend._complex_of(backend.get_default_dtype()))
+            elif array.dtype.kind in "iu":
+                array = array.astype(backend.int64)
+            elif array.dtype.kind not in "b":
+                raise TypeError(f"tensor: cannot make a tensor from {type(data).__name__} data")
+    if dtype is not None:
+        array = array.astype(backend.as_dtype(dtype), copy=False)
+    return _finish(array, device, requires_grad)
+
+
+def as_tensor(data, dtype=None, device=None) -> Tensor:
+    """Like :func:`tensor` but shares memory with ``data`` when it can."""
+    if isinstance(data, Tensor) and (dtype is None or data.dtype == dtype) and (device is None or data.device == device):
+        return data
+    if isinstance(data, np.ndarray) and (dtype is None or data.dtype == dtype) and device in (None, "cpu"):
+        return _finish(data, None, False)
+    return tensor(data, dtype, device)
+
+
+def from_numpy(array: np.ndarray) -> Tensor:
+    """A tensor sharing memory with the NumPy array ``array``."""
+    if not isinstance(array, np.ndarray):
+        raise TypeError(f"from_numpy expects a numpy.ndarray, got {type(array).__name__}")
+    return _finish(array, None, False)
+
+
+def _filled(fill, size, dtype, device, requires_grad, generator=None) -> Tensor:
+    device = backend.Device(device) if device is not None else backend.CPU
+    xp = backend.module_for(device)
+    with _on(xp, device):
+        array = fill(xp, _size(size), dtype)
+    t = _wrap(array)
+    if requires_grad:
+        t.requires_grad = True
+    return t
+
+
+class _on:
+    """Make new arrays on ``device`` (selects the GPU for CuPy; nothing to do for NumPy)."""
+
+    def __init__(self, xp, device):
+        self.ctx = xp.cuda.Device(device.index) if device.type == "cuda" else None
+
+    def __enter__(self):
+        if self.ctx is not None:
+            self.ctx.__enter__()
+
+    def __exit__(self, *exc):
+        if self.ctx is not None:
+            self.ctx.__exit__(*exc)
+
+
+def zeros(*size, dtype=None, device=None, requires_grad=False) -> Tensor:
+    return _filled(lambda xp, s, _: xp.zeros(s, dtype=_dtype(dtype)), size, dtype, device, requires_grad)
+
+
+def ones(*size, dtype=None, device=None, requires_grad=False) -> Tensor:
+    return _filled(lambda xp, s, _: xp.ones(s, dtype=_dtype(dtype)), size, dtype, device, requires_grad)
+
+
+def empty(*size, dtype=None, device=None, requires_grad=False) -> Tensor:
+    return _filled(lambda xp, s, _: xp.empty(s, dtype=_dtype(dtype)), size, dtype, device, requires_grad)
+
+
+def full(size, fill_value, dtype=None, device=None, requires_grad=False) -> Tensor:
+    """A tensor of ``size`` filled with ``fill_value`` (dtype inferred from it, as in PyTorch)."""
+    if dtype is None:
+        dtype = backend.result_type(fill_value)
+    size = (size,) if isinstance(size, int) else tuple(size)
+    return _filled(lambda xp, s, _: xp.full(s, fill_value, dtype=_dtype(dtype)), size, dtype, device,
+                   requires_grad)
+
+
+def eye(n, m=None, dtype=None, device=None, requires_grad=False) -> Tensor:
+    m = n if m is None else m
+    return _filled(lambda xp, s, _: xp.eye(n, m, dtype=_dtype(dtype)), (), dtype, device, requires_grad)
+
+
+def arange(start, end=None, step=1, dtype=None, device=None, requires_grad=False) -> Tensor:
+    """Values from ``start`` to ``end`` (exclusive); int64 if all bounds are ints, else float32."""
+    if end is None:
+        start, end = 0, start
+    if step == 0:
+        raise ValueError("arange: step must be nonzero")
+    if dtype is None:
+        dtype = backend.result_type(start, end, step)
+    return _filled(lambda xp, s, _: xp.arange(start, end, step).astype(_dtype(dtype)), (), dtype, device,
+                   requires_grad)
+
+
+def linspace(start, end, steps, dtype=None, device=None, requires_grad=False) -> Tensor:
+    return _filled(lambda xp, s, _: xp.linspace(start, end, steps).astype(_dtype(dtype)), (), dtype,
+                   device, requires_grad)
+
+
+def _like(fn, t, dtype, device, requires_grad, **kw):
+    return fn(t.shape, dtype=dtype or t.dtype, device=device or t.device, requires_grad=requires_grad, **kw)
+
+
+def zeros_like(t, dtype=None, device=None, requires_grad=False):
+    return _like(zeros, t, dtype, device, requires_grad)
+
+
+def ones_like(t, dtype=None, device=None, requires_grad=False):
+    return _like(ones, t, dtype, device, requires_grad)
+
+
+def empty_like(t, dtype=None, device=None, requires_grad=False):
+    return _like(empty, t, dtype, device, requires_grad)
+
+
+def full_like(t, fill_value, dtype=None, device=None, requires_grad=False):
+    return full(t.shape, fill_value, dtype=dtype or t.dtype, device=device or t.device,
+                requires_grad=requires_grad)
+
+
+# -- random ----------------------------------------------------------------------
+
+
+def _random(draw, size, dtype, device, requires_grad):
+    dtype = _dtype(dtype)
+    if dtype.kind != "f":
+        raise TypeError(f"random floats need a float dtype, got {dtype}")
+    array = draw(_size(size), dtype)
+    return _finish(array, device, requires_grad)
+
+
+def randn(*size, generator=None, dtype=None, device=None, requires_grad=False) -> Tensor:
+    """Standard normal samples, from ``generator`` (default: the one ``manual_seed`` sets)."""
+    rng = random.resolve(generator)
+    return _random(lambda s, dt: rng.standard_normal(s, dtype=dt), size, dtype, device, requires_grad)
+
+
+def rand(*size, generator=None, dtype=None, device=None, requires_grad=False) -> Tensor:
+    """Uniform samples on [0, 1)."""
+    rng = random.resolve(generator)
+    return _random(lambda s, dt: rng.random(s, dtype=dt), size, dtype, device, requires_grad)
+
+
+def randint(low, high=None, size=(), generator=None, dtype=None, device=None) -> Tensor:
+    """Integers uniform on [low, high) (int64 by default)."""
+    if high is None:
+        low, high = 0, low
+    rng = random.resolve(generator)
+    array = rng.integers(low, high, size=_size((size,)), dtype=_dtype(dtype, backend.int64))
+    return _finish(array, device, False)
+
+
+def randn_like(t, generator=None, dtype=None, device=None, requires_grad=False):
+    return randn(t.shape, generator=generator, dtype=dtype or t.dtype, device=device or t.device,
+                 requires_grad=requires_grad)
+
+
+def rand_like(t, generator=None, dtype=None, device=None, requires_grad=False):
+    return rand(t.shape, generator=generator, dtype=dtype or t.dtype, device=device or t.device,
+                requires_grad=requires_grad)

@@ -1,0 +1,205 @@
+"""Reductions: sum, mean, var/std, max/min, argmax/argmin.
+
+Backward broadcasts the upstream gradient back over the reduced axes.
+"""
+
+from __future__ import annotations
+
+from collections import namedtuple
+
+from ..autograd import Function
+from ..tensor import Tensor, _wrap
+from ._util import normalize_axes, reduce_args
+
+MaxResult = namedtuple("MaxResult", ["values", "indices"])
+
+
+class _Reduction(Function):
+    """Shared bookkeeping: ``axes`` reduced, ``keepdim``, and the input shape."""
+
+    def setup(self, x):
+        self.in_shape = x.shape
+        self.count = 1
+        for a in self.axes:
+            self.count *= x.shape[a]
+
+    def spread(self, g: Tensor) -> Tensor:
+        """``g`` broadcast back to the input's shape."""
+        if not self.keepdim:
+            kept = tuple(1 if i in self.axes else n for i, n in enumerate(self.in_shape))
+            g = g.reshape(kept)
+        return g.broadcast_to(self.in_shape)
+
+
+class Sum(_Reduction):
+    def forward(self, x):
+        self.setup(x)
+        return x.sum(axis=self.axes, keepdims=self.keepdim)
+
+    def backward(self, g):
+        return self.spread(g)
+
+
+class Mean(_Reduction):
+    def forward(self, x):
+        self.setup(x)
+        return x.mean(axis=self.axes, keepdims=self.keepdim)
+
+    def backward(self, g):
+        return self.spread(g / self.count)
+
+
+class Var(_Reduction):
+    """v = sum (x - mean)^2 / (n - c);  dx = g * 2 (x - mean) / (n - c).
+
+    Written without |.|^2 so that it stays complex-analytic.
+    """
+
+    save_inputs = True
+
+    def forward(self, x):
+        self.setup(x)
+        if self.count - self.correction <= 0:
+            raise ValueError(
+                f"var: {self.count} element(s) per reduction with correction={self.correction} "
+                "leaves no degrees of freedom"
+            )
+        d = x - x.mean(axis=self.axes, keepdims=True)
+        return (d * d).sum(axis=self.axes, keepdims=self.keepdim) / (self.count - self.correction)
+
+    def backward(self, g):
+        (x,) = self.inputs
+        centered = x - x.mean(dim=self.axes, keepdim=True)
+        return self.spread(g) * centered * (2 / (self.count - self.correction))
+
+
+class Max(_Reduction):
+    """max over ``axes``.
+
+    The gradient goes to the maximal entries: split evenly among ties
+    (``amax``, and ``max()`` over all elements), or to the first maximal
+    index (``max(dim)``, which also returns indices), both as in PyTorch.
+    """
+
+    save_inputs = True
+    save_output = True
+    analytic = False
+    largest = True
+
+    def forward(self, x):
+        self.setup(x)
+        if x.size == 0:
+            raise ValueError("max/min of an empty tensor")
+        reduce = self.xp.max if self.largest else self.xp.min
+        return reduce(x, axis=self.axes, keepdims=self.keepdim)
+
+    def backward(self, g):
+        xp = self.xp
+        x = self.inputs[0]._data
+        if self.first_index:
+            (axis,) = self.axes
+            find = xp.argmax if self.largest else xp.argmin
+            idx = xp.expand_dims(find(x, axis=axis), axis)
+            weights = xp.zeros(x.shape, dtype=g.dtype)
+            xp.put_along_axis(weights, idx, 1, axis=axis)
+        else:
+            y = self.output._data
+            if not self.keepdim:
+                y = xp.expand_dims(y, self.axes)
+            hits = (x == y).astype(g.dtype)
+            weights = hits / hits.sum(axis=self.axes, keepdims=True)
+        return self.spread(g) * _wrap(weights)
+
+
+class Min(Max):
+    largest = False
+
+
+# -- the functions --------------------------------------------------------------
+
+
+def _reduce(cls, x, dim, keepdim, axis, keepdims, **attrs):
+    dim, keepdim = reduce_args(dim, keepdim, axis, keepdims)
+    axes = normalize_axes(dim, x.ndim, cls.__name__.lower())
+    return cls.apply(x, axes=axes, keepdim=keepdim, **attrs)
+
+
+def sum(x, dim=None, keepdim=False, *, axis=None, keepdims=None):  # noqa: A001
+    """Sum over ``dim`` (an int, a tuple, or None for all)."""
+    return _reduce(Sum, x, dim, keepdim, axis, keepdims)
+
+
+def mean(x, dim=None, keepdim=False, *, axis=None, keepdims=None):
+    """Mean over ``dim``."""
+    if x.dtype.kind not in "fc":
+        raise TypeError(f"mean: needs a floating point tensor, got dtype {x.dtype}; use .float() first")
+    return _reduce(Mean, x, dim, keepdim, axis, keepdims)
+
+
+def var(x, dim=None, keepdim=False, *, correction=None, unbiased=None, axis=None, keepdims=None):
+    """Variance over ``dim`` with Bessel's ``correction`` (default 1, PyTorch's unbiased estimate)."""
+    if correction is not None and unbiased is not None:
+        raise TypeError("var: pass correction or unbiased, not both")
+    if correction is None:
+        correction = 1 if unbiased is None else int(bool(unbiased))
+    if x.dtype.kind not in "fc":
+        raise TypeError(f"var: needs a floating point tensor, got dtype {x.dtype}")
+    return _reduce(Var, x, dim, keepdim, axis, keepdims, correction=correction)
+
+
+def std(x, dim=None, keepdim=False, *, correction=None, unbiased=None, axis=None, keepdims=None):
+    """Standard deviation: sqrt(var(...))."""
+    return var(x, dim, keepdim, correction=correction, unbiased=unbiased, axis=axis,
+               keepdims=keepdims).sqrt()
+
+
+def _extremum(cls, x, dim, keepdim, axis, keepdims):
+    dim, keepdim = reduce_args(dim, keepdim, axis, keepdims)
+    if dim is None:
+        return cls.apply(x, axes=tuple(range(x.ndim)), keepdim=False, first_index=False)
+    if not isinstance(dim, int):
+        raise TypeError(f"{cls.__name__.lower()}(dim) takes one int dimension; use amax/amin for several")
+    axes = normalize_axes(dim, x.ndim, cls.__name__.lower())
+    values = cls.apply(x, axes=axes, keepdim=keepdim, first_index=True)
+    find = argmax if cls.largest else argmin
+    return MaxResult(values, find(x, dim, keepdim))
+
+
+def max(x, dim=None, keepdim=False, *, axis=None, keepdims=None):  # noqa: A001
+    """The largest value; with ``dim``, a (values, indices) pair as in PyTorch."""
+    return _extremum(Max, x, dim, keepdim, axis, keepdims)
+
+
+def min(x, dim=None, keepdim=False, *, axis=None, keepdims=None):  # noqa: A001
+    """The smallest value; with ``dim``, a (values, indices) pair as in PyTorch."""
+    return _extremum(Min, x, dim, keepdim, axis, keepdims)
+
+
+def amax(x, dim=None, keepdim=False, *, axis=None, keepdims=None):
+    """Largest values over ``dim`` (ties share the gradient evenly)."""
+    return _reduce(Max, x, dim, keepdim, axis, keepdims, first_index=False)
+
+
+def amin(x, dim=None, keepdim=False, *, axis=None, keepdims=None):
+    """Smallest values over ``dim`` (ties share the gradient evenly)."""
+    return _reduce(Min, x, dim, keepdim, axis, keepdims, first_index=False)
+
+
+def _arg(name, x, dim, keepdim):
+    if x._data.dtype.kind == "c":
+        raise TypeError(f"{name}: complex tensors have no order (not complex-analytic)")
+    xp = x.xp
+    if dim is None:
+        return _wrap(xp.asarray(getattr(xp, name)(x._data)))
+    (axis,) = normalize_axes(dim, x.ndim, name)
+    return _wrap(xp.asarray(getattr(xp, name)(x._data, axis=axis, keepdims=keepdim)))
+
+
+def argmax(x, dim=None, keepdim=False):
+    """Index of the largest value (of the flattened tensor when ``dim`` is None)."""
+    return _arg("argmax", x, dim, keepdim)
+
+
+def argmin(x, dim=None, keepdim=False):
+    """Index of the smallest value (of the flattened tensor when ``dim`` is None)."""
+    return _arg("argmin", x, dim, keepdim)

@@ -1,0 +1,362 @@
+"""Ops that move values without arithmetic: reshape, permute, broadcast,
+indexing, concatenation, where, dtype and device changes.
+
+Their backward ops come in pairs: reshape <-> reshape, broadcast_to <->
+sum_to, getitem <-> index_add, so every derivative of every order stays
+inside this small set.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .. import backend
+from ..autograd import Function
+from ..tensor import Tensor, _wrap
+from ._util import coerce, normalize_axes, shape_of, unbroadcast
+
+
+def _shape_arg(shape) -> tuple:
+    """Accept ``f(2, 3)`` and ``f((2, 3))``."""
+    if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
+        shape = shape[0]
+    return tuple(int(s) for s in shape)
+
+
+class Reshape(Function):
+    is_view = True
+
+    def forward(self, x):
+        self.in_shape = x.shape
+        return x.reshape(self.shape)
+
+    def backward(self, g):
+        return g.reshape(self.in_shape)
+
+
+class Permute(Function):
+    is_view = True
+
+    def forward(self, x):
+        return x.transpose(self.axes)
+
+    def backward(self, g):
+        inverse = tuple(np.argsort(self.axes))
+        return g.permute(inverse)
+
+
+class BroadcastTo(Function):
+    """Read-only broadcast view; backward sums over the broadcast axes."""
+
+    is_view = True
+
+    def forward(self, x):
+        self.in_shape = x.shape
+        return self.xp.broadcast_to(x, self.shape)
+
+    def backward(self, g):
+        return sum_to(g, self.in_shape)
+
+
+class SumTo(Function):
+    """Sum ``x`` down to ``shape``, the shape it was broadcast from."""
+
+    def forward(self, x):
+        self.in_shape = x.shape
+        lead = x.ndim - len(self.shape)
+        axes = tuple(range(lead)) + tuple(
+            lead + i for i, n in enumerate(self.shape) if n == 1 and x.shape[lead + i] != 1
+        )
+        out = x.sum(axis=axes, keepdims=True) if axes else x
+        return out.reshape(self.shape)
+
+    def backward(self, g):
+        return g.broadcast_to(self.in_shape)
+
+
+def as_index(index):
+    """An index for a backend array: Tensors and lists become arrays, booleans become positions."""
+    if not isinstance(index, tuple):
+        index = (index,)
+    out = []
+    for i in index:
+        if isinstance(i, Tensor):
+            i = i._data
+        elif isinstance(i, list):
+            i = np.asarray(i)
+        if hasattr(i, "dtype") and getattr(i, "ndim", 0) >= 0 and not isinstance(i, np.generic):
+            if i.dtype.kind == "b":
+                out.extend(i.nonzero())  # a mask of k dims is k integer index arrays
+                continue
+            if i.dtype.kind not in "iu":
+                raise IndexError(f"tensors used as indices must be integer or bool, got dtype {i.dtype}")
+        out.append(i)
+    return tuple(out)
+
+
+def _is_basic(index) -> bool:
+    return all(i is None or i is Ellipsis or isinstance(i, (int, slice, np.integer)) for i in index)
+
+
+class GetItem(Function):
+    """x[index]; backward scatters the gradient back, adding at repeated indices."""
+
+    def forward(self, x):
+        self.in_shape = x.shape
+        return x[self.index]
+
+    def backward(self, g):
+        return IndexAdd.apply(g, index=self.index, shape=self.in_shape, basic=self.basic)
+
+
+class IndexAdd(Function):
+    """zeros(shape) with ``g`` added at ``index``: the adjoint of getitem."""
+
+    def forward(self, g):
+        out = self.xp.zeros(self.shape, dtype=g.dtype)
+        if self.basic:
+            out[self.index] = g
+        else:
+            self.xp.add.at(out, self.index, g)
+        return out
+
+    def backward(self, gg):
+        return (_GetItemView if self.basic else GetItem).apply(gg, index=self.index, basic=self.basic)
+
+
+def getitem(x, index):
+    """``x[index]``: basic slicing (a view) and integer-array / boolean indexing (a copy)."""
+    index = as_index(index)
+    basic = _is_basic(index)
+    if not basic:
+        for i in index:
+            if hasattr(i, "dtype") and backend.array_module(i) is not x.xp:
+                raise TypeError(f"getitem: index array on another device than the tensor ({x.device})")
+    cls = _GetItemView if basic else GetItem
+    return cls.apply(x, index=index, basic=basic)
+
+
+class _GetItemView(GetItem):
+    """Basic slicing returns a view that shares the tensor's version counter."""
+
+    is_view = True
+
+
+class Cat(Function):
+    def forward(self, *xs):
+        self.sizes = [x.shape[self.axis] for x in xs]
+        return self.xp.concatenate(xs, axis=self.axis)
+
+    def backward(self, g):
+        grads, start = [], 0
+        lead = (slice(None),) * self.axis
+        for need, n in zip(self.needs, self.sizes):
+            grads.append(g[lead + (slice(start, start + n),)] if need else None)
+            start += n
+        return tuple(grads)
+
+
+def cat(tensors, dim=0):
+    """Concatenate along an existing dimension ``dim``."""
+    tensors = list(tensors)
+    if not tensors:
+        raise ValueError("cat: expected a non-empty sequence of tensors")
+    for i, t in enumerate(tensors):
+        if not isinstance(t, Tensor):
+            raise TypeError(f"cat: element {i} is a {type(t).__name__}, not a Tensor")
+        if t.ndim != tensors[0].ndim:
+            raise ValueError(
+                f"cat: all tensors need the same number of dimensions; tensor 0 has shape "
+                f"{tuple(tensors[0].shape)}, tensor {i} has shape {tuple(t.shape)}"
+            )
+    dtype = backend.result_type(*tensors)
+    from ._util import cast_to
+
+    tensors = [cast_to(t, dtype) for t in tensors]
+    (axis,) = normalize_axes(dim, tensors[0].ndim, "cat")
+    return Cat.apply(*tensors, axis=axis)
+
+
+concatenate = cat
+
+
+def stack(tensors, dim=0):
+    """Join tensors of one shape along a new dimension ``dim``."""
+    tensors = list(tensors)
+    if not tensors:
+        raise ValueError("stack: expected a non-empty sequence of tensors")
+    shape = tensors[0].shape
+    for i, t in enumerate(tensors):
+        if t.shape != shape:
+            raise ValueError(f"stack: tensor 0 has shape {tuple(shape)} but tensor {i} has {tuple(t.shape)}")
+    dim = dim + len(shape) + 1 if dim < 0 else dim
+    return cat([unsqueeze(t, dim) for t in tensors], dim)
+
+
+class Where(Function):
+    save_inputs = True
+
+    def forward(self, cond, a, b):
+        return self.xp.where(cond, a, b)
+
+    def backward(self, g):
+        cond, a, b = self.inputs
+        return (None,
+                unbroadcast(where(cond, g, 0), shape_of(a)) if self.needs[1] else None,
+                unbroadcast(where(cond, 0, g), shape_of(b)) if self.needs[2] else None)
+
+
+def where(condition, input, other):  # noqa: A002  (PyTorch's argument names)
+    """Elementwise ``input`` where ``condition`` holds, else ``other`` (broadcasting)."""
+    if not isinstance(condition, Tensor):
+        condition = Tensor(np.asarray(condition))
+    if condition.dtype.kind != "b":
+        raise TypeError(f"where: condition must be a bool tensor, got dtype {condition.dtype}")
+    a, b = coerce(input, other, "where")
+    return Where.apply(condition, a, b)
+
+
+class Cast(Function):
+    def forward(self, x):
+        self.in_dtype = x.dtype
+        return x.astype(self.dtype)
+
+    def backward(self, g):
+        return cast(g, self.in_dtype)
+
+
+def cast(x, dtype):
+    dtype = backend.as_dtype(dtype)
+    if x.dtype == dtype:
+        return x
+    if x.dtype.kind == "c" and dtype.kind != "c":
+        raise TypeError(f"cast: {x.dtype} -> {dtype} would drop the imaginary part; take .real explicitly")
+    if x._requires_grad and dtype.kind not in "fc":
+        return _wrap(x._data.astype(dtype))  # an integer copy is outside the graph
+    return Cast.apply(x, dtype=dtype)
+
+
+class Clone(Function):
+    def forward(self, x):
+        return x.copy()
+
+    def backward(self, g):
+        return g
+
+
+def clone(x):
+    """A copy with its own memory; gradients pass straight through."""
+    return Clone.apply(x)
+
+
+class ToDevice(Function):
+    def forward(self, x):
+        self.source = backend.device_of(x)
+        return backend.to_device(x, self.device)
+
+    def backward(self, g):
+        return to_device(g, self.source)
+
+
+def to_device(x, device):
+    """Copy ``x`` to ``device``, differentiably (gradients come back to x's device)."""
+    device = backend.Device(device)
+    if x.device == device:
+        return x
+    return ToDevice.apply(x, device=device)
+
+
+# -- shape functions ----------------------------------------------------------------
+
+
+def reshape(x, *shape):
+    """View ``x`` with a new shape (one entry may be -1)."""
+    shape = _shape_arg(shape)
+    if shape == x.shape:
+        return x
+    try:
+        np.empty(x.shape, dtype=np.uint8).reshape(shape)  # validates without touching data
+    except ValueError:
+        raise ValueError(f"reshape: cannot reshape a tensor of shape {tuple(x.shape)} "
+                         f"({x.numel()} elements) into shape {shape}") from None
+    return Reshape.apply(x, shape=shape)
+
+
+def flatten(x, start_dim=0, end_dim=-1):
+    """Merge dimensions ``start_dim`` .. ``end_dim`` into one."""
+    if x.ndim == 0:
+        return reshape(x, 1)
+    (start,), (end,) = normalize_axes(start_dim, x.ndim, "flatten"), normalize_axes(end_dim, x.ndim, "flatten")
+    n = 1
+    for s in x.shape[start:end + 1]:
+        n *= s
+    return reshape(x, x.shape[:start] + (n,) + x.shape[end + 1:])
+
+
+def permute(x, *dims):
+    """Reorder the dimensions: ``permute(x, 1, 0)``."""
+    dims = _shape_arg(dims)
+    if sorted(d % max(x.ndim, 1) for d in dims) != list(range(x.ndim)):
+        raise ValueError(f"permute: {dims} is not a permutation of the {x.ndim} dimensions of a tensor of shape {tuple(x.shape)}")
+    axes = tuple(d % x.ndim for d in dims)
+    if axes == tuple(range(x.ndim)):
+        return x
+    return Permute.apply(x, axes=axes)
+
+
+def swapaxes(x, dim0, dim1):
+    """Swap two dimensions (PyTorch's ``transpose(dim0, dim1)``)."""
+    a, b = (normalize_axes(dim0, x.ndim, "transpose") + normalize_axes(dim1, x.ndim, "transpose"))
+    axes = list(range(x.ndim))
+    axes[a], axes[b] = axes[b], axes[a]
+    return permute(x, *axes)
+
+
+transpose = swapaxes
+
+
+def broadcast_to(x, shape):
+    shape = _shape_arg((shape,))
+    if shape == x.shape:
+        return x
+    try:
+        ok = np.broadcast_shapes(x.shape, shape) == shape
+    except ValueError:
+        ok = False
+    if not ok:
+        raise ValueError(f"broadcast_to: cannot broadcast shape {tuple(x.shape)} to {shape}")
+    return BroadcastTo.apply(x, shape=shape)
+
+
+def expand(x, *sizes):
+    """PyTorch's expand: broadcast to ``sizes``, -1 keeping a dimension's size."""
+    sizes = _shape_arg(sizes)
+    lead = len(sizes) - x.ndim
+    if lead < 0:
+        raise ValueError(f"expand: {len(sizes)} sizes for a tensor with {x.ndim} dimensions")
+    shape = tuple(x.shape[i - lead] if s == -1 and i >= lead else s for i, s in enumerate(sizes))
+    return broadcast_to(x, shape)
+
+
+def sum_to(x, shape):
+    """Sum ``x`` over broadcast axes so that it has ``shape`` (the adjoint of broadcast_to)."""
+    shape = _shape_arg((shape,))
+    if shape == x.shape:
+        return x
+    if np.broadcast_shapes(shape, x.shape) != x.shape:
+        raise ValueError(f"sum_to: shape {shape} does not broadcast to {tuple(x.shape)}")
+    return SumTo.apply(x, shape=shape)
+
+
+def unsqueeze(x, dim):
+    dim = dim + x.ndim + 1 if dim < 0 else dim
+    if not 0 <= dim <= x.ndim:
+        raise IndexError(f"unsqueeze: dimension {dim} out of range for {x.ndim} dimensions")
+    return reshape(x, x.shape[:dim] + (1,) + x.shape[dim:])
+
+
+def squeeze(x, dim=None):
+    if dim is None:
+        return reshape(x, tuple(s for s in x.shape if s != 1))
+    axes = normalize_axes(dim, x.ndim, "squeeze")
+    return reshape(x, tuple(s for i, s in enumerate(x.shape) if not (i in axes and s == 1)))

@@ -1,0 +1,440 @@
+"""Tensor: a backend array, its gradient, and its place in the graph.
+
+The math lives in :mod:`minibn.ops`; this class gives it PyTorch's spelling
+(operators and methods). ``t._node`` is the Function that produced ``t``
+(None for a leaf); ``t._version`` is a one-element list shared by tensors that
+alias one buffer, bumped by every in-place change so that backward can tell
+when a saved value was overwritten.
+"""
+
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+
+from . import backend
+
+
+def _wrap(data, node=None, version=None) -> "Tensor":
+    """Make a Tensor around a backend array without checks (the ops' fast path)."""
+    t = Tensor.__new__(Tensor)
+    t._data = data
+    t._node = node
+    t._requires_grad = node is not None
+    t.grad = None
+    t._version = [0] if version is None else version
+    t._hooks = None
+    return t
+
+
+class Tensor:
+    """An n-dimensional array that records the ops applied to it for autodiff.
+
+    Make one with :func:`minibn.tensor` (or ``zeros``, ``randn``, ...); the
+    constructor ``Tensor(data, requires_grad=False)`` takes anything
+    ``numpy.asarray`` takes, keeping its dtype.
+    """
+
+    __slots__ = ("_data", "_node", "_requires_grad", "grad", "_version", "_hooks", "__weakref__")
+    __array_ufunc__ = None  # NumPy defers to Tensor's operators: np.float64(2) * t is a Tensor
+    __array_function__ = None
+
+    def __init__(self, data, requires_grad: bool = False):
+        if isinstance(data, Tensor):
+            data = data._data
+        elif isinstance(data, np.generic) or not hasattr(data, "__array_namespace__"):
+            data = np.asarray(data)
+        backend.as_dtype(data.dtype)
+        self._data = data
+        self._node = None
+        self._requires_grad = False
+        self.grad = None
+        self._version = [0]
+        self._hooks = None
+        self.requires_grad = requires_grad
+
+    # -- attributes --------------------------------------------------------
+
+    @property
+    def shape(self) -> tuple:
+        return self._data.shape
+
+    @property
+    def ndim(self) -> int:
+        return self._data.ndim
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self._data.dtype
+
+    @property
+    def device(self) -> backend.Device:
+        return backend.device_of(self._data)
+
+    @property
+    def xp(self):
+        """The array module (numpy or cupy) holding this tensor's data."""
+        return backend.array_module(self._data)
+
+    @property
+    def requires_grad(self) -> bool:
+        return self._requires_grad
+
+    @requires_grad.setter
+    def requires_grad(self, value: bool):
+        value = bool(value)
+        if self._node is not None:
+            if not value:
+                raise RuntimeError(
+                    "requires_grad can only be switched off on a leaf tensor; use .detach() "
+                    "to get a tensor outside the graph"
+                )
+            return
+        if value and self._data.dtype.kind not in "fc":
+            raise TypeError(
+                f"only floating point (or complex) tensors can require gradients, got dtype {self.dtype}"
+            )
+        self._requires_grad = value
+
+    def requires_grad_(self, requires_grad: bool = True) -> "Tensor":
+        self.requires_grad = requires_grad
+        return self
+
+    @property
+    def is_leaf(self) -> bool:
+        return self._node is None
+
+    @property
+    def grad_fn(self):
+        """The Function that produced this tensor (None for a leaf)."""
+        return self._node
+
+    @property
+    def data(self) -> "Tensor":
+        """This tensor's values outside the graph (shares memory and version counter)."""
+        return _wrap(self._data, version=self._version)
+
+    @property
+    def T(self) -> "Tensor":
+        return ops.permute(self, tuple(range(self.ndim - 1, -1, -1)))
+
+    @property
+    def mT(self) -> "Tensor":
+        return ops.swapaxes(self, -1, -2)
+
+    def size(self, dim=None):
+        return self.shape if dim is None else self.shape[dim]
+
+    def dim(self) -> int:
+        return self.ndim
+
+    def numel(self) -> int:
+        return int(self._data.size)
+
+    def __len__(self):
+        if self.ndim == 0:
+            raise TypeError("len() of a 0-d tensor")
+        return self.shape[0]
+
+    # -- conversions -------------------------------------------------------
+
+    def _check_no_grad(self, what):
+        if self._requires_grad:
+            raise RuntimeError(
+                f"can't call {what} on a tensor that requires grad: use .detach().{what.split('(')[0]}()"
+                if what != "__array__" else
+                "can't convert a tensor that requires grad to a NumPy array; use t.detach()"
+            )
+
+    def numpy(self) -> np.ndarray:
+        """The data as a NumPy array (shares memory on CPU)."""
+        self._check_no_grad("numpy()")
+        if self.device.type != "cpu":
+            raise TypeError(f"can't convert a {self.device} tensor to NumPy; use .cpu() or .to('cpu') first")
+        return self._data
+
+    def __array__(self, dtype=None, copy=None):
+        self._check_no_grad("__array__")
+        if self.device.type != "cpu":
+            raise TypeError(f"implicit conversion of a {self.device} tensor to NumPy is not allowed; use .cpu()")
+        if copy:
+            return np.array(self._data, dtype=dtype, copy=True)
+        return self._data if dtype is None else self._data.astype(dtype, copy=False)
+
+    def item(self):
+        if self._data.size != 1:
+            raise ValueError(f"item() needs a tensor with one element, got shape {tuple(self.shape)}")
+        return self._data.item()
+
+    def tolist(self):
+        return self._data.tolist()
+
+    def __float__(self):
+        return float(self.item())
+
+    def __int__(self):
+        return int(self.item())
+
+    def __index__(self):
+        if self.dtype.kind not in "iub" or self._data.size != 1:
+            raise TypeError("only integer tensors of a single element can be used as an index")
+        return int(self._data.item())
+
+    def __bool__(self):
+        if self._data.size != 1:
+            raise RuntimeError(f"the truth value of a tensor with {self._data.size} elements is ambiguous")
+        return bool(self._data.item())
+
+    def __hash__(self):
+        return id(self)
+
+    def __iter__(self):
+        if self.ndim == 0:
+            raise TypeError("iteration over a 0-d tensor")
+        return (self[i] for i in range(self.shape[0]))
+
+    def __repr__(self):
+        arr = self._data if self.device.type == "cpu" else self._data.get()
+        body = np.array2string(arr, separator=", ", prefix="tensor(", precision=4,
+                               floatmode="maxprec_equal" if arr.dtype.kind in "fc" else "maxprec")
+        extra = []
+        if self.device.type != "cpu":
+            extra.append(f"device='{self.device}'")
+        if arr.dtype not in (backend.get_default_dtype(), backend.int64, backend.bool_):
+            extra.append(f"dtype={arr.dtype}")
+        if self._node is not None:
+            extra.append(f"grad_fn={self._node!r}")
+        elif self._requires_grad:
+            extra.append("requires_grad=True")
+        return "tensor(" + body + "".join(", " + e for e in extra) + ")"
+
+    # -- dtype and device --------------------------------------------------
+
+    def to(self, *args, dtype=None, device=None, copy: bool = False) -> "Tensor":
+        """``t.to(dtype)``, ``t.to(device)``, ``t.to(device, dtype)`` or keywords; differentiable."""
+        for a in args:
+            if isinstance(a, (str, backend.Device)):
+                device = a
+            else:
+                dtype = a
+        out = self
+        if dtype is not None:
+            out = ops.cast(out, backend.as_dtype(dtype))
+        if device is not None:
+            out = ops.to_device(out, backend.Device(device))
+        if copy and out is self:
+            out = ops.clone(self)
+        return out
+
+    def cpu(self) -> "Tensor":
+        return self.to("cpu")
+
+    def cuda(self, index: int = 0) -> "Tensor":
+        return self.to(f"cuda:{index}")
+
+    def float(self) -> "Tensor":
+        return self.to(backend.float32)
+
+    def double(self) -> "Tensor":
+        return self.to(backend.float64)
+
+    def long(self) -> "Tensor":
+        return self.to(backend.int64)
+
+    def type_as(self, other: "Tensor") -> "Tensor":
+        return self.to(other.dtype)
+
+    # -- autograd ------------------------------------------------------------
+
+    def backward(self, gradient=None, retain_graph=None, create_graph: bool = False) -> None:
+        """Accumulate d(self)/d(leaf) into ``leaf.grad`` for every leaf that requires grad.
+
+        ``gradient`` is the upstream gradient (required unless ``self`` has one
+        element). The graph's saved tensors are freed afterwards unless
+        ``retain_graph=True``; ``create_graph=True`` records the backward pass
+        so that the gradients can be differentiated again.
+        """
+        autograd.backward(self, gradient, retain_graph, create_graph)
+
+    def detach(self) -> "Tensor":
+        """The same values outside the graph (shares memory, like PyTorch)."""
+        return _wrap(self._data, version=self._version)
+
+    def detach_(self) -> "Tensor":
+        self._node = None
+        self._requires_grad = False
+        return self
+
+    def retain_grad(self) -> None:
+        """Keep this non-leaf tensor's gradient in ``.grad`` after backward."""
+        if not self._requires_grad:
+            raise RuntimeError("retain_grad() on a tensor that does not require grad")
+        if self._node is not None:
+            import weakref
+
+            self._node._retain = weakref.ref(self)
+
+    @property
+    def retains_grad(self) -> bool:
+        return self._node is not None and self._node._retain is not None and self._node._retain() is self
+
+    def register_hook(self, hook):
+        """Call ``hook(grad)`` when this tensor's gradient is computed; a returned tensor replaces it.
+
+        Returns a handle whose ``remove()`` unregisters the hook.
+        """
+        if not self._requires_grad:
+            raise RuntimeError("cannot register a hook on a tensor that does not require grad")
+        owner = self._node if self._node is not None else self
+        if owner._hooks is None:
+            owner._hooks = {}
+        return _HookHandle(owner._hooks, hook)
+
+    # -- in-place updates (never recorded in the graph) ------------------------
+
+    def _inplace(self, name, fn, other=None):
+        from .autograd import is_grad_enabled
+
+        if is_grad_enabled() and (self._requires_grad or (isinstance(other, Tensor) and other._requires_grad)):
+            raise RuntimeError(
+                f"{name}: in-place ops are not recorded in the graph, and this one involves a tensor "
+                "that requires grad; write it out of place (x = x + y) or run it under mb.no_grad()"
+            )
+        if isinstance(other, Tensor):
+            if other.device != self.device:
+                raise TypeError(f"{name}: operand on {other.device}, tensor on {self.device}")
+            other = other._data
+        fn(self._data, other)
+        self._version[0] += 1
+        return self
+
+    def add_(self, other, *, alpha=1):
+        if alpha != 1:
+            other = other * alpha
+        return self._inplace("add_", lambda a, b: a.__iadd__(b), other)
+
+    def sub_(self, other, *, alpha=1):
+        if alpha != 1:
+            other = other * alpha
+        return self._inplace("sub_", lambda a, b: a.__isub__(b), other)
+
+    def mul_(self, other):
+        return self._inplace("mul_", lambda a, b: a.__imul__(b), other)
+
+    def div_(self, other):
+        return self._inplace("div_", lambda a, b: a.__itruediv__(b), other)
+
+    def copy_(self, src):
+        if isinstance(src, Tensor) and src.shape != self.shape:
+            src.xp.broadcast_shapes(src.shape, self.shape)  # raises a clear error if impossible
+        return self._inplace("copy_", lambda a, b: a.__setitem__(Ellipsis, b), src)
+
+    def fill_(self, value):
+        return self._inplace("fill_", lambda a, b: a.fill(b), value)
+
+    def zero_(self):
+        return self.fill_(0)
+
+    def __setitem__(self, index, value):
+        index = ops.as_index(index)
+        self._inplace("__setitem__", lambda a, b: a.__setitem__(index, b), value)
+
+    __iadd__ = add_
+    __isub__ = sub_
+    __imul__ = mul_
+    __itruediv__ = div_
+
+    # -- operators -------------------------------------------------------------
+
+    def __add__(self, other): return ops.add(self, other)
+    def __radd__(self, other): return ops.add(other, self)
+    def __sub__(self, other): return ops.sub(self, other)
+    def __rsub__(self, other): return ops.sub(other, self)
+    def __mul__(self, other): return ops.mul(self, other)
+    def __rmul__(self, other): return ops.mul(other, self)
+    def __truediv__(self, other): return ops.div(self, other)
+    def __rtruediv__(self, other): return ops.div(other, self)
+    def __pow__(self, other): return ops.pow(self, other)
+    def __rpow__(self, other): return ops.pow(other, self)
+    def __matmul__(self, other): return ops.matmul(self, other)
+    def __rmatmul__(self, other): return ops.matmul(other, self)
+    def __neg__(self): return ops.neg(self)
+    def __pos__(self): return self
+    def __abs__(self): return ops.abs(self)
+    def __getitem__(self, index): return ops.getitem(self, index)
+
+    def __eq__(self, other): return ops.eq(self, other)
+    def __ne__(self, other): return ops.ne(self, other)
+    def __lt__(self, other): return ops.lt(self, other)
+    def __le__(self, other): return ops.le(self, other)
+    def __gt__(self, other): return ops.gt(self, other)
+    def __ge__(self, other): return ops.ge(self, other)
+    def __and__(self, other): return ops.logical_and(self, other)
+    def __or__(self, other): return ops.logical_or(self, other)
+    def __invert__(self): return ops.logical_not(self)
+
+    # -- methods (PyTorch names) -------------------------------------------------
+
+    def add(self, other): return ops.add(self, other)
+    def sub(self, other): return ops.sub(self, other)
+    def mul(self, other): return ops.mul(self, other)
+    def div(self, other): return ops.div(self, other)
+    def pow(self, exponent): return ops.pow(self, exponent)
+    def matmul(self, other): return ops.matmul(self, other)
+    def neg(self): return ops.neg(self)
+    def exp(self): return ops.exp(self)
+    def log(self): return ops.log(self)
+    def sqrt(self): return ops.sqrt(self)
+    def abs(self): return ops.abs(self)
+    def tanh(self): return ops.tanh(self)
+    def sigmoid(self): return ops.sigmoid(self)
+    def relu(self): return ops.relu(self)
+    def maximum(self, other): return ops.maximum(self, other)
+    def minimum(self, other): return ops.minimum(self, other)
+    def clamp(self, min=None, max=None): return ops.clamp(self, min, max)
+
+    def sum(self, dim=None, keepdim=False, **kw): return ops.sum(self, dim, keepdim, **kw)
+    def mean(self, dim=None, keepdim=False, **kw): return ops.mean(self, dim, keepdim, **kw)
+    def var(self, dim=None, keepdim=False, **kw): return ops.var(self, dim, keepdim, **kw)
+    def std(self, dim=None, keepdim=False, **kw): return ops.std(self, dim, keepdim, **kw)
+    def max(self, dim=None, keepdim=False, **kw): return ops.max(self, dim, keepdim, **kw)
+    def min(self, dim=None, keepdim=False, **kw): return ops.min(self, dim, keepdim, **kw)
+    def amax(self, dim=None, keepdim=False, **kw): return ops.amax(self, dim, keepdim, **kw)
+    def amin(self, dim=None, keepdim=False, **kw): return ops.amin(self, dim, keepdim, **kw)
+    def argmax(self, dim=None, keepdim=False): return ops.argmax(self, dim, keepdim)
+    def argmin(self, dim=None, keepdim=False): return ops.argmin(self, dim, keepdim)
+
+    def reshape(self, *shape): return ops.reshape(self, *shape)
+    def view(self, *shape): return ops.reshape(self, *shape)
+    def flatten(self, start_dim=0, end_dim=-1): return ops.flatten(self, start_dim, end_dim)
+    def transpose(self, dim0, dim1): return ops.swapaxes(self, dim0, dim1)
+    def permute(self, *dims): return ops.permute(self, *dims)
+    def expand(self, *sizes): return ops.expand(self, *sizes)
+    def broadcast_to(self, shape): return ops.broadcast_to(self, shape)
+    def sum_to(self, shape): return ops.sum_to(self, shape)
+    def unsqueeze(self, dim): return ops.unsqueeze(self, dim)
+    def squeeze(self, dim=None): return ops.squeeze(self, dim)
+    def clone(self): return ops.clone(self)
+    def eq(self, other): return ops.eq(self, other)
+
+
+class _HookHandle:
+    _next_id = 0
+
+    def __init__(self, hooks: dict, hook):
+        _HookHandle._next_id += 1
+        self.id = _HookHandle._next_id
+        self.hooks = hooks
+        hooks[self.id] = hook
+
+    def remove(self):
+        self.hooks.pop(self.id, None)
+
+
+def is_scalar(value) -> bool:
+    """A Python (or NumPy) number, as opposed to a tensor."""
+    return isinstance(value, numbers.Number) and not isinstance(value, Tensor)
+
+
+from . import autograd, ops  # noqa: E402  (circular: ops and autograd build Tensors)

@@ -1,0 +1,36 @@
+import os
+
+import numpy as np
+import pytest
+
+import minibn as mb
+
+try:
+    import torch
+
+    torch.set_default_dtype(torch.float64)
+except ImportError:  # the cross-checks skip with a reason
+    torch = None
+
+requires_torch = pytest.mark.skipif(torch is None, reason="PyTorch is not installed (pip install torch==2.13.0)")
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(12345)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_state():
+    """Every test starts with grad mode on, default dtype float32 and a seeded generator."""
+    mb.manual_seed(0)
+    yield
+    mb.set_default_dtype(mb.float32)
+    assert mb.is_grad_enabled(), "a test left grad mode switched off"
+
+
+def leaf(array, requires_grad=True):
+    return mb.tensor(np.asarray(array), requires_grad=requires_grad)
+
+
+MNIST_DIR = os.environ.get("MINIBN_DATA")

@@ -1,0 +1,169 @@
+"""One table of op specs; test_ops.py and test_torch_crosscheck.py generate their checks from it.
+
+Each spec's ``fn(lib, *xs)`` is written once and runs on both minibn and
+PyTorch (``lib`` is the module): minibn spells every op as PyTorch does.
+``ref`` is an independent NumPy reference for the forward pass. Inputs come
+from a named domain kept away from kinks (abs, relu, max), poles and branch
+cuts, so that finite differences with steps up to 1e-3 stay on one smooth piece.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+
+@dataclass
+class OpSpec:
+    name: str
+    fn: callable
+    ref: callable
+    shapes: tuple
+    domains: tuple = ()  # per input; default "real"
+    analytic: bool = True  # complex-step applies
+    torch: bool = True  # PyTorch has the same spelling
+    extra: dict = field(default_factory=dict)
+
+    def inputs(self, rng, dtype=np.float64):
+        out = []
+        for i, shape in enumerate(self.shapes):
+            domain = self.domains[i] if i < len(self.domains) else "real"
+            out.append(DOMAINS[domain](rng, shape).astype(dtype))
+        return out
+
+
+def _spread(rng, shape):
+    """Distinct values at least 0.25 apart and 0.125 away from 0: no ties, no kinks."""
+    n = int(np.prod(shape))
+    v = (rng.permutation(n) - n // 2) * 0.25 + 0.125
+    return v.reshape(shape)
+
+
+DOMAINS = {
+    "real": lambda rng, s: rng.standard_normal(s),
+    "positive": lambda rng, s: rng.uniform(0.5, 2.0, s),
+    "spread": _spread,
+    "unit": lambda rng, s: rng.uniform(-0.9, 0.9, s),
+}
+
+
+def _spec(name, fn, ref, *shapes, domains=(), analytic=True, torch=True):
+    return OpSpec(name, fn, ref, tuple(shapes), tuple(domains), analytic, torch)
+
+
+def _sigmoid(x):
+    return 1 / (1 + np.exp(-x))
+
+
+SPECS = [
+    # -- arithmetic with broadcasting
+    _spec("add", lambda lib, a, b: a + b, np.add, (3, 4), (3, 4)),
+    _spec("add_bcast_row", lambda lib, a, b: a + b, np.add, (3, 4), (4,)),
+    _spec("add_bcast_both", lambda lib, a, b: a + b, np.add, (2, 1, 4), (3, 1)),
+    _spec("add_0d", lambda lib, a, b: a + b, np.add, (), (3,)),
+    _spec("sub_bcast", lambda lib, a, b: a - b, np.subtract, (3, 1), (1, 4)),
+    _spec("mul_bcast", lambda lib, a, b: a * b, np.multiply, (2, 3, 4), (3, 1)),
+    _spec("div_bcast", lambda lib, a, b: a / b, np.divide, (3, 4), (4,), domains=("real", "positive")),
+    _spec("pow_tensor", lambda lib, a, b: a ** b, np.power, (3, 4), (3, 4), domains=("positive", "unit")),
+    _spec("neg", lambda lib, x: -x, np.negative, (3, 4)),
+    # -- with Python scalars on either side
+    _spec("scalar_add", lambda lib, x: 2.5 + x, lambda x: 2.5 + x, (3, 4)),
+    _spec("scalar_rsub", lambda lib, x: 2.5 - x, lambda x: 2.5 - x, (3, 4)),
+    _spec("scalar_mul", lambda lib, x: x * 3, lambda x: x * 3, (3, 4)),
+    _spec("scalar_rdiv", lambda lib, x: 3.0 / x, lambda x: 3.0 / x, (3, 4), domains=("positive",)),
+    _spec("pow_square", lambda lib, x: x ** 2, np.square, (3, 4)),
+    _spec("pow_cube", lambda lib, x: x ** 3, lambda x: x ** 3, (3, 4)),
+    _spec("pow_half", lambda lib, x: x ** 0.5, np.sqrt, (3, 4), domains=("positive",)),
+    _spec("pow_neg", lambda lib, x: x ** -1.5, lambda x: x ** -1.5, (3, 4), domains=("positive",)),
+    _spec("rpow", lambda lib, x: 2.0 ** x, lambda x: 2.0 ** x, (3, 4)),
+    # -- unary math
+    _spec("exp", lambda lib, x: x.exp(), np.exp, (3, 4)),
+    _spec("log", lambda lib, x: x.log(), np.log, (3, 4), domains=("positive",)),
+    _spec("sqrt", lambda lib, x: x.sqrt(), np.sqrt, (3, 4), domains=("positive",)),
+    _spec("tanh", lambda lib, x: x.tanh(), np.tanh, (3, 4)),
+    _spec("sigmoid", lambda lib, x: x.sigmoid(), _sigmoid, (3, 4)),
+    _spec("sigmoid_wide", lambda lib, x: (x * 8).sigmoid(), lambda x: _sigmoid(8 * x), (3, 4)),
+    _spec("abs", lambda lib, x: x.abs(), np.abs, (3, 4), domains=("spread",), analytic=False),
+    _spec("relu", lambda lib, x: x.relu(), lambda x: np.maximum(x, 0), (3, 4), domains=("spread",),
+          analytic=False),
+    _spec("relu_fn", lambda lib, x: lib.relu(x), lambda x: np.maximum(x, 0), (5,), domains=("spread",),
+          analytic=False),
+    _spec("maximum", lambda lib, a, b: lib.maximum(a, b), np.maximum, (3, 4), (4,),
+          domains=("spread", "spread"), analytic=False),
+    _spec("minimum", lambda lib, a, b: lib.minimum(a, b), np.minimum, (3, 4), (3, 4),
+          domains=("spread", "spread"), analytic=False),
+    _spec("clamp", lambda lib, x: x.clamp(-0.6, 0.7), lambda x: np.clip(x, -0.6, 0.7), (3, 4),
+          domains=("spread",), analytic=False),
+    # -- reductions
+    _spec("sum_all", lambda lib, x: x.sum(), np.sum, (3, 4)),
+    _spec("sum_dim", lambda lib, x: x.sum(1), lambda x: x.sum(1), (3, 4)),
+    _spec("sum_dims_keep", lambda lib, x: x.sum((0, 2), keepdim=True), lambda x: x.sum((0, 2), keepdims=True),
+          (2, 3, 4)),
+    _spec("mean_all", lambda lib, x: x.mean(), np.mean, (3, 4)),
+    _spec("mean_dim", lambda lib, x: x.mean(0), lambda x: x.mean(0), (3, 4)),
+    _spec("mean_neg_dim_keep", lambda lib, x: x.mean(-1, keepdim=True), lambda x: x.mean(-1, keepdims=True),
+          (2, 3, 4)),
+    _spec("var_all", lambda lib, x: x.var(), lambda x: x.var(ddof=1), (3, 4)),
+    _spec("var_dim_biased", lambda lib, x: x.var(0, correction=0), lambda x: x.var(0), (5, 3)),
+    _spec("var_dim_keep", lambda lib, x: x.var(1, keepdim=True), lambda x: x.var(1, ddof=1, keepdims=True),
+          (3, 4)),
+    _spec("std_dim", lambda lib, x: x.std(0), lambda x: x.std(0, ddof=1), (5, 3)),
+    _spec("max_all", lambda lib, x: x.max(), np.max, (3, 4), domains=("spread",), analytic=False),
+    _spec("min_all", lambda lib, x: x.min(), np.min, (3, 4), domains=("spread",), analytic=False),
+    _spec("max_dim", lambda lib, x: x.max(1).values, lambda x: x.max(1), (3, 4), domains=("spread",),
+          analytic=False),
+    _spec("min_dim_keep", lambda lib, x: x.min(0, keepdim=True)[0], lambda x: x.min(0, keepdims=True), (3, 4),
+          domains=("spread",), analytic=False),
+    _spec("amax_dims", lambda lib, x: x.amax((0, 2)), lambda x: x.max((0, 2)), (2, 3, 4),
+          domains=("spread",), analytic=False),
+    # -- matrix products
+    _spec("matmul_2d", lambda lib, a, b: a @ b, np.matmul, (3, 4), (4, 5)),
+    _spec("matmul_vec_vec", lambda lib, a, b: a @ b, np.matmul, (4,), (4,)),
+    _spec("matmul_mat_vec", lambda lib, a, b: a @ b, np.matmul, (3, 4), (4,)),
+    _spec("matmul_vec_mat", lambda lib, a, b: lib.matmul(a, b), np.matmul, (4,), (4, 2)),
+    _spec("matmul_batched", lambda lib, a, b: a @ b, np.matmul, (2, 3, 4), (2, 4, 5)),
+    _spec("matmul_bcast_batch", lambda lib, a, b: a @ b, np.matmul, (2, 1, 3, 4), (5, 4, 2)),
+    _spec("matmul_batch_vec", lambda lib, a, b: a @ b, np.matmul, (2, 3, 4), (4,)),
+    # -- shapes
+    _spec("reshape", lambda lib, x: x.reshape(4, 3), lambda x: x.reshape(4, 3), (3, 4)),
+    _spec("reshape_infer", lambda lib, x: x.reshape(-1), lambda x: x.reshape(-1), (2, 3, 2)),
+    _spec("view", lambda lib, x: x.view(2, 6), lambda x: x.reshape(2, 6), (3, 4)),
+    _spec("flatten", lambda lib, x: x.flatten(1), lambda x: x.reshape(2, -1), (2, 3, 2)),
+    _spec("T", lambda lib, x: x.T, lambda x: x.T, (3, 4)),
+    _spec("transpose", lambda lib, x: x.transpose(0, 2), lambda x: x.swapaxes(0, 2), (2, 3, 4)),
+    _spec("permute", lambda lib, x: x.permute(1, 2, 0), lambda x: x.transpose(1, 2, 0), (2, 3, 4)),
+    _spec("mT", lambda lib, x: x.mT, lambda x: x.swapaxes(-1, -2), (2, 3, 4)),
+    _spec("expand", lambda lib, x: x.expand(2, 3, 4), lambda x: np.broadcast_to(x, (2, 3, 4)), (3, 1)),
+    _spec("expand_keep", lambda lib, x: x.expand(-1, 4), lambda x: np.broadcast_to(x, (3, 4)), (3, 1)),
+    _spec("broadcast_to", lambda lib, x: lib.broadcast_to(x, (2, 3, 4)), lambda x: np.broadcast_to(x, (2, 3, 4)),
+          (4,)),
+    _spec("unsqueeze", lambda lib, x: x.unsqueeze(1), lambda x: x[:, None], (3, 4)),
+    _spec("squeeze", lambda lib, x: x.squeeze(1), lambda x: x[:, 0], (3, 1, 4)),
+    _spec("getitem_basic", lambda lib, x: x[1:, ::2], lambda x: x[1:, ::2], (3, 4)),
+    _spec("getitem_int", lambda lib, x: x[1], lambda x: x[1], (3, 4)),
+    _spec("getitem_none_ellipsis", lambda lib, x: x[..., None, 1], lambda x: x[..., None, 1], (2, 3, 4)),
+    _spec("getitem_repeated", lambda lib, x: x[[0, 2, 0, 0]], lambda x: x[[0, 2, 0, 0]], (3, 4)),
+    _spec("getitem_mixed", lambda lib, x: x[[1, 1, 0], 1:], lambda x: x[[1, 1, 0], 1:], (3, 4)),
+    _spec("getitem_pairs", lambda lib, x: x[[0, 2, 0], [1, 3, 1]], lambda x: x[[0, 2, 0], [1, 3, 1]], (3, 4)),
+    _spec("getitem_mask", lambda lib, x: x[x > 0], lambda x: x[x > 0], (3, 4), domains=("spread",),
+          analytic=False),
+    _spec("cat", lambda lib, a, b: lib.cat([a, b], 1), lambda a, b: np.concatenate([a, b], 1), (3, 2), (3, 4)),
+    _spec("cat_self", lambda lib, a: lib.cat([a, a * 2, a], 0), lambda a: np.concatenate([a, 2 * a, a], 0),
+          (2, 3)),
+    _spec("stack", lambda lib, a, b: lib.stack([a, b], -1), lambda a, b: np.stack([a, b], -1), (3, 4), (3, 4)),
+    _spec("where", lambda lib, a, b: lib.where(a > 0, a, b), lambda a, b: np.where(a > 0, a, b), (3, 4), (4,),
+          domains=("spread", "real"), analytic=False),
+    _spec("clone", lambda lib, x: x.clone() * x, lambda x: x * x, (3, 4)),
+    # -- compositions: gradients meeting at shared inputs, chains through several kinds of op
+    _spec("softmax_by_hand", lambda lib, x: (x - x.amax(1, keepdim=True)).exp()
+          / (x - x.amax(1, keepdim=True)).exp().sum(1, keepdim=True),
+          lambda x: np.exp(x - x.max(1, keepdims=True)) / np.exp(x - x.max(1, keepdims=True)).sum(1, keepdims=True),
+          (3, 4), domains=("spread",), analytic=False),
+    _spec("batchnorm_by_hand", lambda lib, x: (x - x.mean(0)) / (x.var(0, correction=0) + 1e-5).sqrt(),
+          lambda x: (x - x.mean(0)) / np.sqrt(x.var(0) + 1e-5), (6, 3)),
+    _spec("mlp_layer", lambda lib, x, w, b: (x @ w.T + b).tanh(),
+          lambda x, w, b: np.tanh(x @ w.T + b), (5, 4), (3, 4), (3,)),
+]
+
+SPECS_BY_NAME = {s.name: s for s in SPECS}
