@@ -362,6 +362,8 @@ def run_backward(outputs, grad_outputs, *, inputs=None, retain_graph=False,
 
     prev_mode = _GradMode.enabled
     _GradMode.enabled = create_graph
+    anomaly = _AnomalyMode.enabled
+    _AnomalyMode.enabled = False  # ops inside a backward are checked as part of that backward
     try:
         for v in order:
             g = grads.pop(v, None)
@@ -393,7 +395,7 @@ def run_backward(outputs, grad_outputs, *, inputs=None, retain_graph=False,
                 in_grads = (in_grads,)
             if not retain_graph:
                 v.release()
-            if _AnomalyMode.enabled:
+            if anomaly:
                 _check_backward(v, g, in_grads)
             for e, gi in zip(v.edges, in_grads):
                 if e is None or gi is None:
@@ -402,6 +404,7 @@ def run_backward(outputs, grad_outputs, *, inputs=None, retain_graph=False,
                 grads[e] = grads[e] + gi if e in grads else gi
     finally:
         _GradMode.enabled = prev_mode
+        _AnomalyMode.enabled = anomaly
 
     if inputs is None:
         return None

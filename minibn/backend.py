@@ -75,12 +75,27 @@ def _scalar_dtype(value) -> np.dtype:
     return _complex_of(_default_dtype)
 
 
+def promote_types(a: np.dtype, b: np.dtype) -> np.dtype:
+    """PyTorch's ``promote_types``: within a category the wider type, across categories the
+    higher one (so int64 with float32 is float32, where NumPy would say float64)."""
+    if a == b:
+        return a
+    ca, cb = _category(a), _category(b)
+    if ca == cb:
+        return np.promote_types(a, b)
+    if ca < cb:
+        a, b = b, a
+    if a.kind == "c" and b.kind == "f":
+        return complex128 if a == complex128 or b == float64 else complex64
+    return a
+
+
 def _promote(a, b):
     if a is None:
         return b
     if b is None:
         return a
-    return np.promote_types(a, b)
+    return promote_types(a, b)
 
 
 def _combine(higher, lower):
@@ -96,7 +111,7 @@ def _combine(higher, lower):
     if higher.kind == "f":
         return higher
     if higher.kind == "b" or lower.kind == "f":
-        return np.promote_types(higher, lower)
+        return promote_types(higher, lower)
     return higher
 
 

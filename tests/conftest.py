@@ -8,7 +8,6 @@ import minibn as mb
 try:
     import torch
 
-    torch.set_default_dtype(torch.float64)
 except ImportError:  # the cross-checks skip with a reason
     torch = None
 

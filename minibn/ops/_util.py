@@ -14,10 +14,10 @@ def as_operand(x, op: str):
     """A Tensor, or a plain Python number (a constant that NumPy promotes weakly)."""
     if isinstance(x, Tensor):
         return x
+    if isinstance(x, np.generic):
+        return x.item()  # NumPy scalars (np.float64 is a float too) promote strongly; Python's do not
     if isinstance(x, (bool, int, float, complex)):
         return x
-    if isinstance(x, np.generic):
-        return x.item()  # NumPy scalars promote strongly; a Python number does not
     if isinstance(x, numbers.Number):
         return complex(x) if isinstance(x, numbers.Complex) and not isinstance(x, numbers.Real) else float(x)
     if isinstance(x, np.ndarray):

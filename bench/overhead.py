@@ -1,0 +1,88 @@
+"""Autograd overhead: forward + backward of a few ops on 4x4 tensors, minibn against PyTorch CPU.
+
+    python bench/overhead.py [--rounds 15] [--threads 1]
+
+At this size the arithmetic is negligible and the time is the engine's own
+bookkeeping per op. Both libraries run the same expression, interleaved
+round by round (A B A B ...) so that machine drift cancels; the table shows
+the median and minimum microseconds per step and the ratio of medians.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import time
+
+
+def _set_threads(n: int) -> None:
+    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS"):
+        os.environ[var] = str(n)
+
+
+CASES = {
+    # name: (expression over (lib, x, w, b), description)
+    "mlp_layer": (lambda lib, x, w, b: ((x @ w + b).tanh() * x).sum(), "((x @ w + b).tanh() * x).sum()"),
+    "elementwise": (lambda lib, x, w, b: ((x * w).exp() / (b + 2) - x).sum(), "((x * w).exp() / (b + 2) - x).sum()"),
+    "bn_by_hand": (lambda lib, x, w, b: ((x - x.mean(0)) / (x.var(0) + 1e-5).sqrt() * w).sum(),
+                   "((x - x.mean(0)) / (x.var(0) + 1e-5).sqrt() * w).sum()"),
+}
+
+
+def _step_fn(lib, expr, x, w, b):
+    def step():
+        expr(lib, x, w, b).backward()
+        x.grad = w.grad = b.grad = None
+
+    return step
+
+
+def _time(step, repeat: int) -> float:
+    start = time.perf_counter()
+    for _ in range(repeat):
+        step()
+    return (time.perf_counter() - start) / repeat * 1e6
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rounds", type=int, default=15)
+    parser.add_argument("--repeat", type=int, default=2000, help="steps per timed round")
+    parser.add_argument("--threads", type=int, default=1)
+    args = parser.parse_args()
+    _set_threads(args.threads)
+
+    import numpy as np
+
+    import minibn as mb
+
+    try:
+        import torch
+    except ImportError:
+        raise SystemExit("PyTorch is needed for the comparison: pip install torch==2.13.0") from None
+    torch.set_num_threads(args.threads)
+
+    rng = np.random.default_rng(0)
+    arrays = [rng.standard_normal(s).astype(np.float32) for s in ((4, 4), (4, 4), (4,))]
+    print(f"minibn {mb.__version__}, numpy {np.__version__}, torch {torch.__version__}, "
+          f"{args.threads} thread(s), float32, {args.rounds} interleaved rounds of {args.repeat} steps")
+    print(f"\n| case | expression | minibn median (min) us | torch median (min) us | ratio |")
+    print("| --- | --- | --- | --- | --- |")
+    for name, (expr, text) in CASES.items():
+        m = [mb.tensor(a, requires_grad=True) for a in arrays]
+        t = [torch.tensor(a, requires_grad=True) for a in arrays]
+        steps = {"minibn": _step_fn(mb, expr, *m), "torch": _step_fn(torch, expr, *t)}
+        times = {k: [] for k in steps}
+        for step in steps.values():
+            _time(step, args.repeat // 4)  # warm-up
+        for _ in range(args.rounds):
+            for k, step in steps.items():
+                times[k].append(_time(step, args.repeat))
+        med = {k: statistics.median(v) for k, v in times.items()}
+        print(f"| {name} | `{text}` | {med['minibn']:.1f} ({min(times['minibn']):.1f}) | "
+              f"{med['torch']:.1f} ({min(times['torch']):.1f}) | {med['minibn'] / med['torch']:.2f} |")
+
+
+if __name__ == "__main__":
+    main()
