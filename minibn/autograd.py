@@ -178,24 +178,14 @@ class Function:
         """Run forward on ``inputs`` (Tensors or Python scalars) and record the op."""
         fn = cls.__new__(cls)
         if attrs:
-            fn.__dict__.update(attrs)
-        first = None
-        arrays = []
-        record = False
-        for t in inputs:
-            if isinstance(t, Tensor):
-                a = t._data
-                if first is None:
-                    first = t
-                elif type(a) is not type(first._data):
-                    _device_mismatch(cls, inputs)
-                record = record or t._requires_grad
-                arrays.append(a)
-            else:
-                arrays.append(t)
+            fn.__dict__ = attrs
+        arrays = [t._data if isinstance(t, Tensor) else t for t in inputs]
+        xp = backend.only_module
+        if xp is None:  # several backends are loaded: find this op's, and refuse a mix
+            xp = backend.common_module(cls.__name__, inputs, arrays)
+        fn.xp = xp
         if not cls.analytic:
             _check_real(cls, inputs)
-        fn.xp = backend.array_module(first._data)
         try:
             out = fn.forward(*arrays)
         except ValueError as exc:
@@ -203,31 +193,31 @@ class Function:
             raise ValueError(f"{cls.__name__}: operands of shapes {shapes}: {exc}") from None
         if isinstance(out, np.generic):
             out = np.asarray(out)  # NumPy reductions and 0-d ufuncs hand back scalars
-        record = record and _GradMode.enabled
-        version = first._version if cls.is_view else None
-        if not record:
-            if _AnomalyMode.enabled:
-                fn._site = _creation_site()
-                fn._check_forward(arrays, out)
-            return _wrap(out, version=version)
-        fn.needs = tuple(isinstance(t, Tensor) and t._requires_grad for t in inputs)
-        fn.edges = tuple(
-            (t._node if t._node is not None else (t if t._requires_grad else None))
-            if isinstance(t, Tensor) else None
-            for t in inputs
-        )
+        if _AnomalyMode.enabled:
+            fn._site = _creation_site()
+            fn._check_forward(arrays, out)
+        result = Tensor.__new__(Tensor)  # _wrap, inlined: this is the hottest path in minibn
+        result._data = out
+        result.grad = result._hooks = result._node = None
+        result._requires_grad = False
+        result._version = inputs[0]._version if cls.is_view else [0]
+        if not _GradMode.enabled:
+            return result
+        needs = [isinstance(t, Tensor) and t._requires_grad for t in inputs]
+        if True not in needs:
+            return result
+        fn.needs = needs
+        fn.edges = [(t._node or t) if need else None for t, need in zip(inputs, needs)]
         fn._released = False
         fn._hooks = fn._retain = None
         fn._meta = (out.shape, out.dtype)
         if cls.save_inputs:
             fn._inputs = inputs
-            fn._versions = tuple(t._version[0] if isinstance(t, Tensor) else 0 for t in inputs)
-        result = _wrap(out, node=fn, version=version)
+            fn._versions = [t._version[0] if isinstance(t, Tensor) else None for t in inputs]
         if cls.save_output:
             fn._out = (out, result._version, result._version[0])
-        if _AnomalyMode.enabled:
-            fn._site = _creation_site()
-            fn._check_forward(arrays, out)
+        result._node = fn
+        result._requires_grad = True
         return result
 
     # -- what backward reads -------------------------------------------------
@@ -243,9 +233,10 @@ class Function:
     @property
     def inputs(self) -> tuple:
         """The saved input tensors (Python scalars stay as they were)."""
-        self._check_saved()
+        if self._released:
+            self._check_saved()
         for i, (t, v) in enumerate(zip(self._inputs, self._versions)):
-            if isinstance(t, Tensor) and t._version[0] != v:
+            if v is not None and t._version[0] != v:
                 _modified(self, f"input {i}", t, v)
         return self._inputs
 
@@ -258,28 +249,12 @@ class Function:
             _modified(self, "output", _wrap(array), v, now=version[0])
         return _wrap(array, node=self, version=version)
 
-    def release(self):
-        """Drop the saved tensors: backward through this op is no longer possible."""
-        self._released = True
-        self._inputs = self._out = None
-
     def _check_forward(self, arrays, out):
         if not _all_finite(out) and all(_all_finite(a) for a in arrays if hasattr(a, "dtype")):
             raise RuntimeError(
                 f"anomaly: {self.name} produced NaN or inf in forward from finite inputs.\n"
                 f"The op was created at:\n{self._site}"
             )
-
-
-def _device_mismatch(cls, inputs):
-    parts = [
-        f"operand {i}: device={t.device}, dtype={t.dtype}, shape={tuple(t.shape)}"
-        for i, t in enumerate(inputs) if isinstance(t, Tensor)
-    ]
-    raise TypeError(
-        f"{cls.__name__}: operands are on different devices ({'; '.join(parts)}); "
-        "move them with .to(device) first: minibn never copies between devices implicitly"
-    )
 
 
 def _check_real(cls, inputs):
@@ -305,28 +280,43 @@ def _modified(fn, what, tensor, saved_version, now=None):
 # The backward walk
 
 
-def _toposort(roots):
-    """Vertices reachable from ``roots``, each before the vertices it feeds gradient to.
+def _dependencies(roots, consumers=None):
+    """For each vertex reachable from ``roots``, the number of edges leading into it.
 
-    An iterative depth-first search (so a graph 100 000 ops deep is fine):
-    reversed post-order is a topological order of the graph.
+    An iterative traversal, so graphs 100 000 ops deep are fine. With a dict
+    for ``consumers`` it also records, for each vertex, the Functions that feed it.
     """
-    order = []
-    stack = [(r, False) for r in roots]
-    seen = set()
+    deps = dict.fromkeys(roots, 0)
+    stack = list(deps)
     while stack:
-        v, finished = stack.pop()
-        if finished:
-            order.append(v)
+        v = stack.pop()
+        if isinstance(v, Tensor):
             continue
-        if v in seen:
-            continue
-        seen.add(v)
-        stack.append((v, True))
-        if isinstance(v, Function):
-            stack.extend((e, False) for e in v.edges if e is not None and e not in seen)
-    order.reverse()
-    return order
+        for e in v.edges:
+            if e is None:
+                continue
+            if consumers is not None:
+                consumers.setdefault(e, []).append(v)
+            if e in deps:
+                deps[e] += 1
+            else:
+                deps[e] = 1
+                stack.append(e)
+    return deps
+
+
+def _leading_to(targets, consumers):
+    """The Functions with an edge into a target or into a Function that leads to one."""
+    expand = set()
+    wanted = set(targets)
+    frontier = list(targets)
+    while frontier:
+        for c in consumers.get(frontier.pop(), ()):
+            expand.add(c)
+            if c not in wanted:
+                wanted.add(c)
+                frontier.append(c)
+    return expand
 
 
 def _vertex(t: Tensor):
@@ -337,71 +327,79 @@ def run_backward(outputs, grad_outputs, *, inputs=None, retain_graph=False,
                  create_graph=False, allow_unused=False):
     """Backpropagate ``grad_outputs`` from ``outputs``.
 
-    With ``inputs=None`` gradients accumulate into the ``.grad`` of every leaf
-    that requires grad; otherwise the gradients with respect to ``inputs`` are
-    returned and no ``.grad`` is touched.
+    Vertices are processed once all the gradient flowing into them has
+    arrived (Kahn's algorithm on the dependency counts). With ``inputs=None``
+    gradients accumulate into the ``.grad`` of every leaf that requires grad;
+    otherwise the gradients with respect to ``inputs`` are returned, only the
+    ops that lead to them run, and no ``.grad`` is touched.
     """
     roots = [_vertex(o) for o in outputs]
-    order = _toposort(roots)
     targets = expand = None
-    if inputs is not None:
+    if inputs is None:
+        deps = _dependencies(roots)
+    else:
+        consumers = {}
+        deps = _dependencies(roots, consumers)
         targets = {}
         for i, t in enumerate(inputs):
             targets.setdefault(_vertex(t), []).append(i)
-        wanted = set(targets)  # vertices that are targets or lead to one
-        expand = set()  # Functions whose backward leads to a target
-        for v in reversed(order):
-            if isinstance(v, Function) and any(e in wanted for e in v.edges):
-                expand.add(v)
-                wanted.add(v)
+        expand = _leading_to(targets, consumers)
     grads = {}
     for r, g in zip(roots, grad_outputs):
         grads[r] = grads[r] + g if r in grads else g
     results = [None] * len(inputs) if inputs is not None else None
     stored = {id(g._data) for g in grad_outputs}  # arrays a leaf's .grad must not share
+    ready = [r for r in dict.fromkeys(roots) if deps[r] == 0]
 
     prev_mode = _GradMode.enabled
     _GradMode.enabled = create_graph
     anomaly = _AnomalyMode.enabled
     _AnomalyMode.enabled = False  # ops inside a backward are checked as part of that backward
     try:
-        for v in order:
+        while ready:
+            v = ready.pop()
             g = grads.pop(v, None)
             if isinstance(v, Tensor):  # a leaf
-                if g is None:
-                    continue
-                g = _run_hooks(v._hooks, g)
-                if targets is not None:
-                    if v in targets:
+                if g is not None:
+                    if v._hooks:
+                        g = _run_hooks(v._hooks, g)
+                    if targets is None:
+                        _accumulate(v, g, create_graph, stored)
+                    elif v in targets:
                         for i in targets[v]:
                             results[i] = g
-                else:
-                    _accumulate(v, g, create_graph, stored)
                 continue
-            if g is None:
-                continue
-            if v._hooks:
-                g = _run_hooks(v._hooks, g)
-            if v._retain is not None:
-                _retain(v._retain(), g, create_graph)
-            if targets is not None:
-                if v in targets:
+            in_grads = None
+            if g is not None:
+                if v._hooks:
+                    g = _run_hooks(v._hooks, g)
+                if v._retain is not None:
+                    _retain(v._retain(), g, create_graph)
+                if targets is not None and v in targets:
                     for i in targets[v]:
                         results[i] = g
-                if v not in expand:
+                if targets is None or v in expand:
+                    in_grads = v.backward(g)
+                    if in_grads.__class__ is not tuple:
+                        in_grads = (in_grads,)
+                    if not retain_graph:
+                        v._released = True
+                        v._inputs = v._out = None
+                    if anomaly:
+                        _check_backward(v, g, in_grads)
+            for i, e in enumerate(v.edges):
+                if e is None:
                     continue
-            in_grads = v.backward(g)
-            if not isinstance(in_grads, tuple):
-                in_grads = (in_grads,)
-            if not retain_graph:
-                v.release()
-            if anomaly:
-                _check_backward(v, g, in_grads)
-            for e, gi in zip(v.edges, in_grads):
-                if e is None or gi is None:
-                    continue
-                _check_grad(v, e, gi)
-                grads[e] = grads[e] + gi if e in grads else gi
+                if in_grads is not None and in_grads[i] is not None:
+                    gi = in_grads[i]
+                    shape, dtype = e._meta if isinstance(e, Function) else (e._data.shape, e._data.dtype)
+                    if gi._data.shape != shape or gi._data.dtype != dtype:
+                        _bad_gradient(v, gi, shape, dtype)
+                    grads[e] = grads[e] + gi if e in grads else gi
+                n = deps[e] - 1
+                deps[e] = n
+                if n == 0:
+                    ready.append(e)
     finally:
         _GradMode.enabled = prev_mode
         _AnomalyMode.enabled = anomaly
@@ -455,13 +453,11 @@ def _retain(tensor, g, create_graph):
     tensor.grad = g if tensor.grad is None else tensor.grad + g
 
 
-def _check_grad(fn, vertex, g):
-    shape, dtype = vertex._meta if isinstance(vertex, Function) else (vertex.shape, vertex.dtype)
-    if g._data.shape != shape or g._data.dtype != dtype:
-        raise RuntimeError(
-            f"internal error: {fn.name}.backward returned a gradient of shape {g.shape} and dtype "
-            f"{g.dtype} for an input of shape {shape} and dtype {dtype}"
-        )
+def _bad_gradient(fn, g, shape, dtype):
+    raise RuntimeError(
+        f"internal error: {fn.name}.backward returned a gradient of shape {g.shape} and dtype "
+        f"{g.dtype} for an input of shape {shape} and dtype {dtype}"
+    )
 
 
 def _check_backward(fn, g, in_grads):

@@ -178,10 +178,42 @@ CPU = Device("cpu")
 # array type -> (array module, function giving the array's Device)
 _ARRAY_TYPES: dict = {np.ndarray: (np, lambda a: CPU)}
 
+# While NumPy is the only backend loaded, every op's array module is NumPy and
+# no op can mix devices: ops skip the lookup and the check.
+only_module = np
+
 
 def register_array_type(array_type, module, device_of) -> None:
     """Teach minibn a backend: arrays of ``array_type`` use ``module`` and live on ``device_of(a)``."""
+    global only_module
     _ARRAY_TYPES[array_type] = (module, device_of)
+    only_module = None
+
+
+def unregister_array_type(array_type) -> None:
+    global only_module
+    _ARRAY_TYPES.pop(array_type, None)
+    if len(_ARRAY_TYPES) == 1:
+        only_module = np
+
+
+def common_module(op: str, inputs, arrays):
+    """The array module of an op's operands; a TypeError naming each operand if they differ."""
+    kind = None
+    for a in arrays:
+        if hasattr(a, "__array_namespace__") and not isinstance(a, np.generic):
+            if kind is None:
+                kind = a.__class__
+            elif a.__class__ is not kind:
+                parts = [
+                    f"operand {i}: device={device_of(a)}, dtype={a.dtype}, shape={tuple(a.shape)}"
+                    for i, a in enumerate(arrays) if hasattr(a, "__array_namespace__")
+                ]
+                raise TypeError(
+                    f"{op}: operands are on different devices ({'; '.join(parts)}); move them with "
+                    ".to(device) first: minibn never copies between devices implicitly"
+                )
+    return _ARRAY_TYPES[kind][0]
 
 
 def array_module(array):

@@ -117,11 +117,18 @@ class Tensor:
 
     @property
     def T(self) -> "Tensor":
-        return ops.permute(self, tuple(range(self.ndim - 1, -1, -1)))
+        """All dimensions reversed (the matrix transpose for 2-D)."""
+        if self._data.ndim < 2:
+            return self
+        return ops.Permute.apply(self, axes=tuple(range(self._data.ndim - 1, -1, -1)))
 
     @property
     def mT(self) -> "Tensor":
-        return ops.swapaxes(self, -1, -2)
+        """The last two dimensions swapped (a batch of matrices transposed)."""
+        n = self._data.ndim
+        if n < 2:
+            raise ValueError(f"mT needs at least 2 dimensions, got shape {tuple(self.shape)}")
+        return ops.Permute.apply(self, axes=tuple(range(n - 2)) + (n - 1, n - 2))
 
     def size(self, dim=None):
         return self.shape if dim is None else self.shape[dim]
@@ -186,8 +193,7 @@ class Tensor:
             raise RuntimeError(f"the truth value of a tensor with {self._data.size} elements is ambiguous")
         return bool(self._data.item())
 
-    def __hash__(self):
-        return id(self)
+    __hash__ = object.__hash__  # identity, though == is elementwise
 
     def __iter__(self):
         if self.ndim == 0:
@@ -347,19 +353,14 @@ class Tensor:
 
     # -- operators -------------------------------------------------------------
 
-    def __add__(self, other): return ops.add(self, other)
+    # (__add__, __sub__, __mul__, __truediv__, __pow__, __matmul__ and __neg__ are the op
+    # functions themselves, attached by minibn/ops/__init__.py)
     def __radd__(self, other): return ops.add(other, self)
-    def __sub__(self, other): return ops.sub(self, other)
     def __rsub__(self, other): return ops.sub(other, self)
-    def __mul__(self, other): return ops.mul(self, other)
     def __rmul__(self, other): return ops.mul(other, self)
-    def __truediv__(self, other): return ops.div(self, other)
     def __rtruediv__(self, other): return ops.div(other, self)
-    def __pow__(self, other): return ops.pow(self, other)
     def __rpow__(self, other): return ops.pow(other, self)
-    def __matmul__(self, other): return ops.matmul(self, other)
     def __rmatmul__(self, other): return ops.matmul(other, self)
-    def __neg__(self): return ops.neg(self)
     def __pos__(self): return self
     def __abs__(self): return ops.abs(self)
     def __getitem__(self, index): return ops.getitem(self, index)

@@ -283,7 +283,7 @@ def test_shape_mismatch_names_the_op_and_both_shapes():
         mb.ones(3) + mb.ones(4)
     with pytest.raises(ValueError, match=r"MatMul: operands of shapes \(2, 3\), \(4, 5\)"):
         mb.ones(2, 3) @ mb.ones(4, 5)
-    with pytest.raises(ValueError, match=r"reshape: cannot reshape a tensor of shape \(2, 3\)"):
+    with pytest.raises(ValueError, match=r"Reshape: operands of shapes \(2, 3\): cannot reshape .* into shape \(4, ?2\)"):
         mb.ones(2, 3).reshape(4, 2)
 
 
@@ -302,7 +302,7 @@ def test_mixing_devices_in_one_op_is_an_error_naming_each_operand():
                                             r"device=cuda:0, dtype=float32, shape=\(1, 3\)\)"):
             mb.mul(a, b)
     finally:
-        del backend._ARRAY_TYPES[_OnOtherDevice]
+        backend.unregister_array_type(_OnOtherDevice)
 
 
 def test_asking_for_cuda_without_cupy_or_gpu_is_a_clear_error():

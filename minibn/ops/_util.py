@@ -41,6 +41,13 @@ def coerce(a, b, op: str, floating: bool = False):
     number (NumPy's weak scalar promotion already agrees with PyTorch there).
     ``floating=True`` promotes integer results to the default float (true division).
     """
+    if a.__class__ is Tensor and b.__class__ is Tensor and a._data.dtype is b._data.dtype and (
+            not floating or a._data.dtype.kind in "fc"):
+        return a, b
+    if a.__class__ is Tensor and b.__class__ is float and a._data.dtype.kind in "fc":
+        return a, b  # NumPy keeps a Python float weak, as PyTorch does
+    if b.__class__ is Tensor and a.__class__ is float and b._data.dtype.kind in "fc":
+        return a, b
     a = as_operand(a, op)
     b = as_operand(b, op)
     ta, tb = isinstance(a, Tensor), isinstance(b, Tensor)
@@ -68,15 +75,17 @@ def unbroadcast(g: Tensor, shape: tuple) -> Tensor:
     """Sum ``g`` over the axes along which an operand of ``shape`` was broadcast."""
     if g._data.shape == shape:
         return g
-    from .shape import sum_to
+    from .shape import SumTo
 
-    return sum_to(g, shape)
+    return SumTo.apply(g, shape=shape)
 
 
 def normalize_axes(dim, ndim: int, op: str) -> tuple:
     """``dim`` (None, an int or a sequence) as a sorted tuple of non-negative axes."""
     if dim is None:
         return tuple(range(ndim))
+    if dim.__class__ is int and 0 <= dim < ndim:
+        return (dim,)
     dims = (dim,) if isinstance(dim, (int, np.integer)) else tuple(dim)
     out = []
     for d in dims:

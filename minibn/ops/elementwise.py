@@ -33,7 +33,7 @@ class Sub(Function):
     def backward(self, g):
         sa, sb = self.shapes
         return (unbroadcast(g, sa) if self.needs[0] else None,
-                unbroadcast(-g, sb) if self.needs[1] else None)
+                -unbroadcast(g, sb) if self.needs[1] else None)
 
 
 class Mul(Function):

@@ -10,6 +10,7 @@ from collections import namedtuple
 from ..autograd import Function
 from ..tensor import Tensor, _wrap
 from ._util import normalize_axes, reduce_args
+from .shape import BroadcastTo
 
 MaxResult = namedtuple("MaxResult", ["values", "indices"])
 
@@ -23,12 +24,16 @@ class _Reduction(Function):
         for a in self.axes:
             self.count *= x.shape[a]
 
+    def kept(self, g: Tensor) -> Tensor:
+        """``g`` with the reduced axes back as size-1 axes, ready to broadcast against the input."""
+        if not self.keepdim and self.axes != tuple(range(len(self.axes))):
+            # (reduced leading axes need nothing: broadcasting adds them back)
+            g = g.reshape(tuple(1 if i in self.axes else n for i, n in enumerate(self.in_shape)))
+        return g
+
     def spread(self, g: Tensor) -> Tensor:
         """``g`` broadcast back to the input's shape."""
-        if not self.keepdim:
-            kept = tuple(1 if i in self.axes else n for i, n in enumerate(self.in_shape))
-            g = g.reshape(kept)
-        return g.broadcast_to(self.in_shape)
+        return BroadcastTo.apply(self.kept(g), shape=self.in_shape)
 
 
 class Sum(_Reduction):
@@ -43,7 +48,7 @@ class Sum(_Reduction):
 class Mean(_Reduction):
     def forward(self, x):
         self.setup(x)
-        return x.mean(axis=self.axes, keepdims=self.keepdim)
+        return x.sum(axis=self.axes, keepdims=self.keepdim) / self.count  # as numpy.mean, minus its overhead
 
     def backward(self, g):
         return self.spread(g / self.count)
@@ -64,13 +69,13 @@ class Var(_Reduction):
                 f"var: {self.count} element(s) per reduction with correction={self.correction} "
                 "leaves no degrees of freedom"
             )
-        d = x - x.mean(axis=self.axes, keepdims=True)
+        d = x - x.sum(axis=self.axes, keepdims=True) / self.count
         return (d * d).sum(axis=self.axes, keepdims=self.keepdim) / (self.count - self.correction)
 
     def backward(self, g):
         (x,) = self.inputs
         centered = x - x.mean(dim=self.axes, keepdim=True)
-        return self.spread(g) * centered * (2 / (self.count - self.correction))
+        return self.kept(g * (2 / (self.count - self.correction))) * centered
 
 
 class Max(_Reduction):
@@ -108,7 +113,7 @@ class Max(_Reduction):
                 y = xp.expand_dims(y, self.axes)
             hits = (x == y).astype(g.dtype)
             weights = hits / hits.sum(axis=self.axes, keepdims=True)
-        return self.spread(g) * _wrap(weights)
+        return self.kept(g) * _wrap(weights)
 
 
 class Min(Max):
@@ -119,8 +124,9 @@ class Min(Max):
 
 
 def _reduce(cls, x, dim, keepdim, axis, keepdims, **attrs):
-    dim, keepdim = reduce_args(dim, keepdim, axis, keepdims)
-    axes = normalize_axes(dim, x.ndim, cls.__name__.lower())
+    if axis is not None or keepdims is not None:
+        dim, keepdim = reduce_args(dim, keepdim, axis, keepdims)
+    axes = normalize_axes(dim, x._data.ndim, cls.__name__.lower())
     return cls.apply(x, axes=axes, keepdim=keepdim, **attrs)
 
 

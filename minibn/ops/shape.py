@@ -271,14 +271,11 @@ def to_device(x, device):
 
 def reshape(x, *shape):
     """View ``x`` with a new shape (one entry may be -1)."""
-    shape = _shape_arg(shape)
-    if shape == x.shape:
+    if len(shape) == 1 and shape[0].__class__ in (tuple, list):
+        shape = shape[0]
+    shape = tuple(shape)
+    if shape == x._data.shape:
         return x
-    try:
-        np.empty(x.shape, dtype=np.uint8).reshape(shape)  # validates without touching data
-    except ValueError:
-        raise ValueError(f"reshape: cannot reshape a tensor of shape {tuple(x.shape)} "
-                         f"({x.numel()} elements) into shape {shape}") from None
     return Reshape.apply(x, shape=shape)
 
 
@@ -295,21 +292,26 @@ def flatten(x, start_dim=0, end_dim=-1):
 
 def permute(x, *dims):
     """Reorder the dimensions: ``permute(x, 1, 0)``."""
-    dims = _shape_arg(dims)
-    if sorted(d % max(x.ndim, 1) for d in dims) != list(range(x.ndim)):
-        raise ValueError(f"permute: {dims} is not a permutation of the {x.ndim} dimensions of a tensor of shape {tuple(x.shape)}")
-    axes = tuple(d % x.ndim for d in dims)
-    if axes == tuple(range(x.ndim)):
+    if len(dims) == 1 and isinstance(dims[0], (tuple, list)):
+        dims = dims[0]
+    ndim = x._data.ndim
+    axes = tuple(d + ndim if d < 0 else d for d in dims)
+    if sorted(axes) != list(range(ndim)):
+        raise ValueError(f"permute: {tuple(dims)} is not a permutation of the {ndim} dimensions of a "
+                         f"tensor of shape {tuple(x.shape)}")
+    if axes == tuple(range(ndim)):
         return x
     return Permute.apply(x, axes=axes)
 
 
 def swapaxes(x, dim0, dim1):
     """Swap two dimensions (PyTorch's ``transpose(dim0, dim1)``)."""
-    a, b = (normalize_axes(dim0, x.ndim, "transpose") + normalize_axes(dim1, x.ndim, "transpose"))
-    axes = list(range(x.ndim))
-    axes[a], axes[b] = axes[b], axes[a]
-    return permute(x, *axes)
+    ndim = x._data.ndim
+    if not (-ndim <= dim0 < ndim and -ndim <= dim1 < ndim):
+        raise IndexError(f"transpose: dimensions ({dim0}, {dim1}) out of range for {ndim} dimensions")
+    axes = list(range(ndim))
+    axes[dim0], axes[dim1] = axes[dim1], axes[dim0]
+    return permute(x, axes)
 
 
 transpose = swapaxes
