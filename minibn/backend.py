@@ -129,6 +129,32 @@ def result_type(*operands) -> np.dtype:
     return _combine(dims, _combine(zeros, scalars))
 
 
+def as_array(data, copy: bool = False):
+    """``data`` as a backend array, with PyTorch's dtypes for Python numbers.
+
+    Arrays keep their dtype (and stay on their device); nested lists of Python
+    floats give the default dtype (float32), ints int64, complex numbers the
+    default complex dtype. Unsupported dtypes are an error.
+    """
+    if hasattr(data, "__array_namespace__") and not isinstance(data, np.generic):
+        array = data.copy() if copy else data
+    elif isinstance(data, np.generic):
+        array = np.array(data)
+    else:
+        array = np.array(data)
+        kind = array.dtype.kind
+        if kind == "f":
+            array = array.astype(_default_dtype)
+        elif kind == "c":
+            array = array.astype(_complex_of(_default_dtype))
+        elif kind in "iu":
+            array = array.astype(int64)
+        elif kind != "b":
+            raise TypeError(f"cannot make a tensor from {type(data).__name__} data (NumPy dtype {array.dtype})")
+    as_dtype(array.dtype)
+    return array
+
+
 # --------------------------------------------------------------------------
 # Devices and array modules
 

@@ -44,20 +44,8 @@ def tensor(data, dtype=None, device=None, requires_grad: bool = False) -> Tensor
     """
     if isinstance(data, Tensor):
         array = data._data.copy()
-    elif hasattr(data, "__array_namespace__") and not isinstance(data, (np.ndarray, np.generic)):
-        array = data.copy()  # an array of another backend stays where it is
     else:
-        from_array = isinstance(data, (np.ndarray, np.generic))
-        array = np.array(data)
-        if not from_array:  # Python numbers: PyTorch's defaults, not NumPy's float64
-            if array.dtype.kind == "f":
-                array = array.astype(backend.get_default_dtype())
-            elif array.dtype.kind == "c":
-                array = array.astype(backend._complex_of(backend.get_default_dtype()))
-            elif array.dtype.kind in "iu":
-                array = array.astype(backend.int64)
-            elif array.dtype.kind not in "b":
-                raise TypeError(f"tensor: cannot make a tensor from {type(data).__name__} data")
+        array = backend.as_array(data, copy=True)
     if dtype is not None:
         array = array.astype(backend.as_dtype(dtype), copy=False)
     return _finish(array, device, requires_grad)

@@ -31,9 +31,10 @@ def _wrap(data, node=None, version=None) -> "Tensor":
 class Tensor:
     """An n-dimensional array that records the ops applied to it for autodiff.
 
-    Make one with :func:`minibn.tensor` (or ``zeros``, ``randn``, ...); the
-    constructor ``Tensor(data, requires_grad=False)`` takes anything
-    ``numpy.asarray`` takes, keeping its dtype.
+    Make one with :func:`minibn.tensor` (or ``zeros``, ``randn``, ...). The
+    constructor ``Tensor(data, requires_grad=False)`` shares memory with an
+    array it is given (``mb.tensor`` copies); Python numbers get PyTorch's
+    dtypes (float32 for floats, int64 for ints).
     """
 
     __slots__ = ("_data", "_node", "_requires_grad", "grad", "_version", "_hooks", "__weakref__")
@@ -41,12 +42,7 @@ class Tensor:
     __array_function__ = None
 
     def __init__(self, data, requires_grad: bool = False):
-        if isinstance(data, Tensor):
-            data = data._data
-        elif isinstance(data, np.generic) or not hasattr(data, "__array_namespace__"):
-            data = np.asarray(data)
-        backend.as_dtype(data.dtype)
-        self._data = data
+        self._data = data._data if isinstance(data, Tensor) else backend.as_array(data)
         self._node = None
         self._requires_grad = False
         self.grad = None
