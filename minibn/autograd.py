@@ -16,6 +16,7 @@ as long as some Function saved them for backward.
 from __future__ import annotations
 
 import functools
+import os
 import traceback
 
 import numpy as np
@@ -51,6 +52,8 @@ class set_grad_enabled:
         _GradMode.enabled = self.prev
 
     def __call__(self, fn):
+        _GradMode.enabled = self.prev  # used as a decorator: the mode applies inside fn only
+
         @functools.wraps(fn)
         def wrapper(*args, **kwargs):
             prev = _GradMode.enabled
@@ -130,10 +133,13 @@ def _all_finite(array) -> bool:
     return bool(backend.array_module(array).isfinite(array).all())
 
 
+_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
+
+
 def _creation_site() -> str:
-    frames = traceback.extract_stack()[:-3]
-    here = __name__.rpartition(".")[0]
-    user = [f for f in frames if f"/{here}/" not in f.filename.replace("\\", "/")]
+    """The innermost stack frame outside minibn itself: where the user's code made the op."""
+    frames = traceback.extract_stack()
+    user = [f for f in frames if not os.path.abspath(f.filename).startswith(_PACKAGE_DIR + os.sep)]
     frame = (user or frames)[-1]
     return f'File "{frame.filename}", line {frame.lineno}, in {frame.name}\n    {frame.line}'
 
@@ -222,19 +228,18 @@ class Function:
 
     # -- what backward reads -------------------------------------------------
 
-    def _check_saved(self):
-        if self._released:
-            raise RuntimeError(
-                f"{self.name}: trying to backward through the graph a second time: its saved "
-                "tensors were freed by the first backward. Pass retain_graph=True to the first "
-                "backward() or grad() call if you need to go through the graph again."
-            )
+    def _raise_freed(self):
+        raise RuntimeError(
+            f"{self.name}: trying to backward through the graph a second time: its saved "
+            "tensors were freed by the first backward. Pass retain_graph=True to the first "
+            "backward() or grad() call if you need to go through the graph again."
+        )
 
     @property
     def inputs(self) -> tuple:
         """The saved input tensors (Python scalars stay as they were)."""
         if self._released:
-            self._check_saved()
+            self._raise_freed()
         for i, (t, v) in enumerate(zip(self._inputs, self._versions)):
             if v is not None and t._version[0] != v:
                 _modified(self, f"input {i}", t, v)
@@ -243,7 +248,8 @@ class Function:
     @property
     def output(self) -> Tensor:
         """The saved output, as a tensor whose gradient flows back into this op."""
-        self._check_saved()
+        if self._released:
+            self._raise_freed()
         array, version, v = self._out
         if version[0] != v:
             _modified(self, "output", _wrap(array), v, now=version[0])

@@ -169,6 +169,13 @@ def test_no_grad_context_and_decorator():
         assert not (x * 2).requires_grad
     assert mb.is_grad_enabled()
 
+    @mb.set_grad_enabled(False)
+    def g(t):
+        return t * 2
+
+    assert mb.is_grad_enabled(), "decorating must not switch the mode outside the function"
+    assert not g(x).requires_grad
+
 
 def test_retain_grad_keeps_and_accumulates_a_non_leaf_gradient():
     x = leaf(np.ones(3))
