@@ -67,7 +67,7 @@ def main() -> None:
     arrays = [rng.standard_normal(s).astype(np.float32) for s in ((4, 4), (4, 4), (4,))]
     print(f"minibn {mb.__version__}, numpy {np.__version__}, torch {torch.__version__}, "
           f"{args.threads} thread(s), float32, {args.rounds} interleaved rounds of {args.repeat} steps")
-    print(f"\n| case | expression | minibn median (min) us | torch median (min) us | ratio |")
+    print("\n| case | expression | minibn median (min) us | torch median (min) us | ratio |")
     print("| --- | --- | --- | --- | --- |")
     for name, (expr, text) in CASES.items():
         m = [mb.tensor(a, requires_grad=True) for a in arrays]

@@ -9,8 +9,6 @@ when a saved value was overwritten.
 
 from __future__ import annotations
 
-import numbers
-
 import numpy as np
 
 from . import backend
@@ -296,9 +294,7 @@ class Tensor:
     # -- in-place updates (never recorded in the graph) ------------------------
 
     def _inplace(self, name, fn, other=None):
-        from .autograd import is_grad_enabled
-
-        if is_grad_enabled() and (self._requires_grad or (isinstance(other, Tensor) and other._requires_grad)):
+        if autograd.is_grad_enabled() and (self._requires_grad or (isinstance(other, Tensor) and other._requires_grad)):
             raise RuntimeError(
                 f"{name}: in-place ops are not recorded in the graph, and this one involves a tensor "
                 "that requires grad; write it out of place (x = x + y) or run it under mb.no_grad()"
@@ -328,8 +324,6 @@ class Tensor:
         return self._inplace("div_", lambda a, b: a.__itruediv__(b), other)
 
     def copy_(self, src):
-        if isinstance(src, Tensor) and src.shape != self.shape:
-            src.xp.broadcast_shapes(src.shape, self.shape)  # raises a clear error if impossible
         return self._inplace("copy_", lambda a, b: a.__setitem__(Ellipsis, b), src)
 
     def fill_(self, value):
@@ -427,11 +421,6 @@ class _HookHandle:
 
     def remove(self):
         self.hooks.pop(self.id, None)
-
-
-def is_scalar(value) -> bool:
-    """A Python (or NumPy) number, as opposed to a tensor."""
-    return isinstance(value, numbers.Number) and not isinstance(value, Tensor)
 
 
 from . import autograd, ops  # noqa: E402  (circular: ops and autograd build Tensors)

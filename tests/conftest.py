@@ -1,5 +1,3 @@
-import os
-
 import numpy as np
 import pytest
 
@@ -31,5 +29,3 @@ def _fresh_state():
 def leaf(array, requires_grad=True):
     return mb.tensor(np.asarray(array), requires_grad=requires_grad)
 
-
-MNIST_DIR = os.environ.get("MINIBN_DATA")

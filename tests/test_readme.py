@@ -3,7 +3,10 @@
 import pathlib
 import re
 
+import numpy as np
 import pytest
+
+import minibn as mb
 
 README = pathlib.Path(__file__).resolve().parent.parent / "README.md"
 BLOCKS = re.findall(r"```python\n(.*?)```", README.read_text(), flags=re.S)
@@ -15,4 +18,8 @@ def test_readme_has_examples():
 
 @pytest.mark.parametrize("index", range(len(BLOCKS)))
 def test_readme_example_runs(index, capsys):
-    exec(compile(BLOCKS[index], f"README.md example {index}", "exec"), {})
+    namespace = {}
+    exec(compile(BLOCKS[index], f"README.md example {index}", "exec"), namespace)
+    tensors = [v for v in namespace.values() if isinstance(v, mb.Tensor)]
+    assert tensors, "an example should leave its tensors behind"
+    assert all(np.isfinite(t.detach().numpy()).all() for t in tensors)

@@ -351,6 +351,7 @@ def sum_to(x, shape):
 
 
 def unsqueeze(x, dim):
+    """Insert a dimension of size 1 at ``dim``."""
     dim = dim + x.ndim + 1 if dim < 0 else dim
     if not 0 <= dim <= x.ndim:
         raise IndexError(f"unsqueeze: dimension {dim} out of range for {x.ndim} dimensions")
@@ -358,6 +359,7 @@ def unsqueeze(x, dim):
 
 
 def squeeze(x, dim=None):
+    """Drop dimensions of size 1 (all of them, or those in ``dim``)."""
     if dim is None:
         return reshape(x, tuple(s for s in x.shape if s != 1))
     axes = normalize_axes(dim, x.ndim, "squeeze")
