@@ -41,12 +41,12 @@ def coerce(a, b, op: str, floating: bool = False):
     number (NumPy's weak scalar promotion already agrees with PyTorch there).
     ``floating=True`` promotes integer results to the default float (true division).
     """
-    if a.__class__ is Tensor and b.__class__ is Tensor and a._data.dtype is b._data.dtype and (
+    if isinstance(a, Tensor) and isinstance(b, Tensor) and a._data.dtype is b._data.dtype and (
             not floating or a._data.dtype.kind in "fc"):
         return a, b
-    if a.__class__ is Tensor and b.__class__ is float and a._data.dtype.kind in "fc":
+    if b.__class__ is float and isinstance(a, Tensor) and a._data.dtype.kind in "fc":
         return a, b  # NumPy keeps a Python float weak, as PyTorch does
-    if b.__class__ is Tensor and a.__class__ is float and b._data.dtype.kind in "fc":
+    if a.__class__ is float and isinstance(b, Tensor) and b._data.dtype.kind in "fc":
         return a, b
     a = as_operand(a, op)
     b = as_operand(b, op)

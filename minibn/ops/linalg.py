@@ -25,7 +25,7 @@ class MatMul(Function):
 def matmul(a, b):
     """Matrix product with NumPy/PyTorch semantics for 1-D, 2-D and batched operands."""
     a, b = coerce(a, b, "matmul")
-    if a.__class__ is Tensor and b.__class__ is Tensor and a._data.ndim >= 2 and b._data.ndim >= 2:
+    if isinstance(a, Tensor) and isinstance(b, Tensor) and a._data.ndim >= 2 and b._data.ndim >= 2:
         return MatMul.apply(a, b)
     if not hasattr(a, "ndim") or not hasattr(b, "ndim") or a.ndim == 0 or b.ndim == 0:
         raise ValueError("matmul: both operands need at least one dimension (use * for scalars)")
