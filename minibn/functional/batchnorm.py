@@ -1,0 +1,109 @@
+"""Batch normalization as one node with the closed-form backward."""
+
+from __future__ import annotations
+
+from ..autograd import Function, is_grad_enabled
+from ..kernels import batchnorm as bn_kernel
+from ..tensor import Tensor, _wrap
+from ._channels import broadcastable, check_input, reduce_axes
+
+
+class BatchNorm(Function):
+    """Training-mode batch norm: y = gamma (x - mu) / sigma + beta per channel, with mu and
+    sigma^2 the batch mean and biased batch variance (sigma = sqrt(var + eps)).
+
+    Backward, the closed form of seed 000 sec. 3.1 (Ioffe and Szegedy 2015), xhat = (x - mu)/sigma:
+        dx     = (gamma / sigma) (dy - mean(dy) - xhat mean(dy xhat))
+        dgamma = sum dy xhat
+        dbeta  = sum dy
+
+    First-order backward runs the formula on arrays (``minibn.kernels``).
+    With create_graph=True the same formula is built from differentiable ops,
+    with mu, sigma and xhat recomputed as functions of x. That is what makes
+    second and third derivatives exact: an implementation that saves mu and
+    1/sigma as constants (PyTorch's and Chainer's double backward do) drops
+    their dependence on x, and its third derivatives are wrong.
+    """
+
+    save_inputs = True
+
+    def forward(self, x, gamma, beta):
+        y, mu, var, invstd = bn_kernel.forward_train(x, gamma, beta, self.eps)
+        self.mu, self.invstd = mu, invstd
+        if self.running is not None:
+            self.update_running(mu, var, x.size // x.shape[1])
+        return y
+
+    def update_running(self, mu, var, m):
+        """running = (1 - momentum) running + momentum batch, with the unbiased variance."""
+        running_mean, running_var, momentum = self.running
+        for buf, batch in ((running_mean, mu), (running_var, var * (m / (m - 1)))):
+            buf._data *= 1 - momentum
+            buf._data += momentum * batch.astype(buf.dtype, copy=False)
+            buf._version[0] += 1
+        self.running = None  # the graph does not need the buffers
+
+    def backward(self, g):
+        x, gamma, beta = self.inputs
+        gamma_data = gamma._data if isinstance(gamma, Tensor) else None
+        if not is_grad_enabled():
+            dx, dgamma, dbeta = bn_kernel.backward(g._data, x._data, self.mu, self.invstd, gamma_data)
+            return (_wrap(dx) if self.needs[0] else None, _wrap(dgamma) if self.needs[1] else None,
+                    _wrap(dbeta) if self.needs[2] else None)
+        return batch_norm_vjp(x, gamma, g, self.eps, self.needs)
+
+
+def batch_norm_vjp(x, gamma, g, eps, needs=(True, True, True)):
+    """The closed-form backward of batch norm written in differentiable ops of x, gamma and g."""
+    axes = reduce_axes(x.ndim)
+    mu = x.mean(axes, keepdim=True)
+    centered = x - mu
+    sigma = ((centered * centered).mean(axes, keepdim=True) + eps).sqrt()
+    xhat = centered / sigma
+    g_xhat = g * xhat
+    dx = dgamma = dbeta = None
+    if needs[0]:
+        scale = 1 / sigma if gamma is None else broadcastable(gamma, x.ndim) / sigma
+        dx = scale * (g - g.mean(axes, keepdim=True) - xhat * g_xhat.mean(axes, keepdim=True))
+    if needs[1]:
+        dgamma = g_xhat.sum(axes)
+    if needs[2]:
+        dbeta = g.sum(axes)
+    return dx, dgamma, dbeta
+
+
+def batch_norm(input, running_mean, running_var, weight=None, bias=None, training=False,
+               momentum=0.1, eps=1e-5):
+    """Batch normalization over channel axis 1 of an (N, C) or (N, C, L) input, as in PyTorch.
+
+    Training: normalize by the batch mean and biased batch variance; when
+    running statistics are given, update them in place with ``momentum``
+    (the running variance takes the unbiased batch variance). Evaluation:
+    normalize by the running statistics.
+    """
+    check_input("batch_norm", input, ("running_mean", running_mean), ("running_var", running_var),
+                ("weight", weight), ("bias", bias), training=training)
+    if training:
+        running = None
+        if running_mean is not None or running_var is not None:
+            if running_mean is None or running_var is None:
+                raise ValueError("batch_norm: give both running_mean and running_var, or neither")
+            running = (running_mean, running_var, float(momentum))
+        return BatchNorm.apply(input, weight, bias, eps=float(eps), running=running)
+    if running_mean is None or running_var is None:
+        raise ValueError("batch_norm: evaluation (training=False) needs running_mean and running_var")
+    return affine_normalize(input, running_mean, (running_var + eps).sqrt(), weight, bias)
+
+
+def affine_normalize(x, center, scale, weight, bias):
+    """gamma (x - center) / scale + beta with fixed per-channel center and scale (eval mode)."""
+    y = x
+    if center is not None:
+        y = y - broadcastable(center.detach(), x.ndim)
+    y = y / broadcastable(scale.detach(), x.ndim)
+    if weight is not None:
+        y = y * broadcastable(weight, x.ndim)
+    if bias is not None:
+        y = y + broadcastable(bias, x.ndim)
+    return y
+

@@ -1,0 +1,101 @@
+"""Weight initializers (PyTorch's ``torch.nn.init``), drawing from a seeded generator.
+
+Each fills a tensor in place, outside the graph, and returns it.
+"""
+
+from __future__ import annotations
+
+import math
+
+from . import random
+from .grad_mode import no_grad
+from .tensor import Tensor
+
+
+def calculate_gain(nonlinearity: str, param=None) -> float:
+    """The gain that keeps activations' variance through ``nonlinearity`` (PyTorch's table)."""
+    if nonlinearity in ("linear", "identity", "sigmoid") or nonlinearity.startswith("conv"):
+        return 1.0
+    if nonlinearity == "tanh":
+        return 5.0 / 3
+    if nonlinearity == "relu":
+        return math.sqrt(2.0)
+    if nonlinearity == "leaky_relu":
+        slope = 0.01 if param is None else float(param)
+        return math.sqrt(2.0 / (1 + slope ** 2))
+    if nonlinearity == "selu":
+        return 3.0 / 4
+    raise ValueError(f"unsupported nonlinearity {nonlinearity!r}")
+
+
+def _fans(t: Tensor) -> tuple:
+    if t.ndim < 2:
+        raise ValueError(f"fan in and fan out need at least 2 dimensions, got shape {tuple(t.shape)}")
+    receptive = 1
+    for s in t.shape[2:]:
+        receptive *= s
+    return t.shape[1] * receptive, t.shape[0] * receptive
+
+
+def _fill(t: Tensor, draw, generator) -> Tensor:
+    rng = random.resolve(generator)
+    values = draw(rng, t.shape)
+    with no_grad():
+        t.copy_(Tensor(values.astype(t.dtype)).to(t.device))
+    return t
+
+
+def uniform_(t: Tensor, a: float = 0.0, b: float = 1.0, generator=None) -> Tensor:
+    return _fill(t, lambda rng, s: rng.uniform(a, b, s), generator)
+
+
+def normal_(t: Tensor, mean: float = 0.0, std: float = 1.0, generator=None) -> Tensor:
+    return _fill(t, lambda rng, s: rng.normal(mean, std, s), generator)
+
+
+def constant_(t: Tensor, value: float) -> Tensor:
+    with no_grad():
+        t.fill_(value)
+    return t
+
+
+def zeros_(t: Tensor) -> Tensor:
+    return constant_(t, 0.0)
+
+
+def ones_(t: Tensor) -> Tensor:
+    return constant_(t, 1.0)
+
+
+def _kaiming_std(t, a, mode, nonlinearity):
+    fan_in, fan_out = _fans(t)
+    if mode not in ("fan_in", "fan_out"):
+        raise ValueError(f"mode must be 'fan_in' or 'fan_out', got {mode!r}")
+    fan = fan_in if mode == "fan_in" else fan_out
+    return calculate_gain(nonlinearity, a) / math.sqrt(fan)
+
+
+def kaiming_normal_(t: Tensor, a: float = 0, mode: str = "fan_in", nonlinearity: str = "leaky_relu",
+                    generator=None) -> Tensor:
+    """N(0, std^2) with std = gain / sqrt(fan) (He et al. 2015); with the defaults, gain = sqrt(2)."""
+    return normal_(t, 0.0, _kaiming_std(t, a, mode, nonlinearity), generator)
+
+
+def kaiming_uniform_(t: Tensor, a: float = 0, mode: str = "fan_in", nonlinearity: str = "leaky_relu",
+                     generator=None) -> Tensor:
+    """U(-bound, bound), bound = sqrt(3) gain / sqrt(fan): with a = sqrt(5), PyTorch's Linear default."""
+    bound = math.sqrt(3.0) * _kaiming_std(t, a, mode, nonlinearity)
+    return uniform_(t, -bound, bound, generator)
+
+
+def xavier_normal_(t: Tensor, gain: float = 1.0, generator=None) -> Tensor:
+    """N(0, std^2), std = gain sqrt(2 / (fan_in + fan_out)) (Glorot and Bengio 2010)."""
+    fan_in, fan_out = _fans(t)
+    return normal_(t, 0.0, gain * math.sqrt(2.0 / (fan_in + fan_out)), generator)
+
+
+def xavier_uniform_(t: Tensor, gain: float = 1.0, generator=None) -> Tensor:
+    """U(-a, a), a = gain sqrt(6 / (fan_in + fan_out))."""
+    fan_in, fan_out = _fans(t)
+    bound = gain * math.sqrt(6.0 / (fan_in + fan_out))
+    return uniform_(t, -bound, bound, generator)

@@ -1,0 +1,55 @@
+"""Batch normalization on arrays (NumPy or CuPy): the reference kernels.
+
+Channels are axis 1; statistics are taken over every other axis (the batch
+and, for (N, C, L) inputs, the length). Notation: m values per channel,
+mu and var the biased batch statistics, invstd = 1 / sqrt(var + eps),
+xhat = (x - mu) invstd.
+"""
+
+from __future__ import annotations
+
+
+def reduce_axes(ndim: int) -> tuple:
+    """The axes batch statistics are taken over: all but the channel axis 1."""
+    return (0,) + tuple(range(2, ndim))
+
+
+def per_channel(a, ndim: int):
+    """A per-channel vector of shape (C,) reshaped to broadcast against an input of ``ndim`` dims."""
+    return a.reshape((1, a.shape[0]) + (1,) * (ndim - 2))
+
+
+def forward_train(x, gamma, beta, eps: float):
+    """y = gamma xhat + beta; returns (y, mu, var, invstd), the statistics of shape (C,)."""
+    axes = reduce_axes(x.ndim)
+    m = x.size // x.shape[1]
+    mu = x.sum(axis=axes) / m
+    y = x - per_channel(mu, x.ndim)
+    var = (y * y).sum(axis=axes) / m
+    invstd = 1 / (var + eps) ** 0.5
+    y *= per_channel(invstd, x.ndim)
+    if gamma is not None:
+        y *= per_channel(gamma, x.ndim)
+    if beta is not None:
+        y += per_channel(beta, x.ndim)
+    return y, mu, var, invstd
+
+
+def backward(dy, x, mu, invstd, gamma):
+    """The closed form (seed 000, sec. 3.1; Ioffe and Szegedy 2015):
+
+        dx     = (gamma invstd) (dy - mean(dy) - xhat mean(dy xhat))
+        dgamma = sum dy xhat
+        dbeta  = sum dy
+    """
+    axes = reduce_axes(x.ndim)
+    m = x.size // x.shape[1]
+    xhat = (x - per_channel(mu, x.ndim)) * per_channel(invstd, x.ndim)
+    dbeta = dy.sum(axis=axes)
+    dgamma = (dy * xhat).sum(axis=axes)
+    scale = invstd if gamma is None else gamma * invstd
+    xhat *= per_channel(dgamma / m, x.ndim)
+    dx = dy - per_channel(dbeta / m, x.ndim)
+    dx -= xhat
+    dx *= per_channel(scale, x.ndim)
+    return dx, dgamma, dbeta

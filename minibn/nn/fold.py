@@ -1,0 +1,67 @@
+"""Folding normalization layers into the preceding linear layers (seed 000, sec. 3)."""
+
+from __future__ import annotations
+
+from ..grad_mode import no_grad
+from .layers import Identity, Linear, ReLU, Sigmoid, Tanh
+from .module import Sequential
+
+_ELEMENTWISE = (ReLU, Tanh, Sigmoid, Identity)
+
+
+def fold_batchnorm(model: Sequential, x) -> Sequential:
+    """The plain network equal to ``model`` on the batch ``x``.
+
+    On a fixed batch a normalization layer is a per-channel affine map
+    y = a h + c of its input h (for batch norm a = gamma / sigma and
+    c = beta - gamma mu / sigma, with mu and sigma the statistics of h on this
+    batch under the layer's own eps). Folded into the linear layer before it:
+
+        W_eq = (gamma / sigma) W,    b_eq = (gamma / sigma)(b - mu) + beta.
+
+    ``model`` is a Sequential of Linear layers, normalization layers (each
+    right after a Linear) and elementwise activations. The batch statistics
+    are used whatever the model's train/eval mode. Returns new layers; the
+    model is not changed.
+    """
+    if not isinstance(model, Sequential):
+        raise TypeError(f"fold_batchnorm expects a Sequential, got {type(model).__name__}")
+    layers = []
+    h = x.detach()
+    with no_grad():
+        for i, layer in enumerate(model):
+            if isinstance(layer, Linear):
+                folded = Linear(layer.in_features, layer.out_features, bias=True, dtype=layer.weight.dtype,
+                                device=layer.weight.device)
+                folded.weight._data[...] = layer.weight._data
+                folded.bias._data[...] = layer.bias._data if layer.bias is not None else 0
+                layers.append(folded)
+            elif hasattr(layer, "batch_affine"):
+                if not layers or not isinstance(layers[-1], Linear) or not isinstance(model[i - 1], Linear):
+                    raise ValueError(f"fold_batchnorm: layer {i} ({type(layer).__name__}) does not follow a "
+                                     "Linear layer, so there is nothing to fold it into")
+                if h.ndim != 2:
+                    raise ValueError(f"fold_batchnorm: layer {i} sees input of shape {tuple(h.shape)}; only "
+                                     "(N, C) batches fold")
+                scale, shift = layer.batch_affine(h)
+                prev = layers[-1]
+                prev.weight._data[...] = (scale.reshape(-1, 1) * prev.weight.detach())._data
+                prev.bias._data[...] = (scale * prev.bias.detach() + shift)._data
+            elif isinstance(layer, _ELEMENTWISE):
+                layers.append(type(layer)())
+            else:
+                raise ValueError(f"fold_batchnorm: cannot fold layer {i} ({type(layer).__name__}); it handles "
+                                 "Linear, BatchNorm1d, LpNorm1d and elementwise activations")
+            h = _apply_affine(layer, h) if hasattr(layer, "batch_affine") else layer(h)
+    for p in (p for m in layers for p in m.parameters()):
+        p.requires_grad = True
+    return Sequential(*layers)
+
+
+def _apply_affine(layer, h):
+    """The layer's output on the batch h, without touching its running statistics."""
+    scale, shift = layer.batch_affine(h)
+    return h * scale + shift
+
+
+__all__ = ["fold_batchnorm"]

@@ -1,0 +1,283 @@
+"""Module, Parameter and Sequential: the containers PyTorch users know."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections import OrderedDict
+
+import numpy as np
+
+from .. import backend
+from ..grad_mode import no_grad
+from ..tensor import Tensor
+
+
+class Parameter(Tensor):
+    """A Tensor that a Module registers as learnable (requires grad unless told otherwise)."""
+
+    __slots__ = ()
+
+    def __init__(self, data, requires_grad: bool = True):
+        super().__init__(data._data if isinstance(data, Tensor) else data, requires_grad=requires_grad)
+
+    def __repr__(self):
+        return "Parameter containing:\n" + super().__repr__()
+
+
+class Module:
+    """Base class of layers and networks.
+
+    Assigning a Parameter or a Module to an attribute registers it; buffers
+    (running statistics) are registered with :meth:`register_buffer`. Call a
+    module to run its ``forward``.
+    """
+
+    def __init__(self):
+        object.__setattr__(self, "_parameters", OrderedDict())
+        object.__setattr__(self, "_buffers", OrderedDict())
+        object.__setattr__(self, "_modules", OrderedDict())
+        object.__setattr__(self, "training", True)
+
+    def __setattr__(self, name, value):
+        if "_parameters" not in self.__dict__:
+            raise AttributeError(f"{type(self).__name__}.__init__ must call super().__init__() first")
+        if isinstance(value, Parameter):
+            self._modules.pop(name, None)
+            self._buffers.pop(name, None)
+            self._parameters[name] = value
+        elif isinstance(value, Module):
+            self._parameters.pop(name, None)
+            self._buffers.pop(name, None)
+            self._modules[name] = value
+        elif name in self._buffers:
+            if value is not None and not isinstance(value, Tensor):
+                raise TypeError(f"buffer {name!r} must be a Tensor or None, got {type(value).__name__}")
+            self._buffers[name] = value
+        elif name in self._parameters:
+            if value is not None:
+                raise TypeError(f"parameter {name!r} takes a Parameter or None, got {type(value).__name__}")
+            self._parameters[name] = None
+        else:
+            self._modules.pop(name, None)
+        object.__setattr__(self, name, value)
+
+    def __delattr__(self, name):
+        for registry in (self._parameters, self._buffers, self._modules):
+            registry.pop(name, None)
+        object.__delattr__(self, name)
+
+    def register_buffer(self, name: str, tensor: Tensor | None) -> None:
+        """Register state that is saved and moved with the module but not learned."""
+        if tensor is not None and not isinstance(tensor, Tensor):
+            raise TypeError(f"buffer {name!r} must be a Tensor or None, got {type(tensor).__name__}")
+        self._buffers[name] = tensor
+        object.__setattr__(self, name, tensor)
+
+    def register_parameter(self, name: str, param: Parameter | None) -> None:
+        if param is None:
+            self._parameters[name] = None
+            object.__setattr__(self, name, None)
+        else:
+            setattr(self, name, param)
+
+    def forward(self, *args, **kwargs):
+        raise NotImplementedError(f"{type(self).__name__} has no forward()")
+
+    def __call__(self, *args, **kwargs):
+        return self.forward(*args, **kwargs)
+
+    # -- traversal ---------------------------------------------------------------
+
+    def named_modules(self, prefix: str = ""):
+        yield prefix, self
+        for name, child in self._modules.items():
+            yield from child.named_modules(f"{prefix}.{name}" if prefix else name)
+
+    def modules(self):
+        return (m for _, m in self.named_modules())
+
+    def named_children(self):
+        return iter(self._modules.items())
+
+    def children(self):
+        return iter(self._modules.values())
+
+    def _named(self, registry: str, prefix: str, recurse: bool):
+        modules = self.named_modules(prefix) if recurse else [(prefix, self)]
+        seen = set()
+        for mod_prefix, module in modules:
+            for name, t in getattr(module, registry).items():
+                if t is None or id(t) in seen:
+                    continue
+                seen.add(id(t))
+                yield (f"{mod_prefix}.{name}" if mod_prefix else name), t
+
+    def named_parameters(self, prefix: str = "", recurse: bool = True):
+        return self._named("_parameters", prefix, recurse)
+
+    def parameters(self, recurse: bool = True):
+        return (p for _, p in self.named_parameters(recurse=recurse))
+
+    def named_buffers(self, prefix: str = "", recurse: bool = True):
+        return self._named("_buffers", prefix, recurse)
+
+    def buffers(self, recurse: bool = True):
+        return (b for _, b in self.named_buffers(recurse=recurse))
+
+    # -- modes and gradients ---------------------------------------------------
+
+    def train(self, mode: bool = True) -> "Module":
+        for m in self.modules():
+            object.__setattr__(m, "training", bool(mode))
+        return self
+
+    def eval(self) -> "Module":
+        return self.train(False)
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        for p in self.parameters():
+            if set_to_none or p.grad is None:
+                p.grad = None
+            else:
+                with no_grad():
+                    p.grad.zero_()
+
+    def requires_grad_(self, requires_grad: bool = True) -> "Module":
+        for p in self.parameters():
+            p.requires_grad = requires_grad
+        return self
+
+    def apply(self, fn) -> "Module":
+        """Call ``fn(module)`` on every submodule (children first) and on self."""
+        for child in self.children():
+            child.apply(fn)
+        fn(self)
+        return self
+
+    def num_parameters(self) -> int:
+        return sum(p.numel() for p in self.parameters())
+
+    # -- state -------------------------------------------------------------------
+
+    def state_dict(self) -> "OrderedDict[str, Tensor]":
+        """Parameters and buffers by dotted name (detached, sharing memory)."""
+        state = OrderedDict()
+        for prefix, module in self.named_modules():
+            for registry in (module._parameters, module._buffers):
+                for name, t in registry.items():
+                    if t is not None:
+                        state[f"{prefix}.{name}" if prefix else name] = t.detach()
+        return state
+
+    def load_state_dict(self, state, strict: bool = True) -> None:
+        """Copy values from ``state`` (name -> Tensor or array) into this module's tensors."""
+        own = self.state_dict()
+        missing = [k for k in own if k not in state]
+        unexpected = [k for k in state if k not in own]
+        if strict and (missing or unexpected):
+            raise KeyError(f"load_state_dict: missing keys {missing}, unexpected keys {unexpected}")
+        for key, target in own.items():
+            if key not in state:
+                continue
+            value = state[key]
+            host = value.detach().cpu().numpy() if isinstance(value, Tensor) else np.asarray(value)
+            if host.shape != tuple(target.shape):
+                raise ValueError(f"load_state_dict: {key} has shape {host.shape} in the state but "
+                                 f"{tuple(target.shape)} in the module")
+            target._data[...] = backend.to_device(host.astype(target.dtype, copy=False), target.device)
+            target._version[0] += 1
+
+    def save(self, path) -> None:
+        """Write the state dict to ``path`` (.npz), atomically: a temporary file, then a rename."""
+        path = os.fspath(path)
+        arrays = {k: (t._data if t.device.type == "cpu" else t._data.get()) for k, t in self.state_dict().items()}
+        folder = os.path.dirname(os.path.abspath(path))
+        fd, tmp = tempfile.mkstemp(dir=folder, suffix=".npz.tmp")
+        try:
+            with os.fdopen(fd, "wb") as f:
+                np.savez(f, **arrays)
+            os.replace(tmp, path)
+        except BaseException:
+            if os.path.exists(tmp):
+                os.remove(tmp)
+            raise
+
+    def load(self, path, strict: bool = True) -> "Module":
+        """Load a state dict written by :meth:`save`."""
+        with np.load(os.fspath(path)) as data:
+            self.load_state_dict({k: data[k] for k in data.files}, strict=strict)
+        return self
+
+    def to(self, *args, dtype=None, device=None) -> "Module":
+        """Move or cast every parameter and buffer in place: ``net.to("cuda")``, ``net.to(mb.float64)``.
+
+        Integer buffers (counters) keep their dtype. Gradients are dropped.
+        """
+        for a in args:
+            if isinstance(a, (str, backend.Device)):
+                device = a
+            else:
+                dtype = a
+        dtype = None if dtype is None else backend.as_dtype(dtype)
+        for module in self.modules():
+            for registry in (module._parameters, module._buffers):
+                for t in registry.values():
+                    if t is None:
+                        continue
+                    data = t._data
+                    if dtype is not None and data.dtype.kind in "fc":
+                        data = data.astype(dtype, copy=False)
+                    if device is not None:
+                        data = backend.to_device(data, device)
+                    if data is not t._data:
+                        t._data = data
+                        t._version[0] += 1
+                        t.grad = None
+        return self
+
+    def float(self) -> "Module":
+        return self.to(backend.float32)
+
+    def double(self) -> "Module":
+        return self.to(backend.float64)
+
+    # -- printing ------------------------------------------------------------------
+
+    def extra_repr(self) -> str:
+        return ""
+
+    def __repr__(self):
+        lines = [f"({name}): " + repr(child).replace("\n", "\n  ") for name, child in self._modules.items()]
+        head = f"{type(self).__name__}({self.extra_repr()}"
+        if not lines:
+            return head + ")"
+        return head + "\n  " + "\n  ".join(lines) + "\n)"
+
+
+class Sequential(Module):
+    """Modules applied in order: ``Sequential(Linear(784, 100), ReLU(), Linear(100, 10))``."""
+
+    def __init__(self, *modules: Module):
+        super().__init__()
+        for i, m in enumerate(modules):
+            if not isinstance(m, Module):
+                raise TypeError(f"Sequential: item {i} is a {type(m).__name__}, not a Module")
+            setattr(self, str(i), m)
+
+    def forward(self, x):
+        for m in self._modules.values():
+            x = m(x)
+        return x
+
+    def __getitem__(self, index):
+        layers = list(self._modules.values())
+        if isinstance(index, slice):
+            return Sequential(*layers[index])
+        return layers[index]
+
+    def __len__(self):
+        return len(self._modules)
+
+    def __iter__(self):
+        return iter(self._modules.values())

@@ -1,0 +1,136 @@
+"""Optimizers with PyTorch's update rules: SGD (momentum, dampening, Nesterov, weight decay) and Adam.
+
+Updates work on the parameters' arrays in place, outside the graph.
+"""
+
+from __future__ import annotations
+
+import math
+
+from .tensor import Tensor
+
+
+class Optimizer:
+    """Parameters in groups (dicts with their own hyperparameters), per-parameter state."""
+
+    defaults: dict = {}
+
+    def __init__(self, params, **hyper):
+        params = list(params)
+        if not params:
+            raise ValueError(f"{type(self).__name__} got an empty parameter list")
+        groups = params if isinstance(params[0], dict) else [{"params": params}]
+        self.param_groups = []
+        for group in groups:
+            group = dict(group)
+            group["params"] = list(group["params"])
+            for p in group["params"]:
+                if not isinstance(p, Tensor) or not p.is_leaf:
+                    raise TypeError(f"{type(self).__name__} can only optimize leaf Tensors, got {p!r:.60}")
+            for key, value in hyper.items():
+                group.setdefault(key, value)
+            self.param_groups.append(group)
+        self.state: dict = {}  # id(param) -> dict of arrays
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        for group in self.param_groups:
+            for p in group["params"]:
+                if set_to_none or p.grad is None:
+                    p.grad = None
+                else:
+                    p.grad._data[...] = 0
+
+    def _params_with_grad(self):
+        for group in self.param_groups:
+            for p in group["params"]:
+                if p.grad is not None:
+                    yield group, p, p.grad._data
+
+    def state_dict(self) -> dict:
+        """Hyperparameters and state (momentum buffers, moments), parameters named by position."""
+        index = {id(p): i for i, p in enumerate(p for g in self.param_groups for p in g["params"])}
+        return {
+            "state": {index[k]: {n: (v.copy() if hasattr(v, "copy") else v) for n, v in s.items()}
+                      for k, s in self.state.items() if k in index},
+            "param_groups": [{k: v for k, v in g.items() if k != "params"} for g in self.param_groups],
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        params = [p for g in self.param_groups for p in g["params"]]
+        if len(state["param_groups"]) != len(self.param_groups):
+            raise ValueError(f"load_state_dict: {len(state['param_groups'])} parameter groups in the state, "
+                             f"{len(self.param_groups)} here")
+        for group, saved in zip(self.param_groups, state["param_groups"]):
+            group.update(saved)
+        self.state = {}
+        for i, s in state["state"].items():
+            p = params[int(i)]
+            self.state[id(p)] = {n: (p.xp.asarray(v).copy() if getattr(v, "ndim", 0) else v)
+                                 for n, v in s.items()}
+
+    def step(self):
+        raise NotImplementedError
+
+    def _bump(self, p):
+        p._version[0] += 1
+
+
+class SGD(Optimizer):
+    """PyTorch's SGD:  g = grad + weight_decay p;  with momentum, b = momentum b + (1 - dampening) g
+    (b = g at the first step) and g = b, or g + momentum b with Nesterov;  p -= lr g."""
+
+    def __init__(self, params, lr, momentum=0.0, dampening=0.0, weight_decay=0.0, nesterov=False):
+        if lr < 0 or momentum < 0 or weight_decay < 0:
+            raise ValueError(f"SGD: lr, momentum and weight_decay must be >= 0 (got {lr}, {momentum}, {weight_decay})")
+        if nesterov and (momentum <= 0 or dampening != 0):
+            raise ValueError("SGD: Nesterov momentum needs momentum > 0 and dampening = 0")
+        super().__init__(params, lr=lr, momentum=momentum, dampening=dampening,
+                         weight_decay=weight_decay, nesterov=nesterov)
+
+    def step(self):
+        for group, p, g in self._params_with_grad():
+            if group["weight_decay"]:
+                g = g + group["weight_decay"] * p._data
+            momentum = group["momentum"]
+            if momentum:
+                state = self.state.setdefault(id(p), {})
+                buf = state.get("momentum_buffer")
+                if buf is None:
+                    buf = state["momentum_buffer"] = g.copy()
+                else:
+                    buf *= momentum
+                    buf += (1 - group["dampening"]) * g
+                g = g + momentum * buf if group["nesterov"] else buf
+            p._data -= group["lr"] * g
+            self._bump(p)
+
+
+class Adam(Optimizer):
+    """PyTorch's Adam (weight decay added to the gradient, as L2):
+    m = b1 m + (1 - b1) g,  v = b2 v + (1 - b2) g^2,
+    p -= lr / (1 - b1^t) * m / (sqrt(v) / sqrt(1 - b2^t) + eps)."""
+
+    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0):
+        if lr < 0 or eps < 0 or weight_decay < 0 or not all(0 <= b < 1 for b in betas):
+            raise ValueError(f"Adam: invalid hyperparameters lr={lr}, betas={betas}, eps={eps}, "
+                             f"weight_decay={weight_decay}")
+        super().__init__(params, lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay)
+
+    def step(self):
+        for group, p, g in self._params_with_grad():
+            if group["weight_decay"]:
+                g = g + group["weight_decay"] * p._data
+            b1, b2 = group["betas"]
+            state = self.state.setdefault(id(p), {})
+            if not state:
+                state.update(step=0, exp_avg=p.xp.zeros_like(p._data), exp_avg_sq=p.xp.zeros_like(p._data))
+            state["step"] += 1
+            t = state["step"]
+            m, v = state["exp_avg"], state["exp_avg_sq"]
+            m *= b1
+            m += (1 - b1) * g
+            v *= b2
+            v += (1 - b2) * g * g
+            denom = p.xp.sqrt(v) / math.sqrt(1 - b2 ** t) + group["eps"]
+            p._data -= (group["lr"] / (1 - b1 ** t)) * m / denom
+            self._bump(p)
