@@ -17,68 +17,65 @@ def is_grad_enabled() -> bool:
     return _GradMode.enabled
 
 
-class set_grad_enabled:
-    """Context manager and decorator that switches graph recording on or off."""
+class _Switch:
+    """Sets ``mode.enabled`` to ``value`` inside a ``with`` block or a decorated function."""
 
-    def __init__(self, mode: bool):
-        self.mode = bool(mode)
-        self.prev = _GradMode.enabled
-        _GradMode.enabled = self.mode  # also works as a plain call, like torch.set_grad_enabled
+    mode = _GradMode
+    value = True
 
     def __enter__(self):
+        self.prev = self.mode.enabled
+        self.mode.enabled = self.value
         return self
 
     def __exit__(self, *exc):
-        _GradMode.enabled = self.prev
+        self.mode.enabled = self.prev
 
     def __call__(self, fn):
-        _GradMode.enabled = self.prev  # used as a decorator: the mode applies inside fn only
+        mode, value = self.mode, self.value
 
         @functools.wraps(fn)
         def wrapper(*args, **kwargs):
-            prev = _GradMode.enabled
-            _GradMode.enabled = self.mode
+            prev = mode.enabled
+            mode.enabled = value
             try:
                 return fn(*args, **kwargs)
             finally:
-                _GradMode.enabled = prev
+                mode.enabled = prev
 
         return wrapper
 
 
-class _GradModeContext:
-    mode = True
-
-    def __enter__(self):
-        self.prev = _GradMode.enabled
-        _GradMode.enabled = self.mode
-        return self
-
-    def __exit__(self, *exc):
-        _GradMode.enabled = self.prev
-
-    def __call__(self, fn):
-        @functools.wraps(fn)
-        def wrapper(*args, **kwargs):
-            with self.__class__():
-                return fn(*args, **kwargs)
-
-        return wrapper
-
-
-class no_grad(_GradModeContext):
+class no_grad(_Switch):
     """Run without recording a graph: ``with mb.no_grad(): ...`` or ``@mb.no_grad()``."""
 
-    mode = False
+    value = False
 
 
-class enable_grad(_GradModeContext):
+class enable_grad(_Switch):
     """Record a graph again inside a ``no_grad`` block."""
 
-    mode = True
+    value = True
 
 
-class detect_anomaly:
+class set_grad_enabled(_Switch):
+    """Switch graph recording on or off: at once when called (like torch.set_grad_enabled),
+    until the end of a ``with`` block, or inside a decorated function."""
+
+    def __init__(self, mode: bool):
+        self.value = bool(mode)
+        self.prev = _GradMode.enabled
+        _GradMode.enabled = self.value
+
+    def __enter__(self):
+        return self
+
+    def __call__(self, fn):
+        _GradMode.enabled = self.prev  # as a decorator, the mode applies inside fn only
+        return super().__call__(fn)
+
+
+class detect_anomaly(_Switch):
     """Find the op that first produced NaN or inf, forward or backward.
 
     Inside the block every op remembers where it was created; an op whose
@@ -87,21 +84,7 @@ class detect_anomaly:
     Slow: use it to hunt a NaN, not to train.
     """
 
+    mode = _AnomalyMode
+
     def __init__(self, check_nan: bool = True):
-        self.check_nan = check_nan
-
-    def __enter__(self):
-        self.prev = _AnomalyMode.enabled
-        _AnomalyMode.enabled = self.check_nan
-        return self
-
-    def __exit__(self, *exc):
-        _AnomalyMode.enabled = self.prev
-
-    def __call__(self, fn):
-        @functools.wraps(fn)
-        def wrapper(*args, **kwargs):
-            with detect_anomaly(self.check_nan):
-                return fn(*args, **kwargs)
-
-        return wrapper
+        self.value = bool(check_nan)

@@ -12,7 +12,7 @@ pytestmark = requires_torch
 RTOL = 1e-10
 
 
-def _close(a, b):
+def assert_close(a, b):
     a = a.detach().numpy() if hasattr(a, "detach") else np.asarray(a)
     b = b.detach().numpy() if hasattr(b, "detach") else np.asarray(b)
     assert a.shape == b.shape
@@ -30,7 +30,7 @@ def _first_and_second(m_out, m_in, t_out, t_in, rng):
     m_g = mb.grad(m_out, m_in, mb.tensor(u), create_graph=True)
     t_g = torch.autograd.grad(t_out, t_in, torch.tensor(u), create_graph=True)
     for a, b in zip(m_g, t_g):
-        _close(a, b)
+        assert_close(a, b)
     vs = [rng.standard_normal(tuple(x.shape)) for x in m_in]
     m_h = mb.grad(sum((g * mb.tensor(v)).sum() for g, v in zip(m_g, vs)), m_in, allow_unused=True)
     t_h = torch.autograd.grad(sum((g * torch.tensor(v)).sum() for g, v in zip(t_g, vs)), t_in,
@@ -39,13 +39,13 @@ def _first_and_second(m_out, m_in, t_out, t_in, rng):
         if b is None:
             assert a is None or not a.numpy().any()
         else:
-            _close(np.zeros(x.shape) if a is None else a, b)
+            assert_close(np.zeros(x.shape) if a is None else a, b)
 
 
 def test_linear(rng):
     (mx, tx), (mw, tw), (mb_, tb) = (_pair(rng.standard_normal(s)) for s in ((5, 4), (3, 4), (3,)))
     m_out, t_out = F.linear(mx, mw, mb_), torch.nn.functional.linear(tx, tw, tb)
-    _close(m_out, t_out)
+    assert_close(m_out, t_out)
     _first_and_second(m_out, [mx, mw, mb_], t_out, [tx, tw, tb], rng)
 
 
@@ -54,7 +54,7 @@ def test_batch_norm_function_to_second_order(shape, rng):
     (mx, tx), (mw, tw), (mb_, tb) = (_pair(rng.standard_normal(s)) for s in (shape, (3,), (3,)))
     m_out = F.batch_norm(mx, None, None, mw, mb_, training=True)
     t_out = torch.nn.functional.batch_norm(tx, None, None, tw, tb, training=True)
-    _close(m_out, t_out)
+    assert_close(m_out, t_out)
     _first_and_second(m_out, [mx, mw, mb_], t_out, [tx, tw, tb], rng)
 
 
@@ -70,21 +70,21 @@ def test_batchnorm1d_module_over_training_steps_and_eval(momentum, rng):
         a = rng.standard_normal((10, 4)) * (step + 1) + step
         (mx, tx) = _pair(a)
         m_out, t_out = m_bn(mx), t_bn(tx)
-        _close(m_out, t_out)
+        assert_close(m_out, t_out)
         u = rng.standard_normal((10, 4))
         m_out.backward(mb.tensor(u))
         t_out.backward(torch.tensor(u))
         for m, t in ((mx, tx), (m_bn.weight, t_bn.weight), (m_bn.bias, t_bn.bias)):
-            _close(m.grad, t.grad)
+            assert_close(m.grad, t.grad)
         m_bn.zero_grad()
         t_bn.zero_grad()
-        _close(m_bn.running_mean, t_bn.running_mean)
-        _close(m_bn.running_var, t_bn.running_var)
+        assert_close(m_bn.running_mean, t_bn.running_mean)
+        assert_close(m_bn.running_var, t_bn.running_var)
         assert m_bn.num_batches_tracked.item() == t_bn.num_batches_tracked.item()
     m_bn.eval()
     t_bn.eval()
     a = rng.standard_normal((3, 4))
-    _close(m_bn(mb.tensor(a)), t_bn(torch.tensor(a)))
+    assert_close(m_bn(mb.tensor(a)), t_bn(torch.tensor(a)))
 
 
 def test_torch_batch_norm_third_derivative_is_wrong_and_minibn_right(rng):
@@ -105,7 +105,7 @@ def test_torch_batch_norm_third_derivative_is_wrong_and_minibn_right(rng):
     mh, mt = third(mb, lambda x: F.batch_norm(x, None, None, training=True), mb.tensor(a, requires_grad=True))
     th, tt = third(torch, lambda x: torch.nn.functional.batch_norm(x, None, None, training=True),
                    torch.tensor(a, requires_grad=True))
-    _close(mh, th)  # second order agrees
+    assert_close(mh, th)  # second order agrees
     assert np.abs(mt - tt).max() > 1e-2 * np.abs(mt).max()  # third order does not
     x = mb.tensor(a, requires_grad=True)
     second, inputs = vjp_fn(lambda t: F.batch_norm(t, None, None, training=True), [x])
@@ -118,7 +118,7 @@ def test_cross_entropy(rng):
     for reduction in ("mean", "sum", "none"):
         m_out = F.cross_entropy(mx, mb.tensor(target), reduction=reduction)
         t_out = torch.nn.functional.cross_entropy(tx, torch.tensor(target), reduction=reduction)
-        _close(m_out, t_out)
+        assert_close(m_out, t_out)
         _first_and_second(m_out, [mx], t_out, [tx], rng)
 
 
@@ -156,11 +156,11 @@ def test_optimizers_train_a_small_mlp_like_pytorch(opt, rng):
         t_opt.zero_grad()
         m_loss = F.cross_entropy(m_net(mb.tensor(x)), mb.tensor(y))
         t_loss = torch.nn.functional.cross_entropy(t_net(torch.tensor(x)), torch.tensor(y))
-        _close(m_loss, t_loss)
+        assert_close(m_loss, t_loss)
         m_loss.backward()
         t_loss.backward()
         m_opt.step()
         t_opt.step()
     t_state = t_net.state_dict()
     for key, value in m_net.state_dict().items():
-        _close(value, t_state[key])
+        assert_close(value, t_state[key])
