@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import os
-import tempfile
 from collections import OrderedDict
 
 import numpy as np
 
-from .. import backend
+from .. import backend, fileio
 from ..grad_mode import no_grad
 from ..tensor import Tensor
 
@@ -190,18 +189,7 @@ class Module:
 
     def save(self, path) -> None:
         """Write the state dict to ``path`` (.npz), atomically: a temporary file, then a rename."""
-        path = os.fspath(path)
-        arrays = {k: (t._data if t.device.type == "cpu" else t._data.get()) for k, t in self.state_dict().items()}
-        folder = os.path.dirname(os.path.abspath(path))
-        fd, tmp = tempfile.mkstemp(dir=folder, suffix=".npz.tmp")
-        try:
-            with os.fdopen(fd, "wb") as f:
-                np.savez(f, **arrays)
-            os.replace(tmp, path)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.remove(tmp)
-            raise
+        fileio.save_npz(path, {k: t.cpu().numpy() for k, t in self.state_dict().items()})
 
     def load(self, path, strict: bool = True) -> "Module":
         """Load a state dict written by :meth:`save`."""
