@@ -114,9 +114,10 @@ def fetch(name: str, root=None, download: bool = True, mirrors=MIRRORS, digests=
 
 def normalize_images(images: np.ndarray, normalize: bool = True, dtype=np.float32) -> np.ndarray:
     """uint8 images (N, 28, 28) as float rows (N, 784): pixels / 255, standardized if ``normalize``."""
-    x = images.reshape(len(images), -1).astype(dtype) / 255
+    dtype = np.dtype(dtype)
+    x = images.reshape(len(images), -1).astype(dtype) / dtype.type(255)
     if normalize:
-        x = (x - dtype(MEAN)) / dtype(STD)
+        x = (x - dtype.type(MEAN)) / dtype.type(STD)
     return x
 
 
