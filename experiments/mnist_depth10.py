@@ -37,7 +37,7 @@ TITLES = {"plain": "plain network (BN folded in at step 0)", "bn": "BN network"}
 
 @dataclasses.dataclass
 class Config:
-    backend: str = "numpy"
+    backend: str = "numba" if mb.kernels.numba_available() else "numpy"
     dtype: str = "float32"
     seed: int = 0
     lr: float = 1.0
@@ -89,12 +89,12 @@ def batches(cfg: Config, n: int, step: int) -> np.ndarray | None:
 # -- networks ----------------------------------------------------------------------------
 
 
-def build_networks(cfg: Config, x_train: mb.Tensor):
+def build_networks(cfg: Config, x_train: mb.Tensor, device: str = "cpu"):
     """The BN network (Kaiming-normal weights, zero biases, gamma = 1, beta = 0) and the plain
     network equal to it on the training set."""
     sizes = [784] + [cfg.width] * (cfg.depth - 1) + [10]
     bn_net = nn.mlp(sizes, norm="bn", init="kaiming_normal", zero_bias=True, dtype=cfg.dtype,
-                    device=runs.device_for(cfg.backend), generator=mb.Generator(cfg.seed))
+                    device=device, generator=mb.Generator(cfg.seed))
     plain = nn.fold_batchnorm(bn_net, x_train)
     return {"plain": plain, "bn": bn_net}
 
@@ -170,12 +170,12 @@ def run(cfg: Config, resume: bool = False) -> dict:
     """Train both networks; write metrics.json and figures to the output folder; return the metrics."""
     out = runs.run_dir(cfg.out, "mnist_depth10")
     cfg.out = str(out)
-    device = runs.device_for(cfg.backend)
+    device = runs.use_backend(cfg.backend)
     mb.manual_seed(cfg.seed)
     x_np, y_np, xt_np, yt_np = load_data(cfg)
     x, y = mb.tensor(x_np, device=device), mb.tensor(y_np, device=device)
     xt, yt = mb.tensor(xt_np, device=device), mb.tensor(yt_np, device=device)
-    nets = build_networks(cfg, x)
+    nets = build_networks(cfg, x, device)
     with mb.no_grad():
         fold_gap = float((nets["plain"](x) - nets["bn"](x)).abs().amax().item()
                          / nets["bn"](x).abs().amax().item())

@@ -9,7 +9,7 @@
 from . import functional, init, nn, ops, optim
 from .autograd import (Function, backward, detect_anomaly, enable_grad, grad, is_grad_enabled,
                        no_grad, set_grad_enabled)
-from .backend import (Device, bool_, complex64, complex128, float32, float64, get_default_dtype,
+from .backend import (Device, backend_info, bool_, get_default_device, set_default_device, complex64, complex128, float32, float64, get_default_dtype,
                       int32, int64, result_type, set_default_dtype)
 from .creation import (arange, as_tensor, empty, empty_like, eye, from_numpy, full, full_like,
                        linspace, ones, ones_like, rand, rand_like, randint, randn, randn_like,
@@ -19,6 +19,7 @@ from .ops import (abs, add, amax, amin, argmax, argmin, broadcast_to, cat, clamp
                   logical_not, logical_or, lt, matmul, max, maximum, mean, min, minimum, mul, ne,
                   neg, permute, pow, relu, reshape, sigmoid, sqrt, squeeze, stack, std, sub, sum,
                   sum_to, tanh, transpose, unsqueeze, var, where)
+from .kernels import get_kernels, set_kernels
 from .random import Generator, default_generator, manual_seed
 from .tensor import Tensor
 

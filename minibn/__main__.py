@@ -19,23 +19,6 @@ import minibn.functional as F
 from minibn.gradcheck import compare_gradients, vjp_fn
 
 
-def backend_info() -> dict:
-    """Versions and devices minibn would use."""
-    info = {"minibn": mb.__version__, "python": sys.version.split()[0], "numpy": np.__version__}
-    try:
-        blas = np.show_config(mode="dicts")["Build Dependencies"]["blas"]
-        info["blas"] = f"{blas.get('name')} {blas.get('version')}"
-    except Exception:  # show_config's layout is not a stable API
-        info["blas"] = "unknown"
-    try:
-        import cupy
-
-        info["cupy"] = cupy.__version__
-    except ImportError:
-        info["cupy"] = "not installed (GPU needs the cuda12/cuda13 extra)"
-    return info
-
-
 def _network(x, w1, b1, gamma, beta, w2, target):
     """Linear -> batch norm (training mode, eps = 1e-5) -> tanh -> linear -> squared error."""
     h = F.linear(x, w1, b1)
@@ -84,8 +67,8 @@ def selfcheck(seed: int = 0) -> bool:
 
 
 def main() -> int:
-    for key, value in backend_info().items():
-        print(f"{key:>8}: {value}")
+    for key, value in mb.backend_info().items():
+        print(f"{key:>12}: {value}")
     print()
     return 0 if selfcheck() else 1
 

@@ -165,7 +165,7 @@ class Device:
     Compares equal to its string form, so ``t.device == "cpu"`` works.
     """
 
-    __slots__ = ("type", "index")
+    __slots__ = ("type", "index", "_outer")
 
     def __init__(self, spec="cpu"):
         if isinstance(spec, Device):
@@ -198,8 +198,36 @@ class Device:
     def __repr__(self):
         return f"device('{self}')"
 
+    def __enter__(self):
+        """``with mb.device("cuda"):`` makes this the default device of new tensors inside the block."""
+        global _default_device
+        if not hasattr(self, "_outer"):
+            object.__setattr__(self, "_outer", [])
+        self._outer.append(_default_device)
+        module_for(self)  # a missing backend fails here, not at the first tensor
+        _default_device = self
+        return self
+
+    def __exit__(self, *exc):
+        global _default_device
+        _default_device = self._outer.pop()
+
 
 CPU = Device("cpu")
+_default_device = CPU
+
+
+def get_default_device() -> Device:
+    """The device new tensors go to when no ``device=`` is given (cpu unless changed)."""
+    return _default_device
+
+
+def set_default_device(device) -> None:
+    """Set the device of new tensors: ``mb.set_default_device("cuda")``."""
+    global _default_device
+    device = Device(device)
+    module_for(device)
+    _default_device = device
 
 # array type -> (array module, function giving the array's Device)
 _ARRAY_TYPES: dict = {np.ndarray: (np, lambda a: CPU)}
@@ -294,3 +322,39 @@ def to_device(array, device):
     xp = module_for(device)
     with xp.cuda.Device(device.index):
         return xp.asarray(array)
+
+
+def backend_info() -> dict:
+    """Versions and devices: NumPy and its BLAS, numba and the CPU kernel set, CuPy and the GPU."""
+    import platform
+    import sys
+
+    from . import __version__, kernels
+
+    info = {"minibn": __version__, "python": sys.version.split()[0], "platform": platform.platform(),
+            "numpy": np.__version__}
+    try:
+        blas = np.show_config(mode="dicts")["Build Dependencies"]["blas"]
+        info["blas"] = f"{blas.get('name')} {blas.get('version')}"
+    except Exception:  # show_config's layout is not a stable API
+        info["blas"] = "unknown"
+    if kernels.numba_available():
+        import numba
+
+        info["numba"] = numba.__version__
+    else:
+        info["numba"] = "not installed"
+    info["cpu kernels"] = kernels.get_kernels()
+    try:
+        import cupy
+    except ImportError:
+        info["cupy"] = "not installed (GPUs need the cuda12 or cuda13 extra)"
+        return info
+    info["cupy"] = cupy.__version__
+    try:
+        count = cupy.cuda.runtime.getDeviceCount()
+        names = [cupy.cuda.runtime.getDeviceProperties(i)["name"] for i in range(count)]
+        info["gpu"] = ", ".join(n.decode() if isinstance(n, bytes) else str(n) for n in names) or "none"
+    except Exception as exc:  # no driver, no device
+        info["gpu"] = f"none usable ({exc})"
+    return info

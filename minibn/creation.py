@@ -10,8 +10,7 @@ from .tensor import Tensor, _wrap
 
 def _finish(array, device, requires_grad) -> Tensor:
     backend.as_dtype(array.dtype)
-    if device is not None:
-        array = backend.to_device(array, device)
+    array = backend.to_device(array, backend.get_default_device() if device is None else device)
     t = _wrap(array)
     if requires_grad:
         t.requires_grad = True
@@ -68,7 +67,7 @@ def from_numpy(array: np.ndarray) -> Tensor:
 
 
 def _filled(fill, size, dtype, device, requires_grad, generator=None) -> Tensor:
-    device = backend.Device(device) if device is not None else backend.CPU
+    device = backend.Device(device) if device is not None else backend.get_default_device()
     xp = backend.module_for(device)
     with _on(xp, device):
         array = fill(xp, _size(size), dtype)

@@ -8,15 +8,19 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
-BACKENDS = {"numpy": "cpu", "cupy": "cuda"}
+from .kernels import KERNEL_SETS, set_kernels
+
+BACKENDS = {"numpy": "cpu", "numba": "cpu", "cupy": "cuda"}
 
 
-def device_for(backend: str) -> str:
-    """The device a ``--backend`` choice runs on (numpy: cpu, cupy: cuda)."""
-    try:
-        return BACKENDS[backend]
-    except KeyError:
-        raise ValueError(f"unknown backend {backend!r}; choose one of {sorted(BACKENDS)}") from None
+def use_backend(backend: str) -> str:
+    """Apply a ``--backend`` choice and return its device: numpy and numba run on the CPU with
+    that kernel set, cupy on the GPU."""
+    if backend not in BACKENDS:
+        raise ValueError(f"unknown backend {backend!r}; choose one of {sorted(BACKENDS)}")
+    if backend in KERNEL_SETS:
+        set_kernels(backend)
+    return BACKENDS[backend]
 
 
 def run_dir(out, name: str) -> Path:

@@ -333,7 +333,7 @@ class Tensor:
         return self.fill_(0)
 
     def __setitem__(self, index, value):
-        index = ops.as_index(index)
+        index = ops.as_index(index, self.xp)
         self._inplace("__setitem__", lambda a, b: a.__setitem__(index, b), value)
 
     __iadd__ = add_

@@ -19,9 +19,10 @@ def rng():
 
 @pytest.fixture(autouse=True)
 def _fresh_state():
-    """Every test starts with grad mode on, default dtype float32 and a seeded generator."""
+    """Every test starts with grad mode on, default dtype float32, default kernels, a seeded generator."""
     mb.manual_seed(0)
     yield
+    mb.kernels._choice = None  # experiments choose a kernel set; the next test starts from the default
     mb.set_default_dtype(mb.float32)
     assert mb.is_grad_enabled(), "a test left grad mode switched off"
 

@@ -53,6 +53,16 @@ def test_divergence_is_recorded_and_the_other_network_finishes(tmp_path):
     assert bn["diverged_at"] is None and len(bn["loss"]) == 6
 
 
+@pytest.mark.parametrize("backend", ["numpy", "numba"])
+def test_backends_give_the_same_run(backend, tmp_path):
+    args = SMALL + ["--steps", "3", "--dtype", "float64", "--lr", "0.1"]
+    ref = job.main(args + ["--backend", "numpy", "--out", str(tmp_path / "ref")])
+    other = job.main(args + ["--backend", backend, "--out", str(tmp_path / backend)])
+    assert mb.get_kernels() == backend
+    for name in ("plain", "bn"):
+        np.testing.assert_allclose(other["networks"][name]["loss"], ref["networks"][name]["loss"], rtol=1e-12)
+
+
 def test_same_seed_same_numbers_and_minibatches(tmp_path):
     args = SMALL + ["--steps", "3", "--batch-size", "64", "--eval-every", "2"]
     a = job.main(args + ["--out", str(tmp_path / "a")])

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from .. import kernels
 from ..autograd import Function, is_grad_enabled
-from ..kernels import batchnorm as bn_kernel
 from ..tensor import Tensor, _wrap
 from ._channels import broadcastable, check_input, reduce_axes
 
@@ -17,7 +17,7 @@ class BatchNorm(Function):
         dgamma = sum dy xhat
         dbeta  = sum dy
 
-    First-order backward runs the formula on arrays (``minibn.kernels``).
+    Forward, and the first-order backward, run the formula on arrays (``minibn.kernels``).
     With create_graph=True the same formula is built from differentiable ops,
     with mu, sigma and xhat recomputed as functions of x. That is what makes
     second and third derivatives exact: an implementation that saves mu and
@@ -28,7 +28,7 @@ class BatchNorm(Function):
     save_inputs = True
 
     def forward(self, x, gamma, beta):
-        y, mu, var, invstd = bn_kernel.forward_train(x, gamma, beta, self.eps)
+        y, mu, var, invstd = kernels.batch_norm_forward(x, gamma, beta, self.eps)
         self.mu, self.invstd = mu, invstd
         if self.running is not None:
             self.update_running(mu, var, x.size // x.shape[1])
@@ -47,7 +47,7 @@ class BatchNorm(Function):
         x, gamma, beta = self.inputs
         gamma_data = gamma._data if isinstance(gamma, Tensor) else None
         if not is_grad_enabled():
-            dx, dgamma, dbeta = bn_kernel.backward(g._data, x._data, self.mu, self.invstd, gamma_data)
+            dx, dgamma, dbeta = kernels.batch_norm_backward(g._data, x._data, self.mu, self.invstd, gamma_data)
             return (_wrap(dx) if self.needs[0] else None, _wrap(dgamma) if self.needs[1] else None,
                     _wrap(dbeta) if self.needs[2] else None)
         return batch_norm_vjp(x, gamma, g, self.eps, self.needs)
@@ -95,15 +95,33 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
     return affine_normalize(input, running_mean, (running_var + eps).sqrt(), weight, bias)
 
 
-def affine_normalize(x, center, scale, weight, bias):
-    """gamma (x - center) / scale + beta with fixed per-channel center and scale (eval mode)."""
-    y = x
-    if center is not None:
-        y = y - broadcastable(center.detach(), x.ndim)
-    y = y / broadcastable(scale.detach(), x.ndim)
-    if weight is not None:
-        y = y * broadcastable(weight, x.ndim)
-    if bias is not None:
-        y = y + broadcastable(bias, x.ndim)
-    return y
+class NormalizeFixed(Function):
+    """Normalization by fixed per-channel statistics (eval mode):
+        y = gamma (x - center) / scale + beta,
+        dx = dy gamma / scale,  dgamma = sum dy (x - center) / scale,  dbeta = sum dy."""
 
+    save_inputs = True
+
+    def forward(self, x, gamma, beta):
+        return kernels.affine_forward(x, self.center, self.scale, gamma, beta)
+
+    def backward(self, g):
+        x, gamma, beta = self.inputs
+        if not is_grad_enabled():
+            dx, dgamma, dbeta = kernels.affine_backward(g._data, x._data, self.center, self.scale,
+                                                        gamma._data if isinstance(gamma, Tensor) else None)
+            return (_wrap(dx) if self.needs[0] else None, _wrap(dgamma) if self.needs[1] else None,
+                    _wrap(dbeta) if self.needs[2] else None)
+        nd = x.ndim
+        scale = broadcastable(_wrap(self.scale), nd)
+        xhat = (x if self.center is None else x - broadcastable(_wrap(self.center), nd)) / scale
+        axes = reduce_axes(nd)
+        dx = g / scale if gamma is None else g * (broadcastable(gamma, nd) / scale)
+        return (dx if self.needs[0] else None, (g * xhat).sum(axes) if self.needs[1] else None,
+                g.sum(axes) if self.needs[2] else None)
+
+
+def affine_normalize(x, center, scale, weight, bias):
+    """gamma (x - center) / scale + beta with fixed per-channel center (or None) and scale."""
+    return NormalizeFixed.apply(x, weight, bias, center=None if center is None else center.detach()._data.copy(),
+                                scale=scale.detach()._data.copy())

@@ -29,8 +29,8 @@ from __future__ import annotations
 
 import math
 
-from ..autograd import Function
-from ..kernels.batchnorm import per_channel
+from .. import kernels
+from ..autograd import Function, is_grad_enabled
 from ..tensor import Tensor, _wrap
 from ._channels import broadcastable, check_input, reduce_axes
 from .batchnorm import affine_normalize
@@ -72,22 +72,9 @@ class LpNorm(Function):
     analytic = False
 
     def forward(self, x, gamma, beta):
-        xp = self.xp
-        axes = reduce_axes(x.ndim)
-        m = x.size // x.shape[1]
-        mu = x.sum(axis=axes) / m
-        centered_x = x - per_channel(mu, x.ndim)
-        u = centered_x if self.centered else x
-        if self.p == math.inf:
-            s = self.c * (xp.abs(u).max(axis=axes) + self.eps)
-        else:
-            S = (u ** int(self.p) if _even(self.p) else xp.abs(u) ** self.p).sum(axis=axes) / m
-            s = self.c * (S + self.eps) ** (1 / self.p)
-        y = (centered_x if self.mean_shift else x) / per_channel(s, x.ndim)
-        if gamma is not None:
-            y *= per_channel(gamma, x.ndim)
-        if beta is not None:
-            y += per_channel(beta, x.ndim)
+        y, mu, s, S = kernels.lp_norm_forward(x, gamma, beta, self.p, self.c, self.eps, self.centered,
+                                              self.mean_shift)
+        self.mu, self.s, self.S = mu, s, S
         if self.running is not None:
             running_mean, running_scale, momentum = self.running
             for buf, batch in ((running_mean, mu), (running_scale, s)):
@@ -100,6 +87,12 @@ class LpNorm(Function):
     def backward(self, g):
         x, gamma, _ = self.inputs
         p, c, eps = self.p, self.c, self.eps
+        if not is_grad_enabled():
+            dx, dgamma, dbeta = kernels.lp_norm_backward(
+                g._data, x._data, gamma._data if isinstance(gamma, Tensor) else None, self.mu, self.s, self.S,
+                p, c, self.centered, self.mean_shift)
+            return (_wrap(dx) if self.needs[0] else None, _wrap(dgamma) if self.needs[1] else None,
+                    _wrap(dbeta) if self.needs[2] else None)
         axes = reduce_axes(x.ndim)
         m = x.numel() // x.shape[1]
         mu = x.mean(axes, keepdim=True)

@@ -1,6 +1,112 @@
-"""Array-level kernels for the first-order path of the normalization layers.
+"""Array-level kernels for the normalization layers, and the choice among them.
 
-When no graph is being built (plain ``backward()``), a layer may compute its
-gradient with these functions on raw arrays instead of differentiable ops.
-``batchnorm.py`` is the NumPy reference; faster kernels must match it.
+A layer's forward, and its backward when no graph is being built (plain
+``backward()``), run on raw arrays through the functions here. Each has a
+NumPy reference (``batchnorm.py``, ``lpnorm.py``, written with array methods
+so they also run on CuPy), a fused numba version for CPU (``numba_cpu.py``)
+and a CuPy version for GPU (``cupy_gpu.py``); the fused ones are tested
+against the reference.
+
+On CPU the kernel set is numba when numba is importable, else NumPy; set it
+with ``mb.set_kernels("numpy" | "numba")`` or the ``MINIBN_KERNELS``
+environment variable. Arrays of another backend (CuPy) always use that
+backend's kernels.
 """
+
+from __future__ import annotations
+
+import importlib.util
+import os
+
+import numpy as np
+
+from . import batchnorm as bn_ref
+from . import lpnorm as lp_ref
+
+KERNEL_SETS = ("numpy", "numba")
+_choice: str | None = None
+
+
+def numba_available() -> bool:
+    return importlib.util.find_spec("numba") is not None
+
+
+def set_kernels(name: str) -> None:
+    """Choose the CPU kernels: "numpy" (the reference) or "numba" (fused)."""
+    global _choice
+    if name not in KERNEL_SETS:
+        raise ValueError(f"kernel set must be one of {KERNEL_SETS}, got {name!r}")
+    if name == "numba" and not numba_available():
+        raise RuntimeError("the numba kernels need numba, which is not installed (pip install numba)")
+    _choice = name
+
+
+def get_kernels() -> str:
+    """The CPU kernel set in use: ``set_kernels``'s choice, else $MINIBN_KERNELS, else numba if installed."""
+    if _choice is not None:
+        return _choice
+    env = os.environ.get("MINIBN_KERNELS")
+    if env:
+        if env not in KERNEL_SETS:
+            raise ValueError(f"MINIBN_KERNELS must be one of {KERNEL_SETS}, got {env!r}")
+        return env
+    return "numba" if numba_available() else "numpy"
+
+
+def _impl(x, name: str):
+    """The implementation of kernel ``name`` for the array ``x`` (None: use the reference)."""
+    if isinstance(x, np.ndarray):
+        if get_kernels() == "numba" and x.ndim == 2 and x.dtype.kind == "f":
+            from . import numba_cpu
+
+            return getattr(numba_cpu, name)
+        return None
+    from . import cupy_gpu
+
+    return getattr(cupy_gpu, name)
+
+
+def _xp(x):
+    from ..backend import array_module
+
+    return array_module(x)
+
+
+def batch_norm_forward(x, gamma, beta, eps):
+    """Training batch norm: (y, mean, biased var, invstd)."""
+    impl = _impl(x, "batch_norm_forward")
+    return impl(x, gamma, beta, eps) if impl else bn_ref.forward_train(x, gamma, beta, eps)
+
+
+def batch_norm_backward(dy, x, mean, invstd, gamma):
+    """Closed-form batch-norm backward: (dx, dgamma, dbeta)."""
+    impl = _impl(x, "batch_norm_backward")
+    return impl(dy, x, mean, invstd, gamma) if impl else bn_ref.backward(dy, x, mean, invstd, gamma)
+
+
+def affine_forward(x, center, scale, gamma, beta):
+    """Normalization by fixed statistics: gamma (x - center) / scale + beta (center may be None)."""
+    impl = _impl(x, "affine_forward")
+    return impl(x, center, scale, gamma, beta) if impl else bn_ref.affine_forward(x, center, scale, gamma, beta)
+
+
+def affine_backward(g, x, center, scale, gamma):
+    """(dx, dgamma, dbeta) of ``affine_forward``."""
+    impl = _impl(x, "affine_backward")
+    return impl(g, x, center, scale, gamma) if impl else bn_ref.affine_backward(g, x, center, scale, gamma)
+
+
+def lp_norm_forward(x, gamma, beta, p, c, eps, centered, mean_shift):
+    """Training Lp normalization: (y, mu, s, S)."""
+    impl = _impl(x, "lp_norm_forward")
+    if impl:
+        return impl(x, gamma, beta, p, c, eps, centered, mean_shift)
+    return lp_ref.forward_train(_xp(x), x, gamma, beta, p, c, eps, centered, mean_shift)
+
+
+def lp_norm_backward(g, x, gamma, mu, s, S, p, c, centered, mean_shift):
+    """Lp normalization backward: (dx, dgamma, dbeta)."""
+    impl = _impl(x, "lp_norm_backward")
+    if impl:
+        return impl(g, x, gamma, mu, s, S, p, c, centered, mean_shift)
+    return lp_ref.backward(_xp(x), g, x, gamma, mu, s, S, p, c, centered, mean_shift)

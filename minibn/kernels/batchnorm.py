@@ -53,3 +53,24 @@ def backward(dy, x, mu, invstd, gamma):
     dx -= xhat
     dx *= per_channel(scale, x.ndim)
     return dx, dgamma, dbeta
+
+
+def affine_forward(x, center, scale, gamma, beta):
+    """Normalization by fixed statistics (eval mode): y = gamma (x - center) / scale + beta."""
+    nd = x.ndim
+    y = (x if center is None else x - per_channel(center, nd)) / per_channel(scale, nd)
+    if gamma is not None:
+        y *= per_channel(gamma, nd)
+    if beta is not None:
+        y += per_channel(beta, nd)
+    return y
+
+
+def affine_backward(g, x, center, scale, gamma):
+    """dx = g gamma / scale,  dgamma = sum g (x - center) / scale,  dbeta = sum g."""
+    axes, nd = reduce_axes(x.ndim), x.ndim
+    xhat = (x if center is None else x - per_channel(center, nd)) / per_channel(scale, nd)
+    dgamma = (g * xhat).sum(axis=axes)
+    dbeta = g.sum(axis=axes)
+    dx = g * per_channel(scale ** -1 if gamma is None else gamma / scale, nd)
+    return dx, dgamma, dbeta

@@ -105,8 +105,8 @@ class Max(_Reduction):
             (axis,) = self.axes
             find = xp.argmax if self.largest else xp.argmin
             idx = xp.expand_dims(find(x, axis=axis), axis)
-            weights = xp.zeros(x.shape, dtype=g.dtype)
-            xp.put_along_axis(weights, idx, 1, axis=axis)
+            positions = xp.arange(x.shape[axis]).reshape([-1 if a == axis else 1 for a in range(x.ndim)])
+            weights = (positions == idx).astype(g.dtype)  # one-hot at the first extreme index
         else:
             y = self.output._data
             if not self.keepdim:

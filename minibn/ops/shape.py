@@ -74,8 +74,8 @@ class SumTo(Function):
         return g.broadcast_to(self.in_shape)
 
 
-def as_index(index):
-    """An index for a backend array: Tensors and lists become arrays, booleans become positions."""
+def as_index(index, xp=np):
+    """An index for an array of module ``xp``: Tensors and lists become arrays, booleans positions."""
     if not isinstance(index, tuple):
         index = (index,)
     out = []
@@ -83,7 +83,7 @@ def as_index(index):
         if isinstance(i, Tensor):
             i = i._data
         elif isinstance(i, list):
-            i = np.asarray(i)
+            i = xp.asarray(i)
         if hasattr(i, "dtype") and getattr(i, "ndim", 0) >= 0 and not isinstance(i, np.generic):
             if i.dtype.kind == "b":
                 out.extend(i.nonzero())  # a mask of k dims is k integer index arrays
@@ -126,7 +126,7 @@ class IndexAdd(Function):
 
 def getitem(x, index):
     """``x[index]``: basic slicing (a view) and integer-array / boolean indexing (a copy)."""
-    index = as_index(index)
+    index = as_index(index, x.xp)
     basic = _is_basic(index)
     if not basic:
         for i in index:

@@ -1,0 +1,29 @@
+"""Interleaved timing: the cases of one comparison run round-robin (A B A B ...), so that the
+machine's drift lands on all of them alike; each case reports its median and minimum."""
+
+from __future__ import annotations
+
+import os
+import statistics
+import time
+
+
+def set_threads(n: int) -> None:
+    """The same thread count for every library; call before importing NumPy, numba or torch."""
+    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS"):
+        os.environ[var] = str(n)
+
+
+def interleaved(steps: dict, rounds: int, repeat: int, warmup: int = 3) -> dict:
+    """Seconds per call of each function in ``steps``: {name: (median, minimum)}."""
+    for step in steps.values():
+        for _ in range(warmup):
+            step()
+    times = {name: [] for name in steps}
+    for _ in range(rounds):
+        for name, step in steps.items():
+            start = time.perf_counter()
+            for _ in range(repeat):
+                step()
+            times[name].append((time.perf_counter() - start) / repeat)
+    return {name: (statistics.median(t), min(t)) for name, t in times.items()}

@@ -1,0 +1,136 @@
+"""Fused kernels against their NumPy reference; the kernel choice; first-order path vs graph path."""
+
+import math
+
+import numpy as np
+import pytest
+
+import minibn as mb
+import minibn.functional as F
+from minibn import kernels
+from minibn.kernels import batchnorm as bn_ref
+from minibn.kernels import lpnorm as lp_ref
+
+numba_cpu = pytest.importorskip("minibn.kernels.numba_cpu")
+pytest.importorskip("numba", reason="the fused CPU kernels need numba")
+
+SHAPES = [(7, 1), (3, 300), (2, 5), (64, 33)]
+TOL = {np.float64: 1e-12, np.float32: 1e-5}
+
+
+def _close(got, want, dtype, dx_scale=None):
+    """Relative to each result's size; for an input gradient, at least the size of the terms it
+    is the difference of (a batch of 2 makes dx of batch norm nearly cancel to 0)."""
+    for i, (g, w) in enumerate(zip(got, want)):
+        assert g.dtype == w.dtype == np.dtype(dtype)
+        scale = max(np.abs(w).max(), dx_scale if (i == 0 and dx_scale is not None) else 0, 1e-30)
+        assert np.abs(g - w).max() <= TOL[dtype] * scale, f"{np.abs(g - w).max() / scale:.2e}"
+
+
+def _data(rng, shape, dtype):
+    x = (rng.standard_normal(shape) * 2 + 0.5).astype(dtype)
+    g = rng.standard_normal(shape).astype(dtype)
+    gamma = (1 + 0.3 * rng.standard_normal(shape[1])).astype(dtype)
+    beta = (0.3 * rng.standard_normal(shape[1])).astype(dtype)
+    return x, g, gamma, beta
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("affine", [True, False])
+def test_batch_norm_kernels(shape, dtype, affine, rng):
+    x, g, gamma, beta = _data(rng, shape, dtype)
+    gamma, beta = (gamma, beta) if affine else (None, None)
+    ref = bn_ref.forward_train(x, gamma, beta, 1e-5)
+    fused = numba_cpu.batch_norm_forward(x, gamma, beta, 1e-5)
+    _close(fused, ref, dtype)
+    terms = np.abs(g * ref[3] * (1 if gamma is None else gamma)).max()
+    _close(numba_cpu.batch_norm_backward(g, x, ref[1], ref[3], gamma), bn_ref.backward(g, x, ref[1], ref[3], gamma),
+           dtype, terms)
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("centered_stats", [True, False])
+def test_fixed_statistics_kernels(shape, dtype, centered_stats, rng):
+    x, g, gamma, beta = _data(rng, shape, dtype)
+    center = x.mean(0) if centered_stats else None
+    scale = (x.std(0) + 0.5).astype(dtype)
+    _close([numba_cpu.affine_forward(x, center, scale, gamma, beta)],
+           [bn_ref.affine_forward(x, center, scale, gamma, beta)], dtype)
+    _close(numba_cpu.affine_backward(g, x, center, scale, gamma), bn_ref.affine_backward(g, x, center, scale, gamma),
+           dtype)
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("p", [1, 1.5, 2, 3, math.inf])
+@pytest.mark.parametrize("centered,mean_shift", [(True, True), (False, True), (False, False), (True, False)])
+def test_lp_norm_kernels(shape, dtype, p, centered, mean_shift, rng):
+    if shape[0] < 2:
+        return
+    x, g, gamma, beta = _data(rng, shape, dtype)
+    c = 1.3
+    ref = lp_ref.forward_train(np, x, gamma, beta, p, c, 1e-5, centered, mean_shift)
+    _close(numba_cpu.lp_norm_forward(x, gamma, beta, p, c, 1e-5, centered, mean_shift), ref, dtype)
+    mu, s, S = ref[1:]
+    _close(numba_cpu.lp_norm_backward(g, x, gamma, mu, s, S, p, c, centered, mean_shift),
+           lp_ref.backward(np, g, x, gamma, mu, s, S, p, c, centered, mean_shift), dtype,
+           np.abs(g * gamma / s).max())
+
+
+def test_lp_kernel_ties_at_infinity():
+    x = np.array([[2.0], [-2.0], [0.5], [-0.5]])
+    g = np.array([[1.0], [0.3], [-0.2], [0.1]])
+    y, mu, s, S = lp_ref.forward_train(np, x, None, None, math.inf, 1.0, 0.0, True, True)
+    _close(numba_cpu.lp_norm_backward(g, x, None, mu, s, S, math.inf, 1.0, True, True),
+           lp_ref.backward(np, g, x, None, mu, s, S, math.inf, 1.0, True, True), np.float64)
+
+
+@pytest.mark.parametrize("p", [1, 2, 3, math.inf])
+def test_lp_first_order_path_equals_the_graph_path(p, rng):
+    x = mb.tensor(rng.standard_normal((6, 3)), requires_grad=True)
+    w = mb.tensor(1 + 0.2 * rng.standard_normal(3), requires_grad=True)
+    u = mb.tensor(rng.standard_normal((6, 3)))
+    fast = mb.grad(F.lp_norm(x, p, weight=w, training=True), [x, w], u)
+    graph = mb.grad(F.lp_norm(x, p, weight=w, training=True), [x, w], u, create_graph=True)
+    for a, b in zip(fast, graph):
+        np.testing.assert_allclose(a.numpy(), b.detach().numpy(), rtol=1e-12, atol=1e-13)
+
+
+@pytest.mark.parametrize("kernel_set", ["numpy", "numba"])
+def test_layers_agree_across_kernel_sets(kernel_set, rng):
+    x = mb.tensor(rng.standard_normal((8, 4)).astype(np.float32), requires_grad=True)
+    u = mb.tensor(rng.standard_normal((8, 4)).astype(np.float32))
+    mb.set_kernels("numpy")
+    want = [mb.grad(f(x), x, u)[0].numpy() for f in _layers()]
+    mb.set_kernels(kernel_set)
+    try:
+        got = [mb.grad(f(x), x, u)[0].numpy() for f in _layers()]
+    finally:
+        kernels._choice = None
+    for a, b in zip(got, want):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
+
+
+def _layers():
+    rm, rv = mb.zeros(4), mb.ones(4) * 2
+    return [lambda t: F.batch_norm(t, None, None, training=True),
+            lambda t: F.batch_norm(t, rm, rv, training=False),
+            lambda t: F.lp_norm(t, 3, training=True, centered=False)]
+
+
+def test_kernel_choice(monkeypatch):
+    monkeypatch.setattr(kernels, "_choice", None)
+    monkeypatch.setenv("MINIBN_KERNELS", "numpy")
+    assert kernels.get_kernels() == "numpy"
+    monkeypatch.delenv("MINIBN_KERNELS")
+    assert kernels.get_kernels() == "numba"
+    mb.set_kernels("numpy")
+    assert mb.get_kernels() == "numpy"
+    with pytest.raises(ValueError, match="kernel set must be one of"):
+        mb.set_kernels("fortran")
+    monkeypatch.setenv("MINIBN_KERNELS", "cuda")
+    monkeypatch.setattr(kernels, "_choice", None)
+    with pytest.raises(ValueError, match="MINIBN_KERNELS must be one of"):
+        kernels.get_kernels()
