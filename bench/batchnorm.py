@@ -26,7 +26,6 @@ def main():
     import torch
 
     import minibn as mb
-    import minibn.functional as F
 
     torch.set_num_threads(args.threads)
     rng = np.random.default_rng(0)
