@@ -11,15 +11,8 @@ the median and minimum microseconds per step and the ratio of medians.
 from __future__ import annotations
 
 import argparse
-import os
-import statistics
-import time
 
-
-def _set_threads(n: int) -> None:
-    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS"):
-        os.environ[var] = str(n)
-
+from timing import interleaved, set_threads
 
 CASES = {
     # name: (expression over (lib, x, w, b), description)
@@ -38,20 +31,13 @@ def _step_fn(lib, expr, x, w, b):
     return step
 
 
-def _time(step, repeat: int) -> float:
-    start = time.perf_counter()
-    for _ in range(repeat):
-        step()
-    return (time.perf_counter() - start) / repeat * 1e6
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rounds", type=int, default=15)
     parser.add_argument("--repeat", type=int, default=2000, help="steps per timed round")
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args()
-    _set_threads(args.threads)
+    set_threads(args.threads)
 
     import numpy as np
 
@@ -73,16 +59,9 @@ def main() -> None:
         m = [mb.tensor(a, requires_grad=True) for a in arrays]
         t = [torch.tensor(a, requires_grad=True) for a in arrays]
         steps = {"minibn": _step_fn(mb, expr, *m), "torch": _step_fn(torch, expr, *t)}
-        times = {k: [] for k in steps}
-        for step in steps.values():
-            _time(step, args.repeat // 4)  # warm-up
-        for _ in range(args.rounds):
-            for k, step in steps.items():
-                times[k].append(_time(step, args.repeat))
-        med = {k: statistics.median(v) for k, v in times.items()}
-        print(f"| {name} | `{text}` | {med['minibn']:.1f} ({min(times['minibn']):.1f}) | "
-              f"{med['torch']:.1f} ({min(times['torch']):.1f}) | {med['minibn'] / med['torch']:.2f} |")
-
+        times = interleaved(steps, args.rounds, args.repeat, warmup=args.repeat // 4)
+        (m_med, m_min), (t_med, t_min) = (tuple(v * 1e6 for v in times[k]) for k in ("minibn", "torch"))
+        print(f"| {name} | `{text}` | {m_med:.1f} ({m_min:.1f}) | {t_med:.1f} ({t_min:.1f}) | {m_med / t_med:.2f} |")
 
 if __name__ == "__main__":
     main()
