@@ -1,0 +1,533 @@
+"""Seed 001 ("Effect of Batch Normalization on Loss Landscape"): equations (1)-(16), sec. 2.
+
+Setting of every entry: one neuron j, a batch of m. y = X w in R^m (X in R^(m x d),
+w = W_{.,j}), yhat = (y - mean y)/sigma with sigma the biased batch standard
+deviation (eps = 0), z = gamma yhat + beta. The loss downstream of the layer
+is a smooth L(z) = sum r tanh(z) + z^T Q z / 2; L-hat(y) = L(z(y)). As in
+Santurkar et al., "grad_y L" means grad L at z (the gradient arriving at the
+normalization's output) and H_jj = Hess L at z; grad_y L-hat and Hess L-hat
+are taken with respect to y.
+"""
+
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+
+from .. import functional as F
+from .. import grad as _grad
+from ..tensor import Tensor
+from .core import (TOL, bound_verdict, fmt, formula, gradients, identity_verdict, leaf, rel, slack,
+                   three_way)
+from ..gradcheck import numerical_vjp
+
+M, D = 5, 4  # batch size and input dimension
+
+
+def _rng(tag):
+    return np.random.default_rng(sum(map(ord, tag)) + 1)
+
+
+def _const(a):
+    return Tensor(np.asarray(a, dtype=np.float64))
+
+
+class Instance:
+    """One random instance of the setting, with everything the formulas mention."""
+
+    def __init__(self, rng, psd=True, m=M, d=D):
+        self.m, self.d = m, d
+        self.X = rng.standard_normal((m, d))
+        self.w = rng.standard_normal(d)
+        self.gamma, self.beta = rng.uniform(0.5, 2.0), rng.standard_normal()
+        self.r = rng.standard_normal(m)
+        B = rng.standard_normal((m, m))
+        self.Q = B @ B.T / m if psd else (B + B.T) / 2
+        self.refresh()
+
+    def refresh(self):
+        """Recompute everything that depends on X, w and the downstream loss."""
+        y = self.X @ self.w
+        self.y = y
+        self.sigma = y.std()
+        self.yhat = (y - y.mean()) / self.sigma
+        z = self.gamma * self.yhat + self.beta
+        t = np.tanh(z)
+        self.g = self.r * (1 - t ** 2) + self.Q @ z  # grad L at z
+        self.H = np.diag(-2 * self.r * t * (1 - t ** 2)) + self.Q  # Hess L at z
+        return self
+
+    def with_X(self, X):
+        other = copy.copy(self)
+        other.X = X
+        return other.refresh()
+
+    def align_with_yhat(self, strength, rng):
+        """Make the downstream gradient point (almost) along yhat: L = c z^T yhat yhat^T z / (2m) + ..."""
+        self.r = np.zeros(self.m)
+        noise = rng.standard_normal((self.m, self.m)) * 0.05
+        self.Q = strength * np.outer(self.yhat, self.yhat) / self.m + noise @ noise.T
+        return self.refresh()
+
+    def downstream(self, z):
+        return (z.tanh() * _const(self.r)).sum() + (z * (_const(self.Q) @ z)).sum() * 0.5
+
+    def loss_y(self, y):
+        """L-hat as a function of y (minibn ops; analytic, so complex step applies)."""
+        z = F.batch_norm(y.reshape(self.m, 1), None, None, training=True, eps=0.0).reshape(self.m)
+        return self.downstream(z * self.gamma + self.beta)
+
+    def loss_w(self, w):
+        return self.loss_y(_const(self.X) @ w)
+
+    def loss_plain_w(self, w):
+        """The vanilla network: the same downstream loss applied to y = X w directly."""
+        return self.downstream(_const(self.X) @ w)
+
+    def grad_y(self):
+        y = leaf(self.y)
+        (g,) = _grad(self.loss_y(y), y)
+        return g.numpy()
+
+    def hess_y(self):
+        """Hess L-hat (m x m) by double backward, one Hessian-vector product per column."""
+        y = leaf(self.y)
+        (g,) = _grad(self.loss_y(y), y, create_graph=True)
+        cols = [_grad((g * _const(np.eye(self.m)[k])).sum(), y, retain_graph=True)[0].numpy()
+                for k in range(self.m)]
+        return np.array(cols)
+
+    def projection(self, k=None):
+        m = self.m
+        k = m if k is None else k
+        return np.eye(m) - np.ones((m, m)) / m - np.outer(self.yhat, self.yhat) / k
+
+
+def _instances(tag, count, **kw):
+    rng = _rng(tag)
+    return [Instance(rng, **kw) for _ in range(count)]
+
+
+def _fd_check(inst):
+    """Autodiff against complex-step finite differences for grad_y L-hat of one instance."""
+    auto, numeric = gradients(inst.loss_y, [inst.y])
+    return rel(auto[0], numeric[0])
+
+
+# -- (1) ----------------------------------------------------------------------------------------
+
+
+def _eq1_sides(inst, k):
+    g = inst.g
+    lhs = float(np.sum(inst.grad_y() ** 2))
+    rhs = inst.gamma ** 2 / inst.sigma ** 2 * (g @ g - (g.sum()) ** 2 / inst.m - (g @ inst.yhat) ** 2 / k)
+    return lhs, rhs
+
+
+@formula("F001-E1", "001", "eq. (1)",
+         "||grad_y L-hat||^2 <= (gamma^2/sigma^2)(||grad_y L||^2 - (1/m)<1, grad_y L>^2 - (1/sqrt(m))<grad_y L, yhat>^2)",
+         "see the module setting; yhat has mean 0 and ||yhat||^2 = m; 300 random instances plus adversarial "
+         "ones with grad_y L along yhat")
+def _e1():
+    instances = _instances("e1", 300)
+    rng = _rng("e1-adv")
+    instances += [Instance(rng).align_with_yhat(rng.uniform(1, 5), rng) for _ in range(30)]
+    written, exact = [], []
+    for inst in instances:
+        lhs, rhs_written = _eq1_sides(inst, np.sqrt(inst.m))
+        _, rhs_exact = _eq1_sides(inst, inst.m)
+        written.append(slack(lhs, rhs_written))
+        scale = inst.gamma ** 2 / inst.sigma ** 2 * (inst.g @ inst.g)  # the size of the terms that cancel
+        exact.append(abs(rhs_exact - lhs) / scale)
+    verdict, worst, violations = bound_verdict(written)
+    fd = max(_fd_check(inst) for inst in instances[:3])
+    return verdict, ("||grad_y L-hat||^2 = (gamma^2/sigma^2)(||grad_y L||^2 - (1/m)<1, grad_y L>^2 - (1/m)"
+                     "<grad_y L, yhat>^2): an equality (the map is gamma/sigma times an orthogonal projection); "
+                     "with 1/m in the last term the bound holds"), worst, (
+        f"{violations} of {len(written)} instances violate the bound as written (m = {M}); worst normalized "
+        f"slack {worst:.3g}. With 1/m the two sides agree to {fmt(max(exact))} of (gamma/sigma)^2 ||grad_y L||^2. "
+        f"Autodiff vs complex-step on "
+        f"grad_y L-hat: {fmt(fd)}. The 1/sqrt(m) subtracts more than the exact 1/m whenever <grad_y L, yhat> "
+        "is not 0, so the right side falls below the left")
+
+
+# -- (2), (2b), (3) -----------------------------------------------------------------------------
+
+
+@formula("F001-E2", "001", "eq. (2)",
+         "dL-hat/dW_ij = sum_b dL-hat/dy_j^(b) dy_j^(b)/dW_ij",
+         "the chain rule over the batch, y_j^(b) = sum_i W_ij x_i^(b) (the indexing under which the text's "
+         "next sentence holds)")
+def _e2():
+    inst = _instances("e2", 1)[0]
+    auto, numeric = gradients(inst.loss_w, [inst.w])
+    chain = inst.grad_y() @ inst.X  # sum_b dL/dy^(b) x_i^(b)
+    res, auto_res = three_way({"chain": chain}, auto[0], numeric[0])
+    return identity_verdict(res["chain"], None, TOL["complex"]), None, res["chain"], (
+        f"sum over the batch vs complex-step dL-hat/dW_.j: {fmt(res['chain'])}; autodiff {fmt(auto_res)}")
+
+
+@formula("F001-E2b", "001", "text after eq. (2)", "since y = W x, dy_j^(b)/dW_ij = x_i^(b)",
+         "y = W x for one sample, W in R^(k x d): y_j = sum_i W_ji x_i")
+def _e2b():
+    rng = _rng("e2b")
+    W, x = rng.standard_normal((3, 4)), rng.standard_normal(4)
+
+    def fn(W_):
+        return W_ @ _const(x)
+
+    from .core import jacobian
+    auto, numeric = jacobian(fn, W)
+    jac = numeric.reshape(3, 3, 4)  # [j, row, col] = dy_j / dW_row,col
+    as_written = np.array([[jac[j, i, j] for j in range(3)] for i in range(3)])  # dy_j/dW_ij, i < 3
+    want_written = np.array([[x[i] for j in range(3)] for i in range(3)])
+    corrected = np.array([[jac[j, j, i] for j in range(3)] for i in range(4)])  # dy_j/dW_ji
+    want_corrected = np.array([[x[i] for j in range(3)] for i in range(4)])
+    res_w, res_c = rel(as_written, want_written), rel(corrected, want_corrected)
+    return identity_verdict(res_w, res_c, TOL["complex"]), (
+        "dy_j/dW_ji = x_i for y = W x (equivalently dy_j/dW_ij = x_i for y = W^T x, the convention of eq. (3))"), \
+        res_c, (f"as written (y = W x): residual {fmt(res_w)} (dy_j/dW_ij = x_j when i = j, else 0); with the "
+                f"indices swapped {fmt(res_c)}; autodiff vs complex-step Jacobian {fmt(rel(auto, numeric))}")
+
+
+@formula("F001-E3", "001", "eq. (3)", "grad_w L-hat = X^T grad_y L-hat",
+         "w = W_{.,j}, X in R^(m x d) with rows the samples, y = X w")
+def _e3():
+    inst = _instances("e3", 1)[0]
+    auto, numeric = gradients(inst.loss_w, [inst.w])
+    res, auto_res = three_way({"X^T g": inst.X.T @ inst.grad_y()}, auto[0], numeric[0])
+    return identity_verdict(res["X^T g"], None, TOL["complex"]), None, res["X^T g"], (
+        f"X^T grad_y L-hat vs complex-step grad_w L-hat: {fmt(res['X^T g'])}; autodiff {fmt(auto_res)}")
+
+
+# -- (4), (5), (6), (7), (8) -------------------------------------------------------------------------
+
+
+def _scaled(X, lam):
+    """X rescaled to spectral norm lam."""
+    return X * (lam / np.linalg.norm(X, 2))
+
+
+@formula("F001-E4", "001", "eq. (4)", "v^T X X^T v <= lambda^2 ||v||^2 if ||X||_2 <= lambda (= when X X^T = lambda^2 I)",
+         "X in R^(m x d), any v in R^m; 2000 random instances with ||X||_2 = lambda, plus v along the top "
+         "left singular vector (equality) and X X^T = lambda^2 I")
+def _e4():
+    rng = _rng("e4")
+    slacks = []
+    for k in range(2000):
+        lam = rng.uniform(0.1, 10)
+        X = _scaled(rng.standard_normal((M, D + 2)), lam)
+        v = np.linalg.svd(X)[0][:, 0] * rng.uniform(0.5, 2) if k % 10 == 0 else rng.standard_normal(M)
+        slacks.append(slack(v @ X @ X.T @ v, lam ** 2 * v @ v))
+    lam = 2.0
+    X = lam * np.linalg.qr(rng.standard_normal((D + 2, M)))[0].T  # orthonormal rows: X X^T = lam^2 I
+    v = rng.standard_normal(M)
+    equality = abs(slack(v @ X @ X.T @ v, lam ** 2 * v @ v))
+    verdict, worst, violations = bound_verdict(slacks)
+    return verdict, None, worst, (
+        f"{violations} violations in {len(slacks)} instances; worst normalized slack {worst:.2g} (tight along "
+        f"the top singular vector); with X X^T = lambda^2 I the two sides agree to {fmt(equality)}")
+
+
+@formula("F001-E5", "001", "eq. (5)",
+         "||grad_w L-hat||^2 = grad_y L-hat^T X X^T grad_y L-hat <= lambda^2 ||grad_y L-hat||^2",
+         "as eq. (3)-(4); the identity checked three ways, the bound on 300 instances with ||X||_2 = lambda")
+def _e5():
+    instances = _instances("e5", 300)
+    inst = instances[0]
+    auto, numeric = gradients(inst.loss_w, [inst.w])
+    g = inst.grad_y()
+    identity = abs(g @ inst.X @ inst.X.T @ g - numeric[0] @ numeric[0]) / (numeric[0] @ numeric[0])
+    slacks = []
+    for inst in instances:
+        lam = np.linalg.norm(inst.X, 2)
+        g = inst.grad_y()
+        slacks.append(slack(float(np.sum((inst.X.T @ g) ** 2)), lam ** 2 * g @ g))
+    verdict, worst, violations = bound_verdict(slacks)
+    if identity > TOL["complex"]:
+        verdict = "FALSE"
+    return verdict, None, worst, (
+        f"the identity ||X^T g||^2 = ||grad_w L-hat||^2 holds to {fmt(identity)} (complex step); the bound: "
+        f"{violations} violations in {len(slacks)} instances, worst slack {worst:.2g}; autodiff vs complex-step "
+        f"grad_w {fmt(rel(auto[0], numeric[0]))}")
+
+
+def _max_fixed_gradient(g, lam, rng, tries=200):
+    """max ||X^T g||^2 over ||X||_2 <= lam, g held fixed: the maximizer X = lam g^ e^T, and a random search
+    (which must not beat it)."""
+    e = np.zeros(D)
+    e[0] = 1.0
+    best = float(np.sum((_scaled(np.outer(g, e), lam).T @ g) ** 2))
+    searched = max(float(np.sum((_scaled(rng.standard_normal((len(g), D)), lam).T @ g) ** 2)) for _ in range(tries))
+    return best, searched
+
+
+def _max_claim(tag, plain: bool):
+    rng = _rng(tag)
+    fixed = []
+    for _ in range(20):
+        inst = Instance(rng)
+        lam = rng.uniform(0.5, 3)
+        g = inst.g if plain else inst.grad_y()
+        best, searched = _max_fixed_gradient(g, lam, rng)
+        fixed.append(max(abs(best - lam ** 2 * g @ g) / (lam ** 2 * g @ g), max(0.0, searched - best) / best))
+    # the gradient as a function of X: max over X of ||grad_w||^2 vs lambda^2 ||grad_y||^2 at the maximizer
+    inst = Instance(rng)
+    best_value, best_rhs = -1.0, None
+    for _ in range(300):
+        local = inst.with_X(_scaled(rng.standard_normal((M, D)), 1.0))
+        g_y = _plain_grad(local) if plain else local.grad_y()
+        value = float(np.sum((local.X.T @ g_y) ** 2))
+        if value > best_value:
+            best_value, best_rhs = value, g_y @ g_y
+    return max(fixed), abs(best_rhs - best_value) / best_rhs
+
+
+def _plain_grad(inst):
+    y = leaf(inst.y)
+    (g,) = _grad(inst.downstream(y), y)
+    return g.numpy()
+
+
+@formula("F001-E6", "001", "eq. (6)", "max_{||X||_2 <= lambda} ||grad_W L-hat||^2 = lambda^2 ||dL-hat/dy_j||^2",
+         "primary reading: dL-hat/dy_j held fixed while X varies (as the derivation from (5) treats it); the "
+         "other reading lets the gradient depend on X through y = X w")
+def _e6():
+    fixed, dependent = _max_claim("e6", plain=False)
+    verdict = "CONDITIONAL" if fixed <= 1e-12 and dependent > 1e-6 else ("HOLDS" if fixed <= 1e-12 else "FALSE")
+    return verdict, ("holds when dL-hat/dy_j is treated as fixed (the maximizer X = lambda g^ e^T aligns X "
+                     "with it); as a maximum over inputs X with the gradient evaluated at y = X w it does not "
+                     "follow"), fixed, (
+        f"fixed gradient: the maximizer reaches lambda^2 ||g||^2 to {fmt(fixed)} and 200 random X per instance "
+        f"never exceed it (20 instances). Gradient depending on X (300 random X, ||X||_2 = 1): at the best X "
+        f"found, ||grad_W||^2 falls short of lambda^2 ||grad_y||^2 by {dependent:.2g} (relative)")
+
+
+@formula("F001-E7", "001", "eq. (7)", "max_{||X|| <= lambda} ||grad_W L||^2 = lambda^2 ||grad_y L||^2",
+         "the vanilla network (no normalization), same readings as eq. (6)")
+def _e7():
+    fixed, dependent = _max_claim("e7", plain=True)
+    verdict = "CONDITIONAL" if fixed <= 1e-12 and dependent > 1e-6 else ("HOLDS" if fixed <= 1e-12 else "FALSE")
+    return verdict, "as eq. (6): holds with grad_y L held fixed", fixed, (
+        f"fixed gradient: {fmt(fixed)}; gradient depending on X: the best X found misses by {dependent:.2g}")
+
+
+@formula("F001-E8", "001", "eq. (8)",
+         "max ||grad_w L-hat||^2 <= (gamma^2/sigma^2) lambda^2 (||grad_y L||^2 - (1/m)<1,grad_y L>^2 - "
+         "(1/sqrt(m))<grad_y L, yhat>^2) = (gamma^2/sigma^2)(max ||grad_W L||^2 - ...)",
+         "gradients held fixed as in eq. (6)-(7), so max ||grad_w L-hat||^2 = lambda^2 ||grad_y L-hat||^2; "
+         "300 random instances")
+def _e8():
+    rng = _rng("e8")
+    written, corrected = [], []
+    for _ in range(300):
+        inst = Instance(rng)
+        lam = rng.uniform(0.5, 3)
+        lhs, rhs = _eq1_sides(inst, np.sqrt(inst.m))
+        _, rhs_exact = _eq1_sides(inst, inst.m)
+        written.append(slack(lam ** 2 * lhs, lam ** 2 * rhs))
+        corrected.append(slack(lam ** 2 * lhs, lam ** 2 * rhs_exact))
+    verdict, worst, violations = bound_verdict(written)
+    _, _, corrected_violations = bound_verdict(corrected)
+    return verdict, "as eq. (1): with 1/m in place of 1/sqrt(m) it holds (with equality)", worst, (
+        f"{violations} of {len(written)} instances violate it as written (inherited from eq. (1)); with 1/m: "
+        f"{corrected_violations} violations")
+
+
+# -- (9)-(16): second order ----------------------------------------------------------------------------
+
+
+@formula("F001-E9", "001", "eq. (9)",
+         "L(y + dy) = L(y) + grad L(y)^T dy + (1/2) dy^T H dy + o(||dy||^2)",
+         "L-hat of the setting, H its Hessian from minibn's double backward; the remainder divided by "
+         "||dy||^2 must vanish as dy -> 0 (dy = t u, t = 1e-1 ... 1e-4)")
+def _e9():
+    inst = _instances("e9", 1)[0]
+    rng = _rng("e9-dir")
+    u = rng.standard_normal(M)
+    g, H = inst.grad_y(), inst.hess_y()
+    base = inst.loss_y(_const(inst.y)).item()
+    ratios = []
+    for t in (1e-1, 1e-2, 1e-3, 1e-4):
+        value = inst.loss_y(_const(inst.y + t * u)).item()
+        ratios.append(abs(value - base - t * g @ u - 0.5 * t * t * u @ H @ u) / (t * t * u @ u))
+    shrinking = all(b < a / 5 for a, b in zip(ratios[:-1], ratios[1:-1])) and ratios[-1] < 1e-3
+    verdict = "HOLDS" if shrinking else "FALSE"
+    hv_fd = numerical_vjp(lambda y: _grad(inst.loss_y(y), y, create_graph=True)[0], [leaf(inst.y)], [u],
+                          method="complex")[0]
+    return verdict, None, ratios[-1], (
+        "remainder / ||dy||^2 = " + ", ".join(f"{r:.2g}" for r in ratios)
+        + f" for t = 1e-1 ... 1e-4 (O(t): L-hat is smooth). Hessian from double backward vs complex-step "
+        f"differences of the gradient: {fmt(rel(H @ u, hv_fd))}")
+
+
+def _e10_sides(inst, first_term_gradient):
+    v = inst.grad_y()
+    A = inst.hess_y()
+    lhs = float(v @ A @ v)
+    p = first_term_gradient(inst, v)
+    rhs = (inst.gamma ** 2 / inst.sigma ** 2) * p @ inst.H @ p - (inst.gamma / (inst.m * inst.sigma ** 2)) * (
+        inst.g @ inst.yhat) * (v @ v)
+    return lhs, rhs
+
+
+@formula("F001-E10", "001", "eq. (10)",
+         "grad_y L-hat^T Hess_y L-hat grad_y L-hat <= (gamma^2/sigma^2) dL-hat/dy^T H_jj dL-hat/dy - "
+         "(gamma/(m sigma^2)) <grad_y L, yhat> ||dL-hat/dy||^2",
+         "the module setting; Hess_y L-hat by double backward (cross-checked against finite differences of "
+         "the gradient); 200 random instances with H_jj positive semidefinite or indefinite")
+def _e10():
+    slacks, gaps = [], []
+    for k, inst in enumerate(_instances("e10", 100) + _instances("e10b", 100, psd=False)):
+        lhs, rhs = _e10_sides(inst, lambda inst, v: v)
+        slacks.append(slack(lhs, rhs))
+        gaps.append(abs(lhs - rhs) / max(abs(lhs), abs(rhs), 1e-300))
+    verdict, worst, violations = bound_verdict(slacks, tol=1e-10)
+    inst = _instances("e10", 1)[0]
+    v = inst.grad_y()
+    hv_fd = numerical_vjp(lambda y: _grad(inst.loss_y(y), y, create_graph=True)[0], [leaf(inst.y)], [v],
+                          method="complex")[0]
+    return verdict, ("holds with equality: on the range of the BN projection the second derivative of the "
+                     "normalization contributes exactly -(gamma/(m sigma^2))<grad_y L, yhat>||v||^2"), worst, (
+        f"{violations} violations in {len(slacks)} instances; the two sides are equal to {fmt(max(gaps))} "
+        f"(relative), so the bound is tight everywhere. Double backward vs complex-step Hessian-vector "
+        f"product: {fmt(rel(inst.hess_y() @ v, hv_fd))}")
+
+
+@formula("F001-E11", "001", "eq. (11)",
+         "as (10) with dL-hat/dy replaced by dL/dy in the first term: (gamma^2/sigma^2) grad_y L^T H_jj grad_y L - ...",
+         "the document's condition 'H_jj preserves the relative norms' read as: "
+         "(gamma^2/sigma^2) v^T H_jj v <= (gamma^2/sigma^2) g^T H_jj g, v = grad_y L-hat, g = grad_y L")
+def _e11():
+    met, unmet = [], []
+    for inst in _instances("e11", 150) + _instances("e11b", 150, psd=False):
+        lhs, rhs = _e10_sides(inst, lambda inst, v: inst.g)
+        v = inst.grad_y()
+        condition = v @ inst.H @ v <= inst.g @ inst.H @ inst.g
+        (met if condition else unmet).append(slack(lhs, rhs))
+    _, worst_met, violations_met = bound_verdict(met, tol=1e-10)
+    _, worst_unmet, violations_unmet = bound_verdict(unmet, tol=1e-10)
+    verdict = "CONDITIONAL" if violations_met == 0 and violations_unmet > 0 else (
+        "BOUND-HOLDS" if violations_met + violations_unmet == 0 else "BOUND-FAILS")
+    return verdict, "holds whenever v^T H_jj v <= g^T H_jj g (with eq. (10) an equality, exactly then)", \
+        worst_met, (f"condition met in {len(met)} instances: {violations_met} violations (worst slack "
+                    f"{worst_met:.2g}); condition not met in {len(unmet)}: {violations_unmet} violations (worst "
+                    f"slack {worst_unmet:.2g})")
+
+
+@formula("F001-E12", "001", "eq. (12)", "Hess_W L-hat = d2 L-hat/dW_.j dW_.j = X^T Hess_y L-hat X",
+         "w = W_{.,j}; y = X w is linear in w, so no second-order term of y appears")
+def _e12():
+    inst = _instances("e12", 1)[0]
+    w = leaf(inst.w)
+    (gw,) = _grad(inst.loss_w(w), w, create_graph=True)
+    auto = np.array([_grad((gw * _const(np.eye(D)[k])).sum(), w, retain_graph=True)[0].numpy() for k in range(D)])
+    numeric = np.array([numerical_vjp(lambda w_: _grad(inst.loss_w(w_), w_, create_graph=True)[0], [leaf(inst.w)],
+                                      [np.eye(D)[k]], method="complex")[0] for k in range(D)])
+    res, auto_res = three_way({"X^T A X": inst.X.T @ inst.hess_y() @ inst.X}, auto, numeric)
+    return identity_verdict(res["X^T A X"], None, TOL["complex"]), None, res["X^T A X"], (
+        f"X^T Hess_y X vs complex-step differences of the gradient: {fmt(res['X^T A X'])}; double backward "
+        f"{fmt(auto_res)}")
+
+
+@formula("F001-E13", "001", "eq. (13)",
+         "grad_W^T Hess_W grad_W = grad_y L-hat^T X X^T Hess_y L-hat X X^T grad_y L-hat",
+         "from (3) and (12)")
+def _e13():
+    inst = _instances("e13", 1)[0]
+    w = leaf(inst.w)
+    (gw,) = _grad(inst.loss_w(w), w, create_graph=True)
+    (hv,) = _grad((gw * gw.detach()).sum(), w)
+    lhs = float(gw.detach().numpy() @ hv.numpy())
+    g = inst.grad_y()
+    rhs = float(g @ inst.X @ inst.X.T @ inst.hess_y() @ inst.X @ inst.X.T @ g)
+    res = abs(lhs - rhs) / abs(lhs)
+    return identity_verdict(res, None, TOL["complex"]), None, res, (
+        f"left side by double backward in w, right side from Hess_y and X: relative difference {fmt(res)}")
+
+
+def _quadratic_form_w(inst, X):
+    """(grad_W L-hat)^T Hess_W (grad_W L-hat) at a given X, from (13)."""
+    g = inst.grad_y()
+    u = X @ X.T @ g
+    return float(u @ inst.hess_y() @ u), float(g @ inst.hess_y() @ g)
+
+
+@formula("F001-E13b", "001", "text after eq. (13)",
+         "(grad_W L-hat)^T (Hess_W L-hat)(grad_W L-hat) <= lambda^4 (grad_y L-hat)^T (Hess_y L-hat)(grad_y L-hat)",
+         "||X||_2 <= lambda, Hess_y L-hat and grad_y L-hat held fixed as X varies (as the text treats them); "
+         "300 random X per instance plus X = lambda e f^T along the top eigenvector e of Hess_y L-hat")
+def _e13b():
+    rng = _rng("e13b")
+    slacks = []
+    for inst in _instances("e13b", 20):
+        A, g = inst.hess_y(), inst.grad_y()
+        top = np.linalg.eigh(A)[1][:, -1]
+        candidates = [_scaled(rng.standard_normal((M, D)), 1.0) for _ in range(300)]
+        candidates.append(np.outer(top, np.eye(D)[0]))
+        for X in candidates:
+            u = X @ X.T @ g
+            slacks.append(slack(float(u @ A @ u), float(g @ A @ g)))  # lambda = 1
+    verdict, worst, violations = bound_verdict(slacks)
+    return verdict, ("only max_{||X|| <= lambda} ... <= lambda^4 ||grad_y L-hat||^2 max(lambda_max(Hess_y), 0) "
+                     "follows; X X^T can rotate the gradient toward high curvature"), worst, (
+        f"{violations} of {len(slacks)} (instance, X) pairs violate it; worst normalized slack {worst:.3g}. "
+        "Equality holds when X X^T = lambda^2 I, as the text says, but that is not the worst case")
+
+
+@formula("F001-E14", "001", "eq. (14)",
+         "max_{||X|| <= lambda} (grad_W L-hat)^T (Hess_W L-hat)(grad_W L-hat) = lambda^4 (grad_y L-hat)^T Hess_y L-hat grad_y L-hat",
+         "as F001-E13b: gradient and Hessian in y held fixed")
+def _e14():
+    rng = _rng("e14")
+    exceed = 0
+    ratios = []
+    instances = _instances("e14", 20)
+    for inst in instances:
+        A, g = inst.hess_y(), inst.grad_y()
+        claimed = float(g @ A @ g)
+        top = np.linalg.eigh(A)[1][:, -1]
+        found = max(float((X @ X.T @ g) @ A @ (X @ X.T @ g))
+                    for X in [np.outer(top, np.eye(D)[0])] + [_scaled(rng.standard_normal((M, D)), 1.0)
+                                                             for _ in range(300)])
+        if found > claimed * (1 + 1e-9) + 1e-300:
+            exceed += 1
+        ratios.append((found - claimed) / abs(claimed))
+    verdict = "FALSE" if exceed else "HOLDS"
+    return verdict, ("max_{||X|| <= lambda} equals lambda^4 max over u = X X^T g of u^T Hess u, which is at "
+                     "least lambda^4 <e, g>^2 lambda_max(Hess) for the top eigenvector e"), max(ratios), (
+        f"in {exceed} of {len(instances)} instances some X with ||X||_2 = 1 gives a larger value than the "
+        f"claimed maximum (largest excess found, relative to it: {max(ratios):.3g}); when g^T Hess g is <= 0 "
+        "the claimed maximum is exceeded by any X that turns g toward positive curvature")
+
+
+@formula("F001-E16", "001", "eq. (16)",
+         "max (grad_W L-hat)^T Hess_W L-hat grad_W L-hat <= (gamma^2/sigma^2)[max (grad_w L)^T Hess_w L grad_w L "
+         "- (lambda^4/(m gamma)) <grad_y L, yhat> ||grad_y L-hat||^2]",
+         "the document's assumptions: <grad_y L, yhat> >= 0 and H_jj positive semidefinite; gradients and "
+         "Hessians held fixed as X varies; lambda = 1. The left maximum is bounded below by the best of 300 "
+         "random X and X along the top curvature; the right maximum is bounded above by "
+         "||g||^2 max(lambda_max(H_jj), 0) (||X X^T g|| <= ||g||), so a reported violation is certain")
+def _e16():
+    rng = _rng("e16")
+    certain, tried = 0, 0
+    worst = np.inf
+    for inst in _instances("e16", 60):
+        if inst.g @ inst.yhat < 0:
+            continue
+        tried += 1
+        A, v = inst.hess_y(), inst.grad_y()
+        top = np.linalg.eigh(A)[1][:, -1]
+        lhs = max(float((X @ X.T @ v) @ A @ (X @ X.T @ v))
+                  for X in [np.outer(top, np.eye(D)[0])] + [_scaled(rng.standard_normal((M, D)), 1.0)
+                                                           for _ in range(300)])
+        vanilla_upper = float(inst.g @ inst.g) * max(np.linalg.eigvalsh(inst.H).max(), 0.0)
+        rhs = inst.gamma ** 2 / inst.sigma ** 2 * (vanilla_upper - (inst.g @ inst.yhat) * (v @ v) / (inst.m * inst.gamma))
+        s = slack(lhs, rhs)
+        worst = min(worst, s)
+        certain += s < -1e-12
+    verdict = "BOUND-FAILS" if certain else "NOT-CHECKABLE"
+    return verdict, ("does not follow: it rests on eq. (14), which is false, and on the replacement of eq. (11)"), \
+        worst, (f"{certain} of {tried} instances meeting the assumptions violate it even against an upper bound "
+                f"of the right side; worst normalized slack {worst:.3g}")
