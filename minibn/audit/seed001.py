@@ -531,3 +531,23 @@ def _e16():
     return verdict, ("does not follow: it rests on eq. (14), which is false, and on the replacement of eq. (11)"), \
         worst, (f"{certain} of {tried} instances meeting the assumptions violate it even against an upper bound "
                 f"of the right side; worst normalized slack {worst:.3g}")
+
+
+@formula("F001-DEF", "001", "sec. 1.1",
+         "BN(y_i) = gamma (y_i - mu)/sigma + beta, u = (1/N) sum y_i, sigma^2 = (1/N) sum (y_i - u)^2",
+         "the text names the mean u in its definition and mu in the formula; read as one quantity. Compared "
+         "with minibn's training-mode batch norm (eps = 0), which divides by the biased standard deviation")
+def _definition():
+    rng = _rng("def")
+    y = rng.standard_normal(9) * 3 + 1
+    gamma, beta = 0.7, 0.2
+    u = y.mean()
+    sigma = np.sqrt(np.mean((y - u) ** 2))
+    written = gamma * (y - u) / sigma + beta
+    layer = F.batch_norm(_const(y.reshape(-1, 1)), None, None, _const([gamma]), _const([beta]), training=True,
+                         eps=0.0).numpy().ravel()
+    unbiased = gamma * (y - u) / y.std(ddof=1) + beta
+    res = rel(written, layer)
+    return identity_verdict(res, None, TOL["exact"]), None, res, (
+        f"vs minibn's batch_norm: {fmt(res)}; with the unbiased variance instead the outputs would differ by "
+        f"{fmt(rel(unbiased, layer))} (batch of 9): training-mode batch norm uses the biased one, as written")

@@ -27,6 +27,7 @@ EXPECTED = {
     "F000-1-LR2": ("CONDITIONAL", lambda r: r < 0.01),
     "F000-2-HSTAR": ("HOLDS", lambda r: r <= 1e-9),
     "F000-1-CAI": ("CONDITIONAL", lambda r: r is None),
+    "F001-DEF": ("HOLDS", lambda r: r <= ROUNDING),
     "F001-E1": ("BOUND-FAILS", lambda r: r < -0.5),
     "F001-E2": ("HOLDS", lambda r: r <= ROUNDING),
     "F001-E2b": ("HOLDS-WITH-CORRECTION", lambda r: r <= ROUNDING),
