@@ -192,21 +192,25 @@ def _dependencies(roots, consumers=None):
     for ``consumers`` it also records, for each vertex, the Functions that feed it.
     """
     deps = dict.fromkeys(roots, 0)
-    stack = list(deps)
+    stack = [r for r in deps if not isinstance(r, Tensor)]
+    get = deps.get
     while stack:
         v = stack.pop()
-        if isinstance(v, Tensor):
-            continue
         for e in v.edges:
             if e is None:
                 continue
             if consumers is not None:
-                consumers.setdefault(e, []).append(v)
-            if e in deps:
-                deps[e] += 1
-            else:
+                if e in consumers:
+                    consumers[e].append(v)
+                else:
+                    consumers[e] = [v]
+            n = get(e)
+            if n is None:
                 deps[e] = 1
-                stack.append(e)
+                if not isinstance(e, Tensor):  # leaves have no edges to follow
+                    stack.append(e)
+            else:
+                deps[e] = n + 1
     return deps
 
 

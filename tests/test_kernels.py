@@ -18,12 +18,13 @@ SHAPES = [(7, 1), (3, 300), (2, 5), (64, 33)]
 TOL = {np.float64: 1e-12, np.float32: 1e-5}
 
 
-def _close(got, want, dtype, dx_scale=None):
-    """Relative to each result's size; for an input gradient, at least the size of the terms it
-    is the difference of (a batch of 2 makes dx of batch norm nearly cancel to 0)."""
+def _close(got, want, dtype, dx_scale=None, n_scaled=1):
+    """Relative to each result's size; for the first ``n_scaled`` results (gradients with respect to
+    arrays), at least the size of the terms they are the difference of (a batch of 2 makes the
+    projections of batch norm nearly cancel to 0)."""
     for i, (g, w) in enumerate(zip(got, want)):
         assert g.dtype == w.dtype == np.dtype(dtype)
-        scale = max(np.abs(w).max(), dx_scale if (i == 0 and dx_scale is not None) else 0, 1e-30)
+        scale = max(np.abs(w).max(), dx_scale if (i < n_scaled and dx_scale is not None) else 0, 1e-30)
         assert np.abs(g - w).max() <= TOL[dtype] * scale, f"{np.abs(g - w).max() / scale:.2e}"
 
 
@@ -134,3 +135,50 @@ def test_kernel_choice(monkeypatch):
     monkeypatch.setattr(kernels, "_choice", None)
     with pytest.raises(ValueError, match="MINIBN_KERNELS must be one of"):
         kernels.get_kernels()
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("affine", [True, False])
+def test_batch_norm_double_backward_kernels(shape, dtype, affine, rng):
+    if shape[0] < 2:
+        return
+    x, g, gamma, _ = _data(rng, shape, dtype)
+    gamma = gamma if affine else None
+    u = rng.standard_normal(shape).astype(dtype)
+    _, mu, _, invstd = bn_ref.forward_train(x, gamma, None, 1e-5)
+    ref = bn_ref.double_backward(u, x, g, mu, invstd, gamma)
+    terms = np.abs(u * invstd * (1 if gamma is None else gamma)).max() * max(1, np.abs(g).max())
+    _close(numba_cpu.batch_norm_double_backward(u, x, g, mu, invstd, gamma), ref, dtype, terms, n_scaled=3)
+
+
+@pytest.mark.parametrize("affine", [True, False])
+def test_double_backward_kernel_equals_the_graph_path(affine, rng):
+    """The array formula against the same derivatives built from differentiable ops."""
+    from minibn.functional.batchnorm import BatchNormGrad
+
+    x = mb.tensor(rng.standard_normal((7, 3)), requires_grad=True)
+    g = mb.tensor(rng.standard_normal((7, 3)), requires_grad=True)
+    gamma = mb.tensor(1 + 0.3 * rng.standard_normal(3), requires_grad=True) if affine else None
+    u = mb.tensor(rng.standard_normal((7, 3)))
+    _, mu, _, invstd = bn_ref.forward_train(x.detach().numpy(), None, None, 1e-5)
+    inputs = [x, g] + ([gamma] if affine else [])
+
+    def node():
+        return BatchNormGrad.apply(x, g, gamma, eps=1e-5, mu=mu, invstd=invstd)
+
+    fast = mb.grad(node(), inputs, u)
+    graph = mb.grad(node(), inputs, u, create_graph=True)
+    for a, b in zip(fast, graph):
+        np.testing.assert_allclose(a.numpy(), b.detach().numpy(), rtol=1e-12, atol=1e-13)
+
+
+@pytest.mark.parametrize("shape", [(7,), (3, 300), (2, 3, 4)])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_relu_kernels(shape, dtype, rng):
+    x = rng.standard_normal(shape).astype(dtype)
+    g = rng.standard_normal(shape).astype(dtype)
+    y = numba_cpu.relu_forward(x)
+    np.testing.assert_array_equal(y, np.maximum(x, 0))
+    np.testing.assert_array_equal(numba_cpu.relu_backward(g, y), g * (y > 0))
+    np.testing.assert_array_equal(numba_cpu.relu_forward(x.T), np.maximum(x.T, 0))  # non-contiguous input

@@ -17,12 +17,13 @@ class BatchNorm(Function):
         dgamma = sum dy xhat
         dbeta  = sum dy
 
-    Forward, and the first-order backward, run the formula on arrays (``minibn.kernels``).
-    With create_graph=True the same formula is built from differentiable ops,
-    with mu, sigma and xhat recomputed as functions of x. That is what makes
-    second and third derivatives exact: an implementation that saves mu and
-    1/sigma as constants (PyTorch's and Chainer's double backward do) drops
-    their dependence on x, and its third derivatives are wrong.
+    Forward and first-order backward run on arrays (``minibn.kernels``). With
+    create_graph=True, dx is one :class:`BatchNormGrad` node, whose own
+    backward is the analytic second derivative, and dgamma is built from the
+    normalized input as a node of its own, so that every derivative of every
+    order sees mu, sigma and xhat as the functions of x they are. Saving mu
+    and 1/sigma as constants instead (PyTorch's and Chainer's double
+    backward do) drops that dependence, and third derivatives come out wrong.
     """
 
     save_inputs = True
@@ -45,31 +46,65 @@ class BatchNorm(Function):
 
     def backward(self, g):
         x, gamma, beta = self.inputs
-        gamma_data = gamma._data if isinstance(gamma, Tensor) else None
         if not is_grad_enabled():
+            gamma_data = gamma._data if isinstance(gamma, Tensor) else None
             dx, dgamma, dbeta = kernels.batch_norm_backward(g._data, x._data, self.mu, self.invstd, gamma_data)
             return (_wrap(dx) if self.needs[0] else None, _wrap(dgamma) if self.needs[1] else None,
                     _wrap(dbeta) if self.needs[2] else None)
-        return batch_norm_vjp(x, gamma, g, self.eps, self.needs)
+        axes = reduce_axes(x.ndim)
+        dx = dgamma = None
+        if self.needs[0]:
+            dx = BatchNormGrad.apply(x, g, gamma, eps=self.eps, mu=self.mu, invstd=self.invstd)
+        if self.needs[1]:
+            xhat = BatchNorm.apply(x, None, None, eps=self.eps, running=None)
+            dgamma = (g * xhat).sum(axes)
+        return dx, dgamma, g.sum(axes) if self.needs[2] else None
 
 
-def batch_norm_vjp(x, gamma, g, eps, needs=(True, True, True)):
-    """The closed-form backward of batch norm written in differentiable ops of x, gamma and g."""
-    axes = reduce_axes(x.ndim)
-    mu = x.mean(axes, keepdim=True)
-    centered = x - mu
-    sigma = ((centered * centered).mean(axes, keepdim=True) + eps).sqrt()
-    xhat = centered / sigma
-    g_xhat = g * xhat
-    dx = dgamma = dbeta = None
-    if needs[0]:
-        scale = 1 / sigma if gamma is None else broadcastable(gamma, x.ndim) / sigma
-        dx = scale * (g - g.mean(axes, keepdim=True) - xhat * g_xhat.mean(axes, keepdim=True))
-    if needs[1]:
-        dgamma = g_xhat.sum(axes)
-    if needs[2]:
-        dbeta = g.sum(axes)
-    return dx, dgamma, dbeta
+class BatchNormGrad(Function):
+    """The input gradient of batch norm as one node: dx = gamma s r per channel, with
+    s = 1/sigma, r = g - mean(g) - xhat a, a = mean(g xhat) (m values per channel).
+
+    Its backward, for an upstream u (derived by differentiating the closed form):
+        d/dg:     gamma s (u - mean(u) - xhat mean(u xhat))    (the same map: it is symmetric in g)
+        d/dgamma: sum u s r
+        d/dx:     -gamma s^2 (xhat mean(u r) + a (u - mean(u) - xhat mean(u xhat)) + r mean(u xhat))
+    On arrays (``kernels.batch_norm_double_backward``) when no graph is being built; otherwise
+    written with differentiable ops of x, g and gamma, so that it can be differentiated again.
+    """
+
+    save_inputs = True
+
+    def forward(self, x, g, gamma):
+        return kernels.batch_norm_backward(g, x, self.mu, self.invstd, gamma)[0]
+
+    def backward(self, u):
+        x, g, gamma = self.inputs
+        if not is_grad_enabled():
+            gx, gg, ggamma = kernels.batch_norm_double_backward(
+                u._data, x._data, g._data, self.mu, self.invstd, gamma._data if isinstance(gamma, Tensor) else None)
+            return (_wrap(gx) if self.needs[0] else None, _wrap(gg) if self.needs[1] else None,
+                    _wrap(ggamma) if self.needs[2] else None)
+        nd, axes = x.ndim, reduce_axes(x.ndim)
+        scale = 1 if gamma is None else broadcastable(gamma, nd)
+        mu = x.mean(axes, keepdim=True)
+        centered = x - mu
+        s = ((centered * centered).mean(axes, keepdim=True) + self.eps).sqrt() ** -1
+        xhat = centered * s
+        a = (g * xhat).mean(axes, keepdim=True)
+        u_xhat = (u * xhat).mean(axes, keepdim=True)
+        gx = gg = ggamma = None
+        if self.needs[1]:
+            gg = BatchNormGrad.apply(x, u, gamma, eps=self.eps, mu=self.mu, invstd=self.invstd)
+        if self.needs[0] or self.needs[2]:
+            r = g - g.mean(axes, keepdim=True) - xhat * a
+        if self.needs[0]:
+            u_centered = u - u.mean(axes, keepdim=True) - xhat * u_xhat
+            inner = xhat * (u * r).mean(axes, keepdim=True) + a * u_centered + r * u_xhat
+            gx = -(scale * s * s) * inner
+        if self.needs[2]:
+            ggamma = (u * r * s).sum(axes)
+        return gx, gg, ggamma
 
 
 def batch_norm(input, running_mean, running_var, weight=None, bias=None, training=False,

@@ -53,17 +53,17 @@ def get_kernels() -> str:
     return "numba" if numba_available() else "numpy"
 
 
-def _impl(x, name: str):
+def _impl(x, name: str, any_shape: bool = False):
     """The implementation of kernel ``name`` for the array ``x`` (None: use the reference)."""
     if isinstance(x, np.ndarray):
-        if get_kernels() == "numba" and x.ndim == 2 and x.dtype.kind == "f":
+        if get_kernels() == "numba" and (x.ndim == 2 or any_shape) and x.dtype.kind == "f":
             from . import numba_cpu
 
             return getattr(numba_cpu, name)
         return None
     from . import cupy_gpu
 
-    return getattr(cupy_gpu, name)
+    return getattr(cupy_gpu, name, None)  # None: the reference, written with array methods, runs on CuPy
 
 
 def _xp(x):
@@ -82,6 +82,14 @@ def batch_norm_backward(dy, x, mean, invstd, gamma):
     """Closed-form batch-norm backward: (dx, dgamma, dbeta)."""
     impl = _impl(x, "batch_norm_backward")
     return impl(dy, x, mean, invstd, gamma) if impl else bn_ref.backward(dy, x, mean, invstd, gamma)
+
+
+def batch_norm_double_backward(u, x, g, mean, invstd, gamma):
+    """Derivatives of batch norm's input gradient: (d/dx, d/dg, d/dgamma) for an upstream u."""
+    impl = _impl(x, "batch_norm_double_backward")
+    if impl:
+        return impl(u, x, g, mean, invstd, gamma)
+    return bn_ref.double_backward(u, x, g, mean, invstd, gamma)
 
 
 def affine_forward(x, center, scale, gamma, beta):
@@ -110,3 +118,15 @@ def lp_norm_backward(g, x, gamma, mu, s, S, p, c, centered, mean_shift):
     if impl:
         return impl(g, x, gamma, mu, s, S, p, c, centered, mean_shift)
     return lp_ref.backward(_xp(x), g, x, gamma, mu, s, S, p, c, centered, mean_shift)
+
+
+def relu_forward(x):
+    """max(x, 0)."""
+    impl = _impl(x, "relu_forward", any_shape=True)
+    return impl(x) if impl else _xp(x).maximum(x, 0)
+
+
+def relu_backward(g, y):
+    """g where y > 0, else 0 (y the output of relu)."""
+    impl = _impl(g, "relu_backward", any_shape=True)
+    return impl(g, y) if impl else g * (y > 0)

@@ -74,3 +74,25 @@ def affine_backward(g, x, center, scale, gamma):
     dbeta = g.sum(axis=axes)
     dx = g * per_channel(scale ** -1 if gamma is None else gamma / scale, nd)
     return dx, dgamma, dbeta
+
+
+def double_backward(u, x, g, mu, invstd, gamma):
+    """The derivatives of dx = gamma s r (``backward``) for an upstream u: (d/dx, d/dg, d/dgamma), with
+    s = invstd, r = g - mean(g) - xhat a, a = mean(g xhat):
+
+        d/dx     = -gamma s^2 (xhat mean(u r) + a (u - mean(u) - xhat mean(u xhat)) + r mean(u xhat))
+        d/dg     = gamma s (u - mean(u) - xhat mean(u xhat))
+        d/dgamma = s sum u r
+    """
+    axes, nd = reduce_axes(x.ndim), x.ndim
+    m = x.size // x.shape[1]
+    s = per_channel(invstd, nd)
+    k = s if gamma is None else per_channel(gamma, nd) * s
+    xhat = (x - per_channel(mu, nd)) * s
+    a = (g * xhat).sum(axis=axes, keepdims=True) / m
+    r = g - g.sum(axis=axes, keepdims=True) / m - xhat * a
+    u_xhat = (u * xhat).sum(axis=axes, keepdims=True) / m
+    u_proj = u - u.sum(axis=axes, keepdims=True) / m - xhat * u_xhat
+    u_r = (u * r).sum(axis=axes)
+    gx = -(k * s) * (xhat * (u_r.reshape(a.shape) / m) + a * u_proj + r * u_xhat)
+    return gx, k * u_proj, u_r * invstd

@@ -135,3 +135,19 @@ def lp_norm_backward(g, x, gamma, mu, s, S, p, c, centered, mean_shift):
         shift = shift + coef_s * w.sum(axis=axes) / m
     dx = _fuse(_lp_dx)(g, w, per_channel(coef_n, nd), per_channel(coef_s, nd), per_channel(shift, nd))
     return dx, dgamma, dbeta
+
+
+def _relu(x):
+    return cupy.maximum(x, 0)
+
+
+def _relu_grad(g, y):
+    return (y > 0) * g
+
+
+def relu_forward(x):
+    return _fuse(_relu)(x)
+
+
+def relu_backward(g, y):
+    return _fuse(_relu_grad)(g, y)

@@ -106,6 +106,50 @@ def batch_norm_backward(dy, x, mean, invstd, gamma):
     return dx, dgamma, dbeta
 
 
+def _bn_double_backward(u, x, g, mean, invstd, gamma, gx, gg, ggamma):
+    n, c = x.shape
+    sum_g = np.zeros(c)
+    sum_gx = np.zeros(c)
+    sum_u = np.zeros(c)
+    sum_ux = np.zeros(c)
+    for i in range(n):
+        for j in range(c):
+            xh = (x[i, j] - mean[j]) * invstd[j]
+            sum_g[j] += g[i, j]
+            sum_gx[j] += g[i, j] * xh
+            sum_u[j] += u[i, j]
+            sum_ux[j] += u[i, j] * xh
+    g_mean = sum_g / n
+    a = sum_gx / n
+    u_mean = sum_u / n
+    u_xhat = sum_ux / n
+    sum_ur = np.zeros(c)
+    for i in range(n):
+        for j in range(c):
+            xh = (x[i, j] - mean[j]) * invstd[j]
+            sum_ur[j] += u[i, j] * (g[i, j] - g_mean[j] - xh * a[j])
+    for j in range(c):
+        ggamma[j] = sum_ur[j] * invstd[j]
+    for i in range(n):
+        for j in range(c):
+            xh = (x[i, j] - mean[j]) * invstd[j]
+            r = g[i, j] - g_mean[j] - xh * a[j]
+            proj = u[i, j] - u_mean[j] - xh * u_xhat[j]
+            k = gamma[j] * invstd[j]
+            gg[i, j] = k * proj
+            gx[i, j] = -k * invstd[j] * (xh * sum_ur[j] / n + a[j] * proj + r * u_xhat[j])
+
+
+def batch_norm_double_backward(u, x, g, mean, invstd, gamma):
+    u, x, g = np.ascontiguousarray(u), np.ascontiguousarray(x), np.ascontiguousarray(g)
+    c = x.shape[1]
+    gamma = np.ones(c, x.dtype) if gamma is None else gamma
+    gx, gg = np.empty_like(x), np.empty_like(x)
+    ggamma = np.empty(c, x.dtype)
+    _jit(_bn_double_backward)(u, x, g, mean, invstd, gamma, gx, gg, ggamma)
+    return gx, gg, ggamma
+
+
 # -- normalization by fixed statistics (eval mode) ----------------------------------------------
 
 
@@ -274,3 +318,30 @@ def lp_norm_backward(g, x, gamma, mu, s, S, p, c, centered, mean_shift):
     _jit(_lp_backward)(g, x, gamma, mu, s, S, float(p), float(c), bool(centered), bool(mean_shift),
                        dx, dgamma, dbeta)
     return dx, dgamma, dbeta
+
+
+# -- relu ---------------------------------------------------------------------------------------------
+
+
+def _relu_forward(x, y):
+    for i in range(x.size):
+        y[i] = x[i] if x[i] > 0 else 0
+
+
+def _relu_backward(g, y, dx):
+    for i in range(g.size):
+        dx[i] = g[i] if y[i] > 0 else 0
+
+
+def relu_forward(x):
+    x = np.ascontiguousarray(x)
+    y = np.empty_like(x)
+    _jit(_relu_forward)(x.reshape(-1), y.reshape(-1))
+    return y
+
+
+def relu_backward(g, y):
+    g, y = np.ascontiguousarray(g), np.ascontiguousarray(y)
+    dx = np.empty_like(g)
+    _jit(_relu_backward)(g.reshape(-1), y.reshape(-1), dx.reshape(-1))
+    return dx

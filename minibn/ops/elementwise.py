@@ -9,7 +9,8 @@ from __future__ import annotations
 import cmath
 import math
 
-from ..autograd import Function
+from .. import kernels
+from ..autograd import Function, is_grad_enabled
 from ..tensor import Tensor, _wrap
 from ._util import as_operand, coerce, shape_of, unbroadcast
 
@@ -224,14 +225,19 @@ class Sigmoid(Function):
 
 
 class Relu(Function):
+    """max(x, 0); dx = g where x > 0 (the subgradient 0 at 0, as in PyTorch)."""
+
     save_output = True
     analytic = False
 
     def forward(self, x):
-        return self.xp.maximum(x, 0)
+        return kernels.relu_forward(x)
 
     def backward(self, g):
-        return g * _wrap(self.output._data > 0)
+        y = self.output
+        if not is_grad_enabled():
+            return _wrap(kernels.relu_backward(g._data, y._data))
+        return g * _wrap(y._data > 0)
 
 
 # -- the functions --------------------------------------------------------------

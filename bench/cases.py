@@ -1,0 +1,386 @@
+"""The benchmark cases: each builds the same computation in minibn and in PyTorch from the same data.
+
+A case's ``build(lib, dtype)`` returns a ``Side``: ``step()`` runs what is
+timed, ``result()`` returns the arrays compared before timing (gradients,
+usually). ``floor(dtype)`` (where a floor applies) returns the NumPy-only
+computation that bounds the step from below.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import numpy as np
+
+RNG_SEED = 0
+
+
+@dataclasses.dataclass
+class Side:
+    step: callable
+    result: callable
+
+
+@dataclasses.dataclass
+class Case:
+    name: str
+    description: str
+    build: callable
+    floor: callable = None
+    target: str = ""
+    meets: callable = None  # (ratio, floor_ratio) -> bool
+    repeat: int = 1  # calls per timed round
+    in_quick: bool = True
+
+
+def _libs(lib):
+    if lib == "minibn":
+        import minibn as mb
+
+        return mb
+    import torch
+
+    return torch
+
+
+def _tensor(lib, array, requires_grad=False):
+    mod = _libs(lib)
+    if lib == "minibn":
+        return mod.tensor(array, requires_grad=requires_grad)
+    t = mod.tensor(array)
+    t.requires_grad_(requires_grad)
+    return t
+
+
+def _numpy(t):
+    if t is None:
+        return None
+    return t.detach().cpu().numpy() if hasattr(t, "cpu") else t.numpy()
+
+
+def _clear(*tensors):
+    for t in tensors:
+        t.grad = None
+
+
+# -- autograd overhead ----------------------------------------------------------------------------
+
+
+def _overhead(lib, dtype):
+    rng = np.random.default_rng(RNG_SEED)
+    x, w, b = (_tensor(lib, rng.standard_normal(s).astype(dtype), True) for s in ((4, 4), (4, 4), (4,)))
+
+    def step():
+        ((x @ w + b).tanh() * x).sum().backward()
+        _clear(x, w, b)
+
+    def result():
+        ((x @ w + b).tanh() * x).sum().backward()
+        out = [_numpy(t.grad) for t in (x, w, b)]
+        _clear(x, w, b)
+        return out
+
+    return Side(step, result)
+
+
+# -- linear -------------------------------------------------------------------------------------------
+
+
+def _linear(n, n_in, n_out):
+    def build(lib, dtype):
+        rng = np.random.default_rng(RNG_SEED)
+        x = _tensor(lib, rng.standard_normal((n, n_in)).astype(dtype), True)
+        w = _tensor(lib, (rng.standard_normal((n_out, n_in)) / math.sqrt(n_in)).astype(dtype), True)
+        b = _tensor(lib, rng.standard_normal(n_out).astype(dtype), True)
+        dy = _tensor(lib, rng.standard_normal((n, n_out)).astype(dtype))
+        if lib == "minibn":
+            import minibn.functional as F
+
+            linear = F.linear
+        else:
+            import torch
+
+            linear = torch.nn.functional.linear
+
+        def run():
+            linear(x, w, b).backward(dy)
+
+        def step():
+            run()
+            _clear(x, w, b)
+
+        def result():
+            run()
+            out = [_numpy(t.grad) for t in (x, w, b)]
+            _clear(x, w, b)
+            return out
+
+        return Side(step, result)
+
+    return build
+
+
+# -- normalization layers ------------------------------------------------------------------------------
+
+
+def _batch_norm(n, c):
+    def build(lib, dtype):
+        rng = np.random.default_rng(RNG_SEED)
+        x = _tensor(lib, rng.standard_normal((n, c)).astype(dtype), True)
+        dy = _tensor(lib, rng.standard_normal((n, c)).astype(dtype))
+        mod = _libs(lib)
+        bn = mod.nn.BatchNorm1d(c, dtype=dtype if lib == "minibn" else getattr(mod, np.dtype(dtype).name))
+
+        def run():
+            bn(x).backward(dy)
+
+        def step():
+            run()
+            _clear(x, bn.weight, bn.bias)
+
+        def result():
+            run()
+            out = [_numpy(t.grad) for t in (x, bn.weight, bn.bias)]
+            _clear(x, bn.weight, bn.bias)
+            return out
+
+        return Side(step, result)
+
+    return build
+
+
+def _lp_norm(p, n=10000, c=100, eps=1e-5):
+    def build(lib, dtype):
+        rng = np.random.default_rng(RNG_SEED)
+        x = _tensor(lib, rng.standard_normal((n, c)).astype(dtype), True)
+        w = _tensor(lib, (1 + 0.1 * rng.standard_normal(c)).astype(dtype), True)
+        b = _tensor(lib, (0.1 * rng.standard_normal(c)).astype(dtype), True)
+        dy = _tensor(lib, rng.standard_normal((n, c)).astype(dtype))
+        if lib == "minibn":
+            import minibn.functional as F
+
+            def forward():
+                return F.lp_norm(x, p, weight=w, bias=b, training=True, eps=eps)
+        else:
+            def forward():  # the same formula, written with torch ops
+                u = x - x.mean(0, keepdim=True)
+                if p == math.inf:
+                    s = u.abs().amax(0, keepdim=True) + eps
+                else:
+                    s = (u.abs().pow(p).mean(0, keepdim=True) + eps).pow(1 / p)
+                return u / s * w + b
+
+        def run():
+            forward().backward(dy)
+
+        def step():
+            run()
+            _clear(x, w, b)
+
+        def result():
+            run()
+            out = [_numpy(t.grad) for t in (x, w, b)]
+            _clear(x, w, b)
+            return out
+
+        return Side(step, result)
+
+    return build
+
+
+def _cross_entropy(n=10000, classes=10):
+    def build(lib, dtype):
+        rng = np.random.default_rng(RNG_SEED)
+        logits = _tensor(lib, (3 * rng.standard_normal((n, classes))).astype(dtype), True)
+        target = _tensor(lib, rng.integers(0, classes, n))
+        if lib == "minibn":
+            import minibn.functional as F
+
+            ce = F.cross_entropy
+        else:
+            import torch
+
+            ce = torch.nn.functional.cross_entropy
+
+        def step():
+            ce(logits, target).backward()
+            logits.grad = None
+
+        def result():
+            ce(logits, target).backward()
+            out = [_numpy(logits.grad)]
+            logits.grad = None
+            return out
+
+        return Side(step, result)
+
+    return build
+
+
+# -- the main job's network -------------------------------------------------------------------------------
+
+SIZES = [784] + [100] * 9 + [10]
+
+
+def _data(batch, dtype):
+    from minibn.data import load_mnist_subset
+
+    x, y = load_mnist_subset("train", dtype=dtype)
+    return x[:batch], y[:batch]
+
+
+def _networks(lib, dtype):
+    """The depth-10 BN MLP (Kaiming-normal weights, zero biases), the same weights in both libraries."""
+    import minibn as mb
+
+    net = mb.nn.mlp(SIZES, norm="bn", init="kaiming_normal", zero_bias=True, dtype=dtype,
+                    generator=mb.Generator(RNG_SEED))
+    if lib == "minibn":
+        return net
+    import torch
+
+    layers = []
+    for i, (a, b) in enumerate(zip(SIZES[:-1], SIZES[1:])):
+        layers.append(torch.nn.Linear(a, b))
+        if i < len(SIZES) - 2:
+            layers += [torch.nn.BatchNorm1d(b), torch.nn.ReLU()]
+    t_net = torch.nn.Sequential(*layers).to(getattr(torch, np.dtype(dtype).name))
+    t_net.load_state_dict({k: torch.tensor(v.numpy()) for k, v in net.state_dict().items()})
+    return t_net
+
+
+def _train_step(batch):
+    def build(lib, dtype):
+        x_np, y_np = _data(batch, dtype)
+        net = _networks(lib, dtype)
+        mod = _libs(lib)
+        x, y = _tensor(lib, x_np), _tensor(lib, y_np)
+        ce = (__import__("minibn.functional", fromlist=["x"]).cross_entropy if lib == "minibn"
+              else mod.nn.functional.cross_entropy)
+        opt = mod.optim.SGD(net.parameters(), lr=0.01)
+
+        def step():
+            opt.zero_grad()
+            ce(net(x), y).backward()
+            opt.step()
+
+        def result():
+            opt.zero_grad()
+            loss = ce(net(x), y)
+            loss.backward()
+            out = [np.array(float(loss.item()))] + [_numpy(p.grad) for p in net.parameters()]
+            opt.zero_grad()
+            return out
+
+        return Side(step, result)
+
+    return build
+
+
+def _train_step_floor(batch):
+    """The 29 matrix products of one step (10 forward, 10 dW, 9 dX; the first layer needs no dX)."""
+    def build(dtype):
+        rng = np.random.default_rng(RNG_SEED)
+        acts = [rng.standard_normal((batch, s)).astype(dtype) for s in SIZES]
+        ws = [rng.standard_normal((b, a)).astype(dtype) for a, b in zip(SIZES[:-1], SIZES[1:])]
+
+        def step():
+            for i, w in enumerate(ws):
+                acts[i] @ w.T  # forward
+            for i in reversed(range(len(ws))):
+                g = acts[i + 1]
+                g.T @ acts[i]  # dW
+                if i:
+                    g @ ws[i]  # dX
+
+        return step
+
+    return build
+
+
+def _hvp(batch):
+    def build(lib, dtype):
+        x_np, y_np = _data(batch, dtype)
+        net = _networks(lib, dtype)
+        mod = _libs(lib)
+        x, y = _tensor(lib, x_np), _tensor(lib, y_np)
+        params = list(net.parameters())
+        rng = np.random.default_rng(RNG_SEED + 1)
+        vs = [_tensor(lib, rng.standard_normal(tuple(p.shape)).astype(dtype)) for p in params]
+        if lib == "minibn":
+            import minibn.functional as F
+
+            ce, grad = F.cross_entropy, mod.grad
+        else:
+            ce, grad = mod.nn.functional.cross_entropy, mod.autograd.grad
+
+        def hvp():
+            gs = grad(ce(net(x), y), params, create_graph=True)
+            return grad(sum((g * v).sum() for g, v in zip(gs, vs)), params)
+
+        def step():
+            hvp()
+
+        def result():
+            return [_numpy(h) for h in hvp()]
+
+        return Side(step, result)
+
+    return build
+
+
+def _gradient(batch):
+    def build(lib, dtype):
+        x_np, y_np = _data(batch, dtype)
+        net = _networks(lib, dtype)
+        mod = _libs(lib)
+        x, y = _tensor(lib, x_np), _tensor(lib, y_np)
+        params = list(net.parameters())
+        if lib == "minibn":
+            import minibn.functional as F
+
+            ce, grad = F.cross_entropy, mod.grad
+        else:
+            ce, grad = mod.nn.functional.cross_entropy, mod.autograd.grad
+
+        def step():
+            grad(ce(net(x), y), params)
+
+        def result():
+            return [_numpy(g) for g in grad(ce(net(x), y), params)]
+
+        return Side(step, result)
+
+    return build
+
+
+def _ratio_at_most(limit):
+    return lambda ratio, floor_ratio: ratio <= limit
+
+
+CASES = [
+    Case("autograd_overhead_4x4", "((x @ w + b).tanh() * x).sum().backward(), 4x4", _overhead,
+         target="<= 2x PyTorch", meets=_ratio_at_most(2.0), repeat=200),
+    Case("linear_10000x784_to_100", "F.linear forward + backward (x, W, b all need gradients)",
+         _linear(10000, 784, 100), repeat=2),
+    Case("linear_256x1024_to_1024", "F.linear forward + backward", _linear(256, 1024, 1024), repeat=5),
+    Case("batch_norm_10000x100", "BatchNorm1d forward + backward, training mode", _batch_norm(10000, 100),
+         target="<= 0.5x PyTorch", meets=_ratio_at_most(0.5), repeat=10),
+    Case("batch_norm_256x1024", "BatchNorm1d forward + backward, training mode", _batch_norm(256, 1024),
+         target="<= 0.5x PyTorch", meets=_ratio_at_most(0.5), repeat=20),
+    *[Case(f"lp_norm_p{'inf' if p == math.inf else p}_10000x100",
+           "lp_norm forward + backward (PyTorch: the same formula in torch ops)", _lp_norm(p), repeat=5)
+      for p in (1, 2, 3, math.inf)],
+    Case("softmax_cross_entropy_10000x10", "cross_entropy forward + backward", _cross_entropy(), repeat=10),
+    Case("train_step_full_batch", "depth-10 BN MLP on 10 000 MNIST images: forward, backward, SGD update",
+         _train_step(10000), floor=_train_step_floor(10000),
+         target="<= 0.8x PyTorch and <= 1.2x the GEMM floor",
+         meets=lambda r, f: r <= 0.8 and (f is None or f <= 1.2)),
+    Case("train_step_batch_256", "the same step at batch 256", _train_step(256), floor=_train_step_floor(256),
+         repeat=5),
+    Case("gradient_batch_1024", "one gradient of the network's loss, batch 1024", _gradient(1024), repeat=2),
+    Case("hessian_vector_product_batch_1024", "double backward: grad of (grad . v), batch 1024", _hvp(1024),
+         target="<= 3x one gradient (minibn's own)"),
+]
+CASES_BY_NAME = {c.name: c for c in CASES}

@@ -1,0 +1,233 @@
+"""minibn against PyTorch CPU eager, side by side in one run.
+
+    python bench/run.py [--quick] [--threads N] [--json PATH] [--markdown PATH] [--only NAME ...]
+
+Method: the same thread count for both libraries (NumPy's BLAS, numba and
+torch); before a case is timed, minibn's and PyTorch's results (gradients)
+must agree to a stated tolerance, else the case is reported as refused;
+warm-up, then interleaved rounds (minibn, PyTorch, floor, minibn, ...) so
+that machine drift lands on all alike; median and minimum per case; every
+ratio comes from the same run. Peak memory per case is measured in a
+separate process for each library (the rise of the peak resident set over
+what the process held before the first step). Results go to stdout and to
+bench/results/ (JSON and markdown), with the machine they were measured on.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from timing import interleaved, set_threads
+
+HERE = Path(__file__).resolve().parent
+TOLERANCE = {"float32": 1e-2, "float64": 1e-9}  # see _agreement; float32 rounding through 10 BN layers reaches 3e-3
+
+
+def _agreement(a_list, b_list) -> float:
+    """max |minibn - torch| / size, per array; the size is the array's largest entry, or a thousandth of
+    the largest entry of all arrays if that is more (a bias followed by batch norm has a zero gradient,
+    which both libraries compute as rounding noise)."""
+    import numpy as np
+
+    pairs = [(np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)) for a, b in zip(a_list, b_list)]
+    if any(a.shape != b.shape for a, b in pairs) or len(pairs) != len(b_list):
+        return float("inf")
+    overall = max(np.abs(b).max(initial=0.0) for _, b in pairs)
+    return max(float(np.abs(a - b).max(initial=0.0) / max(np.abs(b).max(initial=0.0), 1e-3 * overall, 1e-30))
+               for a, b in pairs)
+
+
+def machine_info(threads: int) -> dict:
+    import ctypes
+    import platform
+
+    import numpy as np
+    import torch
+
+    import minibn as mb
+
+    cpu = "unknown"
+    if os.path.exists("/proc/cpuinfo"):
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    kernel = "unknown"
+    np.ones((2, 2)) @ np.ones((2, 2))
+    if os.path.exists("/proc/self/maps"):
+        paths = {line.split()[-1] for line in open("/proc/self/maps") if "openblas" in line.lower()}
+        for path in paths:
+            lib = ctypes.CDLL(path)
+            for symbol in ("openblas_get_corename", "scipy_openblas_get_corename64_", "openblas_get_corename64_"):
+                if hasattr(lib, symbol):
+                    fn = getattr(lib, symbol)
+                    fn.restype = ctypes.c_char_p
+                    kernel = fn().decode()
+    info = mb.backend_info()
+    return {
+        "date": datetime.datetime.now().isoformat(timespec="seconds"),
+        "cpu": cpu, "cores": os.cpu_count(), "threads": threads, "platform": platform.platform(),
+        "python": platform.python_version(), "numpy": np.__version__, "blas": info["blas"],
+        "blas_kernel": kernel, "numba": info["numba"], "minibn": mb.__version__,
+        "minibn_kernels": info["cpu kernels"], "torch": torch.__version__,
+    }
+
+
+def run_case(case, dtype: str, rounds: int):
+    import numpy as np
+
+    sides = {lib: case.build(lib, np.dtype(dtype)) for lib in ("minibn", "torch")}
+    agreement = _agreement(sides["minibn"].result(), sides["torch"].result())
+    row = {"name": case.name, "dtype": dtype, "description": case.description, "agreement": agreement,
+           "tolerance": TOLERANCE[dtype]}
+    if not agreement <= TOLERANCE[dtype]:
+        row.update(refused=True, minibn_ms=None, torch_ms=None, ratio=None, floor_ms=None)
+        return row
+    steps = {lib: side.step for lib, side in sides.items()}
+    if case.floor is not None:
+        steps["floor"] = case.floor(np.dtype(dtype))
+    times = interleaved(steps, rounds, case.repeat)
+    row.update(
+        refused=False,
+        minibn_ms=times["minibn"][0] * 1e3, torch_ms=times["torch"][0] * 1e3,
+        minibn_min_ms=times["minibn"][1] * 1e3, torch_min_ms=times["torch"][1] * 1e3,
+        ratio=times["minibn"][0] / times["torch"][0],
+        floor_ms=times["floor"][0] * 1e3 if "floor" in times else None,
+    )
+    if row["floor_ms"]:
+        row["ratio_to_floor"] = row["minibn_ms"] / row["floor_ms"]
+    return row
+
+
+def memory_in_child(name: str, lib: str, dtype: str, threads: int) -> float | None:
+    """Peak memory (MB) of a few steps of one case and library, in a fresh process."""
+    cmd = [sys.executable, str(HERE / "run.py"), "--threads", str(threads), "--memory-child", name, lib, dtype]
+    out = subprocess.run(cmd, capture_output=True, text=True, cwd=str(HERE), timeout=600)
+    if out.returncode != 0:
+        return None
+    return json.loads(out.stdout.strip().splitlines()[-1])["peak_mb"]
+
+
+def _memory_child(name, lib, dtype):
+    import resource
+
+    import numpy as np
+
+    from cases import CASES_BY_NAME
+
+    side = CASES_BY_NAME[name].build(lib, np.dtype(dtype))
+    side.step()  # first call: lazy compilation and caches are part of the baseline
+    with open("/proc/self/statm") as f:
+        before = int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    for _ in range(3):
+        side.step()
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    print(json.dumps({"peak_mb": max(peak - before, 0) / 2 ** 20}))
+
+
+def markdown(rows, info, command) -> str:
+    lines = [f"Measured {info['date']} with `{command}`: {info['cpu']}, {info['cores']} cores, "
+             f"{info['threads']} threads each; NumPy {info['numpy']} ({info['blas']}, kernel "
+             f"{info['blas_kernel']}), minibn {info['minibn']} ({info['minibn_kernels']} kernels), PyTorch "
+             f"{info['torch']}. Medians of interleaved rounds, ms.", "",
+             "| case | dtype | minibn | PyTorch | minibn / PyTorch | floor | minibn / floor | peak MB minibn / PyTorch | target |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+    for r in rows:
+        if r["refused"]:
+            lines.append(f"| {r['name']} | {r['dtype']} | refused: results differ by {r['agreement']:.1e} "
+                         f"(tolerance {r['tolerance']:.0e}) | | | | | | |")
+            continue
+        floor = f"{r['floor_ms']:.2f}" if r.get("floor_ms") else ""
+        to_floor = f"{r['ratio_to_floor']:.2f}" if r.get("ratio_to_floor") else ""
+        memory = ""
+        if r.get("minibn_peak_mb") is not None and r.get("torch_peak_mb") is not None:
+            memory = f"{r['minibn_peak_mb']:.0f} / {r['torch_peak_mb']:.0f}"
+        target = r.get("target", "")
+        if target and r.get("target_met") is not None:
+            target += " (met)" if r["target_met"] else " (missed)"
+        lines.append(f"| {r['name']} | {r['dtype']} | {r['minibn_ms']:.3f} | {r['torch_ms']:.3f} | "
+                     f"{r['ratio']:.2f} | {floor} | {to_floor} | {memory} | {target} |")
+    return "\n".join(lines)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="float32 only, fewer rounds, no memory (< 2 min)")
+    parser.add_argument("--threads", type=int, default=os.cpu_count())
+    parser.add_argument("--json", metavar="PATH")
+    parser.add_argument("--markdown", metavar="PATH")
+    parser.add_argument("--only", nargs="+", metavar="NAME")
+    parser.add_argument("--rounds", type=int, default=None)
+    parser.add_argument("--memory-child", nargs=3, metavar=("CASE", "LIB", "DTYPE"), help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    set_threads(args.threads)
+    if args.memory_child:
+        import torch
+
+        torch.set_num_threads(args.threads)
+        return _memory_child(*args.memory_child)
+
+    import torch
+
+    import minibn  # noqa: F401  (imported before timing so that no case pays for it)
+    from cases import CASES, CASES_BY_NAME
+
+    torch.set_num_threads(args.threads)
+    unknown = sorted(set(args.only or ()) - set(CASES_BY_NAME))
+    if unknown:
+        parser.error(f"unknown cases: {', '.join(unknown)}; known: {', '.join(CASES_BY_NAME)}")
+    cases = [c for c in CASES if (not args.only or c.name in args.only) and (c.in_quick or not args.quick)]
+    dtypes = ["float32"] if args.quick else ["float32", "float64"]
+    rounds = args.rounds or (5 if args.quick else 15)
+    info = machine_info(args.threads)
+    command = "python bench/run.py" + "".join(f" {a}" for a in (argv if argv is not None else sys.argv[1:]))
+    rows = []
+    for dtype in dtypes:
+        for case in cases:
+            row = run_case(case, dtype, rounds)
+            row["target"] = case.target if dtype == "float32" else ""
+            if case.meets and dtype == "float32" and not row["refused"]:
+                row["target_met"] = bool(case.meets(row["ratio"], row.get("ratio_to_floor")))
+            if not args.quick and not row["refused"]:
+                row["minibn_peak_mb"] = memory_in_child(case.name, "minibn", dtype, args.threads)
+                row["torch_peak_mb"] = memory_in_child(case.name, "torch", dtype, args.threads)
+            rows.append(row)
+            print(markdown([row], info, command).splitlines()[-1], flush=True)
+    _relative_to_gradient(rows)
+    table = markdown(rows, info, command)
+    print("\n" + table)
+    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+    results = HERE / "results"
+    json_path = Path(args.json) if args.json else results / f"{stamp}.json"
+    md_path = Path(args.markdown) if args.markdown else results / f"{stamp}.md"
+    sys.path.insert(0, str(HERE.parent))
+    from minibn import fileio
+
+    fileio.save_json(json_path, {"machine": info, "command": command, "cases": rows})
+    fileio.write_atomic(md_path, (table + "\n").encode())
+    print(f"\nJSON: {json_path}\nmarkdown: {md_path}")
+
+
+def _relative_to_gradient(rows):
+    """The Hessian-vector product's cost in units of one gradient (each library against itself)."""
+    by = {(r["name"], r["dtype"]): r for r in rows}
+    for (name, dtype), r in by.items():
+        if not name.startswith("hessian_vector_product") or r["refused"]:
+            continue
+        g = by.get(("gradient_batch_1024", dtype))
+        if g and not g["refused"]:
+            r["minibn_hvp_over_gradient"] = r["minibn_ms"] / g["minibn_ms"]
+            r["torch_hvp_over_gradient"] = r["torch_ms"] / g["torch_ms"]
+            if dtype == "float32":
+                r["target_met"] = r["minibn_hvp_over_gradient"] <= 3
+                r["target"] += f": {r['minibn_hvp_over_gradient']:.2f}x (PyTorch {r['torch_hvp_over_gradient']:.2f}x)"
+
+
+if __name__ == "__main__":
+    main()
