@@ -182,3 +182,16 @@ def test_relu_kernels(shape, dtype, rng):
     np.testing.assert_array_equal(y, np.maximum(x, 0))
     np.testing.assert_array_equal(numba_cpu.relu_backward(g, y), g * (y > 0))
     np.testing.assert_array_equal(numba_cpu.relu_forward(x.T), np.maximum(x.T, 0))  # non-contiguous input
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (7, 10), (3, 300), (64, 2)])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_cross_entropy_kernel(shape, dtype, rng):
+    x = (rng.standard_normal(shape) * 5).astype(dtype)
+    target = rng.integers(0, shape[1], shape[0])
+    mb.set_kernels("numpy")
+    try:
+        want = kernels.cross_entropy_forward(x, target)
+    finally:
+        kernels._choice = None
+    _close(numba_cpu.cross_entropy_forward(x, target), want, dtype)

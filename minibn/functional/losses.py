@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from ..autograd import Function
-from ..ops import getitem
-from ..tensor import Tensor
+from .. import kernels
+from ..autograd import Function, is_grad_enabled
+from ..tensor import Tensor, _wrap
 
 REDUCTIONS = ("mean", "sum", "none")
 
@@ -39,6 +39,38 @@ class Softmax(Function):
     def backward(self, g):
         y = self.output
         return y * (g - (g * y).sum(self.dim, keepdim=True))
+
+
+class CrossEntropy(Function):
+    """Softmax cross-entropy of logits x (N, C) and class indices t, one node:
+        loss_i = logsumexp(x_i) - x_i[t_i],   d loss_i / d x_i = softmax(x_i) - onehot(t_i),
+    reduced by ``reduction`` ("mean", "sum" or "none"). The backward uses the Softmax op, so it can
+    be differentiated again."""
+
+    save_inputs = True
+
+    def forward(self, x):
+        losses, self.probs = kernels.cross_entropy_forward(x, self.target)
+        if self.reduction == "none":
+            return losses
+        return losses.sum() / (x.shape[0] if self.reduction == "mean" else 1)
+
+    def backward(self, g):
+        (x,) = self.inputs
+        n = x.shape[0]
+        rows = x.xp.arange(n)
+        if not is_grad_enabled():  # first order: from the probabilities forward computed
+            grad = self.probs.copy()
+            grad[rows, self.target] -= 1
+            scale = g._data.reshape(n, 1) if self.reduction == "none" else g._data / (n if self.reduction == "mean" else 1)
+            return _wrap(grad * scale)
+        onehot = x.xp.zeros(x.shape, dtype=x.dtype)
+        onehot[rows, self.target] = 1
+        if self.reduction == "none":
+            scale = g.reshape(n, 1)
+        else:
+            scale = g / n if self.reduction == "mean" else g
+        return (softmax(x, 1) - _wrap(onehot)) * scale
 
 
 def _dim(x, dim, op):
@@ -85,8 +117,8 @@ def cross_entropy(input, target, reduction="mean"):
     if not isinstance(target, Tensor):
         raise TypeError(f"cross_entropy: target must be a Tensor, got {type(target).__name__}")
     n, classes = input.shape
-    logp = log_softmax(input, 1)
     if target.dtype.kind in "fc":
+        logp = log_softmax(input, 1)
         if target.shape != input.shape:
             raise ValueError(f"cross_entropy: probability targets must have the input's shape "
                              f"{tuple(input.shape)}, got {tuple(target.shape)}")
@@ -99,8 +131,7 @@ def cross_entropy(input, target, reduction="mean"):
     if n and (int(labels.min()) < 0 or int(labels.max()) >= classes):
         raise ValueError(f"cross_entropy: target values must lie in [0, {classes}), got values from "
                          f"{int(labels.min())} to {int(labels.max())}")
-    picked = getitem(logp, (input.xp.arange(n), labels))
-    return _reduce(-picked, reduction, "cross_entropy")
+    return CrossEntropy.apply(input, target=labels, reduction=reduction)
 
 
 def mse_loss(input, target, reduction="mean"):

@@ -130,3 +130,16 @@ def relu_backward(g, y):
     """g where y > 0, else 0 (y the output of relu)."""
     impl = _impl(g, "relu_backward", any_shape=True)
     return impl(g, y) if impl else g * (y > 0)
+
+
+def cross_entropy_forward(x, target):
+    """Per-sample softmax cross-entropy of logits x (N, C) and class indices: (losses, softmax(x))."""
+    impl = _impl(x, "cross_entropy_forward")
+    if impl:
+        return impl(x, target)
+    xp = _xp(x)
+    top = xp.max(x.real, axis=1, keepdims=True)
+    e = xp.exp(x - top)
+    total = e.sum(axis=1, keepdims=True)
+    losses = (top + xp.log(total))[:, 0] - x[xp.arange(x.shape[0]), target]
+    return losses, e / total

@@ -204,7 +204,9 @@ def affine_backward(g, x, center, scale, gamma):
 # -- Lp normalization ---------------------------------------------------------------------------
 
 
-def _lp_forward(x, gamma, beta, p, c_const, eps, centered, mean_shift, y, mu, s, S):
+def _lp_forward(x, gamma, beta, p, p_int, c_const, eps, centered, mean_shift, y, mu, s, S):
+    # p_int = p when p is a whole number (>= 0), else -1: an integer power is a few multiplications,
+    # a real one a call to pow
     n, c = x.shape
     acc = np.zeros(c)
     for i in range(n):
@@ -222,6 +224,8 @@ def _lp_forward(x, gamma, beta, p, c_const, eps, centered, mean_shift, y, mu, s,
                 acc[j] += u * u
             elif p == 1.0:
                 acc[j] += abs(u)
+            elif p_int >= 0:
+                acc[j] += abs(u) ** p_int
             else:
                 acc[j] += abs(u) ** p
     a = np.empty(c)
@@ -240,40 +244,48 @@ def _lp_forward(x, gamma, beta, p, c_const, eps, centered, mean_shift, y, mu, s,
             y[i, j] = x[i, j] * a[j] + b[j]
 
 
-def _lp_backward(g, x, gamma, mu, s, S, p, c_const, centered, mean_shift, dx, dgamma, dbeta):
+def _lp_backward(g, x, gamma, mu, s, S, p, q_int, c_const, centered, mean_shift, dx, dgamma, dbeta):
     n, c = x.shape
-    top = np.zeros(c)
-    ties = np.zeros(c)
-    if p == np.inf:  # the maximum of |u| and how many entries reach it
+    w = np.empty_like(x)  # ds/du = k w: w = sign(u) [|u| = max] (p = inf), |u|^(p-1) sign(u) (finite p)
+    k = np.empty(c)
+    if p == np.inf:
+        top = np.zeros(c)
         for i in range(n):
             for j in range(c):
-                size = abs(x[i, j] - mu[j] if centered else x[i, j])
-                if size > top[j]:
-                    top[j] = size
-                    ties[j] = 1.0
-                elif size == top[j]:
-                    ties[j] += 1.0
-    k = np.empty(c)  # ds/du = k sign(u) |u|^(p-1) (p finite) or k sign(u) [|u| = max] (p = inf)
-    for j in range(c):
-        k[j] = c_const / ties[j] if p == np.inf else s[j] / (n * S[j])
+                top[j] = max(top[j], abs(x[i, j] - mu[j] if centered else x[i, j]))
+        ties = np.zeros(c)
+        for i in range(n):
+            for j in range(c):
+                u = x[i, j] - mu[j] if centered else x[i, j]
+                hit = abs(u) == top[j]
+                ties[j] += hit
+                w[i, j] = ((u > 0) * 1.0 - (u < 0) * 1.0) * hit
+        for j in range(c):
+            k[j] = c_const / ties[j]  # ties share the subgradient
+    else:
+        # one loop per case, each branch-free inside (the signs of data are unpredictable)
+        for i in range(n):
+            for j in range(c):
+                u = x[i, j] - mu[j] if centered else x[i, j]
+                if p == 2.0:
+                    w[i, j] = u
+                elif p == 1.0:
+                    w[i, j] = (u > 0) * 1.0 - (u < 0) * 1.0
+                elif q_int >= 0:
+                    w[i, j] = abs(u) ** q_int * ((u > 0) * 1.0 - (u < 0) * 1.0)
+                else:
+                    w[i, j] = abs(u) ** (p - 1) * ((u > 0) * 1.0 - (u < 0) * 1.0)
+        for j in range(c):
+            k[j] = s[j] / (n * S[j])
     sum_g = np.zeros(c)
     sum_gn = np.zeros(c)
     sum_w = np.zeros(c)
     for i in range(n):
         for j in range(c):
-            u = x[i, j] - mu[j] if centered else x[i, j]
             v = x[i, j] - mu[j] if mean_shift else x[i, j]
             sum_g[j] += g[i, j]
             sum_gn[j] += g[i, j] * v
-            if p == np.inf:
-                w = (1.0 if u > 0 else -1.0) if abs(u) == top[j] and u != 0 else 0.0
-            elif p == 2.0:
-                w = u
-            elif p == 1.0:
-                w = 1.0 if u > 0 else (-1.0 if u < 0 else 0.0)
-            else:
-                w = abs(u) ** (p - 1) * (1.0 if u > 0 else (-1.0 if u < 0 else 0.0))
-            sum_w[j] += w
+            sum_w[j] += w[i, j]
     coef_n = np.empty(c)
     coef_s = np.empty(c)
     shift = np.empty(c)
@@ -285,16 +297,12 @@ def _lp_backward(g, x, gamma, mu, s, S, p, c_const, centered, mean_shift, dx, dg
         shift[j] = (coef_n[j] * sum_g[j] / n if mean_shift else 0.0) + (coef_s[j] * sum_w[j] / n if centered else 0.0)
     for i in range(n):
         for j in range(c):
-            u = x[i, j] - mu[j] if centered else x[i, j]
-            if p == np.inf:
-                w = (1.0 if u > 0 else -1.0) if abs(u) == top[j] and u != 0 else 0.0
-            elif p == 2.0:
-                w = u
-            elif p == 1.0:
-                w = 1.0 if u > 0 else (-1.0 if u < 0 else 0.0)
-            else:
-                w = abs(u) ** (p - 1) * (1.0 if u > 0 else (-1.0 if u < 0 else 0.0))
-            dx[i, j] = coef_n[j] * g[i, j] + coef_s[j] * w - shift[j]
+            dx[i, j] = coef_n[j] * g[i, j] + coef_s[j] * w[i, j] - shift[j]
+
+
+def _whole(p) -> int:
+    """p as an int when it is a whole number (and not inf), else -1."""
+    return int(p) if p != np.inf and float(p).is_integer() and p >= 0 else -1
 
 
 def lp_norm_forward(x, gamma, beta, p, c, eps, centered, mean_shift):
@@ -304,8 +312,8 @@ def lp_norm_forward(x, gamma, beta, p, c, eps, centered, mean_shift):
     beta = np.zeros(ch, x.dtype) if beta is None else beta
     y = np.empty_like(x)
     mu, s, S = (np.empty(ch, x.dtype) for _ in range(3))
-    _jit(_lp_forward)(x, gamma, beta, float(p), float(c), float(eps), bool(centered), bool(mean_shift),
-                      y, mu, s, S)
+    _jit(_lp_forward)(x, gamma, beta, float(p), _whole(p), float(c), float(eps), bool(centered),
+                      bool(mean_shift), y, mu, s, S)
     return y, mu, s, S
 
 
@@ -315,8 +323,8 @@ def lp_norm_backward(g, x, gamma, mu, s, S, p, c, centered, mean_shift):
     gamma = np.ones(ch, x.dtype) if gamma is None else gamma
     dx = np.empty_like(x)
     dgamma, dbeta = np.empty(ch, x.dtype), np.empty(ch, x.dtype)
-    _jit(_lp_backward)(g, x, gamma, mu, s, S, float(p), float(c), bool(centered), bool(mean_shift),
-                       dx, dgamma, dbeta)
+    _jit(_lp_backward)(g, x, gamma, mu, s, S, float(p), _whole(p - 1), float(c), bool(centered),
+                       bool(mean_shift), dx, dgamma, dbeta)
     return dx, dgamma, dbeta
 
 
@@ -345,3 +353,30 @@ def relu_backward(g, y):
     dx = np.empty_like(g)
     _jit(_relu_backward)(g.reshape(-1), y.reshape(-1), dx.reshape(-1))
     return dx
+
+
+# -- softmax cross-entropy ------------------------------------------------------------------------
+
+
+def _cross_entropy_forward(x, target, losses, probs):
+    n, c = x.shape
+    for i in range(n):
+        top = x[i, 0]
+        for j in range(1, c):
+            top = max(top, x[i, j])
+        total = 0.0
+        for j in range(c):
+            e = math.exp(x[i, j] - top)
+            probs[i, j] = e
+            total += e
+        for j in range(c):
+            probs[i, j] /= total
+        losses[i] = top + math.log(total) - x[i, target[i]]
+
+
+def cross_entropy_forward(x, target):
+    x = np.ascontiguousarray(x)
+    losses = np.empty(x.shape[0], x.dtype)
+    probs = np.empty_like(x)
+    _jit(_cross_entropy_forward)(x, np.ascontiguousarray(target), losses, probs)
+    return losses, probs
