@@ -15,13 +15,21 @@ def set_threads(n: int) -> None:
 
 
 def interleaved(steps: dict, rounds: int, repeat: int, warmup: int = 3) -> dict:
-    """Seconds per call of each function in ``steps``: {name: (median, minimum)}."""
+    """Seconds per call of each function in ``steps``: {name: (median, minimum)}.
+
+    Each timed block starts with untimed calls of the same function: thread pools (OpenBLAS's,
+    PyTorch's OpenMP) spin or sleep after their work, and a block must measure its library in its
+    steady state, not the hand-over from the previous one.
+    """
     for step in steps.values():
         for _ in range(warmup):
             step()
+    lead = max(1, repeat // 4)
     times = {name: [] for name in steps}
     for _ in range(rounds):
         for name, step in steps.items():
+            for _ in range(lead):
+                step()
             start = time.perf_counter()
             for _ in range(repeat):
                 step()

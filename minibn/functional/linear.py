@@ -24,9 +24,9 @@ class Linear(Function):
     def backward(self, g):
         x, w = self.inputs[:2]
         out_f, in_f = w.shape
-        g2 = g.reshape(-1, out_f)
+        g2, x2 = (g, x) if x.ndim == 2 else (g.reshape(-1, out_f), x.reshape(-1, in_f))
         dx = (g @ w) if self.needs[0] else None
-        dw = g2.T @ x.reshape(-1, in_f) if self.needs[1] else None
+        dw = g2.T @ x2 if self.needs[1] else None
         db = None
         if len(self.needs) > 2 and self.needs[2]:
             if is_grad_enabled():  # building a graph: a sum, whose backward is a free broadcast
