@@ -29,7 +29,7 @@ class Case:
     build: callable
     floor: callable = None
     target: str = ""
-    meets: callable = None  # (ratio, floor_ratio) -> bool
+    meets: callable = None  # row (the measured numbers) -> bool
     repeat: int = 1  # calls per timed round
     in_quick: bool = True
 
@@ -356,7 +356,13 @@ def _gradient(batch):
 
 
 def _ratio_at_most(limit):
-    return lambda ratio, floor_ratio: ratio <= limit
+    return lambda row: row["ratio"] <= limit
+
+
+def _step_targets(row):
+    """<= 0.8x PyTorch, <= 1.2x the GEMM floor, and peak memory no more than PyTorch's (when measured)."""
+    memory_ok = row.get("minibn_peak_mb") is None or row["minibn_peak_mb"] <= row["torch_peak_mb"]
+    return row["ratio"] <= 0.8 and row["ratio_to_floor"] <= 1.2 and memory_ok
 
 
 CASES = [
@@ -375,8 +381,7 @@ CASES = [
     Case("softmax_cross_entropy_10000x10", "cross_entropy forward + backward", _cross_entropy(), repeat=10),
     Case("train_step_full_batch", "depth-10 BN MLP on 10 000 MNIST images: forward, backward, SGD update",
          _train_step(10000), floor=_train_step_floor(10000),
-         target="<= 0.8x PyTorch and <= 1.2x the GEMM floor",
-         meets=lambda r, f: r <= 0.8 and (f is None or f <= 1.2)),
+         target="<= 0.8x PyTorch, <= 1.2x the GEMM floor, peak memory <= PyTorch's", meets=_step_targets),
     Case("train_step_batch_256", "the same step at batch 256", _train_step(256), floor=_train_step_floor(256),
          repeat=5),
     Case("gradient_batch_1024", "one gradient of the network's loss, batch 1024", _gradient(1024), repeat=2),
