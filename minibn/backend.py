@@ -56,10 +56,6 @@ def _category(dt: np.dtype) -> int:
     return {"b": 0, "i": 1, "u": 1, "f": 2, "c": 3}[dt.kind]
 
 
-def is_floating(dt: np.dtype) -> bool:
-    return dt.kind in "fc"
-
-
 def _complex_of(dt: np.dtype) -> np.dtype:
     return complex64 if dt == float32 else complex128
 

@@ -6,7 +6,7 @@
 verdicts follow from the measured residuals and slacks.
 """
 
-from . import seed000, seed001, seed002, seed003_004  # noqa: F401  (register their formulas)
+from . import seed000, seed001, seed001_hessian, seed002, seed003_004  # noqa: F401  (register their formulas)
 from .core import KEYS, REGISTRY, VERDICTS, Entry
 
 
