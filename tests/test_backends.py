@@ -45,7 +45,7 @@ def _host(t):
     return None if t is None else t.detach().cpu().numpy()
 
 
-def _agree(fn, arrays, rng, rtol=1e-12):
+def assert_devices_agree(fn, arrays, rng, rtol=1e-12):
     """fn on CPU and on the stand-in: outputs, gradients and Hessian-vector products agree."""
     cpu, gpu = _pair(arrays)
     out_c, out_g = fn(*cpu), fn(*gpu)
@@ -71,7 +71,7 @@ def _agree(fn, arrays, rng, rtol=1e-12):
 
 @pytest.mark.parametrize("spec", SPECS, ids=lambda s: s.name)
 def test_every_op_on_the_cupy_path(spec, gpu, rng):
-    _agree(lambda *t: spec.fn(mb, *t), spec.inputs(rng), rng)
+    assert_devices_agree(lambda *t: spec.fn(mb, *t), spec.inputs(rng), rng)
 
 
 @pytest.mark.parametrize("layer", [
@@ -86,7 +86,7 @@ def test_every_op_on_the_cupy_path(spec, gpu, rng):
 ], ids=["linear", "batch_norm", "lp1", "lp3_uncentered", "lp_inf_hoffer", "cross_entropy", "softmaxes", "mse"])
 def test_layers_on_the_cupy_path(layer, gpu, rng):
     arrays = [rng.standard_normal((6, 3)), 1 + 0.2 * rng.standard_normal(3), 0.2 * rng.standard_normal(3)]
-    _agree(layer, arrays, rng)
+    assert_devices_agree(layer, arrays, rng)
 
 
 def test_eval_mode_and_running_statistics_on_the_cupy_path(gpu, rng):
@@ -190,8 +190,8 @@ def _real_gpu():
 @pytest.mark.skipif(not _real_gpu(), reason="needs CuPy and a CUDA GPU (pip install 'minibn[cuda12]')")
 def test_every_op_and_layer_on_a_real_gpu(rng):
     for spec in SPECS:
-        _agree(lambda *t: spec.fn(mb, *t), spec.inputs(rng), rng, rtol=1e-11)
+        assert_devices_agree(lambda *t: spec.fn(mb, *t), spec.inputs(rng), rng, rtol=1e-11)
     arrays = [rng.standard_normal((64, 16)), 1 + 0.2 * rng.standard_normal(16), 0.2 * rng.standard_normal(16)]
     for p in (1, 2, 3, math.inf):
-        _agree(lambda x, w, b: F.lp_norm(x, p, None, None, w, b, training=True), arrays, rng, rtol=1e-11)
-    _agree(lambda x, w, b: F.batch_norm(x, None, None, w, b, training=True), arrays, rng, rtol=1e-11)
+        assert_devices_agree(lambda x, w, b: F.lp_norm(x, p, None, None, w, b, training=True), arrays, rng, rtol=1e-11)
+    assert_devices_agree(lambda x, w, b: F.batch_norm(x, None, None, w, b, training=True), arrays, rng, rtol=1e-11)

@@ -18,7 +18,7 @@ SHAPES = [(7, 1), (3, 300), (2, 5), (64, 33)]
 TOL = {np.float64: 1e-12, np.float32: 1e-5}
 
 
-def _close(got, want, dtype, dx_scale=None, n_scaled=1):
+def assert_matches(got, want, dtype, dx_scale=None, n_scaled=1):
     """Relative to each result's size; for the first ``n_scaled`` results (gradients with respect to
     arrays), at least the size of the terms they are the difference of (a batch of 2 makes the
     projections of batch norm nearly cancel to 0)."""
@@ -44,9 +44,9 @@ def test_batch_norm_kernels(shape, dtype, affine, rng):
     gamma, beta = (gamma, beta) if affine else (None, None)
     ref = bn_ref.forward_train(x, gamma, beta, 1e-5)
     fused = numba_cpu.batch_norm_forward(x, gamma, beta, 1e-5)
-    _close(fused, ref, dtype)
+    assert_matches(fused, ref, dtype)
     terms = np.abs(g * ref[3] * (1 if gamma is None else gamma)).max()
-    _close(numba_cpu.batch_norm_backward(g, x, ref[1], ref[3], gamma), bn_ref.backward(g, x, ref[1], ref[3], gamma),
+    assert_matches(numba_cpu.batch_norm_backward(g, x, ref[1], ref[3], gamma), bn_ref.backward(g, x, ref[1], ref[3], gamma),
            dtype, terms)
 
 
@@ -57,9 +57,9 @@ def test_fixed_statistics_kernels(shape, dtype, centered_stats, rng):
     x, g, gamma, beta = _data(rng, shape, dtype)
     center = x.mean(0) if centered_stats else None
     scale = (x.std(0) + 0.5).astype(dtype)
-    _close([numba_cpu.affine_forward(x, center, scale, gamma, beta)],
+    assert_matches([numba_cpu.affine_forward(x, center, scale, gamma, beta)],
            [bn_ref.affine_forward(x, center, scale, gamma, beta)], dtype)
-    _close(numba_cpu.affine_backward(g, x, center, scale, gamma), bn_ref.affine_backward(g, x, center, scale, gamma),
+    assert_matches(numba_cpu.affine_backward(g, x, center, scale, gamma), bn_ref.affine_backward(g, x, center, scale, gamma),
            dtype)
 
 
@@ -73,9 +73,9 @@ def test_lp_norm_kernels(shape, dtype, p, centered, mean_shift, rng):
     x, g, gamma, beta = _data(rng, shape, dtype)
     c = 1.3
     ref = lp_ref.forward_train(np, x, gamma, beta, p, c, 1e-5, centered, mean_shift)
-    _close(numba_cpu.lp_norm_forward(x, gamma, beta, p, c, 1e-5, centered, mean_shift), ref, dtype)
+    assert_matches(numba_cpu.lp_norm_forward(x, gamma, beta, p, c, 1e-5, centered, mean_shift), ref, dtype)
     mu, s, S = ref[1:]
-    _close(numba_cpu.lp_norm_backward(g, x, gamma, mu, s, S, p, c, centered, mean_shift),
+    assert_matches(numba_cpu.lp_norm_backward(g, x, gamma, mu, s, S, p, c, centered, mean_shift),
            lp_ref.backward(np, g, x, gamma, mu, s, S, p, c, centered, mean_shift), dtype,
            np.abs(g * gamma / s).max())
 
@@ -84,7 +84,7 @@ def test_lp_kernel_ties_at_infinity():
     x = np.array([[2.0], [-2.0], [0.5], [-0.5]])
     g = np.array([[1.0], [0.3], [-0.2], [0.1]])
     y, mu, s, S = lp_ref.forward_train(np, x, None, None, math.inf, 1.0, 0.0, True, True)
-    _close(numba_cpu.lp_norm_backward(g, x, None, mu, s, S, math.inf, 1.0, True, True),
+    assert_matches(numba_cpu.lp_norm_backward(g, x, None, mu, s, S, math.inf, 1.0, True, True),
            lp_ref.backward(np, g, x, None, mu, s, S, math.inf, 1.0, True, True), np.float64)
 
 
@@ -149,7 +149,7 @@ def test_batch_norm_double_backward_kernels(shape, dtype, affine, rng):
     _, mu, _, invstd = bn_ref.forward_train(x, gamma, None, 1e-5)
     ref = bn_ref.double_backward(u, x, g, mu, invstd, gamma)
     terms = np.abs(u * invstd * (1 if gamma is None else gamma)).max() * max(1, np.abs(g).max())
-    _close(numba_cpu.batch_norm_double_backward(u, x, g, mu, invstd, gamma), ref, dtype, terms, n_scaled=3)
+    assert_matches(numba_cpu.batch_norm_double_backward(u, x, g, mu, invstd, gamma), ref, dtype, terms, n_scaled=3)
 
 
 @pytest.mark.parametrize("affine", [True, False])
@@ -194,4 +194,4 @@ def test_cross_entropy_kernel(shape, dtype, rng):
         want = kernels.cross_entropy_forward(x, target)
     finally:
         kernels._choice = None
-    _close(numba_cpu.cross_entropy_forward(x, target), want, dtype)
+    assert_matches(numba_cpu.cross_entropy_forward(x, target), want, dtype)
