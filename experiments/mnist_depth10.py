@@ -122,12 +122,12 @@ def _norm(t: mb.Tensor) -> float:
 
 
 def accuracy(logits: mb.Tensor, labels: mb.Tensor) -> float:
-    return float((logits.argmax(1) == labels).numpy().mean() if logits.device == "cpu"
-                 else (logits.argmax(1) == labels).cpu().numpy().mean())
+    return float((logits.argmax(1) == labels).cpu().numpy().mean())
 
 
 @mb.no_grad()
-def test_accuracy(net, x, y, chunk: int = 5000) -> float:
+def evaluate(net, x, y, chunk: int = 5000) -> float:
+    """Test accuracy in eval mode (batch norm with its running statistics)."""
     net.eval()
     correct = sum(float((net(x[i:i + chunk]).argmax(1) == y[i:i + chunk]).cpu().numpy().sum())
                   for i in range(0, len(x), chunk))
@@ -204,7 +204,7 @@ def run(cfg: Config, resume: bool = False) -> dict:
 
     for name in NETWORKS:
         rec = record[name]
-        rec["final_test_accuracy"] = (test_accuracy(nets[name], xt, yt) if rec["diverged_at"] is None else None)
+        rec["final_test_accuracy"] = (evaluate(nets[name], xt, yt) if rec["diverged_at"] is None else None)
     metrics = {
         "experiment": "seed 000 sec. 3: BN network vs its equivalent plain network at a high learning rate",
         "config": dataclasses.asdict(cfg),
@@ -243,7 +243,7 @@ def _train_step(cfg, step, net, opt, xb, yb, xt, yt, rec):
     opt.step()
     rec["activation_grad_norm"].append(grad_norms)
     if cfg.eval_every and step % cfg.eval_every == 0:
-        rec["test_accuracy"].append([step, test_accuracy(net, xt, yt)])
+        rec["test_accuracy"].append([step, evaluate(net, xt, yt)])
 
 
 def write_figures(out: Path, metrics: dict) -> list:
