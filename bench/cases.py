@@ -64,6 +64,21 @@ def _clear(*tensors):
         t.grad = None
 
 
+def _grad_side(run, tensors):
+    """A Side whose step runs forward + backward and whose result is the gradients of ``tensors``."""
+    def step():
+        run()
+        _clear(*tensors)
+
+    def result():
+        run()
+        out = [_numpy(t.grad) for t in tensors]
+        _clear(*tensors)
+        return out
+
+    return Side(step, result)
+
+
 # -- autograd overhead ----------------------------------------------------------------------------
 
 
@@ -71,17 +86,10 @@ def _overhead(lib, dtype):
     rng = np.random.default_rng(RNG_SEED)
     x, w, b = (_tensor(lib, rng.standard_normal(s).astype(dtype), True) for s in ((4, 4), (4, 4), (4,)))
 
-    def step():
+    def run():
         ((x @ w + b).tanh() * x).sum().backward()
-        _clear(x, w, b)
 
-    def result():
-        ((x @ w + b).tanh() * x).sum().backward()
-        out = [_numpy(t.grad) for t in (x, w, b)]
-        _clear(x, w, b)
-        return out
-
-    return Side(step, result)
+    return _grad_side(run, (x, w, b))
 
 
 # -- linear -------------------------------------------------------------------------------------------
@@ -106,17 +114,7 @@ def _linear(n, n_in, n_out):
         def run():
             linear(x, w, b).backward(dy)
 
-        def step():
-            run()
-            _clear(x, w, b)
-
-        def result():
-            run()
-            out = [_numpy(t.grad) for t in (x, w, b)]
-            _clear(x, w, b)
-            return out
-
-        return Side(step, result)
+        return _grad_side(run, (x, w, b))
 
     return build
 
@@ -135,17 +133,7 @@ def _batch_norm(n, c):
         def run():
             bn(x).backward(dy)
 
-        def step():
-            run()
-            _clear(x, bn.weight, bn.bias)
-
-        def result():
-            run()
-            out = [_numpy(t.grad) for t in (x, bn.weight, bn.bias)]
-            _clear(x, bn.weight, bn.bias)
-            return out
-
-        return Side(step, result)
+        return _grad_side(run, (x, bn.weight, bn.bias))
 
     return build
 
@@ -174,17 +162,7 @@ def _lp_norm(p, n=10000, c=100, eps=1e-5):
         def run():
             forward().backward(dy)
 
-        def step():
-            run()
-            _clear(x, w, b)
-
-        def result():
-            run()
-            out = [_numpy(t.grad) for t in (x, w, b)]
-            _clear(x, w, b)
-            return out
-
-        return Side(step, result)
+        return _grad_side(run, (x, w, b))
 
     return build
 
@@ -203,17 +181,10 @@ def _cross_entropy(n=10000, classes=10):
 
             ce = torch.nn.functional.cross_entropy
 
-        def step():
+        def run():
             ce(logits, target).backward()
-            logits.grad = None
 
-        def result():
-            ce(logits, target).backward()
-            out = [_numpy(logits.grad)]
-            logits.grad = None
-            return out
-
-        return Side(step, result)
+        return _grad_side(run, (logits,))
 
     return build
 
