@@ -270,58 +270,44 @@ def _train_step_floor(batch):
     return build
 
 
+def _loss_and_grad(lib, dtype, batch):
+    """The network, its data and parameters, and the library's cross-entropy and grad functions."""
+    x_np, y_np = _data(batch, dtype)
+    net = _networks(lib, dtype)
+    mod = _libs(lib)
+    if lib == "minibn":
+        import minibn.functional as F
+
+        ce, grad = F.cross_entropy, mod.grad
+    else:
+        ce, grad = mod.nn.functional.cross_entropy, mod.autograd.grad
+    x, y = _tensor(lib, x_np), _tensor(lib, y_np)
+    return (lambda: ce(net(x), y)), list(net.parameters()), grad
+
+
 def _hvp(batch):
     def build(lib, dtype):
-        x_np, y_np = _data(batch, dtype)
-        net = _networks(lib, dtype)
-        mod = _libs(lib)
-        x, y = _tensor(lib, x_np), _tensor(lib, y_np)
-        params = list(net.parameters())
+        loss, params, grad = _loss_and_grad(lib, dtype, batch)
         rng = np.random.default_rng(RNG_SEED + 1)
         vs = [_tensor(lib, rng.standard_normal(tuple(p.shape)).astype(dtype)) for p in params]
-        if lib == "minibn":
-            import minibn.functional as F
-
-            ce, grad = F.cross_entropy, mod.grad
-        else:
-            ce, grad = mod.nn.functional.cross_entropy, mod.autograd.grad
 
         def hvp():
-            gs = grad(ce(net(x), y), params, create_graph=True)
+            gs = grad(loss(), params, create_graph=True)
             return grad(sum((g * v).sum() for g, v in zip(gs, vs)), params)
 
-        def step():
-            hvp()
-
-        def result():
-            return [_numpy(h) for h in hvp()]
-
-        return Side(step, result)
+        return Side(hvp, lambda: [_numpy(h) for h in hvp()])
 
     return build
 
 
 def _gradient(batch):
     def build(lib, dtype):
-        x_np, y_np = _data(batch, dtype)
-        net = _networks(lib, dtype)
-        mod = _libs(lib)
-        x, y = _tensor(lib, x_np), _tensor(lib, y_np)
-        params = list(net.parameters())
-        if lib == "minibn":
-            import minibn.functional as F
+        loss, params, grad = _loss_and_grad(lib, dtype, batch)
 
-            ce, grad = F.cross_entropy, mod.grad
-        else:
-            ce, grad = mod.nn.functional.cross_entropy, mod.autograd.grad
+        def gradient():
+            return grad(loss(), params)
 
-        def step():
-            grad(ce(net(x), y), params)
-
-        def result():
-            return [_numpy(g) for g in grad(ce(net(x), y), params)]
-
-        return Side(step, result)
+        return Side(gradient, lambda: [_numpy(g) for g in gradient()])
 
     return build
 

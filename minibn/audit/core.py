@@ -135,6 +135,16 @@ def gradients(loss, arrays: list, method: str = "complex") -> tuple:
     return auto, numeric
 
 
+def hessian(loss, array) -> tuple:
+    """(gradient, Hessian) of the scalar ``loss`` at the 1-D ``array`` by minibn's double backward:
+    one Hessian-vector product per unit vector."""
+    x = leaf(array)
+    (g,) = _grad(loss(x), x, create_graph=True)
+    n = len(array)
+    rows = [_grad((g * Tensor(np.eye(n)[k])).sum(), x, retain_graph=True)[0].numpy() for k in range(n)]
+    return g.detach().numpy(), np.array(rows)
+
+
 def jacobian(fn, array, method: str = "complex") -> tuple:
     """The Jacobian (outputs x inputs, flattened) of ``fn`` at ``array`` two ways: autodiff
     (one backward per output) and finite differences."""

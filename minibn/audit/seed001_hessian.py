@@ -7,7 +7,7 @@ import numpy as np
 
 from .. import grad as _grad
 from ..gradcheck import numerical_vjp
-from .core import TOL, bound_verdict, fmt, formula, identity_verdict, leaf, rel, slack, three_way
+from .core import TOL, hessian, bound_verdict, fmt, formula, identity_verdict, leaf, rel, slack, three_way
 from .seed001 import D, M, _const, _instances, _rng, _scaled
 
 
@@ -96,9 +96,7 @@ def _e11():
          "w = W_{.,j}; y = X w is linear in w, so no second-order term of y appears")
 def _e12():
     inst = _instances("e12", 1)[0]
-    w = leaf(inst.w)
-    (gw,) = _grad(inst.loss_w(w), w, create_graph=True)
-    auto = np.array([_grad((gw * _const(np.eye(D)[k])).sum(), w, retain_graph=True)[0].numpy() for k in range(D)])
+    auto = hessian(inst.loss_w, inst.w)[1]
     numeric = np.array([numerical_vjp(lambda w_: _grad(inst.loss_w(w_), w_, create_graph=True)[0], [leaf(inst.w)],
                                       [np.eye(D)[k]], method="complex")[0] for k in range(D)])
     res, auto_res = three_way({"X^T A X": inst.X.T @ inst.hess_y() @ inst.X}, auto, numeric)
