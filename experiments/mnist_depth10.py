@@ -105,10 +105,8 @@ def forward_recorded(net: nn.Sequential, x: mb.Tensor, grad_norms: list):
     ||dL/d(output)|| into ``grad_norms`` during backward."""
     outputs = []
     h = x
-    layers = list(net)
-    for i, layer in enumerate(layers):
-        h = layer(h)
-        if isinstance(layer, nn.ReLU) or i == len(layers) - 1:
+    for i, h in net.stages(x):  # fused stages end at the ReLU, whose output is recorded
+        if isinstance(net[i], nn.ReLU) or i == len(net) - 1:
             index = len(outputs)
             outputs.append(h)
             if h.requires_grad:

@@ -39,15 +39,39 @@ def _data(rng, shape, dtype):
 @pytest.mark.parametrize("shape", SHAPES)
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("affine", [True, False])
-def test_batch_norm_kernels(shape, dtype, affine, rng):
+@pytest.mark.parametrize("relu", [False, True])
+def test_batch_norm_kernels(shape, dtype, affine, relu, rng):
     x, g, gamma, beta = _data(rng, shape, dtype)
     gamma, beta = (gamma, beta) if affine else (None, None)
-    ref = bn_ref.forward_train(x, gamma, beta, 1e-5)
-    fused = numba_cpu.batch_norm_forward(x, gamma, beta, 1e-5)
+    ref = bn_ref.forward_train(x, gamma, beta, 1e-5, relu)
+    fused = numba_cpu.batch_norm_forward(x, gamma, beta, 1e-5, relu)
     assert_matches(fused, ref, dtype)
     terms = np.abs(g * ref[3] * (1 if gamma is None else gamma)).max()
-    assert_matches(numba_cpu.batch_norm_backward(g, x, ref[1], ref[3], gamma), bn_ref.backward(g, x, ref[1], ref[3], gamma),
-           dtype, terms)
+    # each backward masks by its own forward's output, as the layer does
+    got = numba_cpu.batch_norm_backward(g, x, ref[1], ref[3], gamma, (beta, fused[0]) if relu else None, True)
+    want = bn_ref.backward(g, x, ref[1], ref[3], gamma, (beta, fused[0]) if relu else None, True)
+    assert_matches(got, want, dtype, terms * x.shape[0], n_scaled=4)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_fused_relu_mask_is_recomputed_exactly(dtype, rng):
+    """The numba backward recomputes the ReLU mask from x; it must be forward's, entry for entry,
+    also where the output is within rounding of 0 (half the entries here)."""
+    n, c = 4000, 7
+    x = rng.standard_normal((n, c))
+    v = rng.standard_normal(c)
+    x[::2] = v + 1e-9 * rng.standard_normal((n // 2, c))  # half the rows a hair from v
+    x = x.astype(dtype)
+    gamma = (1 + 0.3 * rng.standard_normal(c)).astype(dtype)
+    _, mean, _, invstd = numba_cpu.batch_norm_forward(x, gamma, None, 1e-5)
+    beta = (-gamma * (v - mean) * invstd).astype(dtype)  # the output crosses 0 at v
+    y, mean, _, invstd = numba_cpu.batch_norm_forward(x, gamma, beta, 1e-5, True)
+    near = np.abs(y[::2]) < 1e-4
+    assert near.mean() > 0.9 and 0.05 < (y[::2] > 0).mean() < 0.95
+    g = np.ones((n, c), dtype)
+    g[1::2] = 0  # only the near-zero rows carry gradient, so every mask decision shows in dbeta
+    dbeta = numba_cpu.batch_norm_backward(g, x, mean, invstd, gamma, (beta, y))[2]
+    assert np.array_equal(dbeta, ((y > 0) * g).sum(0).astype(dtype))
 
 
 @pytest.mark.parametrize("shape", SHAPES)
@@ -116,7 +140,9 @@ def test_layers_agree_across_kernel_sets(kernel_set, rng):
 
 def _layers():
     rm, rv = mb.zeros(4), mb.ones(4) * 2
+    shift = mb.tensor(np.linspace(-1, 1, 4).astype(np.float32))
     return [lambda t: F.batch_norm(t, None, None, training=True),
+            lambda t: F.batch_norm(t, None, None, training=True, input_bias=shift, activation="relu"),
             lambda t: F.batch_norm(t, rm, rv, training=False),
             lambda t: F.lp_norm(t, 3, training=True, centered=False)]
 

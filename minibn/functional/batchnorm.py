@@ -17,6 +17,10 @@ class BatchNorm(Function):
         dgamma = sum dy xhat
         dbeta  = sum dy
 
+    An optional fourth input is a per-channel shift c added to x before normalizing (the bias
+    of a preceding linear layer, fused): y does not depend on it, the running mean does, and
+    its gradient is sum dx. :class:`BatchNormReLU` adds max(y, 0) as an epilogue.
+
     Forward and first-order backward run on arrays (``minibn.kernels``). With
     create_graph=True, dx is one :class:`BatchNormGrad` node, whose own
     backward is the analytic second derivative, and dgamma is built from the
@@ -27,12 +31,13 @@ class BatchNorm(Function):
     """
 
     save_inputs = True
+    relu = False
 
-    def forward(self, x, gamma, beta):
-        y, mu, var, invstd = kernels.batch_norm_forward(x, gamma, beta, self.eps)
-        self.mu, self.invstd = mu, invstd
+    def forward(self, x, gamma, beta, shift=None):
+        y, mu, var, invstd = kernels.batch_norm_forward(x, gamma, beta, self.eps, self.relu)
+        self.mu, self.invstd = mu, invstd  # of x itself: the shift cancels in xhat
         if self.running is not None:
-            self.update_running(mu, var, x.size // x.shape[1])
+            self.update_running(mu if shift is None else mu + shift, var, x.size // x.shape[1])
         return y
 
     def update_running(self, mu, var, m):
@@ -45,20 +50,38 @@ class BatchNorm(Function):
         self.running = None  # the graph does not need the buffers
 
     def backward(self, g):
-        x, gamma, beta = self.inputs
+        x, gamma = self.inputs[:2]
+        needs = self.needs
+        shifted = len(needs) > 3
         if not is_grad_enabled():
-            gamma_data = gamma._data if isinstance(gamma, Tensor) else None
-            dx, dgamma, dbeta = kernels.batch_norm_backward(g._data, x._data, self.mu, self.invstd, gamma_data)
-            return (_wrap(dx) if self.needs[0] else None, _wrap(dgamma) if self.needs[1] else None,
-                    _wrap(dbeta) if self.needs[2] else None)
+            gamma_data, beta_data = (t._data if isinstance(t, Tensor) else None for t in self.inputs[1:3])
+            relu = (beta_data, self.output._data) if self.relu else None
+            dx, dgamma, dbeta, dshift = kernels.batch_norm_backward(
+                g._data, x._data, self.mu, self.invstd, gamma_data, relu, shifted and needs[3])
+            grads = (_wrap(dx) if needs[0] else None, _wrap(dgamma) if needs[1] else None,
+                     _wrap(dbeta) if needs[2] else None)
+            return grads + (_wrap(dshift) if needs[3] else None,) if shifted else grads
+        if self.relu:  # the mask is a constant: relu's second derivative is 0 almost everywhere
+            g = g * _wrap(self.output._data > 0)
         axes = reduce_axes(x.ndim)
         dx = dgamma = None
-        if self.needs[0]:
+        if needs[0] or (shifted and needs[3]):
+            # BatchNormGrad and xhat below see x without the shift, which they do not depend on
             dx = BatchNormGrad.apply(x, g, gamma, eps=self.eps, mu=self.mu, invstd=self.invstd)
-        if self.needs[1]:
+        if needs[1]:
             xhat = BatchNorm.apply(x, None, None, eps=self.eps, running=None)
             dgamma = (g * xhat).sum(axes)
-        return dx, dgamma, g.sum(axes) if self.needs[2] else None
+        grads = (dx if needs[0] else None, dgamma, g.sum(axes) if needs[2] else None)
+        return grads + (dx.sum(axes) if needs[3] else None,) if shifted else grads
+
+
+class BatchNormReLU(BatchNorm):
+    """max(BatchNorm(x), 0) as one node: the ReLU is an epilogue of the normalization kernel
+    in forward, and its mask (output > 0) is applied to the incoming gradient inside the
+    backward kernel, which saves two passes over the activations."""
+
+    save_output = True
+    relu = True
 
 
 class BatchNormGrad(Function):
@@ -108,26 +131,39 @@ class BatchNormGrad(Function):
 
 
 def batch_norm(input, running_mean, running_var, weight=None, bias=None, training=False,
-               momentum=0.1, eps=1e-5):
+               momentum=0.1, eps=1e-5, *, input_bias=None, activation=None):
     """Batch normalization over channel axis 1 of an (N, C) or (N, C, L) input, as in PyTorch.
 
     Training: normalize by the batch mean and biased batch variance; when
     running statistics are given, update them in place with ``momentum``
     (the running variance takes the unbiased batch variance). Evaluation:
     normalize by the running statistics.
+
+    Two fusions, minibn's own (``nn.Sequential`` uses them for Linear ->
+    BatchNorm1d -> ReLU): ``input_bias``, a (C,) tensor, normalizes
+    ``input + input_bias`` without forming it (a linear layer's bias, so the
+    linear layer can skip its bias add); ``activation="relu"`` returns
+    ``max(y, 0)`` from the same node.
     """
     check_input("batch_norm", input, ("running_mean", running_mean), ("running_var", running_var),
-                ("weight", weight), ("bias", bias), training=training)
+                ("weight", weight), ("bias", bias), ("input_bias", input_bias), training=training)
+    if activation not in (None, "relu"):
+        raise ValueError(f"batch_norm: activation must be None or 'relu', got {activation!r}")
     if training:
         running = None
         if running_mean is not None or running_var is not None:
             if running_mean is None or running_var is None:
                 raise ValueError("batch_norm: give both running_mean and running_var, or neither")
             running = (running_mean, running_var, float(momentum))
-        return BatchNorm.apply(input, weight, bias, eps=float(eps), running=running)
+        node = BatchNormReLU if activation == "relu" else BatchNorm
+        inputs = (input, weight, bias) if input_bias is None else (input, weight, bias, input_bias)
+        return node.apply(*inputs, eps=float(eps), running=running)
     if running_mean is None or running_var is None:
         raise ValueError("batch_norm: evaluation (training=False) needs running_mean and running_var")
-    return affine_normalize(input, running_mean, (running_var + eps).sqrt(), weight, bias)
+    if input_bias is not None:
+        input = input + broadcastable(input_bias, input.ndim)
+    y = affine_normalize(input, running_mean, (running_var + eps).sqrt(), weight, bias)
+    return y.relu() if activation == "relu" else y
 
 
 class NormalizeFixed(Function):

@@ -72,16 +72,20 @@ def _xp(x):
     return array_module(x)
 
 
-def batch_norm_forward(x, gamma, beta, eps):
-    """Training batch norm: (y, mean, biased var, invstd)."""
-    impl = _impl(x, "batch_norm_forward")
-    return impl(x, gamma, beta, eps) if impl else bn_ref.forward_train(x, gamma, beta, eps)
+def batch_norm_forward(x, gamma, beta, eps, relu=False):
+    """Training batch norm, with an optional ReLU epilogue: (y, mean, biased var, invstd)."""
+    impl = _impl(x, "batch_norm_forward") or bn_ref.forward_train
+    return impl(x, gamma, beta, eps, relu)
 
 
-def batch_norm_backward(dy, x, mean, invstd, gamma):
-    """Closed-form batch-norm backward: (dx, dgamma, dbeta)."""
-    impl = _impl(x, "batch_norm_backward")
-    return impl(dy, x, mean, invstd, gamma) if impl else bn_ref.backward(dy, x, mean, invstd, gamma)
+def batch_norm_backward(dy, x, mean, invstd, gamma, relu=None, input_grad_sum=False):
+    """Closed-form batch-norm backward: (dx, dgamma, dbeta, sum of dx over samples or None).
+
+    ``relu``: (beta, y) when forward had a ReLU epilogue with output y; its mask (y > 0) applies to
+    dy first (the numba kernel recomputes it from x and beta, the others read y).
+    """
+    impl = _impl(x, "batch_norm_backward") or bn_ref.backward
+    return impl(dy, x, mean, invstd, gamma, relu, input_grad_sum)
 
 
 def batch_norm_double_backward(u, x, g, mean, invstd, gamma):

@@ -19,8 +19,9 @@ def per_channel(a, ndim: int):
     return a.reshape((1, a.shape[0]) + (1,) * (ndim - 2))
 
 
-def forward_train(x, gamma, beta, eps: float):
-    """y = gamma xhat + beta; returns (y, mu, var, invstd), the statistics of shape (C,)."""
+def forward_train(x, gamma, beta, eps: float, relu: bool = False):
+    """y = gamma xhat + beta (then max(y, 0) with ``relu``); returns (y, mu, var, invstd), the
+    statistics of shape (C,)."""
     axes = reduce_axes(x.ndim)
     m = x.size // x.shape[1]
     mu = x.sum(axis=axes) / m
@@ -32,16 +33,23 @@ def forward_train(x, gamma, beta, eps: float):
         y *= per_channel(gamma, x.ndim)
     if beta is not None:
         y += per_channel(beta, x.ndim)
+    if relu:
+        y.clip(0, None, out=y)
     return y, mu, var, invstd
 
 
-def backward(dy, x, mu, invstd, gamma):
+def backward(dy, x, mu, invstd, gamma, relu=None, input_grad_sum=False):
     """The closed form (seed 000, sec. 3.1; Ioffe and Szegedy 2015):
 
         dx     = (gamma invstd) (dy - mean(dy) - xhat mean(dy xhat))
         dgamma = sum dy xhat
         dbeta  = sum dy
+
+    With a ReLU epilogue, ``relu`` is (beta, its output y), and dy is first zeroed where y is 0.
+    Returns (dx, dgamma, dbeta, sum of dx over samples if ``input_grad_sum`` else None).
     """
+    if relu is not None:
+        dy = dy * (relu[1] > 0)
     axes = reduce_axes(x.ndim)
     m = x.size // x.shape[1]
     xhat = (x - per_channel(mu, x.ndim)) * per_channel(invstd, x.ndim)
@@ -52,7 +60,7 @@ def backward(dy, x, mu, invstd, gamma):
     dx = dy - per_channel(dbeta / m, x.ndim)
     dx -= xhat
     dx *= per_channel(scale, x.ndim)
-    return dx, dgamma, dbeta
+    return dx, dgamma, dbeta, dx.sum(axis=axes) if input_grad_sum else None
 
 
 def affine_forward(x, center, scale, gamma, beta):

@@ -28,6 +28,10 @@ def _scale_shift(x, a, b):
     return x * a + b
 
 
+def _scale_shift_relu(x, a, b):
+    return cupy.maximum(x * a + b, 0)
+
+
 def _bn_dx(dy, x, mean, k, a, b):
     return k * (dy - a - (x - mean) * b)
 
@@ -52,7 +56,7 @@ def _ones(c, dtype):
     return cupy.ones(c, dtype=dtype)
 
 
-def batch_norm_forward(x, gamma, beta, eps):
+def batch_norm_forward(x, gamma, beta, eps, relu=False):
     axes, nd, m = reduce_axes(x.ndim), x.ndim, x.size // x.shape[1]
     mean = x.sum(axis=axes) / m
     xc = x - per_channel(mean, nd)
@@ -60,12 +64,14 @@ def batch_norm_forward(x, gamma, beta, eps):
     invstd = 1 / cupy.sqrt(var + eps)
     scale = invstd if gamma is None else gamma * invstd
     shift = -mean * scale if beta is None else beta - mean * scale
-    y = _fuse(_scale_shift)(x, per_channel(scale, nd), per_channel(shift, nd))
+    y = _fuse(_scale_shift_relu if relu else _scale_shift)(x, per_channel(scale, nd), per_channel(shift, nd))
     return y, mean, var, invstd
 
 
-def batch_norm_backward(dy, x, mean, invstd, gamma):
+def batch_norm_backward(dy, x, mean, invstd, gamma, relu=None, input_grad_sum=False):
     axes, nd, m = reduce_axes(x.ndim), x.ndim, x.size // x.shape[1]
+    if relu is not None:
+        dy = _fuse(_relu_grad)(dy, relu[1])
     mean_b = per_channel(mean, nd)
     dbeta = dy.sum(axis=axes)
     sum_dy_xc = (dy * (x - mean_b)).sum(axis=axes)
@@ -73,7 +79,7 @@ def batch_norm_backward(dy, x, mean, invstd, gamma):
     k = invstd if gamma is None else gamma * invstd
     dx = _fuse(_bn_dx)(dy, x, mean_b, per_channel(k, nd), per_channel(dbeta / m, nd),
                        per_channel(sum_dy_xc * invstd * invstd / m, nd))
-    return dx, dgamma, dbeta
+    return dx, dgamma, dbeta, dx.sum(axis=axes) if input_grad_sum else None
 
 
 def affine_forward(x, center, scale, gamma, beta):

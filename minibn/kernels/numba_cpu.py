@@ -35,7 +35,7 @@ def _jit(fn):
 # -- batch normalization ---------------------------------------------------------------------
 
 
-def _bn_forward(x, gamma, beta, eps, y, mean, var, invstd):
+def _bn_forward(x, gamma, beta, eps, relu, y, mean, var, invstd):
     # One pass for both statistics: sums of d = x - x[0] and d^2 in float64. Shifting by the
     # first row keeps E[d^2] - E[d]^2 free of the cancellation that E[x^2] - E[x]^2 suffers
     # when the mean is large compared with the spread.
@@ -47,30 +47,49 @@ def _bn_forward(x, gamma, beta, eps, y, mean, var, invstd):
             d = x[i, j] - x[0, j]
             s1[j] += d
             s2[j] += d * d
-    scale = np.empty(c)
-    shift = np.empty(c)
     for j in range(c):
         m = s1[j] / n
         v = max(s2[j] / n - m * m, 0.0)
         mean[j] = x[0, j] + m
         var[j] = v
         invstd[j] = 1.0 / math.sqrt(v + eps)
-        scale[j] = gamma[j] * invstd[j]
-        shift[j] = beta[j] - (x[0, j] + m) * scale[j]
-    for i in range(n):
-        for j in range(c):
-            y[i, j] = x[i, j] * scale[j] + shift[j]
+    # y = x scale + shift, in float64 from the stored (rounded) statistics, so that the backward
+    # kernel can recompute exactly the same y, and so the same ReLU mask, from x
+    scale = gamma * invstd.astype(np.float64)
+    shift = beta - mean * scale
+    if relu:  # the activation as an epilogue: y = max(gamma xhat + beta, 0)
+        for i in range(n):
+            for j in range(c):
+                v = x[i, j] * scale[j] + shift[j]
+                y[i, j] = v if v > 0 else 0
+    else:
+        for i in range(n):
+            for j in range(c):
+                y[i, j] = x[i, j] * scale[j] + shift[j]
 
 
-def _bn_backward(dy, x, mean, invstd, gamma, dx, dgamma, dbeta):
+def _bn_backward(dy, x, mean, invstd, gamma, beta, relu, dx, dgamma, dbeta, dx_sum):
+    # With a ReLU epilogue, dy is first zeroed where the output was 0, the mask recomputed from x
+    # as forward computed it (reading x costs nothing more; reading the output would) and applied
+    # by a multiplication: a conditional here compiles to a branch, mispredicted on half the
+    # entries. dx_sum receives the sum over samples of dx, the gradient of a bias added to x.
     n, c = x.shape
+    scale = gamma * invstd.astype(np.float64)  # as in _bn_forward
+    shift = beta - mean * scale
     sum_dy = np.zeros(c)
     sum_dy_xc = np.zeros(c)
-    for i in range(n):
-        for j in range(c):
-            g = dy[i, j]
-            sum_dy[j] += g
-            sum_dy_xc[j] += g * (x[i, j] - mean[j])
+    if relu:
+        for i in range(n):
+            for j in range(c):
+                g = dy[i, j] * (x[i, j] * scale[j] + shift[j] > 0)
+                sum_dy[j] += g
+                sum_dy_xc[j] += g * (x[i, j] - mean[j])
+    else:
+        for i in range(n):
+            for j in range(c):
+                g = dy[i, j]
+                sum_dy[j] += g
+                sum_dy_xc[j] += g * (x[i, j] - mean[j])
     k = np.empty(c)
     a = np.empty(c)
     b = np.empty(c)
@@ -80,30 +99,47 @@ def _bn_backward(dy, x, mean, invstd, gamma, dx, dgamma, dbeta):
         k[j] = gamma[j] * invstd[j]
         a[j] = sum_dy[j] / n
         b[j] = sum_dy_xc[j] * invstd[j] * invstd[j] / n
-    for i in range(n):
-        for j in range(c):
-            dx[i, j] = k[j] * (dy[i, j] - a[j] - (x[i, j] - mean[j]) * b[j])
+    total = np.zeros(c)
+    if relu:
+        for i in range(n):
+            for j in range(c):
+                g = dy[i, j] * (x[i, j] * scale[j] + shift[j] > 0)
+                v = k[j] * (g - a[j] - (x[i, j] - mean[j]) * b[j])
+                dx[i, j] = v
+                total[j] += v
+    else:
+        for i in range(n):
+            for j in range(c):
+                v = k[j] * (dy[i, j] - a[j] - (x[i, j] - mean[j]) * b[j])
+                dx[i, j] = v
+                total[j] += v
+    for j in range(c):
+        dx_sum[j] = total[j]
 
 
-def batch_norm_forward(x, gamma, beta, eps):
+def _channel_vectors(x, gamma, beta):
+    c = x.shape[1]
+    return (np.ones(c, x.dtype) if gamma is None else gamma, np.zeros(c, x.dtype) if beta is None else beta)
+
+
+def batch_norm_forward(x, gamma, beta, eps, relu=False):
     x = np.ascontiguousarray(x)
     c = x.shape[1]
-    gamma = np.ones(c, x.dtype) if gamma is None else gamma
-    beta = np.zeros(c, x.dtype) if beta is None else beta
+    gamma, beta = _channel_vectors(x, gamma, beta)
     y = np.empty_like(x)
     mean, var, invstd = (np.empty(c, x.dtype) for _ in range(3))
-    _jit(_bn_forward)(x, gamma, beta, eps, y, mean, var, invstd)
+    _jit(_bn_forward)(x, gamma, beta, eps, bool(relu), y, mean, var, invstd)
     return y, mean, var, invstd
 
 
-def batch_norm_backward(dy, x, mean, invstd, gamma):
+def batch_norm_backward(dy, x, mean, invstd, gamma, relu=None, input_grad_sum=False):
     dy, x = np.ascontiguousarray(dy), np.ascontiguousarray(x)
     c = x.shape[1]
-    gamma = np.ones(c, x.dtype) if gamma is None else gamma
+    gamma, beta = _channel_vectors(x, gamma, None if relu is None else relu[0])
     dx = np.empty_like(x)
-    dgamma, dbeta = np.empty(c, x.dtype), np.empty(c, x.dtype)
-    _jit(_bn_backward)(dy, x, mean, invstd, gamma, dx, dgamma, dbeta)
-    return dx, dgamma, dbeta
+    dgamma, dbeta, dx_sum = (np.empty(c, x.dtype) for _ in range(3))
+    _jit(_bn_backward)(dy, x, mean, invstd, gamma, beta, relu is not None, dx, dgamma, dbeta, dx_sum)
+    return dx, dgamma, dbeta, dx_sum if input_grad_sum else None
 
 
 def _bn_double_backward(u, x, g, mean, invstd, gamma, gx, gg, ggamma):
@@ -338,7 +374,7 @@ def _relu_forward(x, y):
 
 def _relu_backward(g, y, dx):
     for i in range(g.size):
-        dx[i] = g[i] if y[i] > 0 else 0
+        dx[i] = g[i] * (y[i] > 0)
 
 
 def relu_forward(x):

@@ -33,6 +33,10 @@ class Linear(Module):
     def forward(self, x):
         return F.linear(x, self.weight, self.bias)
 
+    def forward_without_bias(self, x):
+        """x W^T: what a following batch norm that takes the bias itself (fusion) needs."""
+        return F.linear(x, self.weight)
+
     def extra_repr(self):
         return f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"
 
@@ -112,17 +116,23 @@ class BatchNorm1d(_Normalization):
         self.noise = BatchNormNoise() if noise is True else (noise or None)
         self.noise_generator = random.Generator(self.noise.seed) if self.noise else None
 
-    def forward(self, x):
+    def forward(self, x, *, input_bias=None, activation=None):
+        """``input_bias`` and ``activation`` fuse a preceding linear layer's bias and a following
+        ReLU into this layer's node (see ``functional.batch_norm``); ``nn.Sequential`` uses them."""
         self._check(x)
+        if self.noise and activation is not None:
+            raise ValueError("BatchNorm1d with noise adds the noise after normalizing, so it cannot fuse "
+                             "an activation")
         if self._use_batch_stats():
             momentum = self._momentum()
             y = F.batch_norm(x, self.running_mean if momentum else None,
                              self.running_var if momentum else None, self.weight, self.bias,
-                             training=True, momentum=momentum, eps=self.eps)
+                             training=True, momentum=momentum, eps=self.eps, input_bias=input_bias,
+                             activation=activation)
         else:
             self._check_running()
             y = F.batch_norm(x, self.running_mean, self.running_var, self.weight, self.bias,
-                             training=False, eps=self.eps)
+                             training=False, eps=self.eps, input_bias=input_bias, activation=activation)
         if self.noise and self.training:
             n = self.noise
             y = F.batch_norm_noise(y, n.n_mu, n.n_sigma, n.r_mu, n.r_sigma, generator=self.noise_generator)

@@ -253,10 +253,26 @@ class Sequential(Module):
                 raise TypeError(f"Sequential: item {i} is a {type(m).__name__}, not a Module")
             setattr(self, str(i), m)
 
+    fuse = True  # run Linear -> BatchNorm1d -> ReLU as fused nodes in training (nn/fusion.py)
+
     def forward(self, x):
-        for m in self._modules.values():
-            x = m(x)
+        for _, x in self.stages(x):
+            pass
         return x
+
+    def stages(self, x):
+        """Run the modules in order, yielding (index of the stage's last module, its output)
+        after each stage: one module, or a fused run (``fuse``; ``net.fuse = False`` runs
+        every module as its own node)."""
+        from . import fusion
+
+        layers = list(self._modules.values())
+        i = 0
+        while i < len(layers):
+            n = fusion.fused_length(layers, i, x) if self.fuse else 1
+            x = layers[i](x) if n == 1 else fusion.run_fused(layers[i:i + n], x)
+            i += n
+            yield i - 1, x
 
     def __getitem__(self, index):
         layers = list(self._modules.values())
