@@ -1,9 +1,11 @@
 """The benchmark cases: each builds the same computation in minibn and in PyTorch from the same data.
 
-A case's ``build(lib, dtype)`` returns a ``Side``: ``step()`` runs what is
-timed, ``result()`` returns the arrays compared before timing (gradients,
-usually). ``floor(dtype)`` (where a floor applies) returns the NumPy-only
-computation that bounds the step from below.
+A case's ``build(lib, dtype, device)`` returns a ``Side``: ``step()`` runs what
+is timed, ``result()`` returns the arrays compared before timing (gradients,
+usually), as NumPy arrays. ``floor(dtype, device)`` (where a floor applies)
+returns the computation that bounds the step from below, in NumPy on "cpu"
+and CuPy on "cuda". Devices are "cpu" or "cuda" (minibn on CuPy, PyTorch on
+CUDA).
 """
 
 from __future__ import annotations
@@ -44,11 +46,11 @@ def _libs(lib):
     return torch
 
 
-def _tensor(lib, array, requires_grad=False):
+def _tensor(lib, array, requires_grad=False, device="cpu"):
     mod = _libs(lib)
     if lib == "minibn":
-        return mod.tensor(array, requires_grad=requires_grad)
-    t = mod.tensor(array)
+        return mod.tensor(array, requires_grad=requires_grad, device=device)
+    t = mod.tensor(array, device=device)
     t.requires_grad_(requires_grad)
     return t
 
@@ -82,9 +84,9 @@ def _grad_side(run, tensors):
 # -- autograd overhead ----------------------------------------------------------------------------
 
 
-def _overhead(lib, dtype):
+def _overhead(lib, dtype, device="cpu"):
     rng = np.random.default_rng(RNG_SEED)
-    x, w, b = (_tensor(lib, rng.standard_normal(s).astype(dtype), True) for s in ((4, 4), (4, 4), (4,)))
+    x, w, b = (_tensor(lib, rng.standard_normal(s).astype(dtype), True, device) for s in ((4, 4), (4, 4), (4,)))
 
     def run():
         ((x @ w + b).tanh() * x).sum().backward()
@@ -96,12 +98,12 @@ def _overhead(lib, dtype):
 
 
 def _linear(n, n_in, n_out):
-    def build(lib, dtype):
+    def build(lib, dtype, device="cpu"):
         rng = np.random.default_rng(RNG_SEED)
-        x = _tensor(lib, rng.standard_normal((n, n_in)).astype(dtype), True)
-        w = _tensor(lib, (rng.standard_normal((n_out, n_in)) / math.sqrt(n_in)).astype(dtype), True)
-        b = _tensor(lib, rng.standard_normal(n_out).astype(dtype), True)
-        dy = _tensor(lib, rng.standard_normal((n, n_out)).astype(dtype))
+        x = _tensor(lib, rng.standard_normal((n, n_in)).astype(dtype), True, device)
+        w = _tensor(lib, (rng.standard_normal((n_out, n_in)) / math.sqrt(n_in)).astype(dtype), True, device)
+        b = _tensor(lib, rng.standard_normal(n_out).astype(dtype), True, device)
+        dy = _tensor(lib, rng.standard_normal((n, n_out)).astype(dtype), device=device)
         if lib == "minibn":
             import minibn.functional as F
 
@@ -123,12 +125,13 @@ def _linear(n, n_in, n_out):
 
 
 def _batch_norm(n, c):
-    def build(lib, dtype):
+    def build(lib, dtype, device="cpu"):
         rng = np.random.default_rng(RNG_SEED)
-        x = _tensor(lib, rng.standard_normal((n, c)).astype(dtype), True)
-        dy = _tensor(lib, rng.standard_normal((n, c)).astype(dtype))
+        x = _tensor(lib, rng.standard_normal((n, c)).astype(dtype), True, device)
+        dy = _tensor(lib, rng.standard_normal((n, c)).astype(dtype), device=device)
         mod = _libs(lib)
-        bn = mod.nn.BatchNorm1d(c, dtype=dtype if lib == "minibn" else getattr(mod, np.dtype(dtype).name))
+        bn = mod.nn.BatchNorm1d(c, dtype=dtype if lib == "minibn" else getattr(mod, np.dtype(dtype).name),
+                                device=device)
 
         def run():
             bn(x).backward(dy)
@@ -139,12 +142,12 @@ def _batch_norm(n, c):
 
 
 def _lp_norm(p, n=10000, c=100, eps=1e-5):
-    def build(lib, dtype):
+    def build(lib, dtype, device="cpu"):
         rng = np.random.default_rng(RNG_SEED)
-        x = _tensor(lib, rng.standard_normal((n, c)).astype(dtype), True)
-        w = _tensor(lib, (1 + 0.1 * rng.standard_normal(c)).astype(dtype), True)
-        b = _tensor(lib, (0.1 * rng.standard_normal(c)).astype(dtype), True)
-        dy = _tensor(lib, rng.standard_normal((n, c)).astype(dtype))
+        x = _tensor(lib, rng.standard_normal((n, c)).astype(dtype), True, device)
+        w = _tensor(lib, (1 + 0.1 * rng.standard_normal(c)).astype(dtype), True, device)
+        b = _tensor(lib, (0.1 * rng.standard_normal(c)).astype(dtype), True, device)
+        dy = _tensor(lib, rng.standard_normal((n, c)).astype(dtype), device=device)
         if lib == "minibn":
             import minibn.functional as F
 
@@ -168,10 +171,10 @@ def _lp_norm(p, n=10000, c=100, eps=1e-5):
 
 
 def _cross_entropy(n=10000, classes=10):
-    def build(lib, dtype):
+    def build(lib, dtype, device="cpu"):
         rng = np.random.default_rng(RNG_SEED)
-        logits = _tensor(lib, (3 * rng.standard_normal((n, classes))).astype(dtype), True)
-        target = _tensor(lib, rng.integers(0, classes, n))
+        logits = _tensor(lib, (3 * rng.standard_normal((n, classes))).astype(dtype), True, device)
+        target = _tensor(lib, rng.integers(0, classes, n), device=device)
         if lib == "minibn":
             import minibn.functional as F
 
@@ -201,7 +204,7 @@ def _data(batch, dtype):
     return x[:batch], y[:batch]
 
 
-def _networks(lib, dtype):
+def _networks(lib, dtype, device="cpu"):
     """The depth-10 BN MLP (Kaiming-normal weights, zero biases), the same weights in both libraries.
     minibn's is an ``nn.Sequential``, which fuses its Linear -> BatchNorm1d -> ReLU runs in training."""
     import minibn as mb
@@ -209,7 +212,7 @@ def _networks(lib, dtype):
     net = mb.nn.mlp(SIZES, norm="bn", init="kaiming_normal", zero_bias=True, dtype=dtype,
                     generator=mb.Generator(RNG_SEED))
     if lib == "minibn":
-        return net
+        return net.to(device)
     import torch
 
     layers = []
@@ -219,15 +222,15 @@ def _networks(lib, dtype):
             layers += [torch.nn.BatchNorm1d(b), torch.nn.ReLU()]
     t_net = torch.nn.Sequential(*layers).to(getattr(torch, np.dtype(dtype).name))
     t_net.load_state_dict({k: torch.tensor(v.numpy()) for k, v in net.state_dict().items()})
-    return t_net
+    return t_net.to(device)
 
 
 def _train_step(batch):
-    def build(lib, dtype):
+    def build(lib, dtype, device="cpu"):
         x_np, y_np = _data(batch, dtype)
-        net = _networks(lib, dtype)
+        net = _networks(lib, dtype, device)
         mod = _libs(lib)
-        x, y = _tensor(lib, x_np), _tensor(lib, y_np)
+        x, y = _tensor(lib, x_np, device=device), _tensor(lib, y_np, device=device)
         ce = (__import__("minibn.functional", fromlist=["x"]).cross_entropy if lib == "minibn"
               else mod.nn.functional.cross_entropy)
         opt = mod.optim.SGD(net.parameters(), lr=0.01)
@@ -252,10 +255,13 @@ def _train_step(batch):
 
 def _train_step_floor(batch):
     """The 29 matrix products of one step (10 forward, 10 dW, 9 dX; the first layer needs no dX)."""
-    def build(dtype):
+    def build(dtype, device="cpu"):
+        xp = np
+        if device != "cpu":
+            import cupy as xp
         rng = np.random.default_rng(RNG_SEED)
-        acts = [rng.standard_normal((batch, s)).astype(dtype) for s in SIZES]
-        ws = [rng.standard_normal((b, a)).astype(dtype) for a, b in zip(SIZES[:-1], SIZES[1:])]
+        acts = [xp.asarray(rng.standard_normal((batch, s)).astype(dtype)) for s in SIZES]
+        ws = [xp.asarray(rng.standard_normal((b, a)).astype(dtype)) for a, b in zip(SIZES[:-1], SIZES[1:])]
 
         def step():
             for i, w in enumerate(ws):
@@ -271,10 +277,10 @@ def _train_step_floor(batch):
     return build
 
 
-def _loss_and_grad(lib, dtype, batch):
+def _loss_and_grad(lib, dtype, batch, device="cpu"):
     """The network, its data and parameters, and the library's cross-entropy and grad functions."""
     x_np, y_np = _data(batch, dtype)
-    net = _networks(lib, dtype)
+    net = _networks(lib, dtype, device)
     mod = _libs(lib)
     if lib == "minibn":
         import minibn.functional as F
@@ -282,15 +288,15 @@ def _loss_and_grad(lib, dtype, batch):
         ce, grad = F.cross_entropy, mod.grad
     else:
         ce, grad = mod.nn.functional.cross_entropy, mod.autograd.grad
-    x, y = _tensor(lib, x_np), _tensor(lib, y_np)
+    x, y = _tensor(lib, x_np, device=device), _tensor(lib, y_np, device=device)
     return (lambda: ce(net(x), y)), list(net.parameters()), grad
 
 
 def _hvp(batch):
-    def build(lib, dtype):
-        loss, params, grad = _loss_and_grad(lib, dtype, batch)
+    def build(lib, dtype, device="cpu"):
+        loss, params, grad = _loss_and_grad(lib, dtype, batch, device)
         rng = np.random.default_rng(RNG_SEED + 1)
-        vs = [_tensor(lib, rng.standard_normal(tuple(p.shape)).astype(dtype)) for p in params]
+        vs = [_tensor(lib, rng.standard_normal(tuple(p.shape)).astype(dtype), device=device) for p in params]
 
         def hvp():
             gs = grad(loss(), params, create_graph=True)
@@ -302,8 +308,8 @@ def _hvp(batch):
 
 
 def _gradient(batch):
-    def build(lib, dtype):
-        loss, params, grad = _loss_and_grad(lib, dtype, batch)
+    def build(lib, dtype, device="cpu"):
+        loss, params, grad = _loss_and_grad(lib, dtype, batch, device)
 
         def gradient():
             return grad(loss(), params)

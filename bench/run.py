@@ -1,6 +1,8 @@
-"""minibn against PyTorch CPU eager, side by side in one run.
+"""minibn against PyTorch eager, side by side in one run: on the CPU, and on the GPU (minibn on
+CuPy against PyTorch on CUDA) when both can use one.
 
-    python bench/run.py [--quick] [--threads N] [--json PATH] [--markdown PATH] [--only NAME ...]
+    python bench/run.py [--quick] [--threads N] [--device auto|cpu|cuda] [--json PATH]
+                        [--markdown PATH] [--only NAME ...]
 
 Method: the same thread count for both libraries (NumPy's BLAS, numba and
 torch); before a case is timed, minibn's and PyTorch's results (gradients)
@@ -10,8 +12,10 @@ that machine drift lands on all alike; median and minimum per case; every
 ratio comes from the same run. Peak memory per case is measured in a
 separate process for each library: how far the resident set rises during
 one step above what the process holds once the inputs exist and freed
-memory has been returned to the system. Results go to stdout and to
-bench/results/ (JSON and markdown), with the machine they were measured on.
+memory has been returned to the system (on the CPU only). On the GPU every
+timed call ends by waiting for the device (``mb.synchronize``,
+``torch.cuda.synchronize``). Results go to stdout and to bench/results/
+(JSON and markdown), with the machine they were measured on.
 """
 
 from __future__ import annotations
@@ -44,7 +48,7 @@ def _agreement(a_list, b_list) -> float:
                for a, b in pairs)
 
 
-def machine_info(threads: int) -> dict:
+def machine_info(threads: int, gpu: bool = False) -> dict:
     import ctypes
     import platform
 
@@ -71,7 +75,10 @@ def machine_info(threads: int) -> dict:
                     fn.restype = ctypes.c_char_p
                     kernel = fn().decode()
     info = mb.backend_info()
-    return {
+    gpu_info = {}
+    if gpu:
+        gpu_info = {"gpu": info.get("gpu"), "cupy": info.get("cupy"), "torch_cuda": torch.version.cuda}
+    return {**gpu_info,
         "date": datetime.datetime.now().isoformat(timespec="seconds"),
         "cpu": cpu, "cores": os.cpu_count(), "threads": threads, "platform": platform.platform(),
         "python": platform.python_version(), "numpy": np.__version__, "blas": info["blas"],
@@ -80,19 +87,59 @@ def machine_info(threads: int) -> dict:
     }
 
 
-def run_case(case, dtype: str, rounds: int):
+def gpu_unavailable() -> str | None:
+    """Why the GPU comparison cannot run (None when it can): it needs CuPy with a GPU for minibn and a
+    CUDA build of PyTorch."""
+    import torch
+
+    from minibn import backend
+
+    try:
+        backend.module_for("cuda")
+    except RuntimeError as exc:
+        return f"minibn: {exc}"
+    if not torch.cuda.is_available():
+        return f"PyTorch {torch.__version__} has no usable CUDA"
+    return None
+
+
+def _synced(step, sync):
+    def timed():
+        step()
+        sync()
+
+    return timed
+
+
+def _syncs(device: str) -> dict:
+    """What each side must call after a step so that the timer sees the work done."""
+    import minibn as mb
+
+    if device == "cpu":
+        nothing = lambda: None  # noqa: E731
+        return {"minibn": nothing, "torch": nothing, "floor": nothing}
+    import torch
+
+    return {"minibn": lambda: mb.synchronize("cuda"), "torch": torch.cuda.synchronize,
+            "floor": lambda: mb.synchronize("cuda")}
+
+
+def run_case(case, dtype: str, rounds: int, device: str = "cpu"):
     import numpy as np
 
-    sides = {lib: case.build(lib, np.dtype(dtype)) for lib in ("minibn", "torch")}
+    sides = {lib: case.build(lib, np.dtype(dtype), device) for lib in ("minibn", "torch")}
     agreement = _agreement(sides["minibn"].result(), sides["torch"].result())
-    row = {"name": case.name, "dtype": dtype, "description": case.description, "agreement": agreement,
-           "tolerance": TOLERANCE[dtype]}
+    row = {"name": case.name, "dtype": dtype, "device": device, "description": case.description,
+           "agreement": agreement, "tolerance": TOLERANCE[dtype]}
     if not agreement <= TOLERANCE[dtype]:
         row.update(refused=True, minibn_ms=None, torch_ms=None, ratio=None, floor_ms=None)
         return row
     steps = {lib: side.step for lib, side in sides.items()}
     if case.floor is not None:
-        steps["floor"] = case.floor(np.dtype(dtype))
+        steps["floor"] = case.floor(np.dtype(dtype), device)
+    if device != "cpu":
+        syncs = _syncs(device)
+        steps = {name: _synced(step, syncs[name]) for name, step in steps.items()}
     times = interleaved(steps, rounds, case.repeat)
     row.update(
         refused=False,
@@ -151,25 +198,32 @@ def markdown(rows, info, command) -> str:
     lines = [f"Measured {info['date']} with `{command}`: {info['cpu']}, {info['cores']} cores, "
              f"{info['threads']} threads each; NumPy {info['numpy']} ({info['blas']}, kernel "
              f"{info['blas_kernel']}), minibn {info['minibn']} ({info['minibn_kernels']} kernels), PyTorch "
-             f"{info['torch']}. Medians of interleaved rounds, ms.", "",
-             "| case | dtype | minibn | PyTorch | minibn / PyTorch | floor | minibn / floor | peak MB minibn / PyTorch | target |",
-             "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
-    for r in rows:
-        if r["refused"]:
-            lines.append(f"| {r['name']} | {r['dtype']} | refused: results differ by {r['agreement']:.1e} "
-                         f"(tolerance {r['tolerance']:.0e}) | | | | | | |")
-            continue
-        floor = f"{r['floor_ms']:.2f}" if r.get("floor_ms") else ""
-        to_floor = f"{r['ratio_to_floor']:.2f}" if r.get("ratio_to_floor") else ""
-        memory = ""
-        if r.get("minibn_peak_mb") is not None and r.get("torch_peak_mb") is not None:
-            memory = f"{r['minibn_peak_mb']:.1f} / {r['torch_peak_mb']:.1f}"
-        target = r.get("target", "")
-        if target and r.get("target_met") is not None:
-            target += " (met)" if r["target_met"] else " (missed)"
-        lines.append(f"| {r['name']} | {r['dtype']} | {r['minibn_ms']:.3f} | {r['torch_ms']:.3f} | "
-                     f"{r['ratio']:.2f} | {floor} | {to_floor} | {memory} | {target} |")
+             f"{info['torch']}. Medians of interleaved rounds, ms."]
+    for device in dict.fromkeys(r.get("device", "cpu") for r in rows):
+        if device != "cpu":
+            lines += ["", f"On the GPU ({info.get('gpu', device)}): minibn on CuPy {info.get('cupy', '')} against "
+                          f"PyTorch on CUDA {info.get('torch_cuda', '')}."]
+        lines += ["", "| case | dtype | minibn | PyTorch | minibn / PyTorch | floor | minibn / floor | "
+                      "peak MB minibn / PyTorch | target |",
+                  "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+        lines += [_markdown_row(r) for r in rows if r.get("device", "cpu") == device]
     return "\n".join(lines)
+
+
+def _markdown_row(r) -> str:
+    if r["refused"]:
+        return (f"| {r['name']} | {r['dtype']} | refused: results differ by {r['agreement']:.1e} "
+                f"(tolerance {r['tolerance']:.0e}) | | | | | | |")
+    floor = f"{r['floor_ms']:.2f}" if r.get("floor_ms") else ""
+    to_floor = f"{r['ratio_to_floor']:.2f}" if r.get("ratio_to_floor") else ""
+    memory = ""
+    if r.get("minibn_peak_mb") is not None and r.get("torch_peak_mb") is not None:
+        memory = f"{r['minibn_peak_mb']:.1f} / {r['torch_peak_mb']:.1f}"
+    target = r.get("target", "")
+    if target and r.get("target_met") is not None:
+        target += " (met)" if r["target_met"] else " (missed)"
+    return (f"| {r['name']} | {r['dtype']} | {r['minibn_ms']:.3f} | {r['torch_ms']:.3f} | "
+            f"{r['ratio']:.2f} | {floor} | {to_floor} | {memory} | {target} |")
 
 
 def main(argv=None):
@@ -180,6 +234,8 @@ def main(argv=None):
     parser.add_argument("--markdown", metavar="PATH")
     parser.add_argument("--only", nargs="+", metavar="NAME")
     parser.add_argument("--rounds", type=int, default=None)
+    parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
+                        help="auto: the CPU, and the GPU too when minibn (CuPy) and PyTorch can both use one")
     parser.add_argument("--memory-child", nargs=3, metavar=("CASE", "LIB", "DTYPE"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     set_threads(args.threads)
@@ -202,20 +258,28 @@ def main(argv=None):
     cases = [c for c in CASES if (not args.only or c.name in args.only) and (c.in_quick or not args.quick)]
     dtypes = ["float32"] if args.quick else ["float32", "float64"]
     rounds = args.rounds or (5 if args.quick else 15)
-    info = machine_info(args.threads)
+    why_no_gpu = gpu_unavailable() if args.device != "cpu" else None
+    if args.device == "cuda" and why_no_gpu:
+        parser.error(f"--device cuda: {why_no_gpu}")
+    devices = {"cpu": ["cpu"], "cuda": ["cuda"], "auto": ["cpu"] if why_no_gpu else ["cpu", "cuda"]}[args.device]
+    if args.device == "auto" and why_no_gpu:
+        print(f"CPU only: {why_no_gpu}", flush=True)
+    info = machine_info(args.threads, gpu="cuda" in devices)
     command = "python bench/run.py" + "".join(f" {a}" for a in (argv if argv is not None else sys.argv[1:]))
     rows = []
-    for dtype in dtypes:
-        for case in cases:
-            row = run_case(case, dtype, rounds)
-            row["target"] = case.target if dtype == "float32" else ""
-            if not args.quick and not row["refused"]:
-                row["minibn_peak_mb"] = memory_in_child(case.name, "minibn", dtype, args.threads)
-                row["torch_peak_mb"] = memory_in_child(case.name, "torch", dtype, args.threads)
-            if case.meets and dtype == "float32" and not row["refused"]:
-                row["target_met"] = bool(case.meets(row))
-            rows.append(row)
-            print(markdown([row], info, command).splitlines()[-1], flush=True)
+    for device in devices:
+        for dtype in dtypes:
+            for case in cases:
+                row = run_case(case, dtype, rounds, device)
+                targeted = dtype == "float32" and device == "cpu"  # the targets are this machine's CPU's
+                row["target"] = case.target if targeted else ""
+                if not args.quick and not row["refused"] and device == "cpu":
+                    row["minibn_peak_mb"] = memory_in_child(case.name, "minibn", dtype, args.threads)
+                    row["torch_peak_mb"] = memory_in_child(case.name, "torch", dtype, args.threads)
+                if case.meets and targeted and not row["refused"]:
+                    row["target_met"] = bool(case.meets(row))
+                rows.append(row)
+                print(markdown([row], info, command).splitlines()[-1], flush=True)
     _relative_to_gradient(rows)
     table = markdown(rows, info, command)
     print("\n" + table)
@@ -233,15 +297,15 @@ def main(argv=None):
 
 def _relative_to_gradient(rows):
     """The Hessian-vector product's cost in units of one gradient (each library against itself)."""
-    by = {(r["name"], r["dtype"]): r for r in rows}
-    for (name, dtype), r in by.items():
+    by = {(r["name"], r["dtype"], r.get("device", "cpu")): r for r in rows}
+    for (name, dtype, device), r in by.items():
         if not name.startswith("hessian_vector_product") or r["refused"]:
             continue
-        g = by.get(("gradient_batch_1024", dtype))
+        g = by.get(("gradient_batch_1024", dtype, device))
         if g and not g["refused"]:
             r["minibn_hvp_over_gradient"] = r["minibn_ms"] / g["minibn_ms"]
             r["torch_hvp_over_gradient"] = r["torch_ms"] / g["torch_ms"]
-            if dtype == "float32":
+            if dtype == "float32" and device == "cpu":
                 r["target_met"] = r["minibn_hvp_over_gradient"] <= 3
                 r["target"] += f": {r['minibn_hvp_over_gradient']:.2f}x (PyTorch {r['torch_hvp_over_gradient']:.2f}x)"
 

@@ -308,6 +308,16 @@ def _cupy(device: Device):
     return cupy
 
 
+def synchronize(device=None) -> None:
+    """Wait until ``device`` (default: the default device) has finished the work queued on it, as
+    ``torch.cuda.synchronize`` does; time GPU code only after it. On the CPU every op has finished
+    when it returns, so there is nothing to wait for."""
+    device = _default_device if device is None else Device(device)
+    if device.type == "cpu":
+        return
+    module_for(device).cuda.Device(device.index).synchronize()
+
+
 def to_device(array, device):
     """Copy ``array`` to ``device`` (a no-op when it is already there)."""
     device = Device(device)

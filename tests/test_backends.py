@@ -195,3 +195,16 @@ def test_every_op_and_layer_on_a_real_gpu(rng):
     for p in (1, 2, 3, math.inf):
         assert_devices_agree(lambda x, w, b: F.lp_norm(x, p, None, None, w, b, training=True), arrays, rng, rtol=1e-11)
     assert_devices_agree(lambda x, w, b: F.batch_norm(x, None, None, w, b, training=True), arrays, rng, rtol=1e-11)
+
+
+def test_synchronize(gpu, monkeypatch):
+    waited = []
+    monkeypatch.setattr(gpu.cuda.Device, "synchronize", lambda self: waited.append(self.id))
+    mb.synchronize("cpu")  # nothing queued on the CPU
+    assert waited == []
+    mb.synchronize("cuda")
+    with mb.device("cuda"):
+        mb.synchronize()
+    assert waited == [0, 0]
+    with pytest.raises(RuntimeError, match="does not exist"):
+        mb.synchronize("cuda:3")

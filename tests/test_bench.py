@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from .conftest import requires_torch
+from .test_backends import gpu  # noqa: F401  (the CuPy stand-in fixture)
 
 BENCH = pathlib.Path(__file__).resolve().parent.parent / "bench"
 pytestmark = requires_torch
@@ -46,8 +47,8 @@ def test_a_case_whose_results_differ_is_refused(bench):
     run, cases = bench
     case = cases.CASES_BY_NAME["autograd_overhead_4x4"]
 
-    def build(lib, dtype):
-        side = case.build(lib, dtype)
+    def build(lib, dtype, device="cpu"):
+        side = case.build(lib, dtype, device)
         if lib == "torch":
             honest = side.result
             side = cases.Side(side.step, lambda: [a * 1.01 for a in honest()])
@@ -70,3 +71,41 @@ def test_agreement_ignores_noise_in_zero_gradients(bench):
     big = np.ones(3)
     assert run._agreement([big, np.array([1e-9])], [big, np.array([-1e-9])]) < 1e-3
     assert run._agreement([big * 1.1], [big]) == pytest.approx(0.1)
+
+
+def test_cuda_without_a_gpu_is_refused_with_the_reason(bench, capsys):
+    run, _ = bench
+    with pytest.raises(SystemExit):
+        run.main(["--device", "cuda", "--quick", "--only", "autograd_overhead_4x4"])
+    assert "--device cuda: minibn:" in capsys.readouterr().err
+
+
+GPU_CASES = ["autograd_overhead_4x4", "linear_256x1024_to_1024", "batch_norm_256x1024", "lp_norm_pinf_10000x100",
+             "softmax_cross_entropy_10000x10", "train_step_batch_256", "hessian_vector_product_batch_1024"]
+
+
+@pytest.mark.parametrize("name", GPU_CASES)
+def test_cases_build_on_the_gpu(bench, gpu, name):  # noqa: F811
+    """minibn's side of each case on "cuda" (the CuPy stand-in) computes what it computes on the CPU;
+    PyTorch's CUDA side needs a GPU."""
+    _, cases = bench
+    case = cases.CASES_BY_NAME[name]
+    on_gpu = case.build("minibn", np.dtype("float64"), "cuda")
+    on_cpu = case.build("minibn", np.dtype("float64"), "cpu")
+    on_gpu.step()  # a training step updates the weights: both sides take one
+    on_cpu.step()
+    for a, b in zip(on_gpu.result(), on_cpu.result(), strict=True):
+        assert isinstance(a, np.ndarray)
+        np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-12)
+    if case.floor is not None:
+        case.floor(np.dtype("float32"), "cuda")()
+
+
+def test_gpu_rows_get_a_table_of_their_own(bench):
+    run, _ = bench
+    row = {"name": "x", "dtype": "float32", "refused": False, "minibn_ms": 1.0, "torch_ms": 2.0, "ratio": 0.5}
+    info = {"date": "d", "cpu": "c", "cores": 2, "threads": 2, "numpy": "n", "blas": "b", "blas_kernel": "k",
+            "minibn": "m", "minibn_kernels": "numba", "torch": "t", "gpu": "H100", "cupy": "13", "torch_cuda": "12.8"}
+    text = run.markdown([dict(row, device="cpu"), dict(row, device="cuda")], info, "cmd")
+    assert text.count("| case | dtype |") == 2
+    assert "On the GPU (H100): minibn on CuPy 13 against PyTorch on CUDA 12.8." in text
