@@ -221,3 +221,17 @@ def test_cross_entropy_kernel(shape, dtype, rng):
     finally:
         kernels._choice = None
     assert_matches(numba_cpu.cross_entropy_forward(x, target), want, dtype)
+
+
+@pytest.mark.parametrize("kernel_set", ["numpy", "numba"])
+def test_relu_passes_nan_through(kernel_set):
+    """max(NaN, 0) is NaN in NumPy and PyTorch; every kernel set agrees, the fused epilogue too."""
+    x = mb.tensor(np.array([[np.nan, -1.0], [2.0, 0.5]], dtype=np.float32))
+    mb.set_kernels(kernel_set)
+    try:
+        plain = x.relu().numpy()
+        fused = F.batch_norm(x, None, None, training=True, activation="relu").numpy()
+    finally:
+        kernels._choice = None
+    assert np.isnan(plain[0, 0]) and plain[0, 1] == 0 and plain[1, 0] == 2
+    assert np.isnan(fused[:, 0]).all()  # NaN in a channel's batch makes its statistics NaN

@@ -61,7 +61,7 @@ def _bn_forward(x, gamma, beta, eps, relu, y, mean, var, invstd):
         for i in range(n):
             for j in range(c):
                 v = x[i, j] * scale[j] + shift[j]
-                y[i, j] = v if v > 0 else 0
+                y[i, j] = 0 if v <= 0 else v  # NaN stays NaN, as in max(v, 0) of NumPy and PyTorch
     else:
         for i in range(n):
             for j in range(c):
@@ -369,7 +369,7 @@ def lp_norm_backward(g, x, gamma, mu, s, S, p, c, centered, mean_shift):
 
 def _relu_forward(x, y):
     for i in range(x.size):
-        y[i] = x[i] if x[i] > 0 else 0
+        y[i] = 0 if x[i] <= 0 else x[i]  # NaN stays NaN, as in NumPy's maximum and PyTorch
 
 
 def _relu_backward(g, y, dx):
