@@ -309,10 +309,17 @@ def _cupy(device: Device):
 
 
 def synchronize(device=None) -> None:
-    """Wait until ``device`` (default: the default device) has finished the work queued on it, as
-    ``torch.cuda.synchronize`` does; time GPU code only after it. On the CPU every op has finished
+    """Wait until the GPU has finished the work queued on it, as ``torch.cuda.synchronize`` does;
+    time GPU code only after it. ``device``: "cuda:N", or None for the default device if it is a
+    GPU, else the current GPU once any tensor has been on one. On the CPU every op has finished
     when it returns, so there is nothing to wait for."""
-    device = _default_device if device is None else Device(device)
+    if device is None:
+        if _default_device.type == "cpu":
+            for module, _ in list(_ARRAY_TYPES.values())[1:]:  # the GPU backends in use, if any
+                module.cuda.Device().synchronize()
+            return
+        device = _default_device
+    device = Device(device)
     if device.type == "cpu":
         return
     module_for(device).cuda.Device(device.index).synchronize()

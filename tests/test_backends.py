@@ -77,13 +77,14 @@ def test_every_op_on_the_cupy_path(spec, gpu, rng):
 @pytest.mark.parametrize("layer", [
     lambda x, w, b: F.linear(x, w.reshape(1, -1).expand(3, -1), b),
     lambda x, w, b: F.batch_norm(x, None, None, w, b, training=True),
+    lambda x, w, b: F.batch_norm(x, None, None, w, b, training=True, input_bias=b, activation="relu"),
     lambda x, w, b: F.lp_norm(x, 1, None, None, w, b, training=True),
     lambda x, w, b: F.lp_norm(x, 3, None, None, w, b, training=True, centered=False),
     lambda x, w, b: F.lp_norm(x, math.inf, None, None, w, b, training=True, hoffer=True),
     lambda x, w, b: F.cross_entropy(x * w + b, mb.tensor([0, 2, 1, 1, 0, 2], device=x.device)),
     lambda x, w, b: F.log_softmax(x * w, 0) + F.softmax(x + b, 1),
     lambda x, w, b: F.mse_loss(x * w, x + b),
-], ids=["linear", "batch_norm", "lp1", "lp3_uncentered", "lp_inf_hoffer", "cross_entropy", "softmaxes", "mse"])
+], ids=["linear", "batch_norm", "batch_norm_fused", "lp1", "lp3_uncentered", "lp_inf_hoffer", "cross_entropy", "softmaxes", "mse"])
 def test_layers_on_the_cupy_path(layer, gpu, rng):
     arrays = [rng.standard_normal((6, 3)), 1 + 0.2 * rng.standard_normal(3), 0.2 * rng.standard_normal(3)]
     assert_devices_agree(layer, arrays, rng)
@@ -195,16 +196,20 @@ def test_every_op_and_layer_on_a_real_gpu(rng):
     for p in (1, 2, 3, math.inf):
         assert_devices_agree(lambda x, w, b: F.lp_norm(x, p, None, None, w, b, training=True), arrays, rng, rtol=1e-11)
     assert_devices_agree(lambda x, w, b: F.batch_norm(x, None, None, w, b, training=True), arrays, rng, rtol=1e-11)
+    assert_devices_agree(lambda x, w, b: F.batch_norm(x, None, None, w, b, training=True, input_bias=b,
+                                                      activation="relu"), arrays, rng, rtol=1e-11)
 
 
 def test_synchronize(gpu, monkeypatch):
     waited = []
     monkeypatch.setattr(gpu.cuda.Device, "synchronize", lambda self: waited.append(self.id))
     mb.synchronize("cpu")  # nothing queued on the CPU
+    mb.synchronize()  # no GPU used yet
     assert waited == []
     mb.synchronize("cuda")
     with mb.device("cuda"):
         mb.synchronize()
-    assert waited == [0, 0]
+    mb.synchronize()  # a GPU has been used: the default device is the CPU, but the GPU is waited for
+    assert waited == [0, 0, 0]
     with pytest.raises(RuntimeError, match="does not exist"):
         mb.synchronize("cuda:3")

@@ -29,7 +29,7 @@ def bench(monkeypatch):
 def test_quick_run_writes_json_and_markdown(bench, tmp_path, capsys):
     run, _ = bench
     out_json, out_md = tmp_path / "b.json", tmp_path / "b.md"
-    run.main(["--quick", "--rounds", "1", "--threads", "1", "--only", "autograd_overhead_4x4",
+    run.main(["--quick", "--rounds", "1", "--threads", "1", "--device", "cpu", "--only", "autograd_overhead_4x4",
               "softmax_cross_entropy_10000x10", "--json", str(out_json), "--markdown", str(out_md)])
     data = json.loads(out_json.read_text())
     assert {"cpu", "cores", "blas", "blas_kernel", "numpy", "torch", "threads"} <= set(data["machine"])
@@ -73,11 +73,14 @@ def test_agreement_ignores_noise_in_zero_gradients(bench):
     assert run._agreement([big * 1.1], [big]) == pytest.approx(0.1)
 
 
-def test_cuda_without_a_gpu_is_refused_with_the_reason(bench, capsys):
+def test_cuda_without_a_gpu_is_refused_with_the_reason(bench, capsys, monkeypatch, tmp_path):
     run, _ = bench
+    monkeypatch.setattr(run, "gpu_unavailable", lambda: "minibn: no GPU here")  # whatever this machine has
     with pytest.raises(SystemExit):
-        run.main(["--device", "cuda", "--quick", "--only", "autograd_overhead_4x4"])
-    assert "--device cuda: minibn:" in capsys.readouterr().err
+        run.main(["--device", "cuda", "--quick", "--only", "autograd_overhead_4x4",
+                  "--json", str(tmp_path / "b.json"), "--markdown", str(tmp_path / "b.md")])
+    assert "--device cuda: minibn: no GPU here" in capsys.readouterr().err
+    assert not (tmp_path / "b.json").exists()
 
 
 GPU_CASES = ["autograd_overhead_4x4", "linear_256x1024_to_1024", "batch_norm_256x1024", "lp_norm_pinf_10000x100",

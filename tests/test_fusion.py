@@ -125,6 +125,25 @@ def test_which_runs_fuse():
         pass
 
     assert fused_length([lin, MyBatchNorm(4), relu], 0, x2) == 1  # a subclass may change forward
+    assert fused_length([nn.BatchNorm1d(4), relu], 0, x3) == 2  # (N, C, L): BN and ReLU still fuse
+
+
+def test_a_replaced_forward_is_run_as_written(rng, monkeypatch):
+    """Instrumenting a layer (its forward replaced on the instance or on the class) turns fusion off
+    for it, so the instrument sees every call."""
+    net = _network(rng)
+    x = mb.tensor(rng.standard_normal((4, 6)))
+    calls = []
+    plain = net(x).detach().numpy()
+    relu = net[2]
+    relu.forward = lambda t: calls.append("relu") or t.tanh()
+    out = net(x).detach().numpy()
+    assert calls == ["relu"] and not np.allclose(out, plain)
+    del relu.forward
+    original = nn.Linear.forward
+    monkeypatch.setattr(nn.Linear, "forward", lambda self, t: calls.append("linear") or original(self, t))
+    net(x)
+    assert calls.count("linear") == 3
 
 
 def test_stages_report_block_outputs(rng):

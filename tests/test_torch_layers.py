@@ -164,3 +164,36 @@ def test_optimizers_train_a_small_mlp_like_pytorch(opt, rng):
     t_state = t_net.state_dict()
     for key, value in m_net.state_dict().items():
         assert_close(value, t_state[key])
+
+
+def test_fused_bn_relu_network_trains_like_pytorch(rng):
+    """nn.Sequential's fused Linear -> BatchNorm1d -> ReLU against PyTorch's three modules: the loss,
+    every gradient except the linear biases before batch norm (exactly 0, so both libraries return
+    rounding noise; checked against 0 instead), and the running statistics after SGD steps."""
+    m_net = mb.nn.mlp([5, 7, 6, 3], norm="bn", dtype=mb.float64, generator=mb.Generator(0))
+    for p in m_net.parameters():
+        p._data[:] = rng.standard_normal(p.shape)
+    layers = [torch.nn.Linear(5, 7), torch.nn.BatchNorm1d(7), torch.nn.ReLU(),
+              torch.nn.Linear(7, 6), torch.nn.BatchNorm1d(6), torch.nn.ReLU(), torch.nn.Linear(6, 3)]
+    t_net = torch.nn.Sequential(*layers).double()
+    t_net.load_state_dict({k: torch.tensor(v.numpy()) for k, v in m_net.state_dict().items()})
+    m_opt, t_opt = mb.optim.SGD(m_net.parameters(), lr=0.1), torch.optim.SGD(t_net.parameters(), lr=0.1)
+    x, y = rng.standard_normal((16, 5)) + 1.0, rng.integers(0, 3, 16)
+    for _ in range(3):
+        m_opt.zero_grad()
+        t_opt.zero_grad()
+        m_loss = F.cross_entropy(m_net(mb.tensor(x)), mb.tensor(y))
+        t_loss = torch.nn.functional.cross_entropy(t_net(torch.tensor(x)), torch.tensor(y))
+        assert_close(m_loss, t_loss)
+        m_loss.backward()
+        t_loss.backward()
+        for (name, m_p), t_p in zip(m_net.named_parameters(), t_net.parameters()):
+            if name in ("0.bias", "3.bias"):
+                assert np.abs(m_p.grad.numpy()).max() < 1e-12
+            else:
+                assert_close(m_p.grad, t_p.grad)
+        m_opt.step()
+        t_opt.step()
+    t_state = t_net.state_dict()
+    for key, value in m_net.state_dict().items():
+        assert_close(value, t_state[key])

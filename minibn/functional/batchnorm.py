@@ -19,7 +19,8 @@ class BatchNorm(Function):
 
     An optional fourth input is a per-channel shift c added to x before normalizing (the bias
     of a preceding linear layer, fused): y does not depend on it, the running mean does, and
-    its gradient is sum dx. :class:`BatchNormReLU` adds max(y, 0) as an epilogue.
+    its gradient is sum dx (0 in exact arithmetic, rounding noise in practice, as for the
+    unfused linear layer). :class:`BatchNormReLU` adds max(y, 0) as an epilogue.
 
     Forward and first-order backward run on arrays (``minibn.kernels``). With
     create_graph=True, dx is one :class:`BatchNormGrad` node, whose own
@@ -54,10 +55,10 @@ class BatchNorm(Function):
         needs = self.needs
         shifted = len(needs) > 3
         if not is_grad_enabled():
-            gamma_data, beta_data = (t._data if isinstance(t, Tensor) else None for t in self.inputs[1:3])
-            relu = (beta_data, self.output._data) if self.relu else None
+            gamma_data = gamma._data if isinstance(gamma, Tensor) else None
+            relu_out = self.output._data if self.relu else None
             dx, dgamma, dbeta, dshift = kernels.batch_norm_backward(
-                g._data, x._data, self.mu, self.invstd, gamma_data, relu, shifted and needs[3])
+                g._data, x._data, self.mu, self.invstd, gamma_data, relu_out, shifted and needs[3])
             grads = (_wrap(dx) if needs[0] else None, _wrap(dgamma) if needs[1] else None,
                      _wrap(dbeta) if needs[2] else None)
             return grads + (_wrap(dshift) if needs[3] else None,) if shifted else grads
@@ -78,7 +79,8 @@ class BatchNorm(Function):
 class BatchNormReLU(BatchNorm):
     """max(BatchNorm(x), 0) as one node: the ReLU is an epilogue of the normalization kernel
     in forward, and its mask (output > 0) is applied to the incoming gradient inside the
-    backward kernel, which saves two passes over the activations."""
+    backward kernel, which saves two passes over the activations. With create_graph=True the
+    mask multiplies the gradient as a constant (the ReLU's second derivative is 0)."""
 
     save_output = True
     relu = True

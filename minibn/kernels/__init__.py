@@ -78,14 +78,13 @@ def batch_norm_forward(x, gamma, beta, eps, relu=False):
     return impl(x, gamma, beta, eps, relu)
 
 
-def batch_norm_backward(dy, x, mean, invstd, gamma, relu=None, input_grad_sum=False):
+def batch_norm_backward(dy, x, mean, invstd, gamma, relu_out=None, input_grad_sum=False):
     """Closed-form batch-norm backward: (dx, dgamma, dbeta, sum of dx over samples or None).
 
-    ``relu``: (beta, y) when forward had a ReLU epilogue with output y; its mask (y > 0) applies to
-    dy first (the numba kernel recomputes it from x and beta, the others read y).
+    ``relu_out``: the output y of a ReLU epilogue; dy is first zeroed where y <= 0.
     """
     impl = _impl(x, "batch_norm_backward") or bn_ref.backward
-    return impl(dy, x, mean, invstd, gamma, relu, input_grad_sum)
+    return impl(dy, x, mean, invstd, gamma, relu_out, input_grad_sum)
 
 
 def batch_norm_double_backward(u, x, g, mean, invstd, gamma):
@@ -131,9 +130,9 @@ def relu_forward(x):
 
 
 def relu_backward(g, y):
-    """g where y > 0, else 0 (y the output of relu)."""
+    """g where y > 0, else 0 (y the output of relu; 0 also where g is inf or NaN, as in PyTorch)."""
     impl = _impl(g, "relu_backward", any_shape=True)
-    return impl(g, y) if impl else g * (y > 0)
+    return impl(g, y) if impl else bn_ref.relu_mask(g, y)
 
 
 def cross_entropy_forward(x, target):

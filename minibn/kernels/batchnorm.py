@@ -38,18 +38,25 @@ def forward_train(x, gamma, beta, eps: float, relu: bool = False):
     return y, mu, var, invstd
 
 
-def backward(dy, x, mu, invstd, gamma, relu=None, input_grad_sum=False):
+def relu_mask(g, y):
+    """g where y > 0, else 0 (PyTorch's threshold_backward: an inf or NaN in g where y <= 0 stays out)."""
+    g = g.copy()
+    g[y <= 0] = 0
+    return g
+
+
+def backward(dy, x, mu, invstd, gamma, relu_out=None, input_grad_sum=False):
     """The closed form (seed 000, sec. 3.1; Ioffe and Szegedy 2015):
 
         dx     = (gamma invstd) (dy - mean(dy) - xhat mean(dy xhat))
         dgamma = sum dy xhat
         dbeta  = sum dy
 
-    With a ReLU epilogue, ``relu`` is (beta, its output y), and dy is first zeroed where y is 0.
+    With a ReLU epilogue, ``relu_out`` is its output y, and dy is first zeroed where y <= 0.
     Returns (dx, dgamma, dbeta, sum of dx over samples if ``input_grad_sum`` else None).
     """
-    if relu is not None:
-        dy = dy * (relu[1] > 0)
+    if relu_out is not None:
+        dy = relu_mask(dy, relu_out)
     axes = reduce_axes(x.ndim)
     m = x.size // x.shape[1]
     xhat = (x - per_channel(mu, x.ndim)) * per_channel(invstd, x.ndim)

@@ -68,10 +68,10 @@ def batch_norm_forward(x, gamma, beta, eps, relu=False):
     return y, mean, var, invstd
 
 
-def batch_norm_backward(dy, x, mean, invstd, gamma, relu=None, input_grad_sum=False):
+def batch_norm_backward(dy, x, mean, invstd, gamma, relu_out=None, input_grad_sum=False):
     axes, nd, m = reduce_axes(x.ndim), x.ndim, x.size // x.shape[1]
-    if relu is not None:
-        dy = _fuse(_relu_grad)(dy, relu[1])
+    if relu_out is not None:
+        dy = _relu_grad(dy, relu_out)
     mean_b = per_channel(mean, nd)
     dbeta = dy.sum(axis=axes)
     sum_dy_xc = (dy * (x - mean_b)).sum(axis=axes)
@@ -148,7 +148,7 @@ def _relu(x):
 
 
 def _relu_grad(g, y):
-    return (y > 0) * g
+    return cupy.where(y <= 0, 0, g)  # one kernel; an inf or NaN g stays out where y <= 0, as in PyTorch
 
 
 def relu_forward(x):
@@ -156,4 +156,4 @@ def relu_forward(x):
 
 
 def relu_backward(g, y):
-    return _fuse(_relu_grad)(g, y)
+    return _relu_grad(g, y)

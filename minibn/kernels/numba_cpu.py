@@ -47,41 +47,40 @@ def _bn_forward(x, gamma, beta, eps, relu, y, mean, var, invstd):
             d = x[i, j] - x[0, j]
             s1[j] += d
             s2[j] += d * d
+    scale = np.empty(c)
+    shift = np.empty(c)
     for j in range(c):
         m = s1[j] / n
         v = max(s2[j] / n - m * m, 0.0)
         mean[j] = x[0, j] + m
         var[j] = v
         invstd[j] = 1.0 / math.sqrt(v + eps)
-    # y = x scale + shift, in float64 from the stored (rounded) statistics, so that the backward
-    # kernel can recompute exactly the same y, and so the same ReLU mask, from x
-    scale = gamma * invstd.astype(np.float64)
-    shift = beta - mean * scale
-    if relu:  # the activation as an epilogue: y = max(gamma xhat + beta, 0)
+        scale[j] = gamma[j] * invstd[j]
+        shift[j] = beta[j] - (x[0, j] + m) * scale[j]
+    if relu:  # the activation as an epilogue: y = max(gamma xhat + beta, 0), NaN staying NaN
         for i in range(n):
             for j in range(c):
                 v = x[i, j] * scale[j] + shift[j]
-                y[i, j] = 0 if v <= 0 else v  # NaN stays NaN, as in max(v, 0) of NumPy and PyTorch
+                y[i, j] = 0 if v <= 0 else v
     else:
         for i in range(n):
             for j in range(c):
                 y[i, j] = x[i, j] * scale[j] + shift[j]
 
 
-def _bn_backward(dy, x, mean, invstd, gamma, beta, relu, dx, dgamma, dbeta, dx_sum):
-    # With a ReLU epilogue, dy is first zeroed where the output was 0, the mask recomputed from x
-    # as forward computed it (reading x costs nothing more; reading the output would) and applied
-    # by a multiplication: a conditional here compiles to a branch, mispredicted on half the
-    # entries. dx_sum receives the sum over samples of dx, the gradient of a bias added to x.
+def _bn_backward(dy, x, mean, invstd, gamma, relu_out, dx, dgamma, dbeta, dx_sum):
+    # With a ReLU epilogue (relu_out has rows: its output), dy is first zeroed where the output
+    # is <= 0, by a multiplication: a conditional here compiles to scalar code, which runs 2x
+    # slower on data that comes from memory. (inf * 0 is NaN, so the caller redoes the rare
+    # case of non-finite sums with an exact mask.) dx_sum receives the sum over samples of dx.
     n, c = x.shape
-    scale = gamma * invstd.astype(np.float64)  # as in _bn_forward
-    shift = beta - mean * scale
+    relu = relu_out.shape[0] > 0
     sum_dy = np.zeros(c)
     sum_dy_xc = np.zeros(c)
     if relu:
         for i in range(n):
             for j in range(c):
-                g = dy[i, j] * (x[i, j] * scale[j] + shift[j] > 0)
+                g = dy[i, j] * (relu_out[i, j] > 0)
                 sum_dy[j] += g
                 sum_dy_xc[j] += g * (x[i, j] - mean[j])
     else:
@@ -103,7 +102,7 @@ def _bn_backward(dy, x, mean, invstd, gamma, beta, relu, dx, dgamma, dbeta, dx_s
     if relu:
         for i in range(n):
             for j in range(c):
-                g = dy[i, j] * (x[i, j] * scale[j] + shift[j] > 0)
+                g = dy[i, j] * (relu_out[i, j] > 0)
                 v = k[j] * (g - a[j] - (x[i, j] - mean[j]) * b[j])
                 dx[i, j] = v
                 total[j] += v
@@ -113,32 +112,34 @@ def _bn_backward(dy, x, mean, invstd, gamma, beta, relu, dx, dgamma, dbeta, dx_s
                 v = k[j] * (dy[i, j] - a[j] - (x[i, j] - mean[j]) * b[j])
                 dx[i, j] = v
                 total[j] += v
-    for j in range(c):
+    for j in range(dx_sum.shape[0]):
         dx_sum[j] = total[j]
-
-
-def _channel_vectors(x, gamma, beta):
-    c = x.shape[1]
-    return (np.ones(c, x.dtype) if gamma is None else gamma, np.zeros(c, x.dtype) if beta is None else beta)
 
 
 def batch_norm_forward(x, gamma, beta, eps, relu=False):
     x = np.ascontiguousarray(x)
     c = x.shape[1]
-    gamma, beta = _channel_vectors(x, gamma, beta)
+    gamma = np.ones(c, x.dtype) if gamma is None else gamma
+    beta = np.zeros(c, x.dtype) if beta is None else beta
     y = np.empty_like(x)
     mean, var, invstd = (np.empty(c, x.dtype) for _ in range(3))
     _jit(_bn_forward)(x, gamma, beta, eps, bool(relu), y, mean, var, invstd)
     return y, mean, var, invstd
 
 
-def batch_norm_backward(dy, x, mean, invstd, gamma, relu=None, input_grad_sum=False):
+def batch_norm_backward(dy, x, mean, invstd, gamma, relu_out=None, input_grad_sum=False):
     dy, x = np.ascontiguousarray(dy), np.ascontiguousarray(x)
     c = x.shape[1]
-    gamma, beta = _channel_vectors(x, gamma, None if relu is None else relu[0])
+    gamma = np.ones(c, x.dtype) if gamma is None else gamma
+    relu_out = np.empty((0, c), x.dtype) if relu_out is None else np.ascontiguousarray(relu_out)
     dx = np.empty_like(x)
-    dgamma, dbeta, dx_sum = (np.empty(c, x.dtype) for _ in range(3))
-    _jit(_bn_backward)(dy, x, mean, invstd, gamma, beta, relu is not None, dx, dgamma, dbeta, dx_sum)
+    dgamma, dbeta = np.empty(c, x.dtype), np.empty(c, x.dtype)
+    dx_sum = np.empty(c if input_grad_sum else 0, x.dtype)
+    _jit(_bn_backward)(dy, x, mean, invstd, gamma, relu_out, dx, dgamma, dbeta, dx_sum)
+    if relu_out.shape[0] and not np.isfinite(dbeta).all():
+        # an inf or NaN of dy reached the sums, maybe from a unit the ReLU had cut, where the
+        # multiplication made it NaN; the exact mask drops those, as PyTorch does
+        return batch_norm_backward(relu_backward(dy, relu_out), x, mean, invstd, gamma, None, input_grad_sum)
     return dx, dgamma, dbeta, dx_sum if input_grad_sum else None
 
 
@@ -374,7 +375,8 @@ def _relu_forward(x, y):
 
 def _relu_backward(g, y, dx):
     for i in range(g.size):
-        dx[i] = g[i] * (y[i] > 0)
+        gi = g[i]
+        dx[i] = 0 if y[i] <= 0 else gi  # PyTorch's threshold_backward: an inf or NaN g stays out
 
 
 def relu_forward(x):

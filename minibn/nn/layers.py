@@ -120,9 +120,9 @@ class BatchNorm1d(_Normalization):
         """``input_bias`` and ``activation`` fuse a preceding linear layer's bias and a following
         ReLU into this layer's node (see ``functional.batch_norm``); ``nn.Sequential`` uses them."""
         self._check(x)
-        if self.noise and activation is not None:
-            raise ValueError("BatchNorm1d with noise adds the noise after normalizing, so it cannot fuse "
-                             "an activation")
+        if self.noise and self.training and activation is not None:
+            raise ValueError("BatchNorm1d with noise adds the noise after normalizing, so in training it "
+                             "cannot fuse an activation")
         if self._use_batch_stats():
             momentum = self._momentum()
             y = F.batch_norm(x, self.running_mean if momentum else None,

@@ -277,7 +277,9 @@ class Sequential(Module):
     def __getitem__(self, index):
         layers = list(self._modules.values())
         if isinstance(index, slice):
-            return Sequential(*layers[index])
+            part = Sequential(*layers[index])
+            part.fuse = self.fuse
+            return part
         return layers[index]
 
     def __len__(self):
