@@ -32,6 +32,11 @@ def _jit(fn):
     return _compiled[fn.__name__]
 
 
+def _or_fill(v, x, fill: float):
+    """A per-channel vector, or (None) ``fill`` in every channel of x, in x's dtype."""
+    return np.full(x.shape[1], fill, x.dtype) if v is None else v
+
+
 # -- batch normalization ---------------------------------------------------------------------
 
 
@@ -119,8 +124,8 @@ def _bn_backward(dy, x, mean, invstd, gamma, relu_out, dx, dgamma, dbeta, dx_sum
 def batch_norm_forward(x, gamma, beta, eps, relu=False):
     x = np.ascontiguousarray(x)
     c = x.shape[1]
-    gamma = np.ones(c, x.dtype) if gamma is None else gamma
-    beta = np.zeros(c, x.dtype) if beta is None else beta
+    gamma = _or_fill(gamma, x, 1)
+    beta = _or_fill(beta, x, 0)
     y = np.empty_like(x)
     mean, var, invstd = (np.empty(c, x.dtype) for _ in range(3))
     _jit(_bn_forward)(x, gamma, beta, eps, bool(relu), y, mean, var, invstd)
@@ -130,7 +135,7 @@ def batch_norm_forward(x, gamma, beta, eps, relu=False):
 def batch_norm_backward(dy, x, mean, invstd, gamma, relu_out=None, input_grad_sum=False):
     dy, x = np.ascontiguousarray(dy), np.ascontiguousarray(x)
     c = x.shape[1]
-    gamma = np.ones(c, x.dtype) if gamma is None else gamma
+    gamma = _or_fill(gamma, x, 1)
     relu_out = np.empty((0, c), x.dtype) if relu_out is None else np.ascontiguousarray(relu_out)
     dx = np.empty_like(x)
     dgamma, dbeta = np.empty(c, x.dtype), np.empty(c, x.dtype)
@@ -180,7 +185,7 @@ def _bn_double_backward(u, x, g, mean, invstd, gamma, gx, gg, ggamma):
 def batch_norm_double_backward(u, x, g, mean, invstd, gamma):
     u, x, g = np.ascontiguousarray(u), np.ascontiguousarray(x), np.ascontiguousarray(g)
     c = x.shape[1]
-    gamma = np.ones(c, x.dtype) if gamma is None else gamma
+    gamma = _or_fill(gamma, x, 1)
     gx, gg = np.empty_like(x), np.empty_like(x)
     ggamma = np.empty(c, x.dtype)
     _jit(_bn_double_backward)(u, x, g, mean, invstd, gamma, gx, gg, ggamma)
@@ -218,10 +223,9 @@ def _affine_backward(g, x, center, scale, gamma, dx, dgamma, dbeta):
 
 def affine_forward(x, center, scale, gamma, beta):
     x = np.ascontiguousarray(x)
-    c = x.shape[1]
-    center = np.zeros(c, x.dtype) if center is None else center
-    gamma = np.ones(c, x.dtype) if gamma is None else gamma
-    beta = np.zeros(c, x.dtype) if beta is None else beta
+    center = _or_fill(center, x, 0)
+    gamma = _or_fill(gamma, x, 1)
+    beta = _or_fill(beta, x, 0)
     y = np.empty_like(x)
     _jit(_affine_forward)(x, center, scale, gamma, beta, y)
     return y
@@ -230,8 +234,8 @@ def affine_forward(x, center, scale, gamma, beta):
 def affine_backward(g, x, center, scale, gamma):
     g, x = np.ascontiguousarray(g), np.ascontiguousarray(x)
     c = x.shape[1]
-    center = np.zeros(c, x.dtype) if center is None else center
-    gamma = np.ones(c, x.dtype) if gamma is None else gamma
+    center = _or_fill(center, x, 0)
+    gamma = _or_fill(gamma, x, 1)
     dx = np.empty_like(x)
     dgamma, dbeta = np.empty(c, x.dtype), np.empty(c, x.dtype)
     _jit(_affine_backward)(g, x, center, scale, gamma, dx, dgamma, dbeta)
@@ -345,8 +349,8 @@ def _whole(p) -> int:
 def lp_norm_forward(x, gamma, beta, p, c, eps, centered, mean_shift):
     x = np.ascontiguousarray(x)
     ch = x.shape[1]
-    gamma = np.ones(ch, x.dtype) if gamma is None else gamma
-    beta = np.zeros(ch, x.dtype) if beta is None else beta
+    gamma = _or_fill(gamma, x, 1)
+    beta = _or_fill(beta, x, 0)
     y = np.empty_like(x)
     mu, s, S = (np.empty(ch, x.dtype) for _ in range(3))
     _jit(_lp_forward)(x, gamma, beta, float(p), _whole(p), float(c), float(eps), bool(centered),
@@ -357,7 +361,7 @@ def lp_norm_forward(x, gamma, beta, p, c, eps, centered, mean_shift):
 def lp_norm_backward(g, x, gamma, mu, s, S, p, c, centered, mean_shift):
     g, x = np.ascontiguousarray(g), np.ascontiguousarray(x)
     ch = x.shape[1]
-    gamma = np.ones(ch, x.dtype) if gamma is None else gamma
+    gamma = _or_fill(gamma, x, 1)
     dx = np.empty_like(x)
     dgamma, dbeta = np.empty(ch, x.dtype), np.empty(ch, x.dtype)
     _jit(_lp_backward)(g, x, gamma, mu, s, S, float(p), _whole(p - 1), float(c), bool(centered),
