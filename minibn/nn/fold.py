@@ -37,7 +37,7 @@ def fold_batchnorm(model: Sequential, x) -> Sequential:
                 folded.bias._data[...] = layer.bias._data if layer.bias is not None else 0
                 layers.append(folded)
             elif hasattr(layer, "batch_affine"):
-                if not layers or not isinstance(layers[-1], Linear) or not isinstance(model[i - 1], Linear):
+                if not layers or not isinstance(model[i - 1], Linear):
                     raise ValueError(f"fold_batchnorm: layer {i} ({type(layer).__name__}) does not follow a "
                                      "Linear layer, so there is nothing to fold it into")
                 if h.ndim != 2:
@@ -47,21 +47,17 @@ def fold_batchnorm(model: Sequential, x) -> Sequential:
                 prev = layers[-1]
                 prev.weight._data[...] = (scale.reshape(-1, 1) * prev.weight.detach())._data
                 prev.bias._data[...] = (scale * prev.bias.detach() + shift)._data
+                h = h * scale + shift  # the layer's output, without touching its running statistics
+                continue
             elif isinstance(layer, _ELEMENTWISE):
                 layers.append(type(layer)())
             else:
                 raise ValueError(f"fold_batchnorm: cannot fold layer {i} ({type(layer).__name__}); it handles "
                                  "Linear, BatchNorm1d, LpNorm1d and elementwise activations")
-            h = _apply_affine(layer, h) if hasattr(layer, "batch_affine") else layer(h)
+            h = layer(h)
     for p in (p for m in layers for p in m.parameters()):
         p.requires_grad = True
     return Sequential(*layers)
-
-
-def _apply_affine(layer, h):
-    """The layer's output on the batch h, without touching its running statistics."""
-    scale, shift = layer.batch_affine(h)
-    return h * scale + shift
 
 
 __all__ = ["fold_batchnorm"]
