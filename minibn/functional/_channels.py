@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from ..tensor import Tensor
+from ..kernels.batchnorm import per_channel as broadcastable, reduce_axes  # noqa: F401  (shared)
+from ..tensor import Tensor, _wrap
 
 
 def check_input(op: str, x: Tensor, *per_channel, training: bool) -> int:
@@ -33,10 +34,25 @@ def check_input(op: str, x: Tensor, *per_channel, training: bool) -> int:
     return m
 
 
-def broadcastable(t: Tensor, ndim: int) -> Tensor:
-    """A (C,) tensor reshaped to broadcast along axis 1 of an ndim-dimensional input."""
-    return t.reshape((1, t.shape[0]) + (1,) * (ndim - 2))
+def update_running(running, *batch) -> None:
+    """running = (1 - momentum) running + momentum batch, in place, for each buffer of
+    ``running = (buffer, ..., momentum)`` and its batch statistic (an array)."""
+    *buffers, momentum = running
+    for buf, value in zip(buffers, batch, strict=True):
+        buf._data *= 1 - momentum
+        buf._data += momentum * value.astype(buf.dtype, copy=False)
+        buf._version[0] += 1
 
 
-def reduce_axes(ndim: int) -> tuple:
-    return (0,) + tuple(range(2, ndim))
+def wrap_needed(needs, *arrays) -> tuple:
+    """A first-order backward's arrays as Tensors, None where the input needs no gradient."""
+    return tuple(_wrap(a) if need else None for a, need in zip(arrays, needs))
+
+
+def running_pair(op: str, mean, scale, scale_name: str, momentum):
+    """(mean, scale, momentum) for the running-statistics update, or None if neither is given."""
+    if mean is None and scale is None:
+        return None
+    if mean is None or scale is None:
+        raise ValueError(f"{op}: give both running_mean and {scale_name}, or neither")
+    return (mean, scale, float(momentum))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from .. import kernels
 from ..autograd import Function, is_grad_enabled
 from ..tensor import Tensor, _wrap
-from ._channels import broadcastable, check_input, reduce_axes
+from ._channels import broadcastable, check_input, reduce_axes, running_pair, update_running, wrap_needed
 
 
 class BatchNorm(Function):
@@ -37,18 +37,11 @@ class BatchNorm(Function):
     def forward(self, x, gamma, beta, shift=None):
         y, mu, var, invstd = kernels.batch_norm_forward(x, gamma, beta, self.eps, self.relu)
         self.mu, self.invstd = mu, invstd  # of x itself: the shift cancels in xhat
-        if self.running is not None:
-            self.update_running(mu if shift is None else mu + shift, var, x.size // x.shape[1])
+        if self.running is not None:  # the running variance takes the unbiased batch variance
+            m = x.size // x.shape[1]
+            update_running(self.running, mu if shift is None else mu + shift, var * (m / (m - 1)))
+            self.running = None  # the graph does not need the buffers
         return y
-
-    def update_running(self, mu, var, m):
-        """running = (1 - momentum) running + momentum batch, with the unbiased variance."""
-        running_mean, running_var, momentum = self.running
-        for buf, batch in ((running_mean, mu), (running_var, var * (m / (m - 1)))):
-            buf._data *= 1 - momentum
-            buf._data += momentum * batch.astype(buf.dtype, copy=False)
-            buf._version[0] += 1
-        self.running = None  # the graph does not need the buffers
 
     def backward(self, g):
         x, gamma = self.inputs[:2]
@@ -59,9 +52,7 @@ class BatchNorm(Function):
             relu_out = self.output._data if self.relu else None
             dx, dgamma, dbeta, dshift = kernels.batch_norm_backward(
                 g._data, x._data, self.mu, self.invstd, gamma_data, relu_out, shifted and needs[3])
-            grads = (_wrap(dx) if needs[0] else None, _wrap(dgamma) if needs[1] else None,
-                     _wrap(dbeta) if needs[2] else None)
-            return grads + (_wrap(dshift) if needs[3] else None,) if shifted else grads
+            return wrap_needed(needs, dx, dgamma, dbeta, dshift)
         if self.relu:  # the mask is a constant: relu's second derivative is 0 almost everywhere
             g = g * _wrap(self.output._data > 0)
         axes = reduce_axes(x.ndim)
@@ -108,8 +99,7 @@ class BatchNormGrad(Function):
         if not is_grad_enabled():
             gx, gg, ggamma = kernels.batch_norm_double_backward(
                 u._data, x._data, g._data, self.mu, self.invstd, gamma._data if isinstance(gamma, Tensor) else None)
-            return (_wrap(gx) if self.needs[0] else None, _wrap(gg) if self.needs[1] else None,
-                    _wrap(ggamma) if self.needs[2] else None)
+            return wrap_needed(self.needs, gx, gg, ggamma)
         nd, axes = x.ndim, reduce_axes(x.ndim)
         scale = 1 if gamma is None else broadcastable(gamma, nd)
         mu = x.mean(axes, keepdim=True)
@@ -152,11 +142,7 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
     if activation not in (None, "relu"):
         raise ValueError(f"batch_norm: activation must be None or 'relu', got {activation!r}")
     if training:
-        running = None
-        if running_mean is not None or running_var is not None:
-            if running_mean is None or running_var is None:
-                raise ValueError("batch_norm: give both running_mean and running_var, or neither")
-            running = (running_mean, running_var, float(momentum))
+        running = running_pair("batch_norm", running_mean, running_var, "running_var", momentum)
         node = BatchNormReLU if activation == "relu" else BatchNorm
         inputs = (input, weight, bias) if input_bias is None else (input, weight, bias, input_bias)
         return node.apply(*inputs, eps=float(eps), running=running)
@@ -183,8 +169,7 @@ class NormalizeFixed(Function):
         if not is_grad_enabled():
             dx, dgamma, dbeta = kernels.affine_backward(g._data, x._data, self.center, self.scale,
                                                         gamma._data if isinstance(gamma, Tensor) else None)
-            return (_wrap(dx) if self.needs[0] else None, _wrap(dgamma) if self.needs[1] else None,
-                    _wrap(dbeta) if self.needs[2] else None)
+            return wrap_needed(self.needs, dx, dgamma, dbeta)
         nd = x.ndim
         scale = broadcastable(_wrap(self.scale), nd)
         xhat = (x if self.center is None else x - broadcastable(_wrap(self.center), nd)) / scale

@@ -32,7 +32,7 @@ import math
 from .. import kernels
 from ..autograd import Function, is_grad_enabled
 from ..tensor import Tensor, _wrap
-from ._channels import broadcastable, check_input, reduce_axes
+from ._channels import broadcastable, check_input, reduce_axes, running_pair, update_running, wrap_needed
 from .batchnorm import affine_normalize
 
 
@@ -76,11 +76,7 @@ class LpNorm(Function):
                                               self.mean_shift)
         self.mu, self.s, self.S = mu, s, S
         if self.running is not None:
-            running_mean, running_scale, momentum = self.running
-            for buf, batch in ((running_mean, mu), (running_scale, s)):
-                buf._data *= 1 - momentum
-                buf._data += momentum * batch.astype(buf.dtype, copy=False)
-                buf._version[0] += 1
+            update_running(self.running, mu, s)
             self.running = None
         return y
 
@@ -91,8 +87,7 @@ class LpNorm(Function):
             dx, dgamma, dbeta = kernels.lp_norm_backward(
                 g._data, x._data, gamma._data if isinstance(gamma, Tensor) else None, self.mu, self.s, self.S,
                 p, c, self.centered, self.mean_shift)
-            return (_wrap(dx) if self.needs[0] else None, _wrap(dgamma) if self.needs[1] else None,
-                    _wrap(dbeta) if self.needs[2] else None)
+            return wrap_needed(self.needs, dx, dgamma, dbeta)
         axes = reduce_axes(x.ndim)
         m = x.numel() // x.shape[1]
         mu = x.mean(axes, keepdim=True)
@@ -144,11 +139,7 @@ def lp_norm(input, p=2.0, running_mean=None, running_scale=None, weight=None, bi
         if running_scale is None or (mean_shift and running_mean is None):
             raise ValueError("lp_norm: evaluation (training=False) needs running_mean and running_scale")
         return affine_normalize(input, running_mean if mean_shift else None, running_scale, weight, bias)
-    running = None
-    if running_mean is not None or running_scale is not None:
-        if running_mean is None or running_scale is None:
-            raise ValueError("lp_norm: give both running_mean and running_scale, or neither")
-        running = (running_mean, running_scale, float(momentum))
+    running = running_pair("lp_norm", running_mean, running_scale, "running_scale", momentum)
     c = hoffer_constant(p, m) if hoffer else 1.0
     return LpNorm.apply(input, weight, bias, p=p, c=c, eps=float(eps), centered=bool(centered),
                         mean_shift=bool(mean_shift), running=running)
