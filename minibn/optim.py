@@ -13,7 +13,6 @@ from .tensor import Tensor
 class Optimizer:
     """Parameters in groups (dicts with their own hyperparameters), per-parameter state."""
 
-    defaults: dict = {}
 
     def __init__(self, params, **hyper):
         params = list(params)

@@ -70,7 +70,8 @@ class BatchNorm(Function):
 class BatchNormReLU(BatchNorm):
     """max(BatchNorm(x), 0) as one node: the ReLU is an epilogue of the normalization kernel
     in forward, and its mask (output > 0) is applied to the incoming gradient inside the
-    backward kernel, which saves two passes over the activations. With create_graph=True the
+    backward kernel (numba; the NumPy and CuPy kernels mask in a pass of their own), which
+    saves two passes over the activations. With create_graph=True the
     mask multiplies the gradient as a constant (the ReLU's second derivative is 0)."""
 
     save_output = True

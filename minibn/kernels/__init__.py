@@ -1,11 +1,14 @@
-"""Array-level kernels for the normalization layers, and the choice among them.
+"""Array-level kernels for the normalization layers, ReLU and softmax cross-entropy, and the
+choice among them.
 
 A layer's forward, and its backward when no graph is being built (plain
 ``backward()``), run on raw arrays through the functions here. Each has a
-NumPy reference (``batchnorm.py``, ``lpnorm.py``, written with array methods
-so they also run on CuPy), a fused numba version for CPU (``numba_cpu.py``)
-and a CuPy version for GPU (``cupy_gpu.py``); the fused ones are tested
-against the reference.
+NumPy reference (``batchnorm.py``, ``lpnorm.py``, or inline here; written
+with array methods so that they also run on CuPy), a fused numba version for
+2-D float inputs on the CPU (``numba_cpu.py``; other inputs use the
+reference) and, for most, a CuPy version for the GPU (``cupy_gpu.py``; the
+others run the reference on CuPy). The fused ones are tested against the
+reference.
 
 On CPU the kernel set is numba when numba is importable, else NumPy; set it
 with ``mb.set_kernels("numpy" | "numba")`` or the ``MINIBN_KERNELS``
@@ -15,6 +18,7 @@ backend's kernels.
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import os
 
@@ -27,6 +31,7 @@ KERNEL_SETS = ("numpy", "numba")
 _choice: str | None = None
 
 
+@functools.cache
 def numba_available() -> bool:
     return importlib.util.find_spec("numba") is not None
 

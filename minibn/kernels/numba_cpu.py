@@ -1,6 +1,6 @@
 """Fused CPU kernels for the normalization layers, compiled by numba on first use.
 
-Each kernel makes two or three passes over a C-contiguous (N, C) array,
+Each kernel makes two to four passes over a C-contiguous (N, C) array,
 accumulating per-channel sums in float64, where the NumPy reference makes
 six to twelve. They are serial on purpose: measured on the 2-core build
 machine, parallel versions (prange over blocks of channels) ran 4-6x slower

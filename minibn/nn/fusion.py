@@ -1,10 +1,12 @@
-"""Fusion in ``Sequential``: a run Linear -> BatchNorm1d -> ReLU of a network in training mode
-runs as two nodes instead of three, with the same values (to rounding) and derivatives.
+"""Fusion in ``Sequential``: a run Linear -> BatchNorm1d -> ReLU whose batch norm uses batch
+statistics (training mode) runs as two nodes instead of three, with the same values (to
+rounding) and derivatives.
 
 The linear layer computes x W^T only; the batch-norm node adds its bias to the mean it reports
 (the normalized output does not depend on it) and returns its gradient, sum over samples of
 dz (0 in exact arithmetic); the ReLU is an epilogue of the normalization kernel, and its mask
-is applied inside the backward kernel. On the depth-10 network this saves four passes over
+is applied inside the backward kernel (numba; the NumPy and CuPy kernels mask in a pass of
+their own). On the depth-10 network this saves four passes over
 each hidden layer's activations (``python bench/fusion.py``).
 
 What fuses: BatchNorm1d using batch statistics (training mode), without noise, preceded by a

@@ -98,7 +98,7 @@ class _Normalization(Module):
     def _check_running(self):
         scale = getattr(self, self.scale_buffer)
         for name, t in (("running_mean", self.running_mean), (self.scale_buffer, scale)):
-            if not np.all(np.isfinite(t.detach().cpu().numpy())):
+            if not bool(t.xp.isfinite(t._data).all()):  # on the array's own device
                 raise ValueError(f"{type(self).__name__}: {name} holds NaN or inf; the running statistics "
                                  "are broken (a diverged training run?) and cannot normalize in eval mode")
 

@@ -253,7 +253,7 @@ class Sequential(Module):
                 raise TypeError(f"Sequential: item {i} is a {type(m).__name__}, not a Module")
             setattr(self, str(i), m)
 
-    fuse = True  # run Linear -> BatchNorm1d -> ReLU as fused nodes in training (nn/fusion.py)
+    fuse = True  # run Linear -> BatchNorm1d -> ReLU as fused nodes on batch statistics (nn/fusion.py)
 
     def forward(self, x):
         for _, x in self.stages(x):
