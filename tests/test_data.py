@@ -116,6 +116,18 @@ def test_checksum_mismatch_is_a_clear_error(server, tmp_path, isolated):
         mnist.fetch("train-labels-idx1-ubyte", local, download=False, digests=digests)
 
 
+def test_a_truncated_download_falls_through_to_the_next_mirror(server, tmp_path, isolated):
+    served, url = server
+    digests = _fake_mnist(served)
+    name = "train-labels-idx1-ubyte"
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / (name + ".gz")).write_bytes((served / (name + ".gz")).read_bytes()[:20])
+    (served / "broken").symlink_to(broken)  # a mirror on the same server that serves a truncated file
+    raw = mnist.fetch(name, tmp_path / "root", mirrors=[url + "broken/", url], digests=digests, timeout=5)
+    assert hashlib.sha256(raw).hexdigest() == digests[name]
+
+
 def test_not_found_names_every_place_searched(tmp_path, isolated, monkeypatch):
     monkeypatch.setenv("MINIBN_DATA", str(tmp_path / "env"))
     with pytest.raises(mnist.MNISTError) as info:

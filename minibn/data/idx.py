@@ -24,15 +24,19 @@ class IDXError(ValueError):
     """A file that is not a well-formed IDX file (the message names the file and the fault)."""
 
 
+def decompress(data: bytes, name) -> bytes:
+    """``data`` gunzipped if it starts with the gzip magic, else as it is; IDXError when corrupt."""
+    if data[:2] != b"\x1f\x8b":
+        return data
+    try:
+        return gzip.decompress(data)
+    except (OSError, EOFError, zlib.error) as exc:
+        raise IDXError(f"{name}: corrupt or truncated gzip stream ({exc})") from None
+
+
 def _raw_bytes(path) -> bytes:
     with open(path, "rb") as f:
-        data = f.read()
-    if data[:2] == b"\x1f\x8b":  # gzip magic
-        try:
-            return gzip.decompress(data)
-        except (OSError, EOFError, zlib.error) as exc:
-            raise IDXError(f"{path}: corrupt or truncated gzip stream ({exc})") from None
-    return data
+        return decompress(f.read(), path)
 
 
 def parse_idx(data: bytes, name: str = "<bytes>") -> np.ndarray:

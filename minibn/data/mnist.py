@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from ..fileio import write_atomic
-from .idx import parse_idx
+from .idx import IDXError, decompress, parse_idx
 
 MEAN, STD = 0.1307, 0.3081  # of the training pixels / 255
 
@@ -62,7 +62,10 @@ def search_path(root=None) -> list:
 
 def _verified(name: str, data: bytes, source: str, digests: dict) -> bytes:
     """The decompressed content of ``data`` if its SHA-256 is the expected one."""
-    raw = gzip.decompress(data) if data[:2] == b"\x1f\x8b" else data
+    try:
+        raw = decompress(data, source)
+    except IDXError as exc:
+        raise MNISTError(str(exc)) from None
     digest = hashlib.sha256(raw).hexdigest()
     if digest != digests[name]:
         raise MNISTError(f"{source}: SHA-256 {digest} does not match the original {name} "
