@@ -338,19 +338,18 @@ def _run_hooks(hooks, g):
 
 
 def _accumulate(leaf, g, create_graph, stored):
-    """Add ``g`` to ``leaf.grad``, never letting a ``.grad`` share memory with another array."""
+    """Add ``g`` to ``leaf.grad``. Without create_graph a ``.grad`` never shares memory with another
+    array; with it, ``.grad`` is the gradient tensor itself, part of the graph (and may be shared)."""
+    if leaf.grad is not None and not create_graph:  # the sum is a fresh array
+        leaf.grad = _wrap(leaf.grad._data + g._data)
+        return
     if not create_graph:
         a = g._data
         if id(a) in stored or a.base is not None:
             a = a.copy()
         stored.add(id(a))
         g = _wrap(a)
-    if leaf.grad is None:
-        leaf.grad = g
-    elif create_graph:
-        leaf.grad = leaf.grad + g
-    else:
-        leaf.grad = _wrap(leaf.grad._data + g._data)
+    leaf.grad = g if leaf.grad is None else leaf.grad + g
 
 
 def _retain(tensor, g, create_graph):

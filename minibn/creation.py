@@ -54,8 +54,9 @@ def as_tensor(data, dtype=None, device=None) -> Tensor:
     """Like :func:`tensor` but shares memory with ``data`` when it can."""
     if isinstance(data, Tensor) and (dtype is None or data.dtype == dtype) and (device is None or data.device == device):
         return data
-    if isinstance(data, np.ndarray) and (dtype is None or data.dtype == dtype) and device in (None, "cpu"):
-        return _finish(data, None, False)
+    if isinstance(data, np.ndarray) and (dtype is None or data.dtype == dtype) and (
+            device == "cpu" or (device is None and backend.get_default_device() == "cpu")):
+        return _finish(data, backend.CPU, False)
     return tensor(data, dtype, device)
 
 
@@ -63,7 +64,7 @@ def from_numpy(array: np.ndarray) -> Tensor:
     """A tensor sharing memory with the NumPy array ``array``."""
     if not isinstance(array, np.ndarray):
         raise TypeError(f"from_numpy expects a numpy.ndarray, got {type(array).__name__}")
-    return _finish(array, None, False)
+    return _finish(array, backend.CPU, False)  # on the CPU whatever the default device
 
 
 def _filled(fill, size, dtype, device, requires_grad, generator=None) -> Tensor:
@@ -119,7 +120,7 @@ def eye(n, m=None, dtype=None, device=None, requires_grad=False) -> Tensor:
 
 
 def arange(start, end=None, step=1, dtype=None, device=None, requires_grad=False) -> Tensor:
-    """Values from ``start`` to ``end`` (exclusive); int64 if all bounds are ints, else float32."""
+    """Values from ``start`` to ``end`` (exclusive); int64 if all bounds are ints, else the default dtype."""
     if end is None:
         start, end = 0, start
     if step == 0:

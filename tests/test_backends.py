@@ -213,3 +213,11 @@ def test_synchronize(gpu, monkeypatch):
     assert waited == [0, 0, 0]
     with pytest.raises(RuntimeError, match="does not exist"):
         mb.synchronize("cuda:3")
+
+
+def test_from_numpy_and_as_tensor_stay_on_the_cpu_when_asked(gpu):
+    a = np.arange(3.0)
+    mb.set_default_device("cuda")
+    assert mb.from_numpy(a).device == "cpu" and mb.from_numpy(a)._data is a
+    assert mb.as_tensor(a, device="cpu")._data is a
+    assert mb.as_tensor(a).device == "cuda:0"  # no device given: the default device, a copy

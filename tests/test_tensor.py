@@ -191,3 +191,8 @@ def test_device_objects():
     assert mb.device("cpu") == "cpu" and mb.device("cuda:0") == "cuda"
     with pytest.raises(ValueError, match="unknown device"):
         mb.device("tpu")
+
+
+def test_logical_not_of_a_0d_tensor_is_a_tensor():
+    t = ~mb.tensor(True)
+    assert t.shape == () and not bool(t) and t.device == "cpu"

@@ -346,4 +346,4 @@ def logical_or(a, b): return _compare("logical_or", a, b, ordered=False)
 
 def logical_not(x):
     x = as_operand(x, "logical_not")
-    return _wrap(x.xp.logical_not(x._data))
+    return _wrap(x.xp.asarray(x.xp.logical_not(x._data)))  # a 0-d input gives a NumPy scalar
