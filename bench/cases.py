@@ -33,7 +33,6 @@ class Case:
     target: str = ""
     meets: callable = None  # row (the measured numbers) -> bool
     repeat: int = 1  # calls per timed round
-    in_quick: bool = True
 
 
 def _libs(lib):
@@ -225,26 +224,22 @@ def _networks(lib, dtype, device="cpu"):
     return t_net.to(device)
 
 
-def _train_step(batch):
+def _train_step(batch, fuse=True):
+    """Forward, backward and an SGD update; ``fuse=False`` runs minibn's layers unfused."""
     def build(lib, dtype, device="cpu"):
-        x_np, y_np = _data(batch, dtype)
-        net = _networks(lib, dtype, device)
-        mod = _libs(lib)
-        x, y = _tensor(lib, x_np, device=device), _tensor(lib, y_np, device=device)
-        ce = (__import__("minibn.functional", fromlist=["x"]).cross_entropy if lib == "minibn"
-              else mod.nn.functional.cross_entropy)
-        opt = mod.optim.SGD(net.parameters(), lr=0.01)
+        loss, params, _ = _loss_and_grad(lib, dtype, batch, device, fuse)
+        opt = _libs(lib).optim.SGD(params, lr=0.01)
 
         def step():
             opt.zero_grad()
-            ce(net(x), y).backward()
+            loss().backward()
             opt.step()
 
         def result():
             opt.zero_grad()
-            loss = ce(net(x), y)
-            loss.backward()
-            out = [np.array(float(loss.item()))] + [_numpy(p.grad) for p in net.parameters()]
+            value = loss()
+            value.backward()
+            out = [np.array(float(value.item()))] + [_numpy(p.grad) for p in params]
             opt.zero_grad()
             return out
 
@@ -277,10 +272,12 @@ def _train_step_floor(batch):
     return build
 
 
-def _loss_and_grad(lib, dtype, batch, device="cpu"):
-    """The network, its data and parameters, and the library's cross-entropy and grad functions."""
+def _loss_and_grad(lib, dtype, batch, device="cpu", fuse=True):
+    """The network's loss on its data (a function), its parameters, and the library's grad."""
     x_np, y_np = _data(batch, dtype)
     net = _networks(lib, dtype, device)
+    if lib == "minibn":
+        net.fuse = fuse
     mod = _libs(lib)
     if lib == "minibn":
         import minibn.functional as F

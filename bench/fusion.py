@@ -1,6 +1,6 @@
 """The main job's training step with and without fusion, and its GEMM floor, interleaved.
 
-    python bench/fusion.py [--batch 10000] [--rounds 15] [--threads 2]
+    python bench/fusion.py [--batch 10000] [--rounds 15] [--threads N]
 
 ``nn.Sequential`` runs Linear -> BatchNorm1d -> ReLU as two nodes (``net.fuse =
 True``, the default) or as three (``net.fuse = False``); both compute the same
@@ -26,26 +26,12 @@ def main() -> None:
 
     import numpy as np
 
-    import minibn as mb
-    import minibn.functional as F
-    from cases import _data, _networks, _train_step_floor
+    from cases import _train_step, _train_step_floor
 
-    x_np, y_np = _data(args.batch, np.float32)
-    net = _networks("minibn", np.float32)
-    x, y = mb.tensor(x_np), mb.tensor(y_np)
-    opt = mb.optim.SGD(net.parameters(), lr=0.01)
-
-    def step_with(fuse):
-        def step():
-            net.fuse = fuse
-            opt.zero_grad()
-            F.cross_entropy(net(x), y).backward()
-            opt.step()
-
-        return step
-
-    steps = {"fused": step_with(True), "unfused": step_with(False),
-             "GEMM floor": _train_step_floor(args.batch)(np.float32)}
+    dtype = np.dtype(np.float32)
+    steps = {"fused": _train_step(args.batch)("minibn", dtype).step,
+             "unfused": _train_step(args.batch, fuse=False)("minibn", dtype).step,
+             "GEMM floor": _train_step_floor(args.batch)(dtype)}
     times = interleaved(steps, rounds=args.rounds, repeat=2)
     floor = times["GEMM floor"][0]
     print(f"training step, batch {args.batch}, float32, {args.threads} threads ({args.rounds} rounds)")
