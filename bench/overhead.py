@@ -15,20 +15,12 @@ import argparse
 from timing import interleaved, set_threads
 
 CASES = {
-    # name: (expression over (lib, x, w, b), description)
-    "mlp_layer": (lambda lib, x, w, b: ((x @ w + b).tanh() * x).sum(), "((x @ w + b).tanh() * x).sum()"),
-    "elementwise": (lambda lib, x, w, b: ((x * w).exp() / (b + 2) - x).sum(), "((x * w).exp() / (b + 2) - x).sum()"),
-    "bn_by_hand": (lambda lib, x, w, b: ((x - x.mean(0)) / (x.var(0) + 1e-5).sqrt() * w).sum(),
+    # name: (expression over (x, w, b), description)
+    "mlp_layer": (lambda x, w, b: ((x @ w + b).tanh() * x).sum(), "((x @ w + b).tanh() * x).sum()"),
+    "elementwise": (lambda x, w, b: ((x * w).exp() / (b + 2) - x).sum(), "((x * w).exp() / (b + 2) - x).sum()"),
+    "bn_by_hand": (lambda x, w, b: ((x - x.mean(0)) / (x.var(0) + 1e-5).sqrt() * w).sum(),
                    "((x - x.mean(0)) / (x.var(0) + 1e-5).sqrt() * w).sum()"),
 }
-
-
-def _step_fn(lib, expr, x, w, b):
-    def step():
-        expr(lib, x, w, b).backward()
-        x.grad = w.grad = b.grad = None
-
-    return step
 
 
 def main() -> None:
@@ -42,6 +34,7 @@ def main() -> None:
     import numpy as np
 
     import minibn as mb
+    from cases import _grad_side, _tensor  # after set_threads: it imports NumPy
 
     try:
         import torch
@@ -56,9 +49,10 @@ def main() -> None:
     print("\n| case | expression | minibn median (min) us | torch median (min) us | ratio |")
     print("| --- | --- | --- | --- | --- |")
     for name, (expr, text) in CASES.items():
-        m = [mb.tensor(a, requires_grad=True) for a in arrays]
-        t = [torch.tensor(a, requires_grad=True) for a in arrays]
-        steps = {"minibn": _step_fn(mb, expr, *m), "torch": _step_fn(torch, expr, *t)}
+        steps = {}
+        for lib in ("minibn", "torch"):
+            inputs = [_tensor(lib, a, True) for a in arrays]
+            steps[lib] = _grad_side(lambda inputs=inputs: expr(*inputs).backward(), inputs).step
         times = interleaved(steps, args.rounds, args.repeat, warmup=args.repeat // 4)
         (m_med, m_min), (t_med, t_min) = (tuple(v * 1e6 for v in times[k]) for k in ("minibn", "torch"))
         print(f"| {name} | `{text}` | {m_med:.1f} ({m_min:.1f}) | {t_med:.1f} ({t_min:.1f}) | {m_med / t_med:.2f} |")
