@@ -34,8 +34,8 @@ def noisy_features(n_per_class: int, d: int = 1000, d1: int = 100, k: int = 5, s
     separable signal for k classes and the other d - d1 are Gaussian noise.
 
     Along a random unit direction v of the first d1 coordinates, class c fills
-    the interval [c, c + 0.8) (a gap of 0.2 between classes, so they are
-    linearly separable); the rest of those d1 coordinates, and all d - d1
+    the interval [c, c + 0.8) shifted by -(k - 0.2)/2, so that the classes sit
+    centred on 0 (a gap of 0.2 between classes, so they are linearly separable); the rest of those d1 coordinates, and all d - d1
     others, are N(0, 1). Returns (x (k n, d), labels (k n,)), shuffled.
     """
     if not 1 <= d1 <= d:
