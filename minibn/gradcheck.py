@@ -14,7 +14,8 @@ compared with numerical derivatives of the scalar phi(x) = u . f(x):
 
 ``fast=False`` checks every entry of J^T u (one numerical derivative per
 input element); ``fast=True`` checks v . J^T u along one random direction v
-per input (two forward passes in all), for large inputs.
+per input (one directional derivative: 1, 2 or 6 evaluations for complex step,
+central and Richardson differences), for large inputs.
 """
 
 from __future__ import annotations

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from .core import KEYS
-
 
 def _cell(text) -> str:
     return str(text).replace("|", "\\|").replace("\n", " ")
@@ -34,4 +32,4 @@ def markdown(entries) -> str:
 
 
 def as_json(entries) -> list:
-    return [{k: getattr(e, k) for k in KEYS} for e in entries]
+    return [e.as_dict() for e in entries]

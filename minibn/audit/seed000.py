@@ -284,7 +284,7 @@ def _olsmin():
 
 
 def _gd_converges(A, b, lr, steps=3000):
-    """Gradient descent on f(w) = w^T A w - 2 b^T w + c (Hessian 2A) from w = 0 (after a nudge)."""
+    """Gradient descent on f(w) = w^T A w - 2 b^T w + c (Hessian 2A) from w = (1, ..., 1)."""
     w = np.ones(len(b))
     target = np.linalg.solve(A, b)
     for _ in range(steps):

@@ -1,4 +1,5 @@
-"""Seed 001 ("Effect of Batch Normalization on Loss Landscape"): equations (1)-(16), sec. 2.
+"""Seed 001 ("Effect of Batch Normalization on Loss Landscape"): equations (1)-(8) and sec. 1.1
+(the second-order equations (9)-(16) are in ``seed001_hessian.py``).
 
 Setting of every entry: one neuron j, a batch of m. y = X w in R^m (X in R^(m x d),
 w = W_{.,j}), yhat = (y - mean y)/sigma with sigma the biased batch standard
