@@ -121,6 +121,11 @@ def rel(a, b) -> float:
     return float(np.abs(a - b).max(initial=0.0) / max(np.abs(b).max(initial=0.0), 1e-300))
 
 
+def const(array) -> Tensor:
+    """A float64 tensor that takes no gradient."""
+    return Tensor(np.asarray(array, dtype=np.float64))
+
+
 def leaf(array):
     t = Tensor(np.array(array, dtype=np.float64))
     t.requires_grad = True

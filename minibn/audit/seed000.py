@@ -5,8 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import functional as F
-from ..tensor import Tensor
-from .core import TOL, fmt, formula, gradients, identity_verdict, jacobian, rel, three_way
+from .core import const as _const, TOL, fmt, formula, gradients, identity_verdict, jacobian, rel, three_way
 
 N_BATCH, N_IN, N_OUT = 6, 4, 3
 
@@ -15,17 +14,14 @@ def _rng(tag: str):
     return np.random.default_rng(sum(map(ord, tag)))
 
 
-def _const(a):
-    return Tensor(np.asarray(a, dtype=np.float64))
-
 
 # -- sec. 3.1: the linear layer, samples as columns --------------------------------------------
 
 
-def _linear_setup():
-    rng = _rng("linear")
-    W, Y0, B = rng.standard_normal((N_OUT, N_IN)), rng.standard_normal((N_IN, N_BATCH)), rng.standard_normal((N_OUT, 1))
-    R = rng.standard_normal((N_OUT, N_BATCH))
+def _linear_setup(tag="linear", n=N_BATCH):
+    rng = _rng(tag)
+    W, Y0, B = rng.standard_normal((N_OUT, N_IN)), rng.standard_normal((N_IN, n)), rng.standard_normal((N_OUT, 1))
+    R = rng.standard_normal((N_OUT, n))
 
     def loss(W_, Y0_):  # L = sum R * tanh(W Y0 + B): a generic smooth loss of Y_l
         return ((W_ @ Y0_ + _const(B)).tanh() * _const(R)).sum()
@@ -51,15 +47,7 @@ def _dW():
          "as F000-31-dW: samples as columns. dL/dY_l is out x n and W is out x in, so the product as "
          "written exists only when n = out; the audit uses n = out to evaluate it")
 def _dY():
-    rng = _rng("dY")
-    n = N_OUT  # the only batch size at which G W is defined
-    W, Y0, B = rng.standard_normal((N_OUT, N_IN)), rng.standard_normal((N_IN, n)), rng.standard_normal((N_OUT, 1))
-    R = rng.standard_normal((N_OUT, n))
-
-    def loss(W_, Y0_):
-        return ((W_ @ Y0_ + _const(B)).tanh() * _const(R)).sum()
-
-    G = R * (1 - np.tanh(W @ Y0 + B) ** 2)
+    W, Y0, B, R, G, loss = _linear_setup("dY", n=N_OUT)  # the only batch size at which G W is defined
     auto, numeric = gradients(loss, [W, Y0])
     as_written = rel((G @ W).T, numeric[1]) if (G @ W).shape != Y0.shape else rel(G @ W, numeric[1])
     corrected = rel(W.T @ G, numeric[1])
@@ -67,7 +55,7 @@ def _dY():
     dW_rows = rel(G.T @ Y0.T, numeric[0])  # ... under which F000-31-dW as written would not hold
     verdict = identity_verdict(as_written, corrected, TOL["complex"])
     return verdict, "dL/dY_{l-1} = W^T . dL/dY_l (in x n)", corrected, (
-        f"as written (n = out = {n}) residual {fmt(as_written)}; W^T G {fmt(corrected)}; autodiff vs "
+        f"as written (n = out = {N_OUT}) residual {fmt(as_written)}; W^T G {fmt(corrected)}; autodiff vs "
         f"complex-step {fmt(rel(auto[1], numeric[1]))}. Other reading (samples as rows, Y_l = Y_{{l-1}} W^T): "
         f"G W holds ({fmt(rows)}) but then dL/dW = G^T Y_{{l-1}}, and F000-31-dW as written would be off "
         f"by a transpose; no one layout makes both formulas hold as written ({fmt(dW_rows)} for G^T Y0^T "

@@ -18,8 +18,7 @@ import numpy as np
 
 from .. import functional as F
 from .. import grad as _grad
-from ..tensor import Tensor
-from .core import (hessian, TOL, bound_verdict, fmt, formula, gradients, identity_verdict, leaf, rel, slack,
+from .core import (const as _const, hessian, TOL, bound_verdict, fmt, formula, gradients, identity_verdict, leaf, rel, slack,
                    three_way)
 
 M, D = 5, 4  # batch size and input dimension
@@ -28,9 +27,6 @@ M, D = 5, 4  # batch size and input dimension
 def _rng(tag):
     return np.random.default_rng(sum(map(ord, tag)) + 1)
 
-
-def _const(a):
-    return Tensor(np.asarray(a, dtype=np.float64))
 
 
 class Instance:

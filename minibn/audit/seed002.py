@@ -5,8 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import functional as F
-from ..tensor import Tensor
-from .core import TOL, hessian, fmt, formula, gradients, identity_verdict, rel, three_way
+from .core import const as _const, TOL, hessian, fmt, formula, gradients, identity_verdict, rel, three_way
 
 M = 6
 EPS = 1e-3  # the document's formula carries an eps; a visible one keeps it honest
@@ -15,9 +14,6 @@ EPS = 1e-3  # the document's formula carries an eps; a visible one keeps it hone
 def _rng(tag):
     return np.random.default_rng(sum(map(ord, tag)) + 2)
 
-
-def _const(a):
-    return Tensor(np.asarray(a, dtype=np.float64))
 
 
 def _setup():
