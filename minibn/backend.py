@@ -125,6 +125,11 @@ def result_type(*operands) -> np.dtype:
     return _combine(dims, _combine(zeros, scalars))
 
 
+def _is_array(x) -> bool:
+    """A NumPy or other backend array (not a NumPy scalar); NumPy < 2 arrays lack __array_namespace__."""
+    return isinstance(x, np.ndarray) or (hasattr(x, "__array_namespace__") and not isinstance(x, np.generic))
+
+
 def as_array(data, copy: bool = False):
     """``data`` as a backend array, with PyTorch's dtypes for Python numbers.
 
@@ -132,7 +137,7 @@ def as_array(data, copy: bool = False):
     floats give the default dtype (float32), ints int64, complex numbers the
     default complex dtype. Unsupported dtypes are an error.
     """
-    if hasattr(data, "__array_namespace__") and not isinstance(data, np.generic):
+    if _is_array(data):
         array = data.copy() if copy else data
     elif isinstance(data, np.generic):
         array = np.array(data)
@@ -251,13 +256,13 @@ def common_module(op: str, inputs, arrays):
     """The array module of an op's operands; a TypeError naming each operand if they differ."""
     kind = None
     for a in arrays:
-        if hasattr(a, "__array_namespace__") and not isinstance(a, np.generic):
+        if _is_array(a):
             if kind is None:
                 kind = a.__class__
             elif a.__class__ is not kind:
                 parts = [
                     f"operand {i}: device={device_of(a)}, dtype={a.dtype}, shape={tuple(a.shape)}"
-                    for i, a in enumerate(arrays) if hasattr(a, "__array_namespace__")
+                    for i, a in enumerate(arrays) if _is_array(a)
                 ]
                 raise TypeError(
                     f"{op}: operands are on different devices ({'; '.join(parts)}); move them with "
