@@ -14,7 +14,7 @@ from minibn.kernels import lpnorm as lp_ref
 numba_cpu = pytest.importorskip("minibn.kernels.numba_cpu")
 pytest.importorskip("numba", reason="the fused CPU kernels need numba")
 
-SHAPES = [(7, 1), (3, 300), (2, 5), (64, 33)]
+SHAPES = [(7, 1), (3, 300), (2, 5), (64, 33), (2003, 3)]  # the last: many row blocks, a partial one
 TOL = {np.float64: 1e-12, np.float32: 1e-5}
 
 
