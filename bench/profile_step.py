@@ -58,7 +58,8 @@ def main() -> None:
         print(f"| {where}:{line} {name} | {calls / args.steps:g} | {own / args.steps * 1e3:.2f} | "
               f"{own / total:.0%} |")
     rest = sum(own for own, _, _ in rows[args.top:])
-    print(f"| everything else ({len(rows) - args.top} functions) | | {rest / args.steps * 1e3:.2f} | {rest / total:.0%} |")
+    print(f"| everything else ({len(rows) - args.top} functions) | | {rest / args.steps * 1e3:.2f} | "
+          f"{rest / total:.0%} |")
 
 
 if __name__ == "__main__":
