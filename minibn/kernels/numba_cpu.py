@@ -3,10 +3,11 @@
 Each kernel makes two to four passes over a C-contiguous (N, C) array,
 accumulating per-channel sums in float64 (batch norm's: over blocks of rows
 summed in the input's dtype), where the NumPy reference makes six to
-twelve. They are serial on purpose: measured on the 2-core build machine, parallel versions (prange over blocks of channels) ran 4-6x slower
-than these serial ones once OpenBLAS had run a matrix product in the same
-process (its threads spin-wait on the same two cores), with the OpenMP layer,
-with OMP_WAIT_POLICY=PASSIVE, and with the workqueue layer alike; inside a
+twelve. They are serial on purpose: measured on the 2-core build machine,
+parallel versions (prange over blocks of channels) ran 4-6x slower than these
+serial ones once OpenBLAS had run a matrix product in the same process (its
+threads spin-wait on the same two cores), with the OpenMP layer, with
+OMP_WAIT_POLICY=PASSIVE, and with the workqueue layer alike; inside a
 training step that is always the case. Serial kernels need no threading
 layer at all. Numbers: ``python bench/batchnorm.py``.
 
