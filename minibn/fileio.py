@@ -11,7 +11,11 @@ import numpy as np
 
 
 def write_atomic(path, data: bytes) -> None:
-    """Write ``data`` to ``path``; a crash leaves the old file or the new one, never half of one."""
+    """Write ``data`` to ``path``; a crash leaves the old file or the new one, never half of one.
+
+    The new file keeps the permissions of the one it replaces, or gets the usual ones (0o666
+    less the umask), not the private 0o600 of a temporary file.
+    """
     path = os.fspath(path)
     folder = os.path.dirname(os.path.abspath(path))
     os.makedirs(folder, exist_ok=True)
@@ -19,11 +23,23 @@ def write_atomic(path, data: bytes) -> None:
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+            os.chmod(tmp, _mode_for(path))
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
             os.remove(tmp)
         raise
+
+
+def _mode_for(path) -> int:
+    try:
+        return os.stat(path).st_mode & 0o7777
+    except FileNotFoundError:
+        umask = os.umask(0)
+        os.umask(umask)
+        return 0o666 & ~umask
 
 
 def save_npz(path, arrays: dict) -> None:
