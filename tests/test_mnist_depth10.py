@@ -22,6 +22,18 @@ def test_folded_plain_network_matches_at_step_0_in_float64():
     assert not any(isinstance(m, mb.nn.BatchNorm1d) for m in nets["plain"])
 
 
+def test_the_step_0_fold_check_leaves_the_running_statistics_as_they_were():
+    cfg = job.Config(dtype="float64", width=16, depth=4, train_size=500)
+    x = mb.tensor(job.load_data(cfg)[0])
+    nets = job.build_networks(cfg, x)
+    before = {k: v.numpy().copy() for k, v in nets["bn"].state_dict().items()}
+    assert job._fold_gap(nets, x) <= 1e-12
+    after = nets["bn"].state_dict()
+    assert any("running_mean" in k for k in before)
+    for k, v in before.items():
+        np.testing.assert_array_equal(after[k].numpy(), v, err_msg=k)
+
+
 def test_end_to_end_run_writes_what_it_should(tmp_path, capsys):
     out = tmp_path / "run"
     metrics = job.main(SMALL + ["--steps", "4", "--out", str(out), "--lr", "0.1"])
