@@ -67,11 +67,12 @@ def from_numpy(array: np.ndarray) -> Tensor:
     return _finish(array, backend.CPU, False)  # on the CPU whatever the default device
 
 
-def _filled(fill, size, dtype, device, requires_grad, generator=None) -> Tensor:
+def _filled(fill, size, device, requires_grad) -> Tensor:
+    """A new tensor ``fill(xp, shape)`` made on ``device`` (default: the default device)."""
     device = backend.Device(device) if device is not None else backend.get_default_device()
     xp = backend.module_for(device)
     with _on(xp, device):
-        array = fill(xp, _size(size), dtype)
+        array = fill(xp, _size(size))
     t = _wrap(array)
     if requires_grad:
         t.requires_grad = True
@@ -94,15 +95,15 @@ class _on:
 
 
 def zeros(*size, dtype=None, device=None, requires_grad=False) -> Tensor:
-    return _filled(lambda xp, s, _: xp.zeros(s, dtype=_dtype(dtype)), size, dtype, device, requires_grad)
+    return _filled(lambda xp, s: xp.zeros(s, dtype=_dtype(dtype)), size, device, requires_grad)
 
 
 def ones(*size, dtype=None, device=None, requires_grad=False) -> Tensor:
-    return _filled(lambda xp, s, _: xp.ones(s, dtype=_dtype(dtype)), size, dtype, device, requires_grad)
+    return _filled(lambda xp, s: xp.ones(s, dtype=_dtype(dtype)), size, device, requires_grad)
 
 
 def empty(*size, dtype=None, device=None, requires_grad=False) -> Tensor:
-    return _filled(lambda xp, s, _: xp.empty(s, dtype=_dtype(dtype)), size, dtype, device, requires_grad)
+    return _filled(lambda xp, s: xp.empty(s, dtype=_dtype(dtype)), size, device, requires_grad)
 
 
 def full(size, fill_value, dtype=None, device=None, requires_grad=False) -> Tensor:
@@ -110,13 +111,13 @@ def full(size, fill_value, dtype=None, device=None, requires_grad=False) -> Tens
     if dtype is None:
         dtype = backend.result_type(fill_value)
     size = (size,) if isinstance(size, int) else tuple(size)
-    return _filled(lambda xp, s, _: xp.full(s, fill_value, dtype=_dtype(dtype)), size, dtype, device,
+    return _filled(lambda xp, s: xp.full(s, fill_value, dtype=_dtype(dtype)), size, device,
                    requires_grad)
 
 
 def eye(n, m=None, dtype=None, device=None, requires_grad=False) -> Tensor:
     m = n if m is None else m
-    return _filled(lambda xp, s, _: xp.eye(n, m, dtype=_dtype(dtype)), (), dtype, device, requires_grad)
+    return _filled(lambda xp, s: xp.eye(n, m, dtype=_dtype(dtype)), (), device, requires_grad)
 
 
 def arange(start, end=None, step=1, dtype=None, device=None, requires_grad=False) -> Tensor:
@@ -127,12 +128,12 @@ def arange(start, end=None, step=1, dtype=None, device=None, requires_grad=False
         raise ValueError("arange: step must be nonzero")
     if dtype is None:
         dtype = backend.result_type(start, end, step)
-    return _filled(lambda xp, s, _: xp.arange(start, end, step).astype(_dtype(dtype)), (), dtype, device,
+    return _filled(lambda xp, s: xp.arange(start, end, step).astype(_dtype(dtype)), (), device,
                    requires_grad)
 
 
 def linspace(start, end, steps, dtype=None, device=None, requires_grad=False) -> Tensor:
-    return _filled(lambda xp, s, _: xp.linspace(start, end, steps).astype(_dtype(dtype)), (), dtype,
+    return _filled(lambda xp, s: xp.linspace(start, end, steps).astype(_dtype(dtype)), (),
                    device, requires_grad)
 
 
