@@ -145,6 +145,24 @@ def test_max_with_dim_returns_values_and_indices():
     assert x.argmax().item() == 3 and x.argmin(1).tolist() == [0, 1]
 
 
+def test_max_and_min_with_dim_keepdim_negative_dim_nan_and_empty_as_pytorch():
+    data = np.array([[1.0, 3.0, 3.0], [2.0, np.nan, 0.0], [4.0, -1.0, -1.0]])
+    x = mb.tensor(data, requires_grad=True)
+    values, indices = x.max(dim=-1, keepdim=True)
+    assert values.shape == indices.shape == (3, 1) and indices.reshape(-1).tolist() == [1, 1, 0]
+    assert np.isnan(values.detach().numpy()[1, 0])  # NaN is the maximum, at its index, as in PyTorch
+    low, where = mb.min(x, 1)
+    assert where.tolist() == [0, 1, 1] and low.detach().numpy()[[0, 2]].tolist() == [1.0, -1.0]
+    (low * mb.tensor([1.0, 2.0, 3.0], dtype=mb.float64)).sum().backward()
+    assert x.grad.tolist() == [[1.0, 0.0, 0.0], [0.0, 2.0, 0.0], [0.0, 3.0, 0.0]]
+    empty_values, empty_indices = mb.max(mb.zeros(0, 3), 1)  # nothing to reduce: empty results
+    assert empty_values.shape == empty_indices.shape == (0,)
+    with pytest.raises(ValueError, match=r"max\(dim=0\) of a tensor of shape \(0, 3\): that dimension is empty"):
+        mb.max(mb.zeros(0, 3), 0)
+    with pytest.raises(TypeError, match="min: complex tensors have no order"):
+        mb.min(mb.tensor(np.ones((2, 2), complex)), 0)
+
+
 def test_maximum_splits_the_gradient_at_ties():
     a = mb.tensor([1.0, 2.0], requires_grad=True)
     b = mb.tensor([1.0, 0.0], requires_grad=True)

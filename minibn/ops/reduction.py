@@ -93,6 +93,10 @@ class Max(_Reduction):
 
     def forward(self, x):
         self.setup(x)
+        if self.index is not None:  # max(dim): the values at the indices already found
+            (axis,) = self.axes
+            values = self.xp.take_along_axis(x, self.index, axis)
+            return values if self.keepdim else values.squeeze(axis)
         if x.size == 0:
             raise ValueError("max/min of an empty tensor")
         reduce = self.xp.max if self.largest else self.xp.min
@@ -101,12 +105,10 @@ class Max(_Reduction):
     def backward(self, g):
         xp = self.xp
         x = self.inputs[0]._data
-        if self.first_index:
+        if self.index is not None:
             (axis,) = self.axes
-            find = xp.argmax if self.largest else xp.argmin
-            idx = xp.expand_dims(find(x, axis=axis), axis)
             positions = xp.arange(x.shape[axis]).reshape([-1 if a == axis else 1 for a in range(x.ndim)])
-            weights = (positions == idx).astype(g.dtype)  # one-hot at the first extreme index
+            weights = (positions == self.index).astype(g.dtype)  # one-hot at the first extreme index
         else:
             y = self.output._data
             if not self.keepdim:
@@ -162,13 +164,18 @@ def std(x, dim=None, keepdim=False, *, correction=None, unbiased=None, axis=None
 def _extremum(cls, x, dim, keepdim, axis, keepdims):
     dim, keepdim = reduce_args(dim, keepdim, axis, keepdims)
     if dim is None:
-        return cls.apply(x, axes=tuple(range(x.ndim)), keepdim=False, first_index=False)
+        return cls.apply(x, axes=tuple(range(x.ndim)), keepdim=False, index=None)
+    name = cls.__name__.lower()
     if not isinstance(dim, int):
-        raise TypeError(f"{cls.__name__.lower()}(dim) takes one int dimension; use amax/amin for several")
-    axes = normalize_axes(dim, x.ndim, cls.__name__.lower())
-    values = cls.apply(x, axes=axes, keepdim=keepdim, first_index=True)
-    find = argmax if cls.largest else argmin
-    return MaxResult(values, find(x, dim, keepdim))
+        raise TypeError(f"{name}(dim) takes one int dimension; use amax/amin for several")
+    axes = normalize_axes(dim, x.ndim, name)
+    if x._data.dtype.kind == "c":
+        raise TypeError(f"{name}: complex tensors have no order (not complex-analytic)")
+    if x.shape[axes[0]] == 0:
+        raise ValueError(f"{name}(dim={dim}) of a tensor of shape {tuple(x.shape)}: that dimension is empty")
+    index = (argmax if cls.largest else argmin)(x, dim, keepdim=True)  # the first extreme, as PyTorch's
+    values = cls.apply(x, axes=axes, keepdim=keepdim, index=index._data)
+    return MaxResult(values, index if keepdim else index.squeeze(axes[0]))
 
 
 def max(x, dim=None, keepdim=False, *, axis=None, keepdims=None):  # noqa: A001
@@ -183,12 +190,12 @@ def min(x, dim=None, keepdim=False, *, axis=None, keepdims=None):  # noqa: A001
 
 def amax(x, dim=None, keepdim=False, *, axis=None, keepdims=None):
     """Largest values over ``dim`` (ties share the gradient evenly)."""
-    return _reduce(Max, x, dim, keepdim, axis, keepdims, first_index=False)
+    return _reduce(Max, x, dim, keepdim, axis, keepdims, index=None)
 
 
 def amin(x, dim=None, keepdim=False, *, axis=None, keepdims=None):
     """Smallest values over ``dim`` (ties share the gradient evenly)."""
-    return _reduce(Min, x, dim, keepdim, axis, keepdims, first_index=False)
+    return _reduce(Min, x, dim, keepdim, axis, keepdims, index=None)
 
 
 def _arg(name, x, dim, keepdim):
