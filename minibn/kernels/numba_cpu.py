@@ -127,6 +127,7 @@ def _bn_backward(dy, x, mean, invstd, gamma, relu_out, dx, dgamma, dbeta, dx_sum
         k[j] = gamma[j] * invstd[j]
         a[j] = sum_dy[j] / n
         b[j] = sum_dy_xc[j] * invstd[j] * invstd[j] / n
+    want_sum = dx_sum.shape[0] > 0  # loop-invariant: the compiler makes a loop for each case
     total = np.zeros(c)
     for start in range(0, n, _BLOCK):
         b1[:] = 0
@@ -137,15 +138,18 @@ def _bn_backward(dy, x, mean, invstd, gamma, relu_out, dx, dgamma, dbeta, dx_sum
                     g = dy[i, j] * (relu_out[i, j] > 0)
                     v = k[j] * (g - a[j] - (x[i, j] - mean[j]) * b[j])
                     dx[i, j] = v
-                    b1[j] += v
+                    if want_sum:
+                        b1[j] += v
         else:
             for i in range(start, stop):
                 for j in range(c):
                     v = k[j] * (dy[i, j] - a[j] - (x[i, j] - mean[j]) * b[j])
                     dx[i, j] = v
-                    b1[j] += v
-        for j in range(c):
-            total[j] += b1[j]
+                    if want_sum:
+                        b1[j] += v
+        if want_sum:
+            for j in range(c):
+                total[j] += b1[j]
     for j in range(dx_sum.shape[0]):
         dx_sum[j] = total[j]
 
