@@ -66,6 +66,20 @@ def test_floor_and_memory_of_a_small_step(bench):
     assert peak is not None and peak >= 0
 
 
+def test_the_hvp_is_counted_in_gradients_timed_in_the_same_rounds(bench):
+    run, cases = bench
+    case = cases.CASES_BY_NAME["hessian_vector_product_batch_1024"]
+    row = run.run_case(case, "float32", rounds=1)
+    for lib in ("minibn", "torch"):
+        assert row[f"{lib}_baseline_ms"] > 0
+        assert row[f"{lib}_over_baseline"] == pytest.approx(row[f"{lib}_ms"] / row[f"{lib}_baseline_ms"])
+    row["target"] = case.target
+    row["target_met"] = case.meets(row)
+    shown = run._markdown_row(row)
+    assert f"{row['minibn_over_baseline']:.2f}x (PyTorch {row['torch_over_baseline']:.2f}x)" in shown
+    assert set(run._syncs("cpu")) >= {"minibn", "torch", "floor", "minibn_baseline", "torch_baseline"}
+
+
 def test_agreement_ignores_noise_in_zero_gradients(bench):
     run, _ = bench
     big = np.ones(3)
