@@ -151,18 +151,22 @@ def test_optimizers_train_a_small_mlp_like_pytorch(opt, rng):
     m_opt = getattr(mb.optim, name)(m_net.parameters(), **kwargs)
     t_opt = getattr(torch.optim, name)(t_net.parameters(), **kwargs)
     x, y = rng.standard_normal((16, 5)), rng.integers(0, 3, 16)
-    _train_alongside(m_net, t_net, m_opt, t_opt, x, y, steps=5)
+    losses = _train_alongside(m_net, t_net, m_opt, t_opt, x, y, steps=5)
+    assert losses[-1] < losses[0]  # the optimizer trains, in both libraries alike (checked inside)
 
 
 def _train_alongside(m_net, t_net, m_opt, t_opt, x, y, steps, check_grads=None):
     """Cross-entropy steps on (x, y) in both libraries: the losses agree at every step (and the
-    gradients, through ``check_grads(m_net, t_net)``), and so does every entry of the state dicts."""
+    gradients, through ``check_grads(m_net, t_net)``), and so does every entry of the state dicts.
+    Returns minibn's loss at each step."""
+    losses = []
     for _ in range(steps):
         m_opt.zero_grad()
         t_opt.zero_grad()
         m_loss = F.cross_entropy(m_net(mb.tensor(x)), mb.tensor(y))
         t_loss = torch.nn.functional.cross_entropy(t_net(torch.tensor(x)), torch.tensor(y))
         assert_close(m_loss, t_loss)
+        losses.append(m_loss.item())
         m_loss.backward()
         t_loss.backward()
         if check_grads is not None:
@@ -172,6 +176,7 @@ def _train_alongside(m_net, t_net, m_opt, t_opt, x, y, steps, check_grads=None):
     t_state = t_net.state_dict()
     for key, value in m_net.state_dict().items():
         assert_close(value, t_state[key])
+    return losses
 
 
 def test_fused_bn_relu_network_trains_like_pytorch(rng):
