@@ -92,7 +92,8 @@ def _bn_backward(dy, x, mean, invstd, gamma, relu_out, dx, dgamma, dbeta, dx_sum
     # is <= 0, by a multiplication: a conditional here compiles to scalar code, which runs 2x
     # slower on data that comes from memory. (inf * 0 is NaN, so the caller redoes the rare
     # case of non-finite sums with an exact mask.) dx_sum receives the sum over samples of dx.
-    # Sums run in blocks of rows as in the forward kernel.
+    # Sums run in blocks of rows as in the forward kernel. relu and want_sum are the same for
+    # every element: the compiler hoists them, making a loop for each case.
     n, c = x.shape
     relu = relu_out.shape[0] > 0
     sum_dy = np.zeros(c)
@@ -103,18 +104,11 @@ def _bn_backward(dy, x, mean, invstd, gamma, relu_out, dx, dgamma, dbeta, dx_sum
         b1[:] = 0
         b2[:] = 0
         stop = min(start + _BLOCK, n)
-        if relu:
-            for i in range(start, stop):
-                for j in range(c):
-                    g = dy[i, j] * (relu_out[i, j] > 0)
-                    b1[j] += g
-                    b2[j] += g * (x[i, j] - mean[j])
-        else:
-            for i in range(start, stop):
-                for j in range(c):
-                    g = dy[i, j]
-                    b1[j] += g
-                    b2[j] += g * (x[i, j] - mean[j])
+        for i in range(start, stop):
+            for j in range(c):
+                g = dy[i, j] * (relu_out[i, j] > 0) if relu else dy[i, j]
+                b1[j] += g
+                b2[j] += g * (x[i, j] - mean[j])
         for j in range(c):
             sum_dy[j] += b1[j]
             sum_dy_xc[j] += b2[j]
@@ -127,26 +121,18 @@ def _bn_backward(dy, x, mean, invstd, gamma, relu_out, dx, dgamma, dbeta, dx_sum
         k[j] = gamma[j] * invstd[j]
         a[j] = sum_dy[j] / n
         b[j] = sum_dy_xc[j] * invstd[j] * invstd[j] / n
-    want_sum = dx_sum.shape[0] > 0  # loop-invariant: the compiler makes a loop for each case
+    want_sum = dx_sum.shape[0] > 0
     total = np.zeros(c)
     for start in range(0, n, _BLOCK):
         b1[:] = 0
         stop = min(start + _BLOCK, n)
-        if relu:
-            for i in range(start, stop):
-                for j in range(c):
-                    g = dy[i, j] * (relu_out[i, j] > 0)
-                    v = k[j] * (g - a[j] - (x[i, j] - mean[j]) * b[j])
-                    dx[i, j] = v
-                    if want_sum:
-                        b1[j] += v
-        else:
-            for i in range(start, stop):
-                for j in range(c):
-                    v = k[j] * (dy[i, j] - a[j] - (x[i, j] - mean[j]) * b[j])
-                    dx[i, j] = v
-                    if want_sum:
-                        b1[j] += v
+        for i in range(start, stop):
+            for j in range(c):
+                g = dy[i, j] * (relu_out[i, j] > 0) if relu else dy[i, j]
+                v = k[j] * (g - a[j] - (x[i, j] - mean[j]) * b[j])
+                dx[i, j] = v
+                if want_sum:
+                    b1[j] += v
         if want_sum:
             for j in range(c):
                 total[j] += b1[j]
