@@ -76,15 +76,10 @@ def _bn_forward(x, gamma, beta, eps, relu, y, mean, var, invstd):
         invstd[j] = inv
         scale[j] = gamma[j] * inv
         shift[j] = beta[j] - (x0[j] + m) * (gamma[j] * inv)
-    if relu:  # the activation as an epilogue: y = max(gamma xhat + beta, 0), NaN staying NaN
-        for i in range(n):
-            for j in range(c):
-                v = x[i, j] * scale[j] + shift[j]
-                y[i, j] = 0 if v <= 0 else v
-    else:
-        for i in range(n):
-            for j in range(c):
-                y[i, j] = x[i, j] * scale[j] + shift[j]
+    for i in range(n):  # relu: the activation as an epilogue, max(gamma xhat + beta, 0), NaN staying NaN
+        for j in range(c):
+            v = x[i, j] * scale[j] + shift[j]
+            y[i, j] = (0 if v <= 0 else v) if relu else v
 
 
 def _bn_backward(dy, x, mean, invstd, gamma, relu_out, dx, dgamma, dbeta, dx_sum):
