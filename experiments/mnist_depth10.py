@@ -1,71 +1,100 @@
-"""Why does batch norm allow a high learning rate? (seed 000, sec. 3, Morwani 2020)
+"""Why does batch norm allow a high learning rate? (seed 000, sec. 3 and 3.1, Morwani 2020)
 
-A 10-layer ReLU network with batch norm after every hidden linear layer and
-the plain network at its equivalent point (BN folded into the weights on the
-training set, so both compute the same function at step 0) are trained side
-by side with SGD at lr = 1 on 10 000-image MNIST. At every step, per layer:
-the norm of the activations, of dL/d(activations), and of the weights.
-A network whose loss or activations blow up is recorded as diverged at that
-step and stopped; the other one goes on.
+A 10-layer ReLU network with batch norm after every hidden linear layer and the plain
+network at its equivalent point (the normalization folded into the weights, so both compute
+the same function at step 0) are trained side by side with SGD at lr = 1 on 10 000-image
+MNIST. At every step, per layer: the norm of the activations, of dL/d(activations) and of
+the weights. A network whose loss or activations blow up is recorded as diverged at that
+step and stopped; the other one goes on. ``--norm l1|l2|l3|linf`` (``--uncentered``) puts
+another normalization in batch norm's place (seed 000 sec. 4: "every normalization enables
+higher lr").
 
-    python experiments/mnist_depth10.py [--steps 300] [--batch-size 64] [--out DIR] ...
+    python experiments/mnist_depth10.py [--quick] [--steps 300] [--batch-size 64] [--norm l1] ...
 
-Writes metrics.json and figures to the output folder (default
-runs/mnist_depth10/<timestamp>/) and prints a summary.
+Writes checkpoint.ckpt, metrics.json (with the claims checked) and figures to the output
+folder (default runs/mnist_depth10/<timestamp>/) and prints a summary.
 """
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
-import json
 import math
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 
 import minibn as mb
 import minibn.functional as F
-from minibn import fileio, nn, plotting, runs
+from minibn import experiment, nn, plotting
 from minibn.data import load_mnist, load_mnist_subset
+from minibn.experiment import ConfigError, at_least, at_most, option, positive
+from minibn.experiment import claims as C
+from minibn.experiment.recording import LayerRecord, norm, weight_norms
+from minibn.experiment.training import accuracy, batch_indices, divergence, evaluate
 
-NETWORKS = ("plain", "bn")
-TITLES = {"plain": "plain network (BN folded in at step 0)", "bn": "BN network"}
+NORMS = {"bn": ("bn", {}), "l1": ("lp", {"p": 1}), "l2": ("lp", {"p": 2}), "l3": ("lp", {"p": 3}),
+         "linf": ("lp", {"p": math.inf})}
+EMBEDDED = 10_000  # training images that come with minibn
+DOCUMENT = "000"
 
 
 @dataclasses.dataclass
-class Config:
-    backend: str = "numba" if mb.kernels.numba_available() else "numpy"
-    dtype: str = "float32"
-    seed: int = 0
-    lr: float = 1.0
-    steps: int = 300
-    batch_size: int | None = None  # None: the whole training set (batch gradient descent)
-    width: int = 100
-    depth: int = 10  # linear layers
-    train_size: int = 10_000
-    data_dir: str | None = None
-    out: str | None = None
-    quiet: bool = False
-    eval_every: int = 1
-    diverge_rms: float = 1e4  # an activation root-mean-square above this counts as diverged
-    checkpoint_every: int = 100
+class Config(experiment.Config):
+    STEPS = "steps"
+
+    lr: float = option(1.0, "learning rate of plain SGD", check=positive)
+    steps: int = option(300, "training steps", check=at_least(1), resumable=True)
+    batch_size: int | None = option(None, "samples per step; none: the whole training set, as in the seed's "
+                                          "text (the seed author's code uses 64)", check=at_least(2))
+    width: int = option(100, "hidden width", check=at_least(1))
+    depth: int = option(10, "number of linear layers", check=at_least(2))
+    train_size: int = option(EMBEDDED, "training images; up to 10 000 come with minibn, more need the "
+                                       "original MNIST files", check=(at_least(2), at_most(60_000)))
+    data_dir: str | None = option(None, "folder with the original MNIST files (for --train-size > 10000)",
+                                  metavar="DIR")
+    norm: str = option("bn", "normalization after each hidden linear layer (none: the plain network alone)",
+                       choices=(*NORMS, "none"))
+    uncentered: bool = option(False, "Lp norms without centering: the scale is computed from x, not x - mean")
+    fold_on: str = option("train", "data the plain network's equivalent point is computed on: the training "
+                                   "set, or the first training batch (as the seed author's code does)",
+                          choices=("train", "first-batch"))
+    eval_every: int = option(1, "steps between test-set evaluations", check=at_least(1))
+    checkpoint_every: int = option(100, "steps between checkpoints", check=at_least(1), resumable=True)
+    diverge_rms: float = option(1e4, "an activation root-mean-square above this counts as diverged",
+                                check=positive)
+
+    def validate(self):
+        if self.batch_size is not None and self.batch_size > self.train_size:
+            raise ConfigError("batch_size", f"{self.batch_size} exceeds --train-size {self.train_size}")
+        if self.uncentered and self.norm in ("bn", "none"):
+            raise ConfigError("uncentered", f"applies to the Lp norms (l1, l2, l3, linf), not to --norm {self.norm}")
 
 
-# -- data ------------------------------------------------------------------------------
+QUICK = {"steps": 60, "eval_every": 5}
+
+
+def normalized_name(norm: str, uncentered: bool) -> str | None:
+    """The name of the normalized network ("bn", "l1", "l3-uncentered", ...), None without one."""
+    return None if norm == "none" else norm + ("-uncentered" if uncentered else "")
+
+
+def title(name: str) -> str:
+    if name == "plain":
+        return "plain network (normalization folded in at step 0)"
+    return {"bn": "BN network"}.get(name, f"{name.replace('-', ' ')} normalized network")
+
+
+# -- data and networks -----------------------------------------------------------------------
 
 
 def load_data(cfg: Config):
     """(x_train, y_train, x_test, y_test) as NumPy arrays of the configured dtype."""
     dtype = np.dtype(cfg.dtype)
-    if cfg.train_size <= 10_000:
+    if cfg.train_size <= EMBEDDED:
         x, y = load_mnist_subset("train", dtype=dtype)
     else:
         x, y = load_mnist("train", root=cfg.data_dir, dtype=dtype)
-        if cfg.train_size > len(x):
-            raise ValueError(f"--train-size {cfg.train_size} exceeds the {len(x)} MNIST training images")
     if cfg.train_size < len(x):
         keep = np.sort(np.random.default_rng(cfg.seed).choice(len(x), cfg.train_size, replace=False))
         x, y = x[keep], y[keep]
@@ -73,270 +102,383 @@ def load_data(cfg: Config):
     return x, y, xt, yt
 
 
-def batches(cfg: Config, n: int, step: int) -> np.ndarray | None:
-    """Indices of the batch at ``step`` (None for the full batch); a fixed function of
-    (seed, step), so that both networks, and a resumed run, see the same batches."""
-    if cfg.batch_size is None or cfg.batch_size >= n:
-        return None
-    per_epoch = n // cfg.batch_size
-    epoch, k = divmod(step, per_epoch)
-    order = np.random.default_rng([cfg.seed, epoch]).permutation(n)
-    return np.sort(order[k * cfg.batch_size:(k + 1) * cfg.batch_size])
+def fold_data(cfg: Config, x):
+    """The batch the plain network's equivalent point is computed on (``--fold-on``)."""
+    if cfg.fold_on == "train":
+        return x
+    idx = batch_indices(cfg.seed, 0, len(x), cfg.batch_size)
+    return x if idx is None else x[idx]
 
 
-# -- networks ----------------------------------------------------------------------------
-
-
-def build_networks(cfg: Config, x_train: mb.Tensor, device: str = "cpu"):
-    """The BN network (Kaiming-normal weights, zero biases, gamma = 1, beta = 0) and the plain
-    network equal to it on the training set."""
+def build_networks(cfg: Config, x_fold: mb.Tensor, device: str = "cpu") -> dict:
+    """The normalized network (Kaiming-normal weights, zero biases, gamma = 1, beta = 0) and the
+    plain network equal to it on ``x_fold``; with ``--norm none``, the plain network alone."""
     sizes = [784] + [cfg.width] * (cfg.depth - 1) + [10]
-    bn_net = nn.mlp(sizes, norm="bn", init="kaiming_normal", zero_bias=True, dtype=cfg.dtype,
-                    device=device, generator=mb.Generator(cfg.seed))
-    plain = nn.fold_batchnorm(bn_net, x_train)
-    return {"plain": plain, "bn": bn_net}
+    build = dict(init="kaiming_normal", zero_bias=True, dtype=cfg.dtype, device=device,
+                 generator=mb.Generator(cfg.seed))
+    name = normalized_name(cfg.norm, cfg.uncentered)
+    if name is None:
+        return {"plain": nn.mlp(sizes, norm=None, **build)}
+    kind, options = NORMS[cfg.norm]
+    if cfg.uncentered:
+        options = {**options, "centered": False}
+    normalized = nn.mlp(sizes, norm=kind, norm_kwargs=options or None, **build)
+    return {"plain": nn.fold_batchnorm(normalized, x_fold), name: normalized}
 
 
-def _fold_gap(nets: dict, x: mb.Tensor) -> float:
-    """max |plain(x) - bn(x)| / max |bn(x)|: how well the folded network matches at step 0. The
-    BN network runs in training mode (batch statistics), so its running statistics are put back
-    afterwards: training starts from the state it would have had without this check."""
+def fold_gap(nets: dict, x: mb.Tensor) -> float | None:
+    """max |plain(x) - normalized(x)| / max |normalized(x)|: how well the folded network matches
+    at step 0. The normalized network runs in training mode (batch statistics), so its running
+    statistics are put back afterwards: training starts from the state it would have had."""
+    if len(nets) == 1:
+        return None
+    normalized = list(nets.values())[1]
     with mb.no_grad():
-        state = {name: t.clone() for name, t in nets["bn"].state_dict().items()}  # state_dict shares memory
-        reference = nets["bn"](x)
+        state = {name: t.clone() for name, t in normalized.state_dict().items()}  # state_dict shares memory
+        reference = normalized(x)
         gap = (nets["plain"](x) - reference).abs().amax().item() / reference.abs().amax().item()
-    nets["bn"].load_state_dict(state)
+    normalized.load_state_dict(state)
     return float(gap)
 
 
-def forward_recorded(net: nn.Sequential, x: mb.Tensor, grad_norms: list):
-    """Run ``net`` block by block; return the logits and each block's output (after the
-    activation; the logits for the last block). A hook on each output writes
-    ||dL/d(output)|| into ``grad_norms`` during backward."""
-    outputs = []
-    h = x
-    for i, h in net.stages(x):  # fused stages end at the ReLU, whose output is recorded
-        if isinstance(net[i], nn.ReLU) or i == len(net) - 1:
-            index = len(outputs)
-            outputs.append(h)
-            if h.requires_grad:
-                h.register_hook(lambda g, index=index: grad_norms.__setitem__(index, _norm(g)))
-    return h, outputs
+def _empty_record(normalized: bool) -> dict:
+    rec = {"loss": [], "train_accuracy": [], "test_accuracy": [], "activation_norm": [],
+           "activation_grad_norm": [], "weight_norm": [], "diverged_at": None, "diverged_because": None}
+    if normalized:
+        rec["affine_norm"] = []  # ||(gamma, beta)|| per normalization layer
+    return rec
 
 
-def _norm(t: mb.Tensor) -> float:
-    with np.errstate(over="ignore", invalid="ignore"):  # a diverging network overflows: that is the result
-        return float(t.xp.linalg.norm(t.detach()._data.ravel()))
-
-
-def accuracy(logits: mb.Tensor, labels: mb.Tensor) -> float:
-    return float((logits.argmax(1) == labels).cpu().numpy().mean())
-
-
-@mb.no_grad()
-def evaluate(net, x, y, chunk: int = 5000) -> float:
-    """Test accuracy in eval mode (batch norm with its running statistics)."""
-    net.eval()
-    correct = sum(float((net(x[i:i + chunk]).argmax(1) == y[i:i + chunk]).cpu().numpy().sum())
-                  for i in range(0, len(x), chunk))
-    net.train()
-    return correct / len(x)
-
-
-# -- the run -----------------------------------------------------------------------------
-
-
-def _empty_record():
-    return {"loss": [], "train_accuracy": [], "test_accuracy": [], "activation_norm": [],
-            "activation_grad_norm": [], "weight_norm": [], "diverged_at": None, "diverged_because": None}
-
-
-def _checkpoint(out: Path, cfg: Config, step: int, nets, record):
-    """Save both networks (with BN running statistics) and the metrics so far; plain SGD has no state."""
-    arrays = {}
-    for name in NETWORKS:
-        arrays.update({f"{name}/{k}": v.cpu().numpy() for k, v in nets[name].state_dict().items()})
-    fileio.save_npz(out / "checkpoint.npz", arrays)
-    fileio.save_json(out / "checkpoint.json", {"config": dataclasses.asdict(cfg), "step": step,
-                                               "record": record})
-
-
-def _resume(out: Path, nets):
-    with open(out / "checkpoint.json") as f:
-        state = json.load(f)
-    with np.load(out / "checkpoint.npz") as arrays:
-        for name in NETWORKS:
-            prefix = f"{name}/"
-            nets[name].load_state_dict({k[len(prefix):]: arrays[k] for k in arrays.files if k.startswith(prefix)})
-    record = state["record"]
-    for rec in record.values():  # JSON stored NaN as null
-        rec["loss"] = [math.nan if v is None else v for v in rec["loss"]]
-    return state["step"], record
+# -- the run -----------------------------------------------------------------------------------
 
 
 def run(cfg: Config, resume: bool = False) -> dict:
-    """Train both networks; write metrics.json and figures to the output folder; return the metrics."""
-    out = runs.run_dir(cfg.out, "mnist_depth10")
-    cfg.out = str(out)
-    device = runs.use_backend(cfg.backend)
-    mb.manual_seed(cfg.seed)
-    x_np, y_np, xt_np, yt_np = load_data(cfg)
-    x, y = mb.tensor(x_np, device=device), mb.tensor(y_np, device=device)
-    xt, yt = mb.tensor(xt_np, device=device), mb.tensor(yt_np, device=device)
-    nets = build_networks(cfg, x, device)
-    fold_gap = _fold_gap(nets, x)
-    optimizers = {k: mb.optim.SGD(net.parameters(), lr=cfg.lr) for k, net in nets.items()}
-    record = {k: _empty_record() for k in NETWORKS}
-    start = 0
-    if resume:
-        start, record = _resume(out, nets)
+    """Train the networks; write the checkpoint, metrics.json and the figures; return the metrics."""
+    with experiment.Run("mnist_depth10", cfg, resume) as r:
+        x_np, y_np, xt_np, yt_np = load_data(cfg)
+        x, y = mb.tensor(x_np, device=r.device), mb.tensor(y_np, device=r.device)
+        xt, yt = mb.tensor(xt_np, device=r.device), mb.tensor(yt_np, device=r.device)
+        x_fold = fold_data(cfg, x)
+        nets = build_networks(cfg, x_fold, r.device)
+        optimizers = {name: mb.optim.SGD(net.parameters(), lr=cfg.lr) for name, net in nets.items()}
+        record = {"networks": {name: _empty_record(name != "plain") for name in nets}}
+        state = r.state({**{f"net/{k}": v for k, v in nets.items()}, **{f"sgd/{k}": v for k, v in optimizers.items()}},
+                        record)
+        if not state.resumed:
+            state.record["fold_relative_gap_at_step_0"] = fold_gap(nets, x_fold)
+            state.record["fold_relative_gap_on_train_at_step_0"] = fold_gap(nets, x)
+        networks = state.record["networks"]
 
-    started = time.perf_counter()
-    bar = runs.progress(range(start, cfg.steps), cfg.quiet, desc="mnist_depth10", unit="step",
-                        initial=start, total=cfg.steps)
-    for step in bar:
-        idx = batches(cfg, len(x_np), step)
-        xb, yb = (x, y) if idx is None else (x[idx], y[idx])
-        for name in NETWORKS:
-            rec = record[name]
+        started = time.perf_counter()
+        for step in r.steps(state, cfg.steps, every=cfg.checkpoint_every):
+            idx = batch_indices(cfg.seed, step, len(x_np), cfg.batch_size)
+            xb, yb = (x, y) if idx is None else (x[idx], y[idx])
+            for name, net in nets.items():
+                if networks[name]["diverged_at"] is None:
+                    train_step(cfg, step, net, optimizers[name], xb, yb, xt, yt, networks[name])
+            r.bar.set_postfix({k: f"{v['loss'][-1]:.3g}" if v["diverged_at"] is None else "diverged"
+                               for k, v in networks.items()})
+
+        for name, rec in networks.items():
             if rec["diverged_at"] is not None:
-                continue
-            _train_step(cfg, step, nets[name], optimizers[name], xb, yb, xt, yt, rec)
-        bar.set_postfix({k: f"{record[k]['loss'][-1]:.3g}" if record[k]["diverged_at"] is None else "diverged"
-                         for k in NETWORKS})
-        if cfg.checkpoint_every and (step + 1) % cfg.checkpoint_every == 0 and step + 1 < cfg.steps:
-            _checkpoint(out, cfg, step + 1, nets, record)
-    _checkpoint(out, cfg, cfg.steps, nets, record)
-
-    for name in NETWORKS:
-        rec = record[name]
-        if rec["diverged_at"] is not None:
-            rec["final_test_accuracy"] = None
-        elif rec["test_accuracy"] and rec["test_accuracy"][-1][0] == cfg.steps - 1:
-            rec["final_test_accuracy"] = rec["test_accuracy"][-1][1]  # measured after the last step
-        else:
-            rec["final_test_accuracy"] = evaluate(nets[name], xt, yt)
-    metrics = {
-        "experiment": "seed 000 sec. 3: BN network vs its equivalent plain network at a high learning rate",
-        "config": dataclasses.asdict(cfg),
-        "layers": list(range(1, cfg.depth + 1)),
-        "fold_relative_gap_at_step_0": fold_gap,
-        "seconds": time.perf_counter() - started,
-        "networks": record,
-    }
-    fileio.save_json(out / "metrics.json", metrics)
-    figures = write_figures(out, metrics)
-    metrics["figures"] = [str(p) for p in figures]
-    return metrics
+                rec["final_test_accuracy"] = None
+            elif rec["test_accuracy"] and rec["test_accuracy"][-1][0] == cfg.steps - 1:
+                rec["final_test_accuracy"] = rec["test_accuracy"][-1][1]  # measured after the last step
+            else:
+                rec["final_test_accuracy"] = evaluate(nets[name], xt, yt)
+        metrics = {
+            "experiment": "seed 000 sec. 3: a normalized network vs its equivalent plain network at a high "
+                          "learning rate",
+            "config": cfg.to_dict(),
+            "layers": list(range(1, cfg.depth + 1)),
+            "fold_relative_gap_at_step_0": state.record["fold_relative_gap_at_step_0"],
+            "fold_relative_gap_on_train_at_step_0": state.record["fold_relative_gap_on_train_at_step_0"],
+            "seconds": time.perf_counter() - started,
+            "networks": networks,
+        }
+        metrics["claims"] = claims(metrics)
+        return r.finish(metrics, figures(metrics))
 
 
-def _train_step(cfg, step, net, opt, xb, yb, xt, yt, rec):
-    grad_norms = [math.nan] * cfg.depth
-    logits, outputs = forward_recorded(net, xb, grad_norms)
-    loss = F.cross_entropy(logits, yb)
-    act = [_norm(h) for h in outputs]
-    weights = [_norm(m.weight) for m in net if isinstance(m, nn.Linear)]
+def train_step(cfg: Config, step: int, net, opt, xb, yb, xt, yt, rec: dict) -> None:
+    """One SGD step of ``net`` with its per-layer norms appended to ``rec``; a diverged network
+    is recorded as such and not updated."""
+    layers = LayerRecord(net, xb)
+    loss = F.cross_entropy(layers.logits, yb)
+    act = layers.activation_norms()
     loss_value = float(loss.item())
-    rms = max(a / math.sqrt(h.numel()) for a, h in zip(act, outputs))
     rec["loss"].append(loss_value)
     rec["activation_norm"].append(act)
-    rec["weight_norm"].append(weights)
-    rec["train_accuracy"].append(accuracy(logits, yb))
-    if not math.isfinite(loss_value) or not math.isfinite(rms) or rms > cfg.diverge_rms:
-        rec["diverged_at"] = step
-        rec["diverged_because"] = ("non-finite loss" if not math.isfinite(loss_value) else
-                                   "non-finite activations" if not math.isfinite(rms) else
-                                   f"activation RMS {rms:.3g} > {cfg.diverge_rms:g}")
+    rec["weight_norm"].append(weight_norms(net))
+    rec["train_accuracy"].append(accuracy(layers.logits, yb))
+    if "affine_norm" in rec:
+        rec["affine_norm"].append([math.hypot(norm(m.weight), norm(m.bias)) for m in net
+                                   if isinstance(m, (nn.BatchNorm1d, nn.LpNorm1d))])
+    reason = divergence(loss_value, layers.activation_rms(act), cfg.diverge_rms)
+    if reason is not None:
+        rec["diverged_at"], rec["diverged_because"] = step, reason
         rec["activation_grad_norm"].append([math.nan] * cfg.depth)
         return
     opt.zero_grad()
     loss.backward()
     opt.step()
-    rec["activation_grad_norm"].append(grad_norms)
-    if cfg.eval_every and step % cfg.eval_every == 0:
+    rec["activation_grad_norm"].append(layers.grad_norms)
+    if step % cfg.eval_every == 0:
         rec["test_accuracy"].append([step, evaluate(net, xt, yt)])
 
 
-def write_figures(out: Path, metrics: dict) -> list:
+# -- claims ------------------------------------------------------------------------------------
+
+
+def _setting(cfg: dict) -> str:
+    batch = "full batch" if cfg["batch_size"] is None else f"batch {cfg['batch_size']}"
+    norm = normalized_name(cfg["norm"], cfg["uncentered"]) or "no normalization"
+    return (f"MNIST {cfg['train_size']} training images, {cfg['depth']} linear layers of width {cfg['width']}, "
+            f"{norm}, SGD lr {cfg['lr']:g}, {batch}, {cfg['steps']} steps, seed {cfg['seed']}, {cfg['dtype']}, "
+            f"plain network folded on {cfg['fold_on']}")
+
+
+def _log_growth(series, t0: int, t1: int):
+    """log(value at t1 / value at t0) per layer."""
+    a = np.asarray(series, dtype=float)
+    return np.log(a[t1] / a[t0])
+
+
+def _follows(driver, response):
+    """Evidence that ``response`` grows with ``driver`` over (step transition, layer) pairs."""
+    driver, response = np.asarray(driver, dtype=float), np.asarray(response, dtype=float)
+    return {"transitions": len(response), "pairs": int(np.isfinite(driver + response).sum()),
+            "correlation": C.correlation(driver, response)}
+
+
+def _grew(rec_series, t0, t1) -> list:
+    return [float(v) for v in np.exp(_log_growth(rec_series, t0, t1))]
+
+
+FOLLOW_RULE = ("REPRODUCED if {a} and {b} both grew from step 0 to step {t} in every layer and the step-to-step "
+               "growth of {b} follows that of {a} (Pearson correlation of log growths over (step, layer) pairs "
+               ">= 0.5); PARTLY if only one of the two holds; NOT-REPRODUCED if neither; INCONCLUSIVE if the "
+               "plain network did not diverge (the claim explains a divergence) or fewer than 2 step-to-step "
+               "changes were recorded (growing together over steps cannot be seen)")
+
+
+def _follow_verdict(e):
+    if e["plain_diverged_at"] is None or e["transitions"] < 2:
+        return C.INCONCLUSIVE
+    both = e["all_layers_grew"]
+    follows = e["correlation"] >= 0.5 if math.isfinite(e["correlation"]) else False
+    return C.REPRODUCED if both and follows else C.PARTLY if both or follows else C.NOT_REPRODUCED
+
+
+def _bounded_verdict(key):
+    def decide(e):
+        if e[key] is None or not math.isfinite(e[key]):
+            return C.NOT_REPRODUCED if e[key] is not None else C.INCONCLUSIVE
+        return C.REPRODUCED if e[key] <= 2 else C.PARTLY if e[key] <= 10 else C.NOT_REPRODUCED
+    return decide
+
+
+def claims(metrics: dict) -> list:
+    """The claims of seed 000 sec. 3, 3.1 (and 4 for other normalizations), with verdicts from the
+    recorded norms by the rules stated in each."""
+    cfg = metrics["config"]
+    setting = _setting(cfg)
     nets = metrics["networks"]
-    marks = {TITLES[k]: nets[k]["diverged_at"] for k in NETWORKS}
+    plain = nets["plain"]
+    out = []
+    name = next((k for k in nets if k != "plain"), None)
+
+    if name is not None:
+        other = nets[name]
+        evidence = {"lr": cfg["lr"], "plain_diverged_at": plain["diverged_at"],
+                    "plain_diverged_because": plain["diverged_because"], f"{name}_diverged_at": other["diverged_at"],
+                    "steps": cfg["steps"], "normalized_final_test_accuracy": other["final_test_accuracy"]}
+
+        def decide(e, name=name):
+            if e["lr"] != 1:
+                return C.INCONCLUSIVE
+            if e[f"{name}_diverged_at"] is not None or e["plain_diverged_at"] is None:
+                return C.NOT_REPRODUCED
+            return C.REPRODUCED
+
+        rule = (f"at lr = 1: REPRODUCED if the plain network diverges within the run and the {name} network "
+                "does not; NOT-REPRODUCED if the normalized network diverges or the plain one does not; "
+                "INCONCLUSIVE at another lr")
+        if cfg["norm"] == "bn":
+            out.append(C.claim("D10-LR1", DOCUMENT, "sec. 3", "lr = 1 has been chosen as BN doesn't diverge at "
+                               "this lr, but the neural net without BN (initialized at the equivalent point) "
+                               "diverges", setting, evidence, rule, decide))
+        else:
+            out.append(C.claim(f"D10-NORM-{name.upper()}", DOCUMENT, "sec. 4", f"every normalization enables "
+                               f"higher lr ({name}: at lr = 1 it does not diverge where the equivalent plain "
+                               "network does)", setting, evidence, rule, decide))
+
+    with np.errstate(divide="ignore", invalid="ignore"):  # a dead layer's norm is 0, a diverged one's inf
+        out.extend(_explosion_claims(plain, setting))
+        if name is not None:
+            out.extend(_normalized_claims(nets[name], name, setting, cfg["depth"]))
+    return out
+
+
+def _explosion_claims(plain: dict, setting: str) -> list:
+    """Seed 000 sec. 3.1's three reasons for the plain network's explosion, and its depth."""
+    act = np.asarray(plain["activation_norm"], dtype=float)          # (steps, layers)
+    weights = np.asarray(plain["weight_norm"], dtype=float)
+    grads = np.asarray(plain["activation_grad_norm"], dtype=float)
+    last = len(act) - 1                                               # the diverged step, or the last one
+    finite_grads = [t for t in range(len(grads)) if np.all(np.isfinite(grads[t]))]
+    g_last = finite_grads[-1] if finite_grads else 0
+    diverged = plain["diverged_at"]
+    d_act = np.diff(np.log(act), axis=0)                              # (transitions, layers)
+    d_w = np.diff(np.log(weights), axis=0)
+    d_grad = np.diff(np.log(grads[:g_last + 1]), axis=0)
+    below = np.cumsum(d_w, axis=1)                                    # layers 1..l: what Y_l is a product of
+    above = np.cumsum(d_w[:, ::-1], axis=1)[:, ::-1] - d_w            # layers l+1..L: what dL/dY_l passes through
+    out = []
+
+    e = {"plain_diverged_at": diverged, "from_step": 0, "to_step": last,
+         "weight_growth": _grew(weights, 0, last), "activation_growth": _grew(act, 0, last),
+         **_follows(below, d_act)}
+    e["all_layers_grew"] = bool(np.all(np.array(e["weight_growth"]) > 1) and np.all(np.array(e["activation_growth"]) > 1))
+    out.append(C.claim("D10-W-Y", DOCUMENT, "sec. 3.1 (1)", "in the network without BN, as the norm of W grows, "
+                       "the norm of Y grows (Y_l = W Y_{l-1} + B)", setting, e,
+                       FOLLOW_RULE.format(a="||W||", b="||Y||", t="T (divergence)") +
+                       "; the growth of ||Y_l|| is paired with the summed log growth of ||W_1|| ... ||W_l||",
+                       _follow_verdict))
+
+    n = g_last + 1
+    e = {"plain_diverged_at": diverged, "from_step": 0, "to_step": g_last,
+         "weight_growth": _grew(weights, 0, g_last), "activation_grad_growth": _grew(grads, 0, g_last),
+         **_follows(above[:n - 1, :-1], d_grad[:, :-1])}
+    e["all_layers_grew"] = bool(np.all(np.array(e["weight_growth"]) > 1) and np.all(np.array(e["activation_grad_growth"]) > 1))
+    out.append(C.claim("D10-W-DY", DOCUMENT, "sec. 3.1 (2)", "in the network without BN, as the norm of W grows, "
+                       "the norm of dL/dY_{l-1} grows (dL/dY_{l-1} = dL/dY_l W)", setting, e,
+                       FOLLOW_RULE.format(a="||W||", b="||dL/dY||", t="T' (the last step with finite gradients)") +
+                       "; the growth of ||dL/dY_l|| is paired with the summed log growth of ||W_{l+1}|| ... ||W_L||",
+                       _follow_verdict))
+
+    e = {"plain_diverged_at": diverged, "from_step": 0, "to_step": last,
+         "weight_growth": _grew(weights, 0, last), "input_growth": _grew(act[:, :-1], 0, last),
+         **_follows(np.log(act[:-1, :-1]), d_w[:, 1:])}
+    e["all_layers_grew"] = bool(np.all(np.array(e["weight_growth"]) > 1) and np.all(np.array(e["input_growth"]) > 1))
+    out.append(C.claim("D10-Y-W", DOCUMENT, "sec. 3.1 (3)", "in the network without BN, as the norm of Y_{l-1} "
+                       "grows, the norm of W grows (dL/dW = dL/dY_l Y_{l-1}^T)", setting, e,
+                       FOLLOW_RULE.format(a="||Y_{l-1}||", b="||W_l||", t="T (divergence)") +
+                       "; the growth of ||W_l|| over step t -> t+1 is paired with log ||Y_{l-1}|| at step t "
+                       "(the input of the update)", _follow_verdict))
+
+    layers = np.arange(1, act.shape[1] + 1)
+    y = np.log(act[last])
+    e = {"plain_diverged_at": diverged, "step": last, "activation_norm_by_layer": [float(v) for v in act[last]]}
+    if np.all(np.isfinite(y)):
+        slope, intercept = np.polyfit(layers, y, 1)
+        fit = slope * layers + intercept
+        r2 = 1 - float(((y - fit) ** 2).sum() / ((y - y.mean()) ** 2).sum()) if y.std() > 0 else 0.0
+        e.update(growth_per_layer=float(np.exp(slope)), r_squared=r2)
+    else:
+        e.update(growth_per_layer=None, r_squared=None)
+
+    def depth_verdict(e):
+        if e["plain_diverged_at"] is None:
+            return C.INCONCLUSIVE
+        if e["growth_per_layer"] is None:
+            return C.INCONCLUSIVE
+        if e["growth_per_layer"] > 1 and e["r_squared"] >= 0.9:
+            return C.REPRODUCED
+        return C.PARTLY if e["growth_per_layer"] > 1 else C.NOT_REPRODUCED
+
+    out.append(C.claim("D10-DEPTH", DOCUMENT, "sec. 3.1", "weight, gradient and activation explosion feed each "
+                       "other, which leads to sudden divergence as depth increases (due to exponential growth "
+                       "with depth)", setting, e,
+                       "at the plain network's divergence step, a line fitted to log ||Y_l|| against the layer l: "
+                       "REPRODUCED if it rises (growth factor per layer > 1) with R^2 >= 0.9 (geometric growth); "
+                       "PARTLY if it rises less regularly; NOT-REPRODUCED if it does not rise; INCONCLUSIVE if the "
+                       "plain network did not diverge or its activations are not finite", depth_verdict))
+    return out
+
+
+def _normalized_claims(rec: dict, name: str, setting: str, depth: int) -> list:
+    """Seed 000 sec. 3.1's three reasons why batch norm's activations and gradients stay bounded."""
+    act = np.asarray(rec["activation_norm"], dtype=float)[:, :depth - 1]  # the layers that are normalized
+    grads = np.asarray(rec["activation_grad_norm"], dtype=float)
+    grads = grads[np.all(np.isfinite(grads), axis=1)]
+    affine = np.asarray(rec["affine_norm"], dtype=float)
+    across = float(np.max(act.max(1) / act.min(1)))
+    along = float(np.max(np.maximum(act / act[0], act[0] / act)))
+    e = {"steps_recorded": len(act), "max_ratio_across_layers": across, "max_ratio_to_step_0": along,
+         "weight_growth": _grew(rec["weight_norm"], 0, len(act) - 1), "spread": max(across, along)}
+    out = [C.claim(f"D10-{name.upper()}-Y", DOCUMENT, "sec. 3.1 (BN 1)", "with BN, Y does not grow as W grows, due "
+                   "to forward normalization (the activation norms stay flat across layers and steps)", setting, e,
+                   "over the normalized hidden layers and all recorded steps, the larger of (max/min of ||Y_l|| "
+                   "across layers at a step) and (||Y_l(t)|| against ||Y_l(0)||, either way): REPRODUCED if <= 2, "
+                   "PARTLY if <= 10, NOT-REPRODUCED above", _bounded_verdict("spread"))]
+    growth = float(np.max(grads / grads[0])) if len(grads) else None
+    e = {"steps_with_gradients": len(grads), "max_growth_of_dL_dY": growth,
+         "weight_growth": _grew(rec["weight_norm"], 0, len(act) - 1)}
+    out.append(C.claim(f"D10-{name.upper()}-DY", DOCUMENT, "sec. 3.1 (BN 2)", "with BN, dL/dY does not grow as W "
+                       "grows, as sigma in the denominator approximately cancels the effect of w_i", setting, e,
+                       "the largest ||dL/dY_l(t)|| / ||dL/dY_l(0)|| over layers and steps: REPRODUCED if <= 2, "
+                       "PARTLY if <= 10, NOT-REPRODUCED above; INCONCLUSIVE without gradients",
+                       _bounded_verdict("max_growth_of_dL_dY")))
+    growth = float(np.max(affine / affine[0])) if len(affine) else None
+    e = {"max_growth_of_gamma_beta": growth, "gamma_beta_norm_first": affine[0].tolist() if len(affine) else None,
+         "gamma_beta_norm_last": affine[-1].tolist() if len(affine) else None}
+    out.append(C.claim(f"D10-{name.upper()}-AFFINE", DOCUMENT, "sec. 3.1 (BN 3)", "with BN, gamma and beta do not "
+                       "blow up as dL/dY does not blow up", setting, e,
+                       "the largest ||(gamma_l, beta_l)(t)|| / ||(gamma_l, beta_l)(0)|| over layers and steps: "
+                       "REPRODUCED if <= 2, PARTLY if <= 10, NOT-REPRODUCED above",
+                       _bounded_verdict("max_growth_of_gamma_beta")))
+    return out
+
+
+# -- figures and summary -----------------------------------------------------------------------
+
+
+def figures(metrics: dict) -> dict:
+    nets = metrics["networks"]
+    marks = {title(k): v["diverged_at"] for k, v in nets.items()}
     cfg = metrics["config"]
     setting = (f"depth {cfg['depth']}, width {cfg['width']}, lr {cfg['lr']}, "
                f"batch {cfg['batch_size'] or 'full'}, {cfg['train_size']} MNIST images")
-    paths = []
+    out = {}
     for key, label in (("activation_norm", "||activations||"), ("activation_grad_norm", "||dL/d activations||"),
                        ("weight_norm", "||W||")):
-        path = out / f"{key}.png"
-        plotting.layer_panels({TITLES[k]: nets[k][key] for k in NETWORKS}, label, f"{label} per layer ({setting})",
-                              path, marks)
-        paths.append(path)
-    path = out / "loss_accuracy.png"
-    plotting.curves({"training loss": {k: nets[k]["loss"] for k in NETWORKS},
-                     "test accuracy": {k: nets[k]["test_accuracy"] or [[0, math.nan]] for k in NETWORKS}},
-                    f"loss and accuracy ({setting})", path)
-    paths.append(path)
-    return paths
+        series = {title(k): v[key] for k, v in nets.items()}
+        out[f"{key}.png"] = lambda path, series=series, label=label: plotting.layer_panels(
+            series, label, f"{label} per layer ({setting})", path, marks)
+    panels = {"training loss": {k: v["loss"] for k, v in nets.items()},
+              "test accuracy": {k: v["test_accuracy"] or [[0, math.nan]] for k, v in nets.items()}}
+    out["loss_accuracy.png"] = lambda path: plotting.curves(panels, f"loss and accuracy ({setting})", path,
+                                                            log=("training loss",))
+    return out
 
 
 def summary(metrics: dict) -> str:
     lines = []
-    for name in NETWORKS:
-        rec = metrics["networks"][name]
+    for name, rec in metrics["networks"].items():
         if rec["diverged_at"] is not None:
             lines.append(f"{name:>5}: diverged at step {rec['diverged_at']} ({rec['diverged_because']})")
         else:
             lines.append(f"{name:>5}: trained {len(rec['loss'])} steps, final loss {rec['loss'][-1]:.4f}, "
                          f"test accuracy {rec['final_test_accuracy']:.4f}")
-    out = Path(metrics["config"]["out"])
-    lines.append(f"plain and BN networks agree at step 0 to {metrics['fold_relative_gap_at_step_0']:.1e} (relative)")
-    lines.append(f"metrics: {out / 'metrics.json'}")
-    lines.extend(f"figure:  {p}" for p in metrics["figures"])
+    if metrics["fold_relative_gap_at_step_0"] is not None:
+        lines.append(f"plain and normalized networks agree at step 0 to {metrics['fold_relative_gap_at_step_0']:.1e} "
+                     f"(relative, on the {metrics['config']['fold_on']} data)")
     return "\n".join(lines)
 
 
-def parse_args(argv=None):
-    defaults = Config()
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--backend", choices=sorted(runs.BACKENDS), default=defaults.backend)
-    p.add_argument("--dtype", choices=["float32", "float64"], default=defaults.dtype)
-    p.add_argument("--seed", type=int, default=defaults.seed)
-    p.add_argument("--lr", type=float, default=defaults.lr)
-    p.add_argument("--steps", type=int, default=None, help=f"training steps (default {defaults.steps})")
-    p.add_argument("--batch-size", type=int, default=None,
-                   help="default: the whole training set, as in the seed's text; the seed author's code uses 64")
-    p.add_argument("--width", type=int, default=defaults.width)
-    p.add_argument("--depth", type=int, default=defaults.depth, help="number of linear layers")
-    p.add_argument("--train-size", type=int, default=defaults.train_size,
-                   help="training images; up to 10 000 come with minibn, more need the MNIST files")
-    p.add_argument("--data-dir", default=None, help="folder with the original MNIST files (for --train-size > 10000)")
-    p.add_argument("--out", default=None, help="output folder (default runs/mnist_depth10/<timestamp>)")
-    p.add_argument("--eval-every", type=int, default=defaults.eval_every, help="steps between test evaluations")
-    p.add_argument("--checkpoint-every", type=int, default=defaults.checkpoint_every)
-    p.add_argument("--resume", metavar="RUN_DIR", default=None,
-                   help="continue the run saved in RUN_DIR (its settings; --steps may extend it)")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
-    args = p.parse_args(argv)
-    for flag in ("width", "depth", "train_size", "eval_every"):
-        if getattr(args, flag) < (2 if flag == "depth" else 1):
-            p.error(f"--{flag.replace('_', '-')} is too small: {getattr(args, flag)}")
-    if args.batch_size is not None and args.batch_size < 2:
-        p.error("--batch-size must be at least 2 (batch norm needs two samples)")
-    return args
+def headline(metrics: dict) -> dict:
+    """The numbers a sweep tabulates."""
+    out = {}
+    for name, rec in metrics["networks"].items():
+        out[f"{name}_diverged_at"] = rec["diverged_at"]
+        out[f"{name}_final_loss"] = rec["loss"][-1] if rec["loss"] else None
+        out[f"{name}_final_test_accuracy"] = rec["final_test_accuracy"]
+    return out
 
 
 def main(argv=None) -> dict:
-    args = parse_args(argv)
-    if args.resume:
-        with open(Path(args.resume) / "checkpoint.json") as f:
-            cfg = Config(**json.load(f)["config"])
-        cfg.out, cfg.quiet = args.resume, args.quiet
-        if args.steps is not None:
-            cfg.steps = args.steps
-    else:
-        cfg = Config(**{k: v for k, v in vars(args).items() if k in Config.__dataclass_fields__ and v is not None})
-    metrics = run(cfg, resume=bool(args.resume))
-    print(summary(metrics))
-    return metrics
+    return experiment.main(sys.modules[__name__], argv)
 
 
 if __name__ == "__main__":

@@ -9,6 +9,8 @@ import tempfile
 
 import numpy as np
 
+TEMP_PREFIX = ".tmp-"  # a file of a write that has not been renamed yet
+
 
 def write_atomic(path, data: bytes) -> None:
     """Write ``data`` to ``path``; a crash leaves the old file or the new one, never half of one.
@@ -19,7 +21,7 @@ def write_atomic(path, data: bytes) -> None:
     path = os.fspath(path)
     folder = os.path.dirname(os.path.abspath(path))
     os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix="-" + os.path.basename(path))
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=TEMP_PREFIX, suffix="-" + os.path.basename(path))
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
@@ -31,6 +33,21 @@ def write_atomic(path, data: bytes) -> None:
         if os.path.exists(tmp):
             os.remove(tmp)
         raise
+    _fsync_folder(folder)
+
+
+def _fsync_folder(folder: str) -> None:
+    """Make the rename itself durable (a power cut after it keeps the new file)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:  # a platform or file system that cannot open folders
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
 
 
 def _mode_for(path) -> int:

@@ -47,8 +47,9 @@ def layer_panels(series: dict, ylabel: str, title: str, path, marks: dict | None
     save_figure(fig, path)
 
 
-def curves(panels: dict, title: str, path) -> None:
-    """Panels of named curves: ``{"loss": {"plain": ys, "BN": ys}, ...}``, x = index or (x, y) pairs."""
+def curves(panels: dict, title: str, path, log=()) -> None:
+    """Panels of named curves: ``{"loss": {"plain": ys, "BN": ys}, ...}``, x = index or (x, y) pairs;
+    the panels named in ``log`` get a log-scale y axis."""
     fig, axes = plt.subplots(1, len(panels), figsize=(5.2 * len(panels), 4), squeeze=False)
     for ax, (ylabel, lines) in zip(axes[0], panels.items()):
         for label, ys in lines.items():
@@ -57,6 +58,8 @@ def curves(panels: dict, title: str, path) -> None:
                 ax.plot(ys[:, 0], ys[:, 1], label=label)
             else:
                 ax.plot(np.arange(len(ys)), ys, label=label)
+        if ylabel in log:
+            ax.set_yscale("log")
         ax.set_xlabel("step")
         ax.set_ylabel(ylabel)
         ax.grid(True, alpha=0.3)

@@ -1,12 +1,14 @@
-"""The main job, end to end through its command line, on a small network."""
+"""The main job, end to end through its command line, on a small network; its claims' rules."""
 
 import json
+import math
 
 import numpy as np
 import pytest
 
 import minibn as mb
 from experiments import mnist_depth10 as job
+from minibn.experiment import claims as C
 
 SMALL = ["--width", "8", "--depth", "3", "--train-size", "300", "--quiet"]
 
@@ -27,7 +29,7 @@ def test_the_step_0_fold_check_leaves_the_running_statistics_as_they_were():
     x = mb.tensor(job.load_data(cfg)[0])
     nets = job.build_networks(cfg, x)
     before = {k: v.numpy().copy() for k, v in nets["bn"].state_dict().items()}
-    assert job._fold_gap(nets, x) <= 1e-12
+    assert job.fold_gap(nets, x) <= 1e-12
     after = nets["bn"].state_dict()
     assert any("running_mean" in k for k in before)
     for k, v in before.items():
@@ -38,7 +40,6 @@ def test_end_to_end_run_writes_what_it_should(tmp_path, capsys):
     out = tmp_path / "run"
     metrics = job.main(SMALL + ["--steps", "4", "--out", str(out), "--lr", "0.1"])
     printed = capsys.readouterr().out
-    assert "metrics:" in printed and str(out / "metrics.json") in printed
     saved = json.loads((out / "metrics.json").read_text())
     assert saved["config"]["steps"] == 4 and saved["layers"] == [1, 2, 3]
     for name in ("plain", "bn"):
@@ -50,10 +51,36 @@ def test_end_to_end_run_writes_what_it_should(tmp_path, capsys):
         assert np.array(rec["weight_norm"]).shape == (4, 3)
         assert np.all(np.array(rec["activation_grad_norm"]) > 0)
         assert len(rec["test_accuracy"]) == 4 and 0 <= rec["final_test_accuracy"] <= 1
+    assert np.array(saved["networks"]["bn"]["affine_norm"]).shape == (4, 2)
     assert saved["networks"]["bn"]["loss"][0] == pytest.approx(saved["networks"]["plain"]["loss"][0], rel=1e-5)
-    for name in ("activation_norm", "activation_grad_norm", "weight_norm", "loss_accuracy"):
-        assert (out / f"{name}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    files = ["checkpoint.ckpt", "metrics.json", "activation_norm.png", "activation_grad_norm.png",
+             "weight_norm.png", "loss_accuracy.png"]
+    assert [p.split("/")[-1] for p in metrics["files"]] == files
+    for name in files:
+        assert f"wrote {out / name}" in printed
+        if name.endswith(".png"):
+            assert (out / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert metrics["networks"]["bn"]["loss"] == saved["networks"]["bn"]["loss"]
+    ids = [c["id"] for c in saved["claims"]]
+    assert ids == ["D10-LR1", "D10-W-Y", "D10-W-DY", "D10-Y-W", "D10-DEPTH", "D10-BN-Y", "D10-BN-DY", "D10-BN-AFFINE"]
+    for c in saved["claims"]:
+        assert set(c) == set(C.FIELDS) and c["verdict"] in C.VERDICTS and c["rule"] and c["seed"] == "000"
+        assert f"{c['verdict']:>14}  {c['id']}" in printed
+    lr1 = saved["claims"][0]
+    assert lr1["verdict"] == C.INCONCLUSIVE and lr1["evidence"]["lr"] == 0.1  # the claim is about lr = 1
+
+
+def test_the_loss_panel_is_log_scaled(monkeypatch, tmp_path):
+    seen = {}
+    real = job.plotting.save_figure
+
+    def keep(fig, path):
+        seen[path.name] = [ax.get_yscale() for ax in fig.axes]
+        real(fig, path)
+
+    monkeypatch.setattr(job.plotting, "save_figure", keep)
+    job.main(SMALL + ["--steps", "2", "--out", str(tmp_path / "run")])
+    assert seen["loss_accuracy.png"] == ["log", "linear"]
 
 
 def test_divergence_is_recorded_and_the_other_network_finishes(tmp_path):
@@ -87,18 +114,127 @@ def test_same_seed_same_numbers_and_minibatches(tmp_path):
     assert [s for s, _ in a["networks"]["bn"]["test_accuracy"]] == [0, 2]
 
 
+def _numbers(metrics):
+    return {k: v for k, v in metrics.items() if k not in ("seconds", "config", "files", "figure_errors")}
+
+
 def test_resume_continues_exactly(tmp_path):
     whole = job.main(SMALL + ["--steps", "4", "--lr", "0.1", "--out", str(tmp_path / "whole")])
     job.main(SMALL + ["--steps", "2", "--lr", "0.1", "--out", str(tmp_path / "part")])
     resumed = job.main(["--resume", str(tmp_path / "part"), "--steps", "4", "--quiet"])
-    for name in ("plain", "bn"):
-        assert resumed["networks"][name]["loss"] == whole["networks"][name]["loss"]
-        assert resumed["networks"][name]["weight_norm"] == whole["networks"][name]["weight_norm"]
+    assert _numbers(resumed) == _numbers(whole)
+    saved = json.loads((tmp_path / "part" / "metrics.json").read_text())
+    assert saved["config"]["steps"] == 4
 
 
-def test_bad_flags_are_refused(capsys):
-    with pytest.raises(SystemExit):
-        job.main(["--batch-size", "1"])
-    assert "at least 2" in capsys.readouterr().err
-    with pytest.raises(SystemExit):
-        job.main(["--backend", "tpu"])
+@pytest.mark.parametrize("argv, named", [
+    (["--steps", "0"], "--steps"), (["--steps", "-1"], "--steps"), (["--lr", "nan"], "--lr"),
+    (["--lr", "-1"], "--lr"), (["--train-size", "1"], "--train-size"), (["--train-size", "70000"], "--train-size"),
+    (["--batch-size", "1"], "--batch-size"), (["--batch-size", "301"], "--batch-size"),
+    (["--depth", "1"], "--depth"), (["--eval-every", "0"], "--eval-every"),
+    (["--checkpoint-every", "0"], "--checkpoint-every"), (["--diverge-rms", "inf"], "--diverge-rms"),
+    (["--backend", "tpu"], "--backend"), (["--norm", "l4"], "--norm"), (["--uncentered"], "--uncentered"),
+    (["--fold-on", "test"], "--fold-on"),
+])
+def test_bad_flags_exit_2_naming_the_flag_and_leave_no_folder(argv, named, tmp_path, capsys):
+    out = tmp_path / "run"
+    with pytest.raises(SystemExit) as exit_:
+        job.main(SMALL + argv + ["--out", str(out)])
+    assert exit_.value.code == 2
+    assert named in capsys.readouterr().err
+    assert not out.exists()
+
+
+def test_fold_on_first_batch_folds_on_that_batch(tmp_path):
+    metrics = job.main(SMALL + ["--steps", "1", "--batch-size", "32", "--fold-on", "first-batch", "--dtype", "float64",
+                                "--out", str(tmp_path / "run")])
+    assert metrics["config"]["fold_on"] == "first-batch"
+    assert metrics["fold_relative_gap_at_step_0"] <= 1e-12  # exact on the batch it was folded on
+    assert metrics["fold_relative_gap_on_train_at_step_0"] > 1e-3  # not on the rest of the training set
+    # on the first batch, the two networks start from the same loss
+    assert metrics["networks"]["plain"]["loss"][0] == pytest.approx(metrics["networks"]["bn"]["loss"][0], rel=1e-12)
+
+
+@pytest.mark.parametrize("norm, uncentered, name", [("l1", False, "l1"), ("linf", False, "linf"),
+                                                     ("l3", True, "l3-uncentered")])
+def test_other_normalizations_take_batch_norms_place(norm, uncentered, name, tmp_path):
+    argv = SMALL + ["--steps", "2", "--norm", norm, "--dtype", "float64", "--out", str(tmp_path / "run")]
+    metrics = job.main(argv + (["--uncentered"] if uncentered else []))
+    assert list(metrics["networks"]) == ["plain", name]
+    assert metrics["fold_relative_gap_at_step_0"] <= 1e-10
+    ids = [c["id"] for c in metrics["claims"]]
+    assert ids[0] == f"D10-NORM-{name.upper()}" and metrics["claims"][0]["section"] == "sec. 4"
+    assert f"D10-{name.upper()}-Y" in ids
+
+
+def test_norm_none_trains_the_plain_network_alone(tmp_path):
+    metrics = job.main(SMALL + ["--steps", "2", "--norm", "none", "--out", str(tmp_path / "run")])
+    assert list(metrics["networks"]) == ["plain"] and metrics["fold_relative_gap_at_step_0"] is None
+    assert [c["id"] for c in metrics["claims"]] == ["D10-W-Y", "D10-W-DY", "D10-Y-W", "D10-DEPTH"]
+
+
+# -- the claims' rules, on records made to test them --------------------------------------------------
+
+
+def _record(act, weights, grads, diverged_at=None, affine=None):
+    rec = {"activation_norm": act, "weight_norm": weights, "activation_grad_norm": grads,
+           "diverged_at": diverged_at, "diverged_because": "test" if diverged_at is not None else None,
+           "final_test_accuracy": None if diverged_at is not None else 0.9, "loss": [1.0] * len(act)}
+    if affine is not None:
+        rec["affine_norm"] = affine
+    return rec
+
+
+def _metrics(plain, bn, lr=1.0, depth=3):
+    cfg = {**job.Config().to_dict(), "lr": lr, "depth": depth}
+    return {"config": cfg, "networks": {"plain": plain, "bn": bn}}
+
+
+def _by_id(metrics):
+    return {c["id"]: c for c in job.claims(metrics)}
+
+
+def _exploding():
+    """Weights growing faster at each step and in deeper layers; activations as the product of the
+    weights below, gradients as the product of those above: the feedback loop of sec. 3.1."""
+    w = [[1.0] * 3]
+    for g in (1.2, 1.5, 2.0):
+        w.append([w[-1][l] * g ** (1 + 0.3 * l) for l in range(3)])
+    act = [[2 * math.prod(w[t][:l + 1]) for l in range(3)] for t in range(4)]
+    grads = [[math.prod(w[t][l + 1:]) * 1.05 ** t for l in range(3)] for t in range(3)] + [[math.nan] * 3]
+    return _record(act, w, grads, diverged_at=3)
+
+
+def _flat(scale=1.0, steps=4):
+    act = [[10.0 * (scale if t == steps - 1 else 1.0)] * 2 + [3.0] for t in range(steps)]
+    return _record(act, [[1.0] * 3] * steps, [[1.0, 0.9, 0.8]] * steps, affine=[[2.0, 2.0]] * steps)
+
+
+def test_claims_reproduced_when_the_numbers_show_it():
+    got = _by_id(_metrics(_exploding(), _flat()))
+    for cid in ("D10-LR1", "D10-W-Y", "D10-W-DY", "D10-Y-W", "D10-DEPTH", "D10-BN-Y", "D10-BN-DY", "D10-BN-AFFINE"):
+        assert got[cid]["verdict"] == C.REPRODUCED, (cid, got[cid]["evidence"])
+
+
+def test_claims_not_reproduced_when_the_numbers_do_not_show_it():
+    shrinking = _record([[1.0, 0.5, 0.25]] * 4, [[1.0, 1.0, 1.0], [0.9] * 3, [0.8] * 3, [0.7] * 3],
+                        [[1.0] * 3] * 3 + [[math.nan] * 3], diverged_at=3)
+    got = _by_id(_metrics(shrinking, _flat(scale=50.0)))
+    assert got["D10-W-Y"]["verdict"] == C.NOT_REPRODUCED
+    assert got["D10-DEPTH"]["verdict"] == C.NOT_REPRODUCED  # activations fall with depth
+    assert got["D10-BN-Y"]["verdict"] == C.NOT_REPRODUCED  # one step 50x its start
+    assert _by_id(_metrics(_exploding(), _flat(scale=5.0)))["D10-BN-Y"]["verdict"] == C.PARTLY
+    bn_diverged = {**_flat(), "diverged_at": 2}
+    assert _by_id(_metrics(_exploding(), bn_diverged))["D10-LR1"]["verdict"] == C.NOT_REPRODUCED
+
+
+def test_claims_inconclusive_when_the_run_cannot_tell():
+    calm = {**_exploding(), "diverged_at": None}
+    got = _by_id(_metrics(calm, _flat()))
+    assert got["D10-LR1"]["verdict"] == C.NOT_REPRODUCED  # the plain network did not diverge
+    for cid in ("D10-W-Y", "D10-W-DY", "D10-Y-W", "D10-DEPTH"):
+        assert got[cid]["verdict"] == C.INCONCLUSIVE  # they explain a divergence that did not happen
+    assert _by_id(_metrics(_exploding(), _flat(), lr=0.5))["D10-LR1"]["verdict"] == C.INCONCLUSIVE
+    early = _record([[1.0, 2.0, 4.0], [2.0, 8.0, 32.0]], [[1.0] * 3, [2.0] * 3], [[1.0] * 3, [math.nan] * 3],
+                    diverged_at=1)
+    assert _by_id(_metrics(early, _flat()))["D10-W-Y"]["verdict"] == C.INCONCLUSIVE  # one step: no co-growth to see

@@ -1,0 +1,75 @@
+"""Claims: what a document states, what was run, what was measured, and the verdict a stated
+rule gives on those measurements.
+
+A verdict is never written by hand: :func:`claim` takes the evidence and a ``decide``
+function, and records what ``decide(evidence)`` returns. With several seeds, use
+:func:`compare`: a difference inside the seeds' spread is not a difference.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+REPRODUCED = "REPRODUCED"
+NOT_REPRODUCED = "NOT-REPRODUCED"
+PARTLY = "PARTLY"
+INCONCLUSIVE = "INCONCLUSIVE"
+VERDICTS = (REPRODUCED, NOT_REPRODUCED, PARTLY, INCONCLUSIVE)
+FIELDS = ("id", "seed", "section", "claim", "setting", "evidence", "verdict", "rule")
+
+
+def claim(id: str, seed: str, section: str, text: str, setting: str, evidence: dict, rule: str,
+          decide) -> dict:
+    """A checked claim as a dict of :data:`FIELDS`: ``seed`` names the document (e.g. "000"),
+    ``text`` quotes or closely paraphrases it, ``setting`` says what was run, ``evidence`` holds
+    the measured numbers, and the verdict is ``decide(evidence)``, one of :data:`VERDICTS`,
+    following ``rule`` (the rule in words)."""
+    verdict = decide(evidence)
+    if verdict not in VERDICTS:
+        raise ValueError(f"claim {id}: decide returned {verdict!r}, not one of {VERDICTS}")
+    return {"id": id, "seed": seed, "section": section, "claim": text, "setting": setting,
+            "evidence": evidence, "verdict": verdict, "rule": rule}
+
+
+def compare(a, b) -> int:
+    """+1 if the values ``a`` (one per seed) lie clearly above ``b``, -1 if clearly below, 0 if
+    the difference is inside the seeds' spread: the ranges [min, max] of the two must not
+    overlap. With one value each, any difference counts. NaN values are ignored."""
+    a = np.asarray(a, dtype=float).ravel()
+    b = np.asarray(b, dtype=float).ravel()
+    a, b = a[~np.isnan(a)], b[~np.isnan(b)]
+    if not len(a) or not len(b):
+        return 0
+    if a.min() > b.max():
+        return 1
+    if a.max() < b.min():
+        return -1
+    return 0
+
+
+def spread(values) -> dict:
+    """mean, standard deviation (ddof 1), min, max and count of finite values, for evidence."""
+    v = np.asarray(values, dtype=float).ravel()
+    v = v[np.isfinite(v)]
+    if not len(v):
+        return {"mean": math.nan, "std": math.nan, "min": math.nan, "max": math.nan, "n": 0}
+    return {"mean": float(v.mean()), "std": float(v.std(ddof=1)) if len(v) > 1 else 0.0,
+            "min": float(v.min()), "max": float(v.max()), "n": int(len(v))}
+
+
+def correlation(x, y) -> float:
+    """Pearson correlation of finite pairs (NaN with fewer than 3 pairs or no variation)."""
+    x, y = np.asarray(x, dtype=float).ravel(), np.asarray(y, dtype=float).ravel()
+    keep = np.isfinite(x) & np.isfinite(y)
+    x, y = x[keep], y[keep]
+    if len(x) < 3 or x.std() == 0 or y.std() == 0:
+        return math.nan
+    return float(np.corrcoef(x, y)[0, 1])
+
+
+def count(verdicts) -> dict:
+    """How many claims got each verdict."""
+    verdicts = list(verdicts)
+    return {v: verdicts.count(v) for v in VERDICTS}

@@ -1,0 +1,127 @@
+"""The command line of an experiment, generated from its config.
+
+    if __name__ == "__main__":
+        experiment.main(sys.modules[__name__])
+
+Every config field is a flag; ``--quick`` applies the experiment's preset (explicit flags
+override it); ``--resume RUN_DIR`` continues a run from its checkpoint with its saved config,
+refusing flags that contradict it. Every bad value is an argparse error (exit 2) before
+anything runs, and the output folder is checked before training.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+from pathlib import Path
+
+from . import checkpoint, rundir
+from .config import ConfigError, flag, from_saved, parse_value, resume_conflicts
+from .loader import Experiment, load
+
+
+def build_parser(exp: Experiment) -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog=f"{exp.name}.py", description=exp.description,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    defaults, quick = exp.Config(), exp.quick
+    for f in dataclasses.fields(exp.Config):
+        meta = f.metadata
+        default = getattr(defaults, f.name)
+        note = f"default: {default}" + (f"; --quick: {quick[f.name]}" if f.name in quick else "")
+        kwargs = {"default": argparse.SUPPRESS, "help": f"{meta.get('help', '')} ({note})".strip()}
+        if isinstance(default, bool) and not meta.get("choices"):
+            p.add_argument(flag(f.name), action=argparse.BooleanOptionalAction, **kwargs)
+            continue
+        kwargs["type"] = _converter(exp.Config, f.name)
+        if meta.get("choices"):
+            kwargs["choices"] = meta["choices"]
+        if meta.get("metavar"):
+            kwargs["metavar"] = meta["metavar"]
+        p.add_argument(flag(f.name), **kwargs)
+    p.add_argument("--quick", action="store_true", help=f"the quick preset: {_describe(quick)}")
+    p.add_argument("--resume", metavar="RUN_DIR", default=None,
+                   help="continue the run saved in RUN_DIR with its settings (flags that would change "
+                        "its results are refused)")
+    return p
+
+
+def _describe(preset: dict) -> str:
+    return ", ".join(f"{flag(k)} {v}" for k, v in preset.items()) or "(none: the default is quick)"
+
+
+def _converter(cls, name):
+    def convert(text):
+        try:
+            return parse_value(cls, name, text)
+        except ConfigError as exc:
+            raise argparse.ArgumentTypeError(exc.message) from None
+    convert.__name__ = name  # argparse names the type in its messages
+    return convert
+
+
+def parse_args(exp: Experiment, argv=None):
+    """(config, resume) from the command line; exits 2 with a message naming the flag on any
+    bad value, before anything is written."""
+    p = build_parser(exp)
+    args = vars(p.parse_args(argv))
+    resume, quick = args.pop("resume"), args.pop("quick")
+    try:
+        if resume:
+            if quick:
+                p.error("--quick: not with --resume (the run keeps the settings it was started with)")
+            config = _resumed_config(exp, Path(resume), args)
+        else:
+            config = exp.config(quick=quick, **args)
+        config.check()
+        if not resume:
+            rundir.check_output(config.out or rundir.default_path(exp.name))
+    except ConfigError as exc:
+        p.error(str(exc))
+    except (checkpoint.CheckpointError, rundir.OutputError) as exc:
+        p.error(f"{'--resume' if resume else '--out'}: {exc}")
+    return config, bool(resume)
+
+
+def _resumed_config(exp: Experiment, folder: Path, given: dict):
+    rundir.check_output(folder, resume=True)
+    if (folder / "checkpoint.json").exists() and not (folder / rundir.CHECKPOINT).exists():
+        raise checkpoint.CheckpointError(f"{folder} holds a two-file checkpoint (checkpoint.npz + checkpoint.json) "
+                                         "of an earlier minibn, whose two halves may come from different steps; "
+                                         "it cannot be resumed safely: start the run again")
+    saved = checkpoint.load(folder / rundir.CHECKPOINT)
+    if saved.get("experiment") != exp.name:
+        raise checkpoint.CheckpointError(f"{folder / rundir.CHECKPOINT} is a checkpoint of "
+                                         f"{saved.get('experiment')!r}, not of {exp.name!r}")
+    given = {k: v for k, v in given.items() if k != "out" or Path(v) != folder}
+    conflicts = resume_conflicts(exp.Config, saved["config"], given)
+    if "out" in given:
+        conflicts.insert(0, "out")
+    if conflicts:
+        raise ConfigError(conflicts[0], "conflicts with the run being resumed: " + "; ".join(
+            f"{flag(k)} {given[k]!r} given, the run has {saved['config'].get(k)!r}" for k in conflicts))
+    config = from_saved(exp.Config, {**saved["config"], **given, "out": str(folder)})
+    steps = exp.Config.STEPS
+    if steps and getattr(config, steps) < saved["step"]:
+        raise ConfigError(steps, f"{getattr(config, steps)} is below the {saved['step']} steps the run "
+                                 f"in {folder} has already done")
+    return config
+
+
+def main(spec, argv=None) -> dict:
+    """Parse the command line of experiment ``spec`` (a module or a name), run it, print its
+    summary and every file it wrote; return its metrics."""
+    exp = load(spec)
+    config, resume = parse_args(exp, argv)
+    metrics = exp.run(config, resume=resume)
+    print(report(exp, metrics))
+    return metrics
+
+
+def report(exp: Experiment, metrics: dict) -> str:
+    """The experiment's summary, its claims with their verdicts, and the files written."""
+    lines = [exp.summary(metrics)] if exp.summary(metrics) else []
+    for c in metrics.get("claims", []):
+        lines.append(f"{c['verdict']:>14}  {c['id']}: {c['claim']}")
+    lines.extend(f"wrote {p}" for p in metrics.get("files", []))
+    lines.extend(f"FAILED figure {name}: {error}" for name, error in metrics.get("figure_errors", {}).items())
+    return "\n".join(lines)

@@ -1,0 +1,201 @@
+"""Experiment configurations: a dataclass whose fields are the command line.
+
+    @dataclasses.dataclass
+    class Config(experiment.Config):
+        lr: float = option(1.0, "learning rate", check=positive)
+        steps: int = option(300, "training steps", check=at_least(1), resumable=True)
+
+Each field becomes a flag (``lr`` -> ``--lr``) with its type, default, help
+and choices. :meth:`Config.check` tests every value (types, choices, the
+field's checks, then the experiment's own ``validate`` for rules that tie
+fields together) and raises :class:`ConfigError` naming the flag; the command
+line turns that into an argparse error (exit 2) before anything runs.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import types
+import typing
+
+from ..kernels import numba_available
+
+
+class ConfigError(ValueError):
+    """A bad configuration value; ``field`` names the field (``--flag`` on the command line)."""
+
+    def __init__(self, field: str, message: str):
+        super().__init__(f"{flag(field)}: {message}")
+        self.field, self.message = field, message
+
+
+def flag(field: str) -> str:
+    return "--" + field.replace("_", "-")
+
+
+def option(default, help: str, *, choices=None, check=None, resumable: bool = False, metavar: str | None = None):
+    """A config field: its default, help text, allowed ``choices``, ``check`` (one function or a
+    tuple, each ``value -> error message or None``), and whether ``--resume`` may change it."""
+    checks = () if check is None else tuple(check) if isinstance(check, (tuple, list)) else (check,)
+    metadata = {"help": help, "choices": tuple(choices) if choices is not None else None, "checks": checks,
+                "resumable": resumable, "metavar": metavar}
+    return dataclasses.field(default=default, metadata=metadata)
+
+
+# -- checks: value -> message, or None when the value is fine ---------------------------------
+
+
+def at_least(low):
+    def check(value):
+        if value is not None and value < low:
+            return f"must be at least {low}, got {value}"
+    check.__doc__ = f">= {low}"
+    return check
+
+
+def at_most(high):
+    def check(value):
+        if value is not None and value > high:
+            return f"must be at most {high}, got {value}"
+    check.__doc__ = f"<= {high}"
+    return check
+
+
+def positive(value):
+    """finite and > 0"""
+    if value is not None and not (math.isfinite(value) and value > 0):
+        return f"must be a finite number > 0, got {value}"
+
+
+def finite(value):
+    """finite"""
+    if value is not None and not math.isfinite(value):
+        return f"must be a finite number, got {value}"
+
+
+def _default_backend() -> str:
+    return "numba" if numba_available() else "numpy"
+
+
+@dataclasses.dataclass
+class Config:
+    """The fields every experiment has; an experiment's config subclasses this one."""
+
+    STEPS: typing.ClassVar[str | None] = None  # the field counting training steps, if any (--resume checks it)
+
+    out: str | None = option(None, "output folder (default runs/<experiment>/<timestamp>)", metavar="DIR")
+    quiet: bool = option(False, "no progress bar", resumable=True)
+    backend: str = option(_default_backend(), "numpy or numba kernels on the CPU, cupy on the GPU",
+                          choices=("numpy", "numba", "cupy"))
+    seed: int = option(0, "random seed (initialization, batch order, data subsampling)", check=at_least(0))
+    dtype: str = option("float32", "floating-point type of data and parameters", choices=("float32", "float64"))
+
+    def validate(self) -> None:
+        """Rules tying fields together; raise ConfigError(field, message). Override in experiments."""
+
+    def check(self) -> "Config":
+        """Check every field, then :meth:`validate`; raise :class:`ConfigError` on the first bad value."""
+        hints = type_hints(type(self))
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            message = _type_error(value, hints[f.name])
+            choices = f.metadata.get("choices")
+            if message is None and choices and value is not None and value not in choices:
+                message = f"must be one of {', '.join(map(str, choices))}; got {value!r}"
+            for check in f.metadata.get("checks", ()):
+                message = message or check(value)
+            if message:
+                raise ConfigError(f.name, message)
+        self.validate()
+        if self.backend == "numba" and not numba_available():
+            raise ConfigError("backend", "numba is not installed (pip install numba), choose numpy")
+        if self.backend == "cupy":
+            _check_cupy()
+        return self
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+def _check_cupy() -> None:
+    from .. import backend
+
+    try:
+        backend.module_for("cuda")
+    except RuntimeError as exc:
+        raise ConfigError("backend", f"cupy needs a GPU: {exc}") from None
+
+
+# -- types -------------------------------------------------------------------------------------
+
+
+def type_hints(cls) -> dict:
+    return typing.get_type_hints(cls)
+
+
+def _optional(tp):
+    """(X, True) for ``X | None``, (tp, False) otherwise."""
+    if typing.get_origin(tp) in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(tp) if a is not type(None)]
+        if len(args) == 1 and len(typing.get_args(tp)) == 2:
+            return args[0], True
+    return tp, False
+
+
+def _type_error(value, tp) -> str | None:
+    base, optional = _optional(tp)
+    if value is None:
+        return None if optional else "must be given (got None)"
+    ok = {bool: lambda v: isinstance(v, bool),
+          int: lambda v: isinstance(v, int) and not isinstance(v, bool),
+          float: lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),
+          str: lambda v: isinstance(v, str)}.get(base, lambda v: True)
+    return None if ok(value) else f"must be {base.__name__}, got {type(value).__name__} {value!r}"
+
+
+def parse_value(cls, name: str, text: str):
+    """The value of field ``name`` written as ``text`` on a command line (``none`` for None where
+    the field allows it); ValueError naming the flag if it does not parse."""
+    base, optional = _optional(type_hints(cls)[name])
+    if optional and text.lower() == "none":
+        return None
+    try:
+        if base is bool:
+            lowered = text.lower()
+            if lowered not in ("true", "false", "1", "0", "yes", "no"):
+                raise ValueError
+            return lowered in ("true", "1", "yes")
+        return base(text)
+    except ValueError:
+        kind = getattr(base, "__name__", str(base))
+        raise ConfigError(name, f"invalid {kind} value {text!r}") from None
+
+
+def fields(cls) -> list:
+    return list(dataclasses.fields(cls))
+
+
+def field_names(cls) -> set:
+    return {f.name for f in dataclasses.fields(cls)}
+
+
+# -- resuming ----------------------------------------------------------------------------------
+
+
+def from_saved(cls, saved: dict):
+    """The config a run was saved with; fields it lacks (added since) take their defaults."""
+    unknown = sorted(set(saved) - field_names(cls))
+    if unknown:
+        raise ValueError(f"the saved config has fields this version of the experiment does not know: "
+                         f"{', '.join(unknown)}")
+    return cls(**{k: v for k, v in saved.items()})
+
+
+def resume_conflicts(cls, saved: dict, given: dict) -> list:
+    """The fields of ``given`` whose values differ from the ``saved`` config, other than those
+    a resume may change (``resumable``) and the output folder."""
+    changeable = {f.name for f in dataclasses.fields(cls) if f.metadata.get("resumable")} | {"out"}
+    default = cls()
+    return [name for name, value in given.items()
+            if name not in changeable and saved.get(name, getattr(default, name)) != value]
