@@ -14,7 +14,7 @@ import minibn as mb
 from minibn import experiment
 from minibn.experiment import claims as C
 from minibn.experiment import rundir
-from minibn.experiment.training import Best, batch_indices, divergence, evaluate
+from minibn.experiment.training import Best, batch_indices, divergence, evaluate, lr_below
 from tests import toy_experiment as toy
 
 TOY = experiment.load(toy)
@@ -357,3 +357,13 @@ def test_evaluate_uses_running_statistics_and_restores_the_mode():
         expected = float((net(x).argmax(1) == y).numpy().mean())
     assert acc == expected
     assert evaluate(net, x, y) == expected and not net.training
+
+
+def test_the_plateau_protocol_stops_below_the_floor():
+    opt = mb.optim.SGD([mb.tensor(np.zeros(1), requires_grad=True)], lr=0.1)
+    schedule = mb.optim.ReduceLROnPlateau(opt, mode="max", patience=2)
+    epochs = 0
+    while not lr_below(opt, 1e-3):
+        schedule.step(0.5)  # accuracy never improves after the first epoch
+        epochs += 1
+    assert epochs == 1 + 3 * 3 and opt.param_groups[0]["lr"] == pytest.approx(1e-4)  # 0.1 -> 1e-2 -> 1e-3 -> 1e-4

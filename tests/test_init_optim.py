@@ -97,3 +97,59 @@ def test_parameter_groups_keep_their_own_learning_rate():
     a.grad, b.grad = mb.ones(1), mb.ones(1)
     opt.step()
     assert a.item() == pytest.approx(-0.1) and b.item() == pytest.approx(-1.0)
+
+
+PLATEAU_SETTINGS = [dict(), dict(mode="max", patience=2, factor=0.5), dict(patience=0, cooldown=2, min_lr=0.02),
+                    dict(threshold=0.1, threshold_mode="abs", patience=1)]
+
+
+def _metrics(rng):
+    return list(np.round(rng.standard_normal(40).cumsum() * 0.1 + 1, 3)) + [1.0] * 15
+
+
+@pytest.mark.parametrize("settings", PLATEAU_SETTINGS)
+def test_reduce_lr_on_plateau_follows_pytorch(settings, rng):
+    torch = pytest.importorskip("torch", reason="PyTorch is not installed (pip install torch==2.13.0)")
+    p = mb.tensor(np.zeros(2), requires_grad=True)
+    q = torch.zeros(2, requires_grad=True)
+    ours = optim.ReduceLROnPlateau(optim.SGD([p], lr=1.0), **settings)
+    theirs = torch.optim.lr_scheduler.ReduceLROnPlateau(torch.optim.SGD([q], lr=1.0), **settings)
+    lrs = []
+    for value in _metrics(rng):
+        ours.step(value)
+        theirs.step(value)
+        lrs.append(ours.get_last_lr()[0])
+        assert lrs[-1] == theirs.get_last_lr()[0]
+        assert ours.num_bad_epochs == theirs.num_bad_epochs and ours.best == theirs.best
+    assert len(set(lrs)) > 1  # the schedule did reduce the learning rate
+
+
+def test_reduce_lr_on_plateau_resumes_from_its_state(rng):
+    values = _metrics(rng)
+
+    def schedule():
+        return optim.ReduceLROnPlateau(optim.SGD([mb.tensor(np.zeros(1), requires_grad=True)], lr=1.0),
+                                       patience=1, cooldown=1)
+
+    whole = schedule()
+    for v in values:
+        whole.step(v)
+    first = schedule()
+    for v in values[:20]:
+        first.step(v)
+    second = schedule()
+    second.load_state_dict(first.state_dict())
+    second.optimizer.load_state_dict(first.optimizer.state_dict())
+    for v in values[20:]:
+        second.step(v)
+    assert second.get_last_lr() == whole.get_last_lr() and second.state_dict() == whole.state_dict()
+
+
+def test_reduce_lr_on_plateau_bad_input():
+    opt = optim.SGD([mb.tensor(np.zeros(1), requires_grad=True)], lr=1.0)
+    for kwargs, match in [(dict(factor=1.0), "factor"), (dict(mode="mean"), "mode"),
+                          (dict(threshold_mode="x"), "threshold_mode"), (dict(min_lr=[0, 0]), "min_lr")]:
+        with pytest.raises(ValueError, match=match):
+            optim.ReduceLROnPlateau(opt, **kwargs)
+    with pytest.raises(TypeError):
+        optim.ReduceLROnPlateau(object())

@@ -80,3 +80,10 @@ class Best:
 
     def load_state_dict(self, state: dict) -> None:
         self.mode, self.value, self.at = state["mode"], state["value"], state["at"]
+
+
+def lr_below(optimizer, floor: float) -> bool:
+    """True once every parameter group's learning rate is below ``floor``: with
+    ``minibn.optim.ReduceLROnPlateau`` (x0.1 after ``patience`` epochs without improvement),
+    the seed author's protocol stops training there."""
+    return all(group["lr"] < floor for group in optimizer.param_groups)

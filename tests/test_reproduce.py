@@ -1,0 +1,71 @@
+"""The reproduction report gathers every registered experiment's claims into one table."""
+
+import json
+import re
+
+import pytest
+
+from experiments import reproduce
+from minibn import experiment
+
+TINY = {"width": 8, "depth": 3, "train_size": 300, "steps": 3}
+
+
+def test_every_registered_entry_is_an_experiment_with_a_valid_config(tmp_path):
+    for name, (spec, settings) in reproduce.REGISTRY.items():
+        exp = experiment.load(spec)
+        for quick in (False, True):
+            exp.config(quick=quick, **settings, out=str(tmp_path / name)).check()
+
+
+def test_the_report_holds_every_claim_with_its_verdict_and_figures(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(reproduce, "REGISTRY", {"depth": ("mnist_depth10", TINY),
+                                                "depth_l1": ("mnist_depth10", {**TINY, "norm": "l1"}),
+                                                "toy": ("tests.toy_experiment", {})})
+    out = tmp_path / "report"
+    results = reproduce.main(["--quick", "--out", str(out), "--quiet"])
+    assert f"wrote {out.resolve() / 'REPRODUCTION.md'}" in capsys.readouterr().out
+    text = (out / "REPRODUCTION.md").read_text()
+    assert "`python experiments/reproduce.py --quick --out" in text and "minibn 0.1.0" in text
+    claims = json.loads((out / "claims.json").read_text())["claims"]
+    expected = [(n, c["id"], c["verdict"]) for n, m in results.items() for c in m["claims"]]
+    assert [(c["entry"], c["id"], c["verdict"]) for c in claims] == expected
+    rows = [line for line in text.splitlines() if line.startswith("| ") and not line.startswith(("| entry", "| ---"))]
+    assert len(rows) == len(expected)
+    for row, (entry, _, verdict) in zip(rows, expected):
+        assert row.startswith(f"| {entry} |") and f"**{verdict}**" in row
+    for link in re.findall(r"\]\(([^)]+\.png)\)", text):
+        assert (out / link).is_file(), link
+    assert "D10-NORM-L1" in text and "TOY-1" in text and "## Rules" in text
+    counts = re.search(r"Verdicts: (\d+) REPRODUCED, (\d+) NOT-REPRODUCED, (\d+) PARTLY, (\d+) INCONCLUSIVE", text)
+    assert sum(map(int, counts.groups())) == len(expected)
+
+
+def test_a_failing_experiment_is_reported_and_the_others_still_run(tmp_path, monkeypatch):
+    monkeypatch.setattr(reproduce, "REGISTRY", {"broken": ("tests.toy_experiment", {"fail_at": 1}),
+                                                "fine": ("tests.toy_experiment", {})})
+    with pytest.raises(SystemExit) as exit_:
+        reproduce.main(["--quick", "--out", str(tmp_path / "r"), "--quiet"])
+    assert exit_.value.code == 1
+    text = (tmp_path / "r" / "REPRODUCTION.md").read_text()
+    assert "| broken | | | | | | FAILED: RuntimeError: toy_experiment fails at step 1" in text
+    assert "| fine |" in text and "## Failures" in text
+
+
+def test_bad_arguments_exit_2_before_any_work(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        reproduce.main(["--only", "nothing", "--out", str(tmp_path / "r")])
+    assert exit_.value.code == 2 and "invalid choice" in capsys.readouterr().err
+    (tmp_path / "file").write_text("")
+    with pytest.raises(SystemExit) as exit_:
+        reproduce.main(["--out", str(tmp_path / "file")])
+    assert exit_.value.code == 2 and "not a folder" in capsys.readouterr().err
+    assert not (tmp_path / "r").exists()
+
+
+@pytest.mark.slow
+def test_the_quick_report_of_every_experiment(tmp_path):
+    results = reproduce.main(["--quick", "--out", str(tmp_path / "r"), "--quiet"])
+    assert list(results) == list(reproduce.REGISTRY)
+    claims = json.loads((tmp_path / "r" / "claims.json").read_text())["claims"]
+    assert {c["id"] for c in claims} >= {"D10-LR1", "D10-NORM-L1", "D10-NORM-L3", "D10-NORM-LINF"}
