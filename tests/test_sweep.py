@@ -179,3 +179,16 @@ def test_a_sweep_on_a_local_dask_cluster_survives_a_killed_worker(tmp_path):
                             {"steps": 6, "checkpoint_every": 2, "fail_at": 3, "kill_once": str(marker)},
                             out=tmp_path / "s", dask=2, quiet=True)
     assert "(0 run now, 4 done before)" in rerun["summary"]
+
+
+def test_a_sweep_on_an_existing_dask_cluster(tmp_path):
+    distributed = pytest.importorskip("distributed", reason="Dask sweeps need dask.distributed (pip install -e '.[dask]')")
+    import logging
+
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=2, processes=True, host="127.0.0.1",
+                                  dashboard_address=None, silence_logs=logging.ERROR) as cluster:
+        table = sweep_main([TOY, "--grid", "seed=0,1,2", "--set", "steps=3", "--scheduler", cluster.scheduler_address,
+                            "--out", str(tmp_path / "s"), "--quiet"])
+    assert [p["status"] for p in table["points"]] == ["ok"] * 3
+    direct = toy.run(toy.Config(seed=2, steps=3, quiet=True, out=str(tmp_path / "direct")))
+    assert table["points"][2]["final_loss"] == direct["loss"][-1]  # two threads per worker: points still one at a time
