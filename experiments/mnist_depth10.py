@@ -320,6 +320,14 @@ def claims(metrics: dict) -> list:
     return out
 
 
+def _feedback_claim(cid, section, text, names, pairing, growth, driver, response, diverged, to_step, setting):
+    """A claim "as A grows, B grows" of the plain network's feedback loop, decided by FOLLOW_RULE."""
+    e = {"plain_diverged_at": diverged, "from_step": 0, "to_step": to_step, **growth, **_follows(driver, response)}
+    e["all_layers_grew"] = bool(all(np.all(np.asarray(g) > 1) for g in growth.values()))
+    rule = FOLLOW_RULE.format(a=names[0], b=names[1], t=names[2]) + "; " + pairing
+    return C.claim(cid, DOCUMENT, section, text, setting, e, rule, _follow_verdict)
+
+
 def _explosion_claims(plain: dict, setting: str) -> list:
     """Seed 000 sec. 3.1's three reasons for the plain network's explosion, and its depth."""
     act = np.asarray(plain["activation_norm"], dtype=float)          # (steps, layers)
@@ -334,38 +342,26 @@ def _explosion_claims(plain: dict, setting: str) -> list:
     d_grad = np.diff(np.log(grads[:g_last + 1]), axis=0)
     below = np.cumsum(d_w, axis=1)                                    # layers 1..l: what Y_l is a product of
     above = np.cumsum(d_w[:, ::-1], axis=1)[:, ::-1] - d_w            # layers l+1..L: what dL/dY_l passes through
-    out = []
-
-    e = {"plain_diverged_at": diverged, "from_step": 0, "to_step": last,
-         "weight_growth": _grew(weights, 0, last), "activation_growth": _grew(act, 0, last),
-         **_follows(below, d_act)}
-    e["all_layers_grew"] = bool(np.all(np.array(e["weight_growth"]) > 1) and np.all(np.array(e["activation_growth"]) > 1))
-    out.append(C.claim("D10-W-Y", DOCUMENT, "sec. 3.1 (1)", "in the network without BN, as the norm of W grows, "
-                       "the norm of Y grows (Y_l = W Y_{l-1} + B)", setting, e,
-                       FOLLOW_RULE.format(a="||W||", b="||Y||", t="T (divergence)") +
-                       "; the growth of ||Y_l|| is paired with the summed log growth of ||W_1|| ... ||W_l||",
-                       _follow_verdict))
-
     n = g_last + 1
-    e = {"plain_diverged_at": diverged, "from_step": 0, "to_step": g_last,
-         "weight_growth": _grew(weights, 0, g_last), "activation_grad_growth": _grew(grads, 0, g_last),
-         **_follows(above[:n - 1, :-1], d_grad[:, :-1])}
-    e["all_layers_grew"] = bool(np.all(np.array(e["weight_growth"]) > 1) and np.all(np.array(e["activation_grad_growth"]) > 1))
-    out.append(C.claim("D10-W-DY", DOCUMENT, "sec. 3.1 (2)", "in the network without BN, as the norm of W grows, "
-                       "the norm of dL/dY_{l-1} grows (dL/dY_{l-1} = dL/dY_l W)", setting, e,
-                       FOLLOW_RULE.format(a="||W||", b="||dL/dY||", t="T' (the last step with finite gradients)") +
-                       "; the growth of ||dL/dY_l|| is paired with the summed log growth of ||W_{l+1}|| ... ||W_L||",
-                       _follow_verdict))
-
-    e = {"plain_diverged_at": diverged, "from_step": 0, "to_step": last,
-         "weight_growth": _grew(weights, 0, last), "input_growth": _grew(act[:, :-1], 0, last),
-         **_follows(np.log(act[:-1, :-1]), d_w[:, 1:])}
-    e["all_layers_grew"] = bool(np.all(np.array(e["weight_growth"]) > 1) and np.all(np.array(e["input_growth"]) > 1))
-    out.append(C.claim("D10-Y-W", DOCUMENT, "sec. 3.1 (3)", "in the network without BN, as the norm of Y_{l-1} "
-                       "grows, the norm of W grows (dL/dW = dL/dY_l Y_{l-1}^T)", setting, e,
-                       FOLLOW_RULE.format(a="||Y_{l-1}||", b="||W_l||", t="T (divergence)") +
-                       "; the growth of ||W_l|| over step t -> t+1 is paired with log ||Y_{l-1}|| at step t "
-                       "(the input of the update)", _follow_verdict))
+    out = [
+        _feedback_claim("D10-W-Y", "sec. 3.1 (1)", "in the network without BN, as the norm of W grows, the norm of Y "
+                        "grows (Y_l = W Y_{l-1} + B)", ("||W||", "||Y||", "T (divergence)"),
+                        "the growth of ||Y_l|| is paired with the summed log growth of ||W_1|| ... ||W_l||",
+                        {"weight_growth": _grew(weights, 0, last), "activation_growth": _grew(act, 0, last)},
+                        below, d_act, diverged, last, setting),
+        _feedback_claim("D10-W-DY", "sec. 3.1 (2)", "in the network without BN, as the norm of W grows, the norm of "
+                        "dL/dY_{l-1} grows (dL/dY_{l-1} = dL/dY_l W)",
+                        ("||W||", "||dL/dY||", "T' (the last step with finite gradients)"),
+                        "the growth of ||dL/dY_l|| is paired with the summed log growth of ||W_{l+1}|| ... ||W_L||",
+                        {"weight_growth": _grew(weights, 0, g_last), "activation_grad_growth": _grew(grads, 0, g_last)},
+                        above[:n - 1, :-1], d_grad[:, :-1], diverged, g_last, setting),
+        _feedback_claim("D10-Y-W", "sec. 3.1 (3)", "in the network without BN, as the norm of Y_{l-1} grows, the norm "
+                        "of W grows (dL/dW = dL/dY_l Y_{l-1}^T)", ("||Y_{l-1}||", "||W_l||", "T (divergence)"),
+                        "the growth of ||W_l|| over step t -> t+1 is paired with log ||Y_{l-1}|| at step t (the "
+                        "input of the update)",
+                        {"weight_growth": _grew(weights, 0, last), "input_growth": _grew(act[:, :-1], 0, last)},
+                        np.log(act[:-1, :-1]), d_w[:, 1:], diverged, last, setting),
+    ]
 
     layers = np.arange(1, act.shape[1] + 1)
     y = np.log(act[last])
