@@ -54,6 +54,8 @@ def test_points_are_the_product_with_stable_names(tmp_path):
 def test_every_point_is_checked_before_any_runs(tmp_path):
     with pytest.raises(sweep.SweepError, match="point lr=nan: --lr: must be a finite number"):
         sweep.plan_sweep(TOY, {"lr": [0.1, float("nan")]}, out=tmp_path / "s")
+    with pytest.raises(sweep.SweepError, match="no config field quiet"):
+        sweep.plan_sweep(TOY, {"quiet": [True]}, out=tmp_path / "s")
     with pytest.raises(sweep.SweepError, match="both in the grid and --set"):
         sweep.plan_sweep(TOY, {"lr": [0.1]}, {"lr": 0.2}, out=tmp_path / "s")
     assert not (tmp_path / "s").exists()

@@ -119,7 +119,8 @@ def main(spec, argv=None) -> dict:
 
 def report(exp: Experiment, metrics: dict) -> str:
     """The experiment's summary, its claims with their verdicts, and the files written."""
-    lines = [exp.summary(metrics)] if exp.summary(metrics) else []
+    summary = exp.summary(metrics)
+    lines = [summary] if summary else []
     for c in metrics.get("claims", []):
         lines.append(f"{c['verdict']:>14}  {c['id']}: {c['claim']}")
     lines.extend(f"wrote {p}" for p in metrics.get("files", []))

@@ -96,7 +96,7 @@ class Config:
 
     def check(self) -> "Config":
         """Check every field, then :meth:`validate`; raise :class:`ConfigError` on the first bad value."""
-        hints = type_hints(type(self))
+        hints = typing.get_type_hints(type(self))
         for f in dataclasses.fields(self):
             value = getattr(self, f.name)
             message = _type_error(value, hints[f.name])
@@ -130,10 +130,6 @@ def _check_cupy() -> None:
 # -- types -------------------------------------------------------------------------------------
 
 
-def type_hints(cls) -> dict:
-    return typing.get_type_hints(cls)
-
-
 def _optional(tp):
     """(X, True) for ``X | None``, (tp, False) otherwise."""
     if typing.get_origin(tp) in (typing.Union, types.UnionType):
@@ -157,7 +153,7 @@ def _type_error(value, tp) -> str | None:
 def parse_value(cls, name: str, text: str):
     """The value of field ``name`` written as ``text`` on a command line (``none`` for None where
     the field allows it); ValueError naming the flag if it does not parse."""
-    base, optional = _optional(type_hints(cls)[name])
+    base, optional = _optional(typing.get_type_hints(cls)[name])
     if optional and text.lower() == "none":
         return None
     try:
@@ -170,10 +166,6 @@ def parse_value(cls, name: str, text: str):
     except ValueError:
         kind = getattr(base, "__name__", str(base))
         raise ConfigError(name, f"invalid {kind} value {text!r}") from None
-
-
-def fields(cls) -> list:
-    return list(dataclasses.fields(cls))
 
 
 def field_names(cls) -> set:

@@ -23,7 +23,7 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from .. import random
+from .. import fileio, random
 from ..kernels import KERNEL_SETS, set_kernels
 from . import checkpoint, rundir
 from .config import Config, ConfigError, flag, resume_conflicts
@@ -60,6 +60,7 @@ class Run:
         self.checkpoint_path = self.path / rundir.CHECKPOINT
         self.files: list = []
         self.figure_errors: dict = {}
+        self.bar = None  # the progress bar of steps(), for set_postfix
         self._top = None
         self._has_result = False
         self._saved_step = None
@@ -137,8 +138,6 @@ class Run:
 
     def save_metrics(self, metrics: dict, name: str = rundir.METRICS) -> Path:
         """Write the run's numbers as JSON (NaN and inf as null), atomically."""
-        from .. import fileio
-
         path = self.path / name
         fileio.save_json(path, metrics)
         self._written(path)

@@ -180,6 +180,10 @@ def plan_sweep(spec: str, grid: dict, fixed: dict | None = None, out=None, quick
     or holding this same sweep). :class:`SweepError` (or ValueError, OutputError) says what is wrong."""
     exp = load(spec)
     fixed = dict(fixed or {})
+    unknown = sorted((set(grid) | set(fixed)) - (field_names(exp.Config) - {"out", "quiet"}))
+    if unknown:
+        raise SweepError(f"{exp.name} has no config field {', '.join(unknown)} a sweep can set "
+                         "(out and quiet are the sweep's own)")
     overlap = set(grid) & set(fixed)
     if overlap:
         raise SweepError(f"{', '.join(sorted(overlap))} both in the grid and --set")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import math
+import sys
 from collections import defaultdict
 
 import numpy as np
@@ -48,7 +49,7 @@ def write(plan, exp, results: dict, rerun: int) -> dict:
         if _figure(rows, plan.grid, plan.fixed, figure, exp.name):
             files.append(figure)
     except Exception as exc:  # the table is written; a figure is not worth failing the sweep
-        print(f"sweep: results.png failed ({type(exc).__name__}: {exc})")
+        print(f"sweep: results.png failed ({type(exc).__name__}: {exc})", file=sys.stderr)
     table["summary"] = _summary(rows, rerun, files)
     return table
 
