@@ -56,6 +56,8 @@ class Config(experiment.Config):
     norm: str = option("bn", "normalization after each hidden linear layer (none: the plain network alone)",
                        choices=(*NORMS, "none"))
     uncentered: bool = option(False, "Lp norms without centering: the scale is computed from x, not x - mean")
+    shuffle: bool = option(True, "reshuffle the mini-batches every epoch (--no-shuffle: one fixed order, as "
+                                 "the seed author's code)")
     fold_on: str = option("train", "data the plain network's equivalent point is computed on: the training "
                                    "set, or the first training batch (as the seed author's code does)",
                           choices=("train", "first-batch"))
@@ -72,6 +74,14 @@ class Config(experiment.Config):
 
 
 QUICK = {"steps": 60, "eval_every": 5}
+
+NOTES = (
+    "The seed's text trains with batch gradient descent (the default here); the seed author's code "
+    "(BN_high_lr.ipynb) uses mini-batches of 64 in one fixed order and folds batch norm into the plain network "
+    "on the first batch: --batch-size 64 --no-shuffle --fold-on first-batch.",
+    "The seed author's code normalizes with the unbiased batch variance (torch.var's default); batch norm here, "
+    "as in PyTorch's BatchNorm1d, uses the biased one (sigma^2 = mean((x - mu)^2)) + eps.",
+)
 
 
 def normalized_name(norm: str, uncentered: bool) -> str | None:
@@ -106,7 +116,7 @@ def fold_data(cfg: Config, x):
     """The batch the plain network's equivalent point is computed on (``--fold-on``)."""
     if cfg.fold_on == "train":
         return x
-    idx = batch_indices(cfg.seed, 0, len(x), cfg.batch_size)
+    idx = batch_indices(cfg.seed, 0, len(x), cfg.batch_size, cfg.shuffle)
     return x if idx is None else x[idx]
 
 
@@ -171,7 +181,7 @@ def run(cfg: Config, resume: bool = False) -> dict:
 
         started = time.perf_counter()
         for step in r.steps(state, cfg.steps, every=cfg.checkpoint_every):
-            idx = batch_indices(cfg.seed, step, len(x_np), cfg.batch_size)
+            idx = batch_indices(cfg.seed, step, len(x_np), cfg.batch_size, cfg.shuffle)
             xb, yb = (x, y) if idx is None else (x[idx], y[idx])
             for name, net in nets.items():
                 if networks[name]["diverged_at"] is None:
@@ -195,6 +205,7 @@ def run(cfg: Config, resume: bool = False) -> dict:
             "fold_relative_gap_on_train_at_step_0": state.record["fold_relative_gap_on_train_at_step_0"],
             "seconds": time.perf_counter() - started,
             "networks": networks,
+            "notes": list(NOTES),
         }
         metrics["claims"] = claims(metrics)
         return r.finish(metrics, figures(metrics))
@@ -231,7 +242,8 @@ def train_step(cfg: Config, step: int, net, opt, xb, yb, xt, yt, rec: dict) -> N
 
 
 def _setting(cfg: dict) -> str:
-    batch = "full batch" if cfg["batch_size"] is None else f"batch {cfg['batch_size']}"
+    batch = ("full batch" if cfg["batch_size"] is None else
+             f"batch {cfg['batch_size']}{'' if cfg['shuffle'] else ' in one fixed order'}")
     norm = normalized_name(cfg["norm"], cfg["uncentered"]) or "no normalization"
     return (f"MNIST {cfg['train_size']} training images, {cfg['depth']} linear layers of width {cfg['width']}, "
             f"{norm}, SGD lr {cfg['lr']:g}, {batch}, {cfg['steps']} steps, seed {cfg['seed']}, {cfg['dtype']}, "
@@ -460,6 +472,7 @@ def summary(metrics: dict) -> str:
     if metrics["fold_relative_gap_at_step_0"] is not None:
         lines.append(f"plain and normalized networks agree at step 0 to {metrics['fold_relative_gap_at_step_0']:.1e} "
                      f"(relative, on the {metrics['config']['fold_on']} data)")
+    lines.extend(f"note: {n}" for n in metrics["notes"])
     return "\n".join(lines)
 
 

@@ -155,6 +155,14 @@ def test_fold_on_first_batch_folds_on_that_batch(tmp_path):
     assert metrics["networks"]["plain"]["loss"][0] == pytest.approx(metrics["networks"]["bn"]["loss"][0], rel=1e-12)
 
 
+def test_no_shuffle_keeps_one_batch_order_and_says_so(tmp_path, capsys):
+    metrics = job.main(SMALL + ["--steps", "2", "--batch-size", "100", "--no-shuffle", "--out", str(tmp_path / "run")])
+    assert metrics["config"]["shuffle"] is False
+    assert all("in one fixed order" in c["setting"] for c in metrics["claims"])
+    assert "note: The seed's text trains with batch gradient descent" in capsys.readouterr().out
+    assert any("unbiased batch variance" in n for n in metrics["notes"])
+
+
 @pytest.mark.parametrize("norm, uncentered, name", [("l1", False, "l1"), ("linf", False, "linf"),
                                                      ("l3", True, "l3-uncentered")])
 def test_other_normalizations_take_batch_norms_place(norm, uncentered, name, tmp_path):
