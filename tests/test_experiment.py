@@ -367,3 +367,40 @@ def test_the_plateau_protocol_stops_below_the_floor():
         schedule.step(0.5)  # accuracy never improves after the first epoch
         epochs += 1
     assert epochs == 1 + 3 * 3 and opt.param_groups[0]["lr"] == pytest.approx(1e-4)  # 0.1 -> 1e-2 -> 1e-3 -> 1e-4
+
+
+@dataclasses.dataclass
+class ListConfig(experiment.Config):
+    sizes: tuple[int, ...] = experiment.option((100, 200), "sizes", check=experiment.at_least(1))
+    rates: tuple[float, ...] | None = experiment.option(None, "rates", check=experiment.positive)
+
+
+def test_tuple_fields_are_comma_separated_lists_checked_element_by_element():
+    from minibn.experiment.config import parse_value
+
+    assert parse_value(ListConfig, "sizes", "5, 10,20") == (5, 10, 20)
+    assert parse_value(ListConfig, "rates", "0.1,1e3") == (0.1, 1000.0)
+    assert parse_value(ListConfig, "rates", "none") is None
+    for text, match in [("5,,6", "empty item"), ("5,x", "invalid int value 'x'")]:
+        with pytest.raises(experiment.ConfigError, match=match):
+            parse_value(ListConfig, "sizes", text)
+    ListConfig(sizes=(3,), rates=(0.5, 2.0)).check()
+    for bad, match in [(dict(sizes=(3, 0)), "--sizes: must be at least 1, got 0"),
+                       (dict(rates=(0.5, float("nan"))), "--rates: must be a finite number > 0"),
+                       (dict(sizes=()), "non-empty tuple"), (dict(sizes=[1, 2]), "non-empty tuple"),
+                       (dict(sizes=(1, 2.5)), "must hold int values, got 2.5")]:
+        with pytest.raises(experiment.ConfigError, match=match):
+            ListConfig(**bad).check()
+
+
+def test_paired_compare_is_an_exact_sign_test():
+    assert C.sign_test(0, 6) == pytest.approx(2 / 64) and C.sign_test(3, 6) == 1.0
+    assert C.sign_test(15, 20) == pytest.approx(0.04138946533203125)
+    assert C.paired_compare([2] * 6, [1] * 6) == 1  # 6 of 6: p = 0.031
+    assert C.paired_compare([2] * 5, [1] * 5) == 0  # 5 of 5: p = 0.0625, not significant
+    a, b = [1.0] * 15 + [3.0] * 5, [2.0] * 20
+    assert C.paired_compare(a, b) == -1 and C.paired_compare(b, a) == 1
+    assert C.paired_compare([1, 2, math.nan], [1, 2, 5]) == 0  # ties and NaN pairs dropped: nothing left
+    assert C.paired_compare([math.inf] * 6, [1] * 6) == 1
+    with pytest.raises(ValueError, match="pairs"):
+        C.paired_compare([1, 2], [1])

@@ -2,8 +2,10 @@
 rule gives on those measurements.
 
 A verdict is never written by hand: :func:`claim` takes the evidence and a ``decide``
-function, and records what ``decide(evidence)`` returns. With several seeds, use
-:func:`compare`: a difference inside the seeds' spread is not a difference.
+function, and records what ``decide(evidence)`` returns. With several seeds, a difference
+inside the seeds' spread is not a difference: :func:`compare` for independent samples (their
+ranges must not overlap), :func:`paired_compare` for the same seeds under two conditions (an
+exact sign test).
 """
 
 from __future__ import annotations
@@ -47,6 +49,26 @@ def compare(a, b) -> int:
     if a.max() < b.min():
         return -1
     return 0
+
+
+def paired_compare(a, b, alpha: float = 0.05) -> int:
+    """For paired values (the same seeds or problems under two conditions): +1 if ``a`` exceeds
+    ``b`` on significantly many pairs, -1 if it falls below on significantly many, else 0. The
+    test is the exact two-sided sign test at level ``alpha``; ties and NaN pairs are dropped."""
+    a, b = np.asarray(a, dtype=float).ravel(), np.asarray(b, dtype=float).ravel()
+    if a.shape != b.shape:
+        raise ValueError(f"paired_compare needs pairs: {a.shape} and {b.shape} values")
+    keep = ~(np.isnan(a) | np.isnan(b)) & (a != b)
+    above, n = int((a[keep] > b[keep]).sum()), int(keep.sum())
+    if n == 0 or sign_test(above, n) >= alpha:
+        return 0
+    return 1 if above > n - above else -1
+
+
+def sign_test(k: int, n: int) -> float:
+    """Two-sided p-value of k successes in n fair coin flips (the exact sign test)."""
+    tail = sum(math.comb(n, i) for i in range(min(k, n - k) + 1)) / 2 ** n
+    return min(1.0, 2 * tail)
 
 
 def spread(values) -> dict:

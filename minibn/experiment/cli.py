@@ -27,7 +27,7 @@ def build_parser(exp: Experiment) -> argparse.ArgumentParser:
     for f in dataclasses.fields(exp.Config):
         meta = f.metadata
         default = getattr(defaults, f.name)
-        note = f"default: {default}" + (f"; --quick: {quick[f.name]}" if f.name in quick else "")
+        note = f"default: {_show(default)}" + (f"; --quick: {_show(quick[f.name])}" if f.name in quick else "")
         kwargs = {"default": argparse.SUPPRESS, "help": f"{meta.get('help', '')} ({note})".strip()}
         if isinstance(default, bool) and not meta.get("choices"):
             p.add_argument(flag(f.name), action=argparse.BooleanOptionalAction, **kwargs)
@@ -45,8 +45,13 @@ def build_parser(exp: Experiment) -> argparse.ArgumentParser:
     return p
 
 
+def _show(value) -> str:
+    """A value as it is written on the command line."""
+    return ",".join(map(str, value)) if isinstance(value, tuple) else str(value)
+
+
 def _describe(preset: dict) -> str:
-    return ", ".join(f"{flag(k)} {v}" for k, v in preset.items()) or "(none: the default is quick)"
+    return ", ".join(f"{flag(k)} {_show(v)}" for k, v in preset.items()) or "(none: the default is quick)"
 
 
 def _converter(cls, name):

@@ -6,7 +6,8 @@
         steps: int = option(300, "training steps", check=at_least(1), resumable=True)
 
 Each field becomes a flag (``lr`` -> ``--lr``) with its type, default, help
-and choices. :meth:`Config.check` tests every value (types, choices, the
+and choices; a ``tuple[int, ...]`` or ``tuple[float, ...]`` field is written as
+a comma-separated list (``--sizes 100,200``), and its checks apply to every element. :meth:`Config.check` tests every value (types, choices, the
 field's checks, then the experiment's own ``validate`` for rules that tie
 fields together) and raises :class:`ConfigError` naming the flag; the command
 line turns that into an argparse error (exit 2) before anything runs.
@@ -100,11 +101,13 @@ class Config:
         for f in dataclasses.fields(self):
             value = getattr(self, f.name)
             message = _type_error(value, hints[f.name])
+            items = value if isinstance(value, tuple) and message is None else (value,)
             choices = f.metadata.get("choices")
-            if message is None and choices and value is not None and value not in choices:
-                message = f"must be one of {', '.join(map(str, choices))}; got {value!r}"
-            for check in f.metadata.get("checks", ()):
-                message = message or check(value)
+            for item in items:
+                if message is None and choices and item is not None and item not in choices:
+                    message = f"must be one of {', '.join(map(str, choices))}; got {item!r}"
+                for check in f.metadata.get("checks", ()):
+                    message = message or check(item)
             if message:
                 raise ConfigError(f.name, message)
         self.validate()
@@ -139,14 +142,32 @@ def _optional(tp):
     return tp, False
 
 
+def _sequence(tp):
+    """X for ``tuple[X, ...]``, None otherwise."""
+    if typing.get_origin(tp) is tuple:
+        args = typing.get_args(tp)
+        if len(args) == 2 and args[1] is Ellipsis:
+            return args[0]
+    return None
+
+
+_IS = {bool: lambda v: isinstance(v, bool),
+       int: lambda v: isinstance(v, int) and not isinstance(v, bool),
+       float: lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),
+       str: lambda v: isinstance(v, str)}
+
+
 def _type_error(value, tp) -> str | None:
     base, optional = _optional(tp)
     if value is None:
         return None if optional else "must be given (got None)"
-    ok = {bool: lambda v: isinstance(v, bool),
-          int: lambda v: isinstance(v, int) and not isinstance(v, bool),
-          float: lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),
-          str: lambda v: isinstance(v, str)}.get(base, lambda v: True)
+    element = _sequence(base)
+    if element is not None:
+        if not isinstance(value, tuple) or not value:
+            return f"must be a non-empty tuple of {element.__name__}, got {value!r}"
+        bad = [v for v in value if not _IS.get(element, lambda v: True)(v)]
+        return f"must hold {element.__name__} values, got {bad[0]!r}" if bad else None
+    ok = _IS.get(base, lambda v: True)
     return None if ok(value) else f"must be {base.__name__}, got {type(value).__name__} {value!r}"
 
 
@@ -156,6 +177,16 @@ def parse_value(cls, name: str, text: str):
     base, optional = _optional(typing.get_type_hints(cls)[name])
     if optional and text.lower() == "none":
         return None
+    element = _sequence(base)
+    if element is not None:
+        parts = [t.strip() for t in text.split(",")]
+        if not all(parts):
+            raise ConfigError(name, f"invalid list {text!r}: an empty item")
+        return tuple(_parse_one(element, name, t) for t in parts)
+    return _parse_one(base, name, text)
+
+
+def _parse_one(base, name: str, text: str):
     try:
         if base is bool:
             lowered = text.lower()

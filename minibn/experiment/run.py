@@ -143,6 +143,13 @@ class Run:
         self._written(path)
         return path
 
+    def save_arrays(self, name: str, arrays: dict) -> Path:
+        """Arrays too large for metrics.json (histories, trajectories) as an .npz, atomically."""
+        path = self.path / name
+        fileio.save_npz(path, arrays)
+        self._written(path)
+        return path
+
     def figure(self, name: str, draw, *args, **kwargs) -> Path | None:
         """``draw(*args, path, **kwargs)``: a figure ``name`` in the run folder. A figure that fails is
         reported on stderr and in :attr:`figure_errors`; the numbers are already saved."""
