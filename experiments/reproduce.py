@@ -32,6 +32,7 @@ REGISTRY = {
     "mnist_depth10_linf": ("mnist_depth10", {"norm": "linf"}),
     "mnist_depth10_l3_uncentered": ("mnist_depth10", {"norm": "l3", "uncentered": True}),
     "ols_bn": ("ols_bn", {}),
+    "noise_robustness": ("noise_robustness", {}),
 }
 
 

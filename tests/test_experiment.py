@@ -404,3 +404,26 @@ def test_paired_compare_is_an_exact_sign_test():
     assert C.paired_compare([math.inf] * 6, [1] * 6) == 1
     with pytest.raises(ValueError, match="pairs"):
         C.paired_compare([1, 2], [1])
+
+
+def test_the_paired_t_test_matches_scipy(rng):
+    stats = pytest.importorskip("scipy.stats", reason="scipy checks the t distribution (pip install scipy)")
+    for n in (2, 3, 5, 8, 30):
+        for shift in (0.0, 0.3, 2.0):
+            a = rng.standard_normal(n) + shift
+            b = rng.standard_normal(n)
+            mean, p = C.paired_t_test(a, b)
+            ref = stats.ttest_rel(a, b)
+            assert mean == pytest.approx(float(np.mean(a - b)), rel=1e-12)
+            assert p == pytest.approx(ref.pvalue, rel=1e-9, abs=1e-300)
+    for a_, b_ in [(0.5, 0.5), (2.0, 1.5), (7.0, 0.5)]:
+        assert C._betainc(a_, b_, 0.3) == pytest.approx(float(__import__("scipy.special").special.betainc(a_, b_, 0.3)),
+                                                     rel=1e-12)
+
+
+def test_paired_t_compare_decides_on_few_seeds():
+    assert C.paired_t_compare([0.9, 0.92, 0.91, 0.95, 0.93], [0.8, 0.83, 0.8, 0.86, 0.82]) == 1
+    assert C.paired_t_compare([0.8, 0.9, 0.7], [0.85, 0.8, 0.75]) == 0
+    assert C.paired_t_compare([1.0, 1.0], [2.0, 2.0]) == -1  # an exact difference, no variation
+    assert C.paired_t_compare([1.0, 1.0], [1.0, 1.0]) == 0
+    assert C.paired_t_test([1.0], [0.0]) == (1.0, 1.0)  # one pair: nothing to test

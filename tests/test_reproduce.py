@@ -68,4 +68,4 @@ def test_the_quick_report_of_every_experiment(tmp_path):
     results = reproduce.main(["--quick", "--out", str(tmp_path / "r"), "--quiet"])
     assert list(results) == list(reproduce.REGISTRY)
     claims = json.loads((tmp_path / "r" / "claims.json").read_text())["claims"]
-    assert {c["id"] for c in claims} >= {"D10-LR1", "D10-NORM-L1", "D10-NORM-L3", "D10-NORM-LINF", "OLS-D3"}
+    assert {c["id"] for c in claims} >= {"D10-LR1", "D10-NORM-L1", "D10-NORM-L3", "D10-NORM-LINF", "OLS-D3", "NOISE-BN-NOREG"}

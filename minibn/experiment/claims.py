@@ -5,7 +5,7 @@ A verdict is never written by hand: :func:`claim` takes the evidence and a ``dec
 function, and records what ``decide(evidence)`` returns. With several seeds, a difference
 inside the seeds' spread is not a difference: :func:`compare` for independent samples (their
 ranges must not overlap), :func:`paired_compare` for the same seeds under two conditions (an
-exact sign test).
+exact sign test), or :func:`paired_t_compare` (a paired t-test, for few seeds).
 """
 
 from __future__ import annotations
@@ -69,6 +69,61 @@ def sign_test(k: int, n: int) -> float:
     """Two-sided p-value of k successes in n fair coin flips (the exact sign test)."""
     tail = sum(math.comb(n, i) for i in range(min(k, n - k) + 1)) / 2 ** n
     return min(1.0, 2 * tail)
+
+
+def paired_t_test(a, b) -> tuple:
+    """(mean difference, p): the two-sided paired t-test of a - b over the pairs (NaN pairs
+    dropped). With no variation, p is 0 for a non-zero difference and 1 for none."""
+    a, b = np.asarray(a, dtype=float).ravel(), np.asarray(b, dtype=float).ravel()
+    if a.shape != b.shape:
+        raise ValueError(f"paired_t_test needs pairs: {a.shape} and {b.shape} values")
+    diff = (a - b)[~(np.isnan(a) | np.isnan(b))]
+    n = len(diff)
+    if n < 2:
+        return (float(diff.mean()) if n else math.nan), 1.0
+    mean, sd = float(diff.mean()), float(diff.std(ddof=1))
+    if sd == 0:
+        return mean, (0.0 if mean != 0 else 1.0)
+    t = mean / (sd / math.sqrt(n))
+    nu = n - 1
+    return mean, _betainc(nu / 2, 0.5, nu / (nu + t * t))
+
+
+def paired_t_compare(a, b, alpha: float = 0.05) -> int:
+    """+1 if ``a`` is above ``b`` on the same seeds by a paired t-test at level ``alpha``, -1 if
+    below, 0 if the difference is not significant."""
+    mean, p = paired_t_test(a, b)
+    return 0 if p >= alpha or not mean else (1 if mean > 0 else -1)
+
+
+def _betainc(a: float, b: float, x: float) -> float:
+    """The regularized incomplete beta function I_x(a, b), from its continued fraction (modified
+    Lentz), using I_x(a, b) = 1 - I_(1-x)(b, a) where the fraction converges slowly."""
+    if x <= 0:
+        return 0.0
+    if x >= 1:
+        return 1.0
+    if x > (a + 1) / (a + b + 2):
+        return 1 - _betainc(b, a, 1 - x)
+    front = math.exp(math.lgamma(a + b) - math.lgamma(a) - math.lgamma(b) + a * math.log(x) + b * math.log1p(-x)) / a
+    tiny = 1e-300
+    f, c, d = 1.0, 1.0, 0.0
+    for i in range(1000):
+        m = i // 2
+        if i == 0:
+            num = 1.0
+        elif i % 2 == 0:
+            num = m * (b - m) * x / ((a + 2 * m - 1) * (a + 2 * m))
+        else:
+            num = -(a + m) * (a + b + m) * x / ((a + 2 * m) * (a + 2 * m + 1))
+        d = 1 + num * d
+        d = 1 / (d if abs(d) > tiny else tiny)
+        c = 1 + num / c
+        c = c if abs(c) > tiny else tiny
+        f *= c * d
+        if abs(1 - c * d) < 1e-15:
+            break
+    return front * (f - 1)
 
 
 def spread(values) -> dict:

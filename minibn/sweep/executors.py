@@ -13,36 +13,11 @@ import sys
 from collections import Counter, deque
 
 from . import failure, read_result, run_point
-from ..experiment.loader import PROJECT_ROOT
+from ..experiment.parallel import cpu_count, worker_environment
 
-THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS")
-
-
-def cpu_count() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        return os.cpu_count() or 1
-
-
-@contextlib.contextmanager
 def _environment(workers: int):
-    """While starting workers: each gets cores / workers BLAS threads (unless the user set them),
-    and the project on its import path (for experiments/ and the user's modules)."""
-    threads = str(max(1, cpu_count() // max(1, workers)))
-    changes = {k: threads for k in THREAD_VARIABLES if k not in os.environ}
-    paths = [os.getcwd(), str(PROJECT_ROOT), *filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep))]
-    changes["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(paths))
-    saved = {k: os.environ.get(k) for k in changes}
-    os.environ.update(changes)
-    try:
-        yield
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
+    """Each worker gets cores / workers BLAS threads (unless the user set them)."""
+    return worker_environment(max(1, cpu_count() // max(1, workers)))
 
 
 # -- local processes -----------------------------------------------------------------------------

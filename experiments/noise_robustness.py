@@ -1,0 +1,440 @@
+"""Robustness to noise features: batch norm against no batch norm with little data (seed 000 sec. 5).
+
+Synthetic classification (the seed author's robust_noise.py): d = 1000 inputs of which d1 = 100
+carry the class (class means on the unit sphere, Gaussian spread) and 900 are pure noise, k = 5
+classes. A network Linear(1000, 100) -> [batch norm] -> Linear(100, 5) trains with SGD on n
+points per class, and its best validation accuracy is recorded, for three variants:
+
+    bn_reg          batch norm, the batches reshuffled every epoch (its regularizing noise)
+    bn_without_reg  batch norm, one random order, the same batches every epoch
+    no_bn           no batch norm, reshuffled
+
+    python experiments/noise_robustness.py [--quick] [--sizes 100,200,...] [--seeds 5] [--workers 2]
+
+For each n, every variant and seed trains at once as one ensemble (batched matrix products,
+one batch norm over all their channels: the numbers of the separate networks, to rounding),
+in a worker process per n; the run checkpoints after each n, so --resume continues a killed
+run. Writes metrics.json (with the claims) and figures.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import sys
+
+import numpy as np
+
+import minibn as mb
+import minibn.functional as F
+from minibn import experiment, nn, plotting
+from minibn.experiment import ConfigError, at_least, option, parallel, positive
+from minibn.experiment import claims as C
+from minibn.experiment.training import evaluate, lr_below
+
+DOCUMENT = "000"
+VARIANTS = ("bn_reg", "bn_without_reg", "no_bn")
+AUTHOR = {  # the author's best validation accuracies (%), one seed (3689), n = 100 ... 1000 per class
+    "bn_without_reg": (29.36, 39.04, 52.56, 65.94, 77.66, 88.76, 94.70, 97.46, 98.04, 99.22),
+    "no_bn": (30.18, 39.50, 50.20, 62.58, 75.78, 87.00, 92.42, 96.26, 98.24, 98.98),
+    "bn_reg": (30.28, 41.80, 58.06, 73.90, 83.46, 95.42, 95.98, 99.04, 99.70, 98.90),
+}
+AUTHOR_SIZES = tuple(range(100, 1001, 100))
+DEFAULT_SIZES = (100, 200, 300, 500, 1000)  # five of the author's ten, so that the default takes minutes
+NOTES = (
+    "The default follows the author's robust_noise.py: no activation (act = 'linear'; the seed's text says "
+    "only '1 hidden layer net with 100 neurons', --activation relu is offered), batch norm that normalizes "
+    "with the unbiased batch variance and starts its running statistics at 0, SGD lr 0.1 in batches of 32 "
+    "(the last one smaller), lr x 0.1 after 20 epochs without a new best validation accuracy, stop once "
+    "lr < 1e-3 or after 200 epochs.",
+    "Each seed draws its own class means, test set and training points; the training set of n points per "
+    "class is the first n of the largest size's draw (the sizes are nested), and all variants of a seed and "
+    "size start from the same weights. The author drew one data set per run with one seed (3689).",
+    "The author's figure has n = 100, 200, ..., 1000 per class; the default runs five of these sizes "
+    "(--sizes 100,200,300,400,500,600,700,800,900,1000 runs all ten, about twice as long).",
+)
+
+
+@dataclasses.dataclass
+class Config(experiment.Config):
+    sizes: tuple[int, ...] = option(DEFAULT_SIZES, "training points per class (the author's figure: 100, 200, "
+                                                   "..., 1000; smaller ones such as 5,10,20,50 work too)",
+                                    check=at_least(2))
+    seeds: int = option(5, "seeds per (variant, size): --seed, --seed + 1, ...", check=at_least(1))
+    variants: tuple[str, ...] = option(VARIANTS, "which networks to train", choices=VARIANTS)
+    dim: int = option(1000, "input dimension d", check=at_least(2))
+    informative: int = option(100, "informative dimensions d1", check=at_least(1))
+    classes: int = option(5, "classes k", check=at_least(2))
+    spread: float = option(0.02, "variance of the informative coordinates around their class mean", check=positive)
+    test_per_class: int = option(1000, "validation points per class", check=at_least(1))
+    hidden: int = option(100, "hidden width", check=at_least(1))
+    activation: str = option("linear", "after the hidden layer (the author: none)", choices=("linear", "relu"))
+    lr: float = option(0.1, "SGD learning rate", check=positive)
+    batch_size: int = option(32, "SGD batch size", check=at_least(2))
+    epochs: int = option(200, "the most epochs of one training", check=at_least(1))
+    patience: int = option(20, "epochs without a new best validation accuracy before lr x 0.1", check=at_least(1))
+    lr_floor: float = option(1e-3, "training stops once lr falls below this", check=positive)
+    workers: int = option(min(2, parallel.cpu_count()), "processes training at once", check=at_least(1),
+                          resumable=True)
+
+    def validate(self):
+        if self.informative > self.dim:
+            raise ConfigError("informative", f"{self.informative} exceeds --dim {self.dim}")
+        if len(set(self.variants)) != len(self.variants):
+            raise ConfigError("variants", f"a variant is repeated: {','.join(self.variants)}")
+
+
+QUICK = {"sizes": (10, 50, 200), "seeds": 3, "epochs": 60, "patience": 5, "test_per_class": 300}
+
+
+# -- data and networks ------------------------------------------------------------------------------
+
+
+def make_data(cfg: Config, seed: int, n: int):
+    """(x_train, y_train, x_test, y_test) for ``seed`` with ``n`` training points per class."""
+    rng = np.random.default_rng([seed, 0])
+    mu = rng.standard_normal((cfg.classes, cfg.informative))
+    mu /= np.linalg.norm(mu, axis=1, keepdims=True)
+    largest = max(cfg.sizes)
+
+    def draw(per_class, stream):
+        r = np.random.default_rng([seed, stream])
+        x = r.standard_normal((cfg.classes, per_class, cfg.dim))
+        x[:, :, :cfg.informative] = mu[:, None, :] + math.sqrt(cfg.spread) * x[:, :, :cfg.informative]
+        return x
+
+    train = draw(largest, 1)[:, :n]
+    test = draw(cfg.test_per_class, 2)
+    labels = lambda per_class: np.repeat(np.arange(cfg.classes), per_class)  # noqa: E731
+    return (train.reshape(-1, cfg.dim).astype(cfg.dtype), labels(n),
+            test.reshape(-1, cfg.dim).astype(cfg.dtype), labels(cfg.test_per_class))
+
+
+class AuthorBatchNorm1d(nn.BatchNorm1d):
+    """Batch norm as the author's code computes it: gamma (x - mean) / sqrt(s^2 + eps) + beta with
+    s^2 the unbiased batch variance, running statistics starting at 0. Since s^2 + eps =
+    (m / (m - 1)) (sigma^2 + eps (m - 1) / m), it is minibn's batch norm with weight
+    gamma sqrt((m - 1) / m) and eps (m - 1) / m; evaluation uses the running statistics as usual."""
+
+    def __init__(self, num_features, **kwargs):
+        super().__init__(num_features, **kwargs)
+        if self.running_var is not None:
+            self.running_var._data[...] = 0
+
+    def forward(self, x):
+        if not self.training:
+            return super().forward(x)
+        self._check(x)
+        m = x.shape[0]
+        return F.batch_norm(x, self.running_mean, self.running_var, self.weight * math.sqrt((m - 1) / m), self.bias,
+                            training=True, momentum=self._momentum(), eps=self.eps * (m - 1) / m)
+
+
+def build_network(cfg: Config, variant: str, seed: int, n: int) -> nn.Sequential:
+    g = mb.Generator(seed * 1_000_003 + n)  # the same start for every variant of (seed, n)
+    layers = [nn.Linear(cfg.dim, cfg.hidden, dtype=cfg.dtype, generator=g)]
+    if variant != "no_bn":
+        layers.append(AuthorBatchNorm1d(cfg.hidden, dtype=cfg.dtype))
+    if cfg.activation == "relu":
+        layers.append(nn.ReLU())
+    layers.append(nn.Linear(cfg.hidden, cfg.classes, dtype=cfg.dtype, generator=g))
+    return nn.Sequential(*layers)
+
+
+def epoch_order(variant: str, seed: int, n_train: int, epoch: int) -> np.ndarray:
+    """The order of the training points in ``epoch``: reshuffled every epoch, except for
+    bn_without_reg (one permutation for all epochs)."""
+    fixed = variant == "bn_without_reg"
+    return np.random.default_rng([seed, 3, 0 if fixed else epoch + 1]).permutation(n_train)
+
+
+class Ensemble(nn.Module):
+    """Independent networks Linear(d, h) -> [AuthorBatchNorm1d] -> [ReLU] -> Linear(h, k), evaluated
+    as one: input (networks, N, d), batched matrix products, and one batch norm over the networks'
+    channels side by side (each channel normalized over its own network's batch). Built from the
+    separate networks, whose parameters it stacks; network j computes what network j alone would."""
+
+    def __init__(self, nets: list):
+        super().__init__()
+        linears = [[m for m in net if isinstance(m, nn.Linear)] for net in nets]
+        norms = [[m for m in net if isinstance(m, AuthorBatchNorm1d)] for net in nets]
+        self.count, self.hidden = len(nets), linears[0][0].out_features
+        self.relu = any(isinstance(m, nn.ReLU) for m in nets[0])
+        stack = lambda xs: nn.Parameter(np.stack([x.detach().numpy() for x in xs]))  # noqa: E731
+        self.w1 = stack([ls[0].weight.T for ls in linears])                   # (networks, d, h)
+        self.b1 = stack([ls[0].bias.reshape(1, -1) for ls in linears])        # (networks, 1, h)
+        self.w2 = stack([ls[1].weight.T for ls in linears])                   # (networks, h, k)
+        self.b2 = stack([ls[1].bias.reshape(1, -1) for ls in linears])
+        self.bn = None
+        if all(norms):
+            self.bn = AuthorBatchNorm1d(self.count * self.hidden, dtype=self.w1.dtype)
+            self.bn.weight._data[...] = np.concatenate([n[0].weight.detach().numpy() for n in norms])
+            self.bn.bias._data[...] = np.concatenate([n[0].bias.detach().numpy() for n in norms])
+
+    def forward(self, x):
+        h = x @ self.w1 + self.b1
+        if self.bn is not None:
+            n = h.shape[1]
+            h = self.bn(h.permute(1, 0, 2).reshape(n, self.count * self.hidden))
+            h = h.reshape(n, self.count, self.hidden).permute(1, 0, 2)
+        if self.relu:
+            h = h.relu()
+        return h @ self.w2 + self.b2
+
+    def loss(self, logits, labels, lr: np.ndarray):
+        """sum_j lr_j mean_i loss_ji: its gradient with respect to network j's parameters is lr_j
+        times the gradient of network j's own mean loss, so that SGD is p <- p - grad for all
+        (one pass over the parameters; lr_j = 0 freezes network j)."""
+        per_sample = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), labels.reshape(-1), reduction="none")
+        weight = np.repeat(lr / logits.shape[1], logits.shape[1]).astype(per_sample.dtype)
+        return (per_sample * mb.from_numpy(weight)).sum()
+
+    @mb.no_grad()
+    def descend(self) -> None:
+        """p <- p - grad (the gradients of :meth:`loss` carry each network's learning rate)."""
+        for p in self.parameters():
+            if p.grad is not None:
+                p._data -= p.grad._data
+                p._version[0] += 1
+
+
+def train_size(task: dict) -> dict:
+    """Train every (variant, seed) at ``task["n"]`` points per class with the author's protocol:
+    each network's own plateau schedule and stop; returns, per network, its best validation
+    accuracy, its epochs and its validation curve. Runs in a worker process."""
+    cfg = Config(**task["config"])
+    experiment.use_backend(cfg.backend)
+    n, seeds = task["n"], list(range(cfg.seed, cfg.seed + cfg.seeds))
+    data = [make_data(cfg, s, n) for s in seeds]
+    x, y = np.stack([d[0] for d in data]), np.stack([d[1] for d in data])    # (seeds, samples, d)
+    xt, yt = np.stack([d[2] for d in data]), np.stack([d[3] for d in data])
+    out = {}
+    for group in ([v for v in cfg.variants if v != "no_bn"], [v for v in cfg.variants if v == "no_bn"]):
+        members = [(v, j) for v in group for j in range(len(seeds))]
+        if members:
+            out.update(_train_group(cfg, n, seeds, members, x, y, xt, yt))
+    return out
+
+
+def _train_group(cfg, n, seeds, members, x, y, xt, yt) -> dict:
+    """One ensemble of (variant, seed index) members, trained to each member's own stop."""
+    net = Ensemble([build_network(cfg, v, seeds[j], n) for v, j in members])
+    of_seed = np.array([j for _, j in members])
+    lr = np.full(len(members), cfg.lr)
+    best = np.full(len(members), -1.0)
+    stale = np.zeros(len(members), dtype=int)
+    running = np.ones(len(members), dtype=bool)
+    curves = [[] for _ in members]
+    samples = x.shape[1]
+    for epoch in range(cfg.epochs):
+        orders = np.stack([epoch_order(v, seeds[j], samples, epoch) for v, j in members])
+        net.train()
+        for start in range(0, samples, cfg.batch_size):
+            idx = np.sort(orders[:, start:start + cfg.batch_size], axis=1)
+            net.zero_grad()
+            logits = net(mb.from_numpy(x[of_seed[:, None], idx]))  # the gather made fresh arrays: no copy
+            net.loss(logits, mb.from_numpy(y[of_seed[:, None], idx]), np.where(running, lr, 0.0)).backward()
+            net.descend()
+        accuracy = _evaluate(net, xt, yt, of_seed)
+        for m in np.flatnonzero(running):  # the author's schedule: x0.1 after `patience` epochs without a new best
+            curves[m].append(float(accuracy[m]))
+            if accuracy[m] > best[m]:
+                best[m], stale[m] = accuracy[m], 0
+            else:
+                stale[m] += 1
+            if stale[m] == cfg.patience:
+                lr[m] *= 0.1
+                stale[m] = 0
+                running[m] = lr[m] >= cfg.lr_floor
+        if not running.any():
+            break
+    return {task_key(v, n, seeds[j]): {"best_val_accuracy": float(best[m]), "epochs": len(curves[m]),
+                                       "final_lr": float(lr[m]), "curve": curves[m]}
+            for m, (v, j) in enumerate(members)}
+
+
+@mb.no_grad()
+def _evaluate(net, xt, yt, of_seed, chunk: int = 1000) -> np.ndarray:
+    """Each member's accuracy on its seed's validation set, in eval mode."""
+    net.eval()
+    correct = np.zeros(len(of_seed))
+    for start in range(0, xt.shape[1], chunk):
+        logits = net(mb.from_numpy(xt[of_seed, start:start + chunk])).numpy()
+        correct += (logits.argmax(-1) == yt[of_seed, start:start + chunk]).sum(1)
+    net.train()
+    return correct / xt.shape[1]
+
+
+def train(cfg: Config, variant: str, n: int, seed: int) -> dict:
+    """One network alone with the same protocol (the reference the ensemble is tested against)."""
+    x, y, xt, yt = (mb.tensor(a) for a in make_data(cfg, seed, n))
+    net = build_network(cfg, variant, seed, n)
+    opt = mb.optim.SGD(net.parameters(), lr=cfg.lr)
+    schedule = mb.optim.ReduceLROnPlateau(opt, mode="max", factor=0.1, patience=cfg.patience - 1, threshold=0.0)
+    curve = []
+    for epoch in range(cfg.epochs):
+        net.train()
+        order = epoch_order(variant, seed, len(x), epoch)
+        for start in range(0, len(order), cfg.batch_size):
+            idx = np.sort(order[start:start + cfg.batch_size])
+            opt.zero_grad()
+            F.cross_entropy(net(x[idx]), y[idx]).backward()
+            opt.step()
+        curve.append(evaluate(net, xt, yt))
+        schedule.step(curve[-1])
+        if lr_below(opt, cfg.lr_floor):
+            break
+    return {"best_val_accuracy": max(curve), "epochs": len(curve), "final_lr": opt.param_groups[0]["lr"],
+            "curve": curve}
+
+
+def task_key(variant, n, seed) -> str:
+    return f"{variant}/n={n}/seed={seed}"
+
+
+# -- the run --------------------------------------------------------------------------------------------
+
+
+def run(cfg: Config, resume: bool = False) -> dict:
+    """Every size in a worker process (its variants and seeds as one ensemble), a checkpoint after
+    each; metrics, claims, figures."""
+    with experiment.Run("noise_robustness", cfg, resume) as r:
+        seeds = list(range(cfg.seed, cfg.seed + cfg.seeds))
+        state = r.state({}, {"trainings": {}})
+        done = state.record["trainings"]
+        todo = [{"n": n, "config": cfg.to_dict()} for n in sorted(cfg.sizes, reverse=True)
+                if any(task_key(v, n, s) not in done for v in cfg.variants for s in seeds)]
+        bar = experiment.progress(None, cfg.quiet, total=len(cfg.sizes), initial=len(cfg.sizes) - len(todo),
+                                  desc="noise_robustness", unit="size")
+        try:
+            for _, result in parallel.imap_unordered(train_size, todo, workers=cfg.workers):
+                done.update(result)
+                r.checkpoint(state)
+                bar.update(1)
+        finally:
+            bar.close()
+        table = {v: {str(n): [done[task_key(v, n, s)]["best_val_accuracy"] for s in seeds] for n in cfg.sizes}
+                 for v in cfg.variants}
+        metrics = {"experiment": "seed 000 sec. 5: robustness to noise features, batch norm against none",
+                   "config": cfg.to_dict(), "seeds": seeds, "best_val_accuracy": table,
+                   "summary": {v: {n: C.spread(a) for n, a in t.items()} for v, t in table.items()},
+                   "epochs": {v: {str(n): [done[task_key(v, n, s)]["epochs"] for s in seeds] for n in cfg.sizes}
+                              for v in cfg.variants},
+                   "author": {"sizes": list(AUTHOR_SIZES), "best_val_accuracy_percent": AUTHOR, "seed": 3689},
+                   "notes": list(NOTES)}
+        metrics["claims"] = claims(metrics)
+        curves = {key: v["curve"] for key, v in done.items()}
+        return r.finish(metrics, {"best_val_accuracy.png": lambda path: _accuracy_figure(metrics, path),
+                                  "validation_curves.png": lambda path: _curves_figure(metrics, curves, path)})
+
+
+# -- claims -------------------------------------------------------------------------------------------
+
+
+def _setting(cfg: dict) -> str:
+    return (f"d = {cfg['dim']} ({cfg['informative']} informative), {cfg['classes']} classes, Linear({cfg['dim']}, "
+            f"{cfg['hidden']}) -> [BN] -> {'ReLU -> ' if cfg['activation'] == 'relu' else ''}Linear({cfg['hidden']}, "
+            f"{cfg['classes']}), SGD lr {cfg['lr']:g} batch {cfg['batch_size']}, plateau x0.1 after "
+            f"{cfg['patience']} epochs, stop below lr {cfg['lr_floor']:g} or at {cfg['epochs']} epochs, "
+            f"{cfg['seeds']} seeds from {cfg['seed']}, n per class {','.join(map(str, cfg['sizes']))}")
+
+
+def _comparison(table: dict, variant: str, other: str) -> dict:
+    """Per size: mean difference of best validation accuracy (variant - other) over the seeds, its
+    paired t-test p-value, and the verdict of the test."""
+    out = {}
+    for n in table[variant]:
+        mean, p = C.paired_t_test(table[variant][n], table[other][n])
+        out[n] = {"mean_difference": mean, "p": p,
+                  "result": {1: "better", -1: "worse", 0: "no significant difference"}[
+                      C.paired_t_compare(table[variant][n], table[other][n])]}
+    return out
+
+
+def claims(metrics: dict) -> list:
+    cfg = metrics["config"]
+    table = metrics["best_val_accuracy"]
+    out = []
+    sizes = sorted(int(n) for n in next(iter(table.values())))
+    small = [str(n) for n in sizes[:max(1, len(sizes) // 2)]]  # the smaller half of the sizes
+    for variant, cid, text in (("bn_without_reg", "NOISE-BN-NOREG", "batchnorm, even without regularization, beats "
+                                "the non-batchnorm network in terms of best validation accuracy, when there is less "
+                                "training data"),
+                               ("bn_reg", "NOISE-BN-REG", "batchnorm with regularization (examples reshuffled every "
+                                "epoch) beats the non-batchnorm network in terms of best validation accuracy, when "
+                                "there is less training data")):
+        if variant not in table or "no_bn" not in table:
+            continue
+        per_size = _comparison(table, variant, "no_bn")
+        e = {"smaller_half_of_sizes": [int(n) for n in small], "per_size": per_size,
+             "better_at": [int(n) for n in small if per_size[n]["result"] == "better"],
+             "worse_at": [int(n) for n in small if per_size[n]["result"] == "worse"],
+             "seeds": len(metrics["seeds"])}
+
+        def decide(e):
+            if e["seeds"] < 2:
+                return C.INCONCLUSIVE
+            if len(e["better_at"]) == len(e["smaller_half_of_sizes"]):
+                return C.REPRODUCED
+            return C.PARTLY if e["better_at"] and not e["worse_at"] else C.NOT_REPRODUCED
+
+        out.append(C.claim(cid, DOCUMENT, "sec. 5", text, _setting(cfg), e,
+                           f"over the smaller half of the sizes ({','.join(small)} per class), {variant} against "
+                           "no_bn on the same seeds (same data, same initial weights), paired t-test of the best "
+                           "validation accuracies at p < 0.05: REPRODUCED if better at every one of these sizes; "
+                           "PARTLY if better at some and worse at none; NOT-REPRODUCED otherwise; INCONCLUSIVE with "
+                           "one seed", decide))
+    return out
+
+
+# -- figures and summary ------------------------------------------------------------------------------
+
+
+def _accuracy_figure(metrics, path):
+    plt = plotting.plt
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for i, (variant, table) in enumerate(metrics["best_val_accuracy"].items()):
+        sizes = sorted(int(n) for n in table)
+        means = [100 * np.mean(table[str(n)]) for n in sizes]
+        stds = [100 * np.std(table[str(n)], ddof=1) if len(table[str(n)]) > 1 else 0 for n in sizes]
+        ax.errorbar(sizes, means, yerr=stds, marker="o", capsize=3, color=f"C{i}", label=f"{variant} (mean +- std)")
+        if variant in AUTHOR:
+            ax.plot(AUTHOR_SIZES, AUTHOR[variant], ls=":", color=f"C{i}", label=f"{variant}, the author (one seed)")
+    ax.set(xlabel="training points per class", ylabel="best validation accuracy (%)",
+           title=f"noise robustness, {len(metrics['seeds'])} seeds")
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=7)
+    plotting.save_figure(fig, path)
+
+
+def _curves_figure(metrics, curves, path):
+    seed = metrics["seeds"][0]
+    sizes = sorted(int(n) for n in next(iter(metrics["best_val_accuracy"].values())))
+    panels = {}
+    for n in (sizes[0], sizes[-1]):
+        panels[f"validation accuracy, n = {n} (seed {seed})"] = {
+            v: curves[task_key(v, n, seed)] for v in metrics["best_val_accuracy"]}
+    plotting.curves(panels, "validation accuracy per epoch", path)
+
+
+def summary(metrics: dict) -> str:
+    lines = ["best validation accuracy (%), mean +- std over seeds:"]
+    sizes = sorted(int(n) for n in next(iter(metrics["best_val_accuracy"].values())))
+    lines.append("n per class     " + " ".join(f"{n:>12}" for n in sizes))
+    for variant, s in metrics["summary"].items():
+        lines.append(f"{variant:<15} " + " ".join(f"{100 * s[str(n)]['mean']:6.2f}+-{100 * s[str(n)]['std']:4.2f}"
+                                                   for n in sizes))
+    lines.extend(f"note: {n}" for n in metrics["notes"])
+    return "\n".join(lines)
+
+
+def headline(metrics: dict) -> dict:
+    return {f"{v}_n{n}_mean_best_val_accuracy": s["mean"] for v, t in metrics["summary"].items() for n, s in t.items()}
+
+
+def main(argv=None) -> dict:
+    return experiment.main(sys.modules[__name__], argv)
+
+
+if __name__ == "__main__":
+    main()
