@@ -11,9 +11,10 @@ points per class, and its best validation accuracy is recorded, for three varian
 
     python experiments/noise_robustness.py [--quick] [--sizes 100,200,...] [--seeds 5] [--workers 2]
 
-For each n, every variant and seed trains at once as one ensemble (batched matrix products,
-one batch norm over all their channels: the numbers of the separate networks, to rounding),
-in a worker process per n; the run checkpoints after each n, so --resume continues a killed
+For each n, the batch-norm variants of every seed train at once as one ensemble (batched
+matrix products, one batch norm over all their channels: the numbers of the separate
+networks, to rounding), and the networks without batch norm as another, in a worker process
+per n; the run checkpoints after each n, so --resume continues a killed
 run. Writes metrics.json (with the claims) and figures.
 """
 
@@ -47,9 +48,9 @@ NOTES = (
     "with the unbiased batch variance and starts its running statistics at 0, SGD lr 0.1 in batches of 32 "
     "(the last one smaller), lr x 0.1 after 20 epochs without a new best validation accuracy, stop once "
     "lr < 1e-3 or after 200 epochs.",
-    "Each seed draws its own class means, test set and training points; the training set of n points per "
-    "class is the first n of the largest size's draw (the sizes are nested), and all variants of a seed and "
-    "size start from the same weights. The author drew one data set per run with one seed (3689).",
+    "Each seed draws its own class means, test set and training points; the n training points of a class are "
+    "the first n of that class's stream (the sizes are nested, whatever --sizes holds), and all variants of a "
+    "seed and size start from the same weights. The author drew one data set per run with one seed (3689).",
     "The author's figure has n = 100, 200, ..., 1000 per class; the default runs five of these sizes "
     "(--sizes 100,200,300,400,500,600,700,800,900,1000 runs all ten, about twice as long).",
 )
@@ -80,8 +81,19 @@ class Config(experiment.Config):
     def validate(self):
         if self.informative > self.dim:
             raise ConfigError("informative", f"{self.informative} exceeds --dim {self.dim}")
-        if len(set(self.variants)) != len(self.variants):
-            raise ConfigError("variants", f"a variant is repeated: {','.join(self.variants)}")
+        for name in ("variants", "sizes"):
+            values = getattr(self, name)
+            if len(set(values)) != len(values):
+                raise ConfigError(name, f"a value is repeated: {','.join(map(str, values))}")
+        single = [n for n in self.sizes if n * self.classes % self.batch_size == 1]
+        if single and any(v != "no_bn" for v in self.variants):
+            n = single[0]
+            raise ConfigError("sizes", f"n = {n} leaves a last batch of one sample ({self.classes} x {n} = "
+                                       f"{n * self.classes} = {n * self.classes // self.batch_size} x "
+                                       f"{self.batch_size} + 1), which batch norm cannot normalize; choose another "
+                                       "size or --batch-size")
+        if self.backend == "cupy":
+            raise ConfigError("backend", "this experiment runs on the CPU; choose numpy or numba")
 
 
 QUICK = {"sizes": (10, 50, 200), "seeds": 3, "epochs": 60, "patience": 5, "test_per_class": 300}
@@ -95,19 +107,16 @@ def make_data(cfg: Config, seed: int, n: int):
     rng = np.random.default_rng([seed, 0])
     mu = rng.standard_normal((cfg.classes, cfg.informative))
     mu /= np.linalg.norm(mu, axis=1, keepdims=True)
-    largest = max(cfg.sizes)
 
     def draw(per_class, stream):
-        r = np.random.default_rng([seed, stream])
-        x = r.standard_normal((cfg.classes, per_class, cfg.dim))
+        """Each class from a stream of its own: the first n points of a class are the same for any n."""
+        x = np.stack([np.random.default_rng([seed, stream, k]).standard_normal((per_class, cfg.dim))
+                      for k in range(cfg.classes)])
         x[:, :, :cfg.informative] = mu[:, None, :] + math.sqrt(cfg.spread) * x[:, :, :cfg.informative]
-        return x
+        return x.reshape(-1, cfg.dim).astype(cfg.dtype)
 
-    train = draw(largest, 1)[:, :n]
-    test = draw(cfg.test_per_class, 2)
     labels = lambda per_class: np.repeat(np.arange(cfg.classes), per_class)  # noqa: E731
-    return (train.reshape(-1, cfg.dim).astype(cfg.dtype), labels(n),
-            test.reshape(-1, cfg.dim).astype(cfg.dtype), labels(cfg.test_per_class))
+    return draw(n, 1), labels(n), draw(cfg.test_per_class, 2), labels(cfg.test_per_class)
 
 
 class AuthorBatchNorm1d(nn.BatchNorm1d):

@@ -67,6 +67,13 @@ class Config(experiment.Config):
     def validate(self):
         if self.scan_problems > self.problems:
             raise ConfigError("scan_problems", f"{self.scan_problems} exceeds --problems {self.problems}")
+        for name in ("dims", "kappas", "scan_lr_w", "scan_lr_a"):
+            values = [f"{v:g}" for v in getattr(self, name)]
+            if len(set(values)) != len(values):
+                raise ConfigError(name, f"a value is repeated: {','.join(values)}")
+        if self.backend == "cupy":
+            raise ConfigError("backend", "this experiment runs on the CPU (its problems are a few numbers each); "
+                                         "choose numpy or numba")
 
 
 QUICK = {"problems": 6, "max_iter": 20_000, "scan_lr_w": (0.01, 1.0, 100.0), "scan_lr_a": (0.5, 1.0, 1.1),
@@ -210,7 +217,7 @@ def pseudo_condition(h: np.ndarray, u: np.ndarray) -> float:
     return float(nonzero.max() / nonzero.min())
 
 
-def largest_stable_step(p: Problems, iters: int, half: bool, steps: int = 20) -> np.ndarray:
+def largest_stable_step(p: Problems, iters: int, half: bool, steps: int = 14) -> np.ndarray:
     """Per problem, the largest GD step whose residual has not grown after ``iters`` iterations,
     by geometric bisection on [1e-6, 4] (every step of every problem in one batch)."""
     lo, hi = np.full(len(p.u), 1e-6), np.full(len(p.u), 4.0)
@@ -248,8 +255,9 @@ def run(cfg: Config, resume: bool = False) -> dict:
             stability.update(stable_steps(cfg, p))
             for n, kappa in enumerate(cfg.kappas):
                 key, rows, j = f"d={d},kappa={kappa:g}", p.rows(kappa), first[n]
-                arrays.update(_showcase(key, p, j, gd_hist[:gd_at[j] + 1, j], gd_path[:gd_at[j] + 1, n],
-                                        bn_hist[:bn_at[j] + 1, j], bn_path[:bn_at[j] + 1, n], cfg.lr_w))
+                gd_end, bn_end = _until(gd_at[j], len(gd_hist)), _until(bn_at[j], len(bn_hist))
+                arrays.update(_showcase(key, p, j, gd_hist[:gd_end, j], gd_path[:gd_end, n], bn_hist[:bn_end, j],
+                                        bn_path[:bn_end, n], cfg.lr_w))
                 cases[key] = {
                     "d": d, "kappa": kappa, "gd_lr": 2 / (kappa + 1),
                     "gd_iterations": gd_at[rows].tolist(), "bn_iterations": bn_at[rows].tolist(),
@@ -274,6 +282,11 @@ def run(cfg: Config, resume: bool = False) -> dict:
         metrics["claims"] = claims(metrics)
         r.save_arrays("trajectories.npz", arrays)
         return r.finish(metrics, figures(metrics, arrays))
+
+
+def _until(converged_at: int, length: int) -> int:
+    """How much of a history to keep: up to convergence, or all of it if the run never converged."""
+    return converged_at + 1 if converged_at >= 0 else length
 
 
 def _showcase(key, p, j, gd_residual, gd_w, bn_residual, bn_state, lr_w) -> dict:
@@ -373,10 +386,11 @@ def claims(metrics: dict) -> list:
         lo, hi = _case(metrics, 2, small), _case(metrics, 2, large)
         e = {"bn_ratio": None, "gd_ratio": None}
         if lo and hi and bn_key in lo and bn_key in hi and lo[bn_key]["median"] and hi[bn_key]["median"]:
+            gd = (lo["gd"]["median"], hi["gd"]["median"])
             e = {"bn_median_iterations": {f"{small:g}": lo[bn_key]["median"], f"{large:g}": hi[bn_key]["median"]},
-                 "gd_median_iterations": {f"{small:g}": lo["gd"]["median"], f"{large:g}": hi["gd"]["median"]},
+                 "gd_median_iterations": {f"{small:g}": gd[0], f"{large:g}": gd[1]},
                  "bn_ratio": hi[bn_key]["median"] / lo[bn_key]["median"],
-                 "gd_ratio": hi["gd"]["median"] / lo["gd"]["median"] if lo["gd"]["median"] else None}
+                 "gd_ratio": gd[1] / gd[0] if gd[0] and gd[1] else None}
             if bn_key == "bn_best":
                 e["bn_best_lr"] = {k: (c["bn_best"]["lr_w"], c["bn_best"]["lr_a"]) for k, c in
                                    ((f"{small:g}", lo), (f"{large:g}", hi))}

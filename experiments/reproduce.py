@@ -99,8 +99,8 @@ def write_report(out: Path, results: dict, argv, seconds: float) -> Path:
         f"numba {info['numba']}.",
         "",
         "Each verdict is computed by the experiment from the numbers it measured, by the rule listed "
-        "below the table; the evidence column shows those numbers. The documents' experiments ran on "
-        "MLPs on MNIST here (see each setting).",
+        "below the table; the evidence column shows those numbers, the setting column what was run (MLPs "
+        "on MNIST where the documents used larger networks or data sets).",
         "",
         "Verdicts: " + ", ".join(f"{tally[v]} {v}" for v in VERDICTS) + f" ({len(claims)} claims).",
         "",

@@ -6,6 +6,7 @@ import math
 import os
 import shutil
 import subprocess
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -212,7 +213,7 @@ def test_resume_refuses_conflicting_flags_and_names_them(tmp_path, capsys):
     with pytest.raises(SystemExit) as exit_:
         parse(["--resume", str(out), "--lr", "0.5", "--width", "3"])
     err = capsys.readouterr().err
-    assert exit_.value.code == 2 and "--lr 0.5 given, the run has 0.1" in err and "--width" in err
+    assert exit_.value.code == 2 and "--lr 0.5 asked, 0.1 in the run" in err and "--width" in err
     cfg, resume = parse(["--resume", str(out), "--lr", "0.1", "--steps", "9", "--checkpoint-every", "2"])
     assert resume and (cfg.steps, cfg.checkpoint_every, cfg.out) == (9, 2, str(out))
     with pytest.raises(SystemExit):
@@ -266,7 +267,7 @@ def test_the_checkpoint_of_another_experiment_is_refused(tmp_path):
 def test_resume_in_code_refuses_a_config_that_differs(tmp_path):
     out = tmp_path / "run"
     toy.run(toy.Config(out=str(out), steps=2, quiet=True))
-    with pytest.raises(experiment.ConfigError, match="--lr 0.1 there, 0.2 here"):
+    with pytest.raises(experiment.ConfigError, match="--lr 0.2 asked, 0.1 in the run"):
         toy.run(toy.Config(out=str(out), steps=4, lr=0.2, quiet=True), resume=True)
 
 
@@ -427,3 +428,40 @@ def test_paired_t_compare_decides_on_few_seeds():
     assert C.paired_t_compare([1.0, 1.0], [2.0, 2.0]) == -1  # an exact difference, no variation
     assert C.paired_t_compare([1.0, 1.0], [1.0, 1.0]) == 0
     assert C.paired_t_test([1.0], [0.0]) == (1.0, 1.0)  # one pair: nothing to test
+
+
+def test_resume_accepts_the_run_folder_however_it_is_spelled_and_names_a_bad_saved_config(tmp_path, capsys):
+    out = tmp_path / "run"
+    experiment.main(toy, ["--steps", "2", "--out", str(out), "--quiet"])
+    cfg, _ = parse(["--resume", str(out), "--out", str(tmp_path / "x" / ".." / "run"), "--steps", "3"])
+    assert cfg.steps == 3
+    with pytest.raises(SystemExit):
+        parse(["--resume", str(out), "--out", str(tmp_path / "elsewhere")])
+    assert "--out" in capsys.readouterr().err
+    path = out / rundir.CHECKPOINT
+    state = experiment.checkpoint.load(path)
+    experiment.checkpoint.save(path, {**state, "config": {**state["config"], "speed": 3}})
+    with pytest.raises(SystemExit) as exit_:
+        parse(["--resume", str(out)])
+    err = capsys.readouterr().err
+    assert exit_.value.code == 2 and str(path) in err and "speed" in err
+
+
+def test_two_runs_started_in_the_same_second_get_their_own_folders(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(rundir, "default_path", lambda name, root="runs": Path(root) / name / "same-second")
+    a = toy.run(toy.Config(steps=2, quiet=True))
+    b = toy.run(toy.Config(steps=2, quiet=True))
+    assert a["config"]["out"] == str(Path("runs/toy_experiment/same-second"))
+    assert b["config"]["out"] == str(Path("runs/toy_experiment/same-second-2"))
+
+
+def test_a_list_field_with_choices_takes_a_comma_separated_list(tmp_path, capsys):
+    from experiments import noise_robustness
+
+    exp = experiment.load(noise_robustness)
+    cfg, _ = experiment.parse_args(exp, ["--variants", "bn_reg,no_bn", "--out", str(tmp_path / "r")])
+    assert cfg.variants == ("bn_reg", "no_bn")
+    with pytest.raises(SystemExit):
+        experiment.parse_args(exp, ["--variants", "bn_reg,bn", "--out", str(tmp_path / "r")])
+    assert "--variants: must be one of bn_reg, bn_without_reg, no_bn; got 'bn'" in capsys.readouterr().err

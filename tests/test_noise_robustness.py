@@ -57,6 +57,8 @@ def test_the_data_are_nested_across_sizes_and_share_the_test_set():
     np.testing.assert_array_equal(t4, t9)
     other, _, _, _ = job.make_data(cfg, seed=3, n=4)
     assert not np.array_equal(other, x4)
+    alone, _, _, _ = job.make_data(job.Config(dim=30, informative=6, classes=3, sizes=(4,), test_per_class=5), 2, 4)
+    np.testing.assert_array_equal(alone, x4)  # whatever other sizes the run has
 
 
 def test_informative_coordinates_sit_around_unit_class_means():

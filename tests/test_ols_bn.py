@@ -74,8 +74,8 @@ def test_the_pseudo_condition_number_of_h_star(problems):
 
 
 def test_the_bisected_largest_stable_step(problems):
-    half = job.largest_stable_step(problems, iters=1500, half=True)
-    written = job.largest_stable_step(problems, iters=1500, half=False)
+    half = job.largest_stable_step(problems, iters=1000, half=True)
+    written = job.largest_stable_step(problems, iters=1000, half=False)
     np.testing.assert_allclose(half * problems.kappa, 2, rtol=5e-3)
     np.testing.assert_allclose(written * problems.kappa, 1, rtol=5e-3)
 

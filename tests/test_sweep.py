@@ -194,3 +194,16 @@ def test_a_sweep_on_an_existing_dask_cluster(tmp_path):
     assert [p["status"] for p in table["points"]] == ["ok"] * 3
     direct = toy.run(toy.Config(seed=2, steps=3, quiet=True, out=str(tmp_path / "direct")))
     assert table["points"][2]["final_loss"] == direct["loss"][-1]  # two threads per worker: points still one at a time
+
+
+NOISE_TINY = {"dim": 30, "informative": 6, "sizes": (6,), "seeds": 2, "epochs": 2, "patience": 1,
+              "test_per_class": 5, "hidden": 4, "batch_size": 8, "workers": 1}
+
+
+@pytest.mark.parametrize("where", ["processes", "dask"])
+def test_an_experiment_with_worker_processes_of_its_own_runs_in_a_sweep(where, tmp_path):
+    if where == "dask":
+        pytest.importorskip("distributed", reason="Dask sweeps need dask.distributed (pip install -e '.[dask]')")
+    options = {"dask": 1} if where == "dask" else {"workers": 1}
+    table = sweep.run_sweep("noise_robustness", {"seed": [0]}, NOISE_TINY, out=tmp_path / "s", quiet=True, **options)
+    assert table["points"][0]["status"] == "ok", table["points"][0]["traceback"]

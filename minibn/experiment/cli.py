@@ -16,8 +16,9 @@ import dataclasses
 from pathlib import Path
 
 from . import checkpoint, rundir
-from .config import ConfigError, flag, from_saved, parse_value, resume_conflicts
+from .config import ConfigError, flag, from_saved, parse_value
 from .loader import Experiment, load
+from .run import check_resume
 
 
 def build_parser(exp: Experiment) -> argparse.ArgumentParser:
@@ -33,7 +34,10 @@ def build_parser(exp: Experiment) -> argparse.ArgumentParser:
             p.add_argument(flag(f.name), action=argparse.BooleanOptionalAction, **kwargs)
             continue
         kwargs["type"] = _converter(exp.Config, f.name)
-        if meta.get("choices"):
+        if meta.get("choices") and isinstance(default, tuple):  # a list of choices: checked element by element
+            kwargs["help"] += f"; a comma-separated list of {', '.join(meta['choices'])}"
+            kwargs["metavar"] = kwargs.get("metavar") or f.name.upper()
+        elif meta.get("choices"):
             kwargs["choices"] = meta["choices"]
         if meta.get("metavar"):
             kwargs["metavar"] = meta["metavar"]
@@ -89,26 +93,21 @@ def parse_args(exp: Experiment, argv=None):
 
 def _resumed_config(exp: Experiment, folder: Path, given: dict):
     rundir.check_output(folder, resume=True)
-    if (folder / "checkpoint.json").exists() and not (folder / rundir.CHECKPOINT).exists():
+    path = folder / rundir.CHECKPOINT
+    if (folder / "checkpoint.json").exists() and not path.exists():
         raise checkpoint.CheckpointError(f"{folder} holds a two-file checkpoint (checkpoint.npz + checkpoint.json) "
                                          "of an earlier minibn, whose two halves may come from different steps; "
                                          "it cannot be resumed safely: start the run again")
-    saved = checkpoint.load(folder / rundir.CHECKPOINT)
-    if saved.get("experiment") != exp.name:
-        raise checkpoint.CheckpointError(f"{folder / rundir.CHECKPOINT} is a checkpoint of "
-                                         f"{saved.get('experiment')!r}, not of {exp.name!r}")
-    given = {k: v for k, v in given.items() if k != "out" or Path(v) != folder}
-    conflicts = resume_conflicts(exp.Config, saved["config"], given)
+    saved = checkpoint.load(path)
     if "out" in given:
-        conflicts.insert(0, "out")
-    if conflicts:
-        raise ConfigError(conflicts[0], "conflicts with the run being resumed: " + "; ".join(
-            f"{flag(k)} {given[k]!r} given, the run has {saved['config'].get(k)!r}" for k in conflicts))
-    config = from_saved(exp.Config, {**saved["config"], **given, "out": str(folder)})
-    steps = exp.Config.STEPS
-    if steps and getattr(config, steps) < saved["step"]:
-        raise ConfigError(steps, f"{getattr(config, steps)} is below the {saved['step']} steps the run "
-                                 f"in {folder} has already done")
+        if Path(given["out"]).resolve() != folder.resolve():
+            raise ConfigError("out", f"{given['out']} is not the folder of the run being resumed, {folder}")
+        del given["out"]
+    try:
+        config = from_saved(exp.Config, {**saved["config"], **given, "out": str(folder)})
+    except (TypeError, ValueError) as exc:
+        raise checkpoint.CheckpointError(f"{path}: {exc}") from None
+    check_resume(exp.name, config, saved, path)
     return config
 
 

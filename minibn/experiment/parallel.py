@@ -42,16 +42,28 @@ def worker_environment(threads: int | None = None):
 
 def imap_unordered(fn, tasks, workers: int, threads: int = 1):
     """Yield ``(task, fn(task))`` as each finishes, ``workers`` spawned processes at a time, each
-    with ``threads`` BLAS threads. ``fn`` must be importable (a module-level function)."""
+    with ``threads`` BLAS threads. ``fn`` must be importable (a module-level function). If a task
+    fails, the others still finish and are yielded; then the first failure is raised."""
     tasks = list(tasks)
     if not tasks:
         return
+    if multiprocessing.current_process().daemon:
+        raise RuntimeError("this code starts worker processes, which a daemonic process cannot have; run it "
+                           "outside a daemonic pool (a Dask worker needs distributed.worker.daemon: false)")
     context = multiprocessing.get_context("spawn")
+    failed = None
     with worker_environment(threads), concurrent.futures.ProcessPoolExecutor(workers, mp_context=context) as pool:
         futures = {pool.submit(fn, t): t for t in tasks}
         try:
             for future in concurrent.futures.as_completed(futures):
-                yield futures[future], future.result()
+                try:
+                    result = future.result()
+                except Exception as exc:  # the others' results are kept; the error is raised at the end
+                    failed = failed or exc
+                    continue
+                yield futures[future], result
         finally:
             for future in futures:
                 future.cancel()
+    if failed is not None:
+        raise failed

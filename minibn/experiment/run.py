@@ -46,6 +46,22 @@ def progress(iterable, quiet: bool = False, **kwargs):
     return tqdm(iterable, disable=quiet, dynamic_ncols=True, **kwargs)
 
 
+def check_resume(name: str, config: Config, saved: dict, where) -> None:
+    """Refuse to continue the checkpoint ``saved`` (read from ``where``) with ``config``: one of
+    another experiment, fields that would change the results (all but the ``resumable`` ones and
+    the folder), or fewer steps than it has done."""
+    if saved.get("experiment") != name:
+        raise checkpoint.CheckpointError(f"{where} is a checkpoint of {saved.get('experiment')!r}, not of {name!r}")
+    differing = resume_conflicts(type(config), saved["config"], config.to_dict())
+    if differing:
+        raise ConfigError(differing[0], f"conflicts with the run in {Path(where).parent}: " + "; ".join(
+            f"{flag(k)} {getattr(config, k)!r} asked, {saved['config'].get(k)!r} in the run" for k in differing))
+    steps = type(config).STEPS
+    if steps and getattr(config, steps) < saved["step"]:
+        raise ConfigError(steps, f"{getattr(config, steps)} is below the {saved['step']} steps the run in "
+                                 f"{Path(where).parent} has already done")
+
+
 class Run:
     """The context of one run of experiment ``name`` with ``config`` (checked first); with
     ``resume``, the run continues from the checkpoint in ``config.out``."""
@@ -56,7 +72,8 @@ class Run:
             raise ValueError(f"{name}: resuming needs the run folder (config.out)")
         self.name, self.config, self.resume = name, config, bool(resume)
         self.path = Path(config.out) if config.out else rundir.default_path(name)
-        rundir.check_output(self.path, resume=self.resume)
+        # a default folder is made on entry, with a suffix if taken: its parent must take it
+        rundir.check_output(self.path if config.out else self.path.parent, resume=self.resume)
         self.checkpoint_path = self.path / rundir.CHECKPOINT
         self.files: list = []
         self.figure_errors: dict = {}
@@ -66,9 +83,12 @@ class Run:
         self._saved_step = None
 
     def __enter__(self) -> "Run":
-        self._top = rundir.create(self.path)
+        if self.config.out:
+            self._top = rundir.create(self.path)
+        else:  # runs/<name>/<timestamp>, made atomically: a run started in the same second gets its own
+            self.path, self._top = rundir.create_unique(self.path)
         self.config.out = str(self.path)
-        self.leftovers = rundir.remove_leftovers(self.path)
+        rundir.remove_leftovers(self.path)
         self.device = use_backend(self.config.backend)
         random.manual_seed(self.config.seed)
         return self
@@ -92,19 +112,7 @@ class Run:
         return state
 
     def _check_saved(self, saved: dict) -> None:
-        where = self.checkpoint_path
-        if saved.get("experiment") != self.name:
-            raise checkpoint.CheckpointError(f"{where} is a checkpoint of {saved.get('experiment')!r}, "
-                                             f"not of {self.name!r}")
-        differing = resume_conflicts(type(self.config), saved["config"], self.config.to_dict())
-        if differing:
-            raise ConfigError(differing[0], "differs from the run being resumed: "
-                              + ", ".join(f"{flag(k)} {saved['config'].get(k)!r} there, {getattr(self.config, k)!r} here"
-                                          for k in differing))
-        steps = type(self.config).STEPS
-        if steps and getattr(self.config, steps) < saved["step"]:
-            raise ConfigError(steps, f"{getattr(self.config, steps)} is below the {saved['step']} steps "
-                                     f"the run in {self.path} has already done")
+        check_resume(self.name, self.config, saved, self.checkpoint_path)
 
     def steps(self, state: checkpoint.TrainingState, total: int, every: int):
         """Yield the steps from ``state.step`` to ``total`` under a progress bar; after each one,

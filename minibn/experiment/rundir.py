@@ -78,6 +78,22 @@ def create(path) -> Path | None:
     return top
 
 
+def create_unique(path) -> tuple:
+    """Create ``path``, or ``path-2``, ``path-3``, ... if another process made it first; return
+    (the folder, the topmost folder created)."""
+    path = Path(path)
+    top = create(path.parent)
+    k = 1
+    while True:
+        candidate = path if k == 1 else path.with_name(f"{path.name}-{k}")
+        try:
+            candidate.mkdir()
+        except FileExistsError:
+            k += 1
+            continue
+        return candidate, top or candidate
+
+
 def remove_created(path: Path, top: Path | None) -> None:
     """Undo :func:`create` for a run that failed before its first result: the run folder goes,
     and the parents created with it if they are empty."""

@@ -148,8 +148,8 @@ def read_result(folder) -> dict | None:
         return None
 
 
-def finished(point: Point) -> bool:
-    result = read_result(point.folder)
+def _finished(result, point: Point) -> bool:
+    """Whether ``result`` (a point's result file) says the point finished, with its values."""
     return bool(result) and result.get("status") == "ok" and result.get("values") == _jsonable(point.values)
 
 
@@ -187,7 +187,7 @@ def plan_sweep(spec: str, grid: dict, fixed: dict | None = None, out=None, quick
     overlap = set(grid) & set(fixed)
     if overlap:
         raise SweepError(f"{', '.join(sorted(overlap))} both in the grid and --set")
-    root = Path(out) if out else default_folder(spec, grid, fixed, quick)
+    root = (Path(out) if out else default_folder(spec, grid, fixed, quick)).resolve()  # workers may run elsewhere
     points = expand(grid, fixed, root)
     for p in points:
         try:
@@ -215,8 +215,8 @@ def execute(plan: Plan, *, workers=None, dask=None, scheduler=None, quiet=False,
     exp = load(plan.spec)
     plan.root.mkdir(parents=True, exist_ok=True)
     fileio.save_json(plan.root / SPEC, _spec(plan.spec, plan.grid, plan.fixed, plan.quick))
-    todo = [p for p in plan.points if not finished(p)]
-    results = {p.name: read_result(p.folder) for p in plan.points if p not in todo}
+    results = {p.name: r for p in plan.points if _finished(r := read_result(p.folder), p)}
+    todo = [p for p in plan.points if p.name not in results]
     bar = _progress(len(plan.points), len(plan.points) - len(todo), quiet, exp.name)
 
     def done(point, result):
@@ -226,12 +226,10 @@ def execute(plan: Plan, *, workers=None, dask=None, scheduler=None, quiet=False,
             bar.write(f"point {point.name} failed: {result['error']}")
 
     try:
-        if not todo:
-            pass
-        elif scheduler or dask:
+        if todo and (scheduler or dask):
             executors.on_dask(todo, plan.spec, plan.quick, done, scheduler=scheduler, local_workers=dask,
                               retries=retries)
-        else:
+        elif todo:
             executors.in_processes(todo, plan.spec, plan.quick, done, workers=workers or executors.cpu_count(),
                                    retries=retries)
     finally:
@@ -247,7 +245,10 @@ def _check_folder(root: Path, spec: dict) -> None:
     """The sweep folder must be new (and creatable) or hold this same sweep."""
     existing = root / SPEC
     if existing.exists():
-        saved = json.loads(existing.read_text())
+        try:
+            saved = json.loads(existing.read_text())
+        except ValueError as exc:
+            raise SweepError(f"{existing} is damaged ({exc}); remove it, or choose another --out") from None
         if saved != spec:
             differing = [k for k in spec if saved.get(k) != spec[k]]
             raise SweepError(f"{root} holds another sweep: its {', '.join(differing)} differ ({saved}); "

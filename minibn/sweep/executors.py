@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 import contextlib
-import logging
 import ctypes
+import logging
 import multiprocessing
 import multiprocessing.connection
-import os
 import signal
-import sys
 from collections import Counter, deque
 
 from . import failure, read_result, run_point
 from ..experiment.parallel import cpu_count, worker_environment
+
 
 def _environment(workers: int):
     """Each worker gets cores / workers BLAS threads (unless the user set them)."""
@@ -48,8 +47,9 @@ def in_processes(points, spec, quick, done, workers: int, retries: int) -> None:
             with _environment(workers):
                 while pending and len(running) < workers:
                     point = pending.popleft()
+                    # not a daemon: an experiment may start worker processes of its own
                     proc = context.Process(target=_point_process, args=(spec, point.values, point.folder, quick),
-                                           name=f"minibn-sweep {point.name}", daemon=True)
+                                           name=f"minibn-sweep {point.name}")
                     proc.start()
                     running[proc.sentinel] = (proc, point)
             for sentinel in multiprocessing.connection.wait(list(running)):
@@ -76,7 +76,9 @@ def on_dask(points, spec, quick, done, scheduler=None, local_workers=None, retri
     """Run the points as tasks on a Dask cluster: an existing one at ``scheduler``, or a
     LocalCluster of ``local_workers`` single-threaded worker processes on the loopback address.
     Dask reruns a task whose worker died on another worker (its point resumes from its
-    checkpoint); a point whose workers die more often than Dask allows is recorded as failed."""
+    checkpoint); a point whose workers die more often than the scheduler allows
+    (``retries`` for a LocalCluster; an existing cluster's own ``allowed-failures``) is
+    recorded as failed. The point folders must be on a file system every worker sees."""
     try:
         from dask import config as dask_config
         from distributed import Client, LocalCluster, as_completed
@@ -87,7 +89,8 @@ def on_dask(points, spec, quick, done, scheduler=None, local_workers=None, retri
             client = stack.enter_context(Client(scheduler))
         else:
             stack.enter_context(_environment(local_workers))
-            stack.enter_context(dask_config.set({"distributed.scheduler.allowed-failures": retries}))
+            stack.enter_context(dask_config.set({"distributed.scheduler.allowed-failures": retries,
+                                                 "distributed.worker.daemon": False}))  # points may spawn
             cluster = stack.enter_context(LocalCluster(n_workers=local_workers, threads_per_worker=1, processes=True,
                                                        host="127.0.0.1", dashboard_address=None,
                                                        silence_logs=logging.ERROR))
