@@ -527,7 +527,7 @@ def _grid(n):
     plt = plotting.plt
     cols = min(n, 2)
     rows = math.ceil(n / cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(5.2 * cols, 3.8 * rows), squeeze=False)
+    fig, axes = plt.subplots(rows, cols, figsize=(5.2 * cols, 3.8 * rows), squeeze=False, layout="constrained")
     return fig, axes.ravel()
 
 
@@ -570,9 +570,9 @@ def _scan(metrics, path):
         image = ax.imshow(np.log10(table), cmap="viridis", aspect="auto")
         for g in s["grid"]:
             i, j = lw.index(g["lr_w"]), la.index(g["lr_a"])
-            label = f"{g['median_iterations']:.0f}" if g["median_iterations"] is not None else (
-                "slow" if "not converging" not in g["status"] else "no")
-            ax.text(j, i, label, ha="center", va="center", fontsize=7, color="w")
+            done = g["median_iterations"] is not None
+            label = f"{g['median_iterations']:.0f}" if done else ("slow" if "not converging" not in g["status"] else "no")
+            ax.text(j, i, label, ha="center", va="center", fontsize=7, color="w" if done else "k")
         ax.set_xticks(range(len(la)), [f"{v:g}" for v in la])
         ax.set_yticks(range(len(lw)), [f"{v:g}" for v in lw])
         ax.set(title=k, xlabel="lr_a", ylabel="lr_w")
