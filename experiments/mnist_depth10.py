@@ -250,12 +250,6 @@ def _setting(cfg: dict) -> str:
             f"plain network folded on {cfg['fold_on']}")
 
 
-def _log_growth(series, t0: int, t1: int):
-    """log(value at t1 / value at t0) per layer."""
-    a = np.asarray(series, dtype=float)
-    return np.log(a[t1] / a[t0])
-
-
 def _follows(driver, response):
     """Evidence that ``response`` grows with ``driver`` over (step transition, layer) pairs."""
     driver, response = np.asarray(driver, dtype=float), np.asarray(response, dtype=float)
@@ -263,8 +257,10 @@ def _follows(driver, response):
             "correlation": C.correlation(driver, response)}
 
 
-def _grew(rec_series, t0, t1) -> list:
-    return [float(v) for v in np.exp(_log_growth(rec_series, t0, t1))]
+def _grew(series, t0, t1) -> list:
+    """value at step t1 / value at step t0, per layer."""
+    a = np.asarray(series, dtype=float)
+    return [float(v) for v in a[t1] / a[t0]]
 
 
 FOLLOW_RULE = ("REPRODUCED if {a} and {b} both grew from step 0 to step {t} in every layer and the step-to-step "

@@ -58,6 +58,7 @@ NOTES = (
 
 @dataclasses.dataclass
 class Config(experiment.Config):
+    CPU_ONLY = True
     sizes: tuple[int, ...] = option(DEFAULT_SIZES, "training points per class (the author's figure: 100, 200, "
                                                    "..., 1000; smaller ones such as 5,10,20,50 work too)",
                                     check=at_least(2))
@@ -81,10 +82,6 @@ class Config(experiment.Config):
     def validate(self):
         if self.informative > self.dim:
             raise ConfigError("informative", f"{self.informative} exceeds --dim {self.dim}")
-        for name in ("variants", "sizes"):
-            values = getattr(self, name)
-            if len(set(values)) != len(values):
-                raise ConfigError(name, f"a value is repeated: {','.join(map(str, values))}")
         single = [n for n in self.sizes if n * self.classes % self.batch_size == 1]
         if single and any(v != "no_bn" for v in self.variants):
             n = single[0]
@@ -92,8 +89,6 @@ class Config(experiment.Config):
                                        f"{n * self.classes} = {n * self.classes // self.batch_size} x "
                                        f"{self.batch_size} + 1), which batch norm cannot normalize; choose another "
                                        "size or --batch-size")
-        if self.backend == "cupy":
-            raise ConfigError("backend", "this experiment runs on the CPU; choose numpy or numba")
 
 
 QUICK = {"sizes": (10, 50, 200), "seeds": 3, "epochs": 60, "patience": 5, "test_per_class": 300}

@@ -44,6 +44,7 @@ NOTES = (
 
 @dataclasses.dataclass
 class Config(experiment.Config):
+    CPU_ONLY = True  # its problems are a few numbers each
     dtype: str = option("float64", "floating-point type of the iterates", choices=("float32", "float64"))
     dims: tuple[int, ...] = option((2, 3), "dimensions d", check=at_least(2))
     kappas: tuple[float, ...] = option((10.0, 1000.0), "condition numbers of H = diag(linspace(1, kappa, d))",
@@ -67,13 +68,6 @@ class Config(experiment.Config):
     def validate(self):
         if self.scan_problems > self.problems:
             raise ConfigError("scan_problems", f"{self.scan_problems} exceeds --problems {self.problems}")
-        for name in ("dims", "kappas", "scan_lr_w", "scan_lr_a"):
-            values = [f"{v:g}" for v in getattr(self, name)]
-            if len(set(values)) != len(values):
-                raise ConfigError(name, f"a value is repeated: {','.join(values)}")
-        if self.backend == "cupy":
-            raise ConfigError("backend", "this experiment runs on the CPU (its problems are a few numbers each); "
-                                         "choose numpy or numba")
 
 
 QUICK = {"problems": 6, "max_iter": 20_000, "scan_lr_w": (0.01, 1.0, 100.0), "scan_lr_a": (0.5, 1.0, 1.1),

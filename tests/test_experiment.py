@@ -465,3 +465,15 @@ def test_a_list_field_with_choices_takes_a_comma_separated_list(tmp_path, capsys
     with pytest.raises(SystemExit):
         experiment.parse_args(exp, ["--variants", "bn_reg,bn", "--out", str(tmp_path / "r")])
     assert "--variants: must be one of bn_reg, bn_without_reg, no_bn; got 'bn'" in capsys.readouterr().err
+
+
+def test_list_fields_refuse_repeated_values_and_cpu_only_experiments_refuse_cupy():
+    with pytest.raises(experiment.ConfigError, match="--sizes: a value is repeated: 3,3"):
+        ListConfig(sizes=(3, 3)).check()
+
+    @dataclasses.dataclass
+    class CPUConfig(experiment.Config):
+        CPU_ONLY = True
+
+    with pytest.raises(experiment.ConfigError, match="--backend: this experiment runs on the CPU"):
+        CPUConfig(backend="cupy").check()

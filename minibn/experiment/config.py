@@ -7,7 +7,8 @@
 
 Each field becomes a flag (``lr`` -> ``--lr``) with its type, default, help
 and choices; a ``tuple[int, ...]`` or ``tuple[float, ...]`` field is written as
-a comma-separated list (``--sizes 100,200``), and its checks apply to every element. :meth:`Config.check` tests every value (types, choices, the
+a comma-separated list (``--sizes 100,200``) of distinct values, and its checks
+apply to every element. :meth:`Config.check` tests every value (types, choices, the
 field's checks, then the experiment's own ``validate`` for rules that tie
 fields together) and raises :class:`ConfigError` naming the flag; the command
 line turns that into an argparse error (exit 2) before anything runs.
@@ -84,6 +85,7 @@ class Config:
     """The fields every experiment has; an experiment's config subclasses this one."""
 
     STEPS: typing.ClassVar[str | None] = None  # the field counting training steps, if any (--resume checks it)
+    CPU_ONLY: typing.ClassVar[bool] = False    # an experiment that computes on the CPU refuses --backend cupy
 
     out: str | None = option(None, "output folder (default runs/<experiment>/<timestamp>)", metavar="DIR")
     quiet: bool = option(False, "no progress bar", resumable=True)
@@ -102,6 +104,8 @@ class Config:
             value = getattr(self, f.name)
             message = _type_error(value, hints[f.name])
             items = value if isinstance(value, tuple) and message is None else (value,)
+            if len(items) > 1 and len(set(items)) != len(items):
+                message = f"a value is repeated: {','.join(map(str, items))}"
             choices = f.metadata.get("choices")
             for item in items:
                 if message is None and choices and item is not None and item not in choices:
@@ -113,6 +117,8 @@ class Config:
         self.validate()
         if self.backend == "numba" and not numba_available():
             raise ConfigError("backend", "numba is not installed (pip install numba), choose numpy")
+        if self.backend == "cupy" and self.CPU_ONLY:
+            raise ConfigError("backend", "this experiment runs on the CPU; choose numpy or numba")
         if self.backend == "cupy":
             _check_cupy()
         return self

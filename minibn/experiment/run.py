@@ -106,13 +106,10 @@ class Run:
         state = checkpoint.TrainingState(objects, record)
         if self.resume:
             saved = checkpoint.load(self.checkpoint_path)
-            self._check_saved(saved)
+            check_resume(self.name, self.config, saved, self.checkpoint_path)
             state.restore(saved, self.checkpoint_path)
             self._saved_step = state.step
         return state
-
-    def _check_saved(self, saved: dict) -> None:
-        check_resume(self.name, self.config, saved, self.checkpoint_path)
 
     def steps(self, state: checkpoint.TrainingState, total: int, every: int):
         """Yield the steps from ``state.step`` to ``total`` under a progress bar; after each one,
