@@ -319,6 +319,65 @@ def _gradient(batch):
     return build
 
 
+def _torch_lanczos(loss, params, k, tol, seed):
+    """The Lanczos of ``minibn.hessian.top_eigenvalues`` (full reorthogonalization, the same start
+    vector and stopping rule, true residuals at the end) on PyTorch's Hessian-vector products."""
+    import torch
+
+    grads = torch.autograd.grad(loss(), params, create_graph=True)
+    sizes = [p.numel() for p in params]
+    n = sum(sizes)
+
+    def matvec(v):
+        pieces = [piece.view_as(p) for piece, p in zip(torch.split(v, sizes), params)]
+        hv = torch.autograd.grad(grads, params, grad_outputs=pieces, retain_graph=True)
+        return torch.cat([h.reshape(-1) for h in hv])
+
+    m_max = min(n, max(20 * k, 100))
+    first = params[0]
+    Q = torch.zeros((n, m_max), dtype=first.dtype, device=first.device)
+    q = torch.tensor(np.random.default_rng(seed).standard_normal(n), dtype=first.dtype, device=first.device)
+    Q[:, 0] = q / torch.linalg.norm(q)
+    alpha, beta = np.zeros(m_max), np.zeros(m_max)
+    for j in range(m_max):
+        w = matvec(Q[:, j])
+        alpha[j] = float(Q[:, j] @ w)
+        basis = Q[:, :j + 1]
+        for _ in range(2):
+            w = w - basis @ (basis.T @ w)
+        beta[j] = float(torch.linalg.norm(w))
+        m = j + 1
+        if m >= k:
+            T = np.diag(alpha[:m]) + np.diag(beta[:m - 1], 1) + np.diag(beta[:m - 1], -1)
+            theta, S = np.linalg.eigh(T)
+            wanted = np.argsort(-theta, kind="stable")[:k]
+            if np.all(beta[j] * np.abs(S[-1, wanted]) <= tol * np.abs(theta).max()) or m == m_max:
+                break
+        Q[:, j + 1] = w / beta[j]
+    vectors = Q[:, :m] @ torch.tensor(S[:, wanted], dtype=first.dtype, device=first.device)
+    vectors = vectors / torch.linalg.norm(vectors, dim=0)
+    residuals = [float(torch.linalg.norm(matvec(vectors[:, i]) - theta[wanted][i] * vectors[:, i]))
+                 for i in range(k)]
+    return theta[wanted], residuals
+
+
+def _top_eigenvalues(batch, k=10, tol=1e-2):
+    def build(lib, dtype, device="cpu"):
+        loss, params, _ = _loss_and_grad(lib, dtype, batch, device)
+        if lib == "minibn":
+            from minibn import hessian
+
+            def solve():
+                return hessian.top_eigenvalues(loss, params, k=k, tol=tol, seed=RNG_SEED).eigenvalues
+        else:
+            def solve():
+                return _torch_lanczos(loss, params, k, tol, RNG_SEED)[0]
+
+        return Side(solve, lambda: [np.asarray(solve())])
+
+    return build
+
+
 def _ratio_at_most(limit):
     return lambda row: row["ratio"] <= limit
 
@@ -353,5 +412,8 @@ CASES = [
     Case("hessian_vector_product_batch_1024", "double backward: grad of (grad . v), batch 1024", _hvp(1024),
          baseline=_gradient(1024), target="<= 3x one gradient (minibn's own)",
          meets=lambda row: row["minibn_over_baseline"] <= 3),
+    Case("top_eigenvalues_k10_batch_256", "the 10 largest Hessian eigenvalues by Lanczos (full "
+         "reorthogonalization, tol 1e-2, the same start and rule in both), batch 256", _top_eigenvalues(256),
+         target="faster than PyTorch", meets=_ratio_at_most(1.0)),
 ]
 CASES_BY_NAME = {c.name: c for c in CASES}

@@ -80,6 +80,14 @@ def test_the_hvp_is_counted_in_gradients_timed_in_the_same_rounds(bench):
     assert set(run._syncs("cpu")) >= {"minibn", "torch", "floor", "minibn_baseline", "torch_baseline"}
 
 
+def test_the_lanczos_of_both_libraries_computes_the_same_eigenvalues(bench):
+    run, cases = bench
+    case = cases.CASES_BY_NAME["top_eigenvalues_k10_batch_256"]
+    ours, theirs = (case.build(lib, np.dtype("float64")).result() for lib in ("minibn", "torch"))
+    assert ours[0].shape == (10,) and np.all(np.diff(ours[0]) <= 0)
+    assert run._agreement(ours, theirs) <= 1e-9
+
+
 def test_agreement_ignores_noise_in_zero_gradients(bench):
     run, _ = bench
     big = np.ones(3)

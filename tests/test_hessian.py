@@ -12,6 +12,7 @@ import minibn.functional as F
 from minibn import hessian, nn
 
 from .conftest import requires_torch, torch
+from .test_backends import gpu  # noqa: F401  (the CuPy stand-in fixture)
 
 SIZES = [7, 6, 5, 3]
 
@@ -177,3 +178,16 @@ def test_dense_hessian_equals_pytorch(norm):
     theta = torch.tensor(np.concatenate([p.detach().numpy().ravel() for p in params]))
     expected = torch.autograd.functional.hessian(loss, theta).numpy()
     np.testing.assert_allclose(H, expected, rtol=0, atol=1e-11 * np.abs(expected).max())
+
+
+def test_spectra_on_the_gpu_equal_those_on_the_cpu(gpu):  # noqa: F811
+    """On "cuda" (the CuPy stand-in where no GPU is present) the Krylov vectors live on the device."""
+    _, x, y, _, _ = _problem("bn")
+    on = {}
+    for device in ("cpu", "cuda"):
+        net = nn.mlp(SIZES, norm="bn", dtype="float64", generator=mb.Generator(0)).to(device)
+        xd, yd = x.to(device), y.to(device)
+        on[device] = hessian.top_eigenvalues(lambda: F.cross_entropy(net(xd), yd), list(net.parameters()), k=3,
+                                             tol=1e-10)
+    np.testing.assert_allclose(on["cuda"].eigenvalues, on["cpu"].eigenvalues, rtol=1e-10)
+    assert isinstance(on["cuda"].eigenvectors, np.ndarray)

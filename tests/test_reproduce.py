@@ -37,6 +37,11 @@ def test_the_report_holds_every_claim_with_its_verdict_and_figures(tmp_path, mon
     for link in re.findall(r"\]\(([^)]+\.png)\)", text):
         assert (out / link).is_file(), link
     assert "D10-NORM-L1" in text and "TOY-1" in text and "## Rules" in text
+    combined = results["combined"]["claims"]
+    assert [c["id"] for c in combined] == ["NORM-HIGHER-LR"]
+    l1 = next(c for c in results["depth_l1"]["claims"] if c["id"] == "D10-NORM-L1")
+    assert combined[0]["evidence"]["verdicts"] == {"l1": l1["verdict"]}
+    assert combined[0]["verdict"] == l1["verdict"]  # one normalization: its own verdict
     counts = re.search(r"Verdicts: (\d+) REPRODUCED, (\d+) NOT-REPRODUCED, (\d+) PARTLY, (\d+) INCONCLUSIVE", text)
     assert sum(map(int, counts.groups())) == len(expected)
 
@@ -66,6 +71,7 @@ def test_bad_arguments_exit_2_before_any_work(tmp_path, capsys):
 @pytest.mark.slow
 def test_the_quick_report_of_every_experiment(tmp_path):
     results = reproduce.main(["--quick", "--out", str(tmp_path / "r"), "--quiet"])
-    assert list(results) == list(reproduce.REGISTRY)
+    assert list(results) == [*reproduce.REGISTRY, "combined"]
     claims = json.loads((tmp_path / "r" / "claims.json").read_text())["claims"]
-    assert {c["id"] for c in claims} >= {"D10-LR1", "D10-NORM-L1", "D10-NORM-L3", "D10-NORM-LINF", "OLS-D3", "NOISE-BN-NOREG"}
+    assert {c["id"] for c in claims} >= {"D10-LR1", "D10-NORM-L1", "D10-NORM-L3", "D10-NORM-LINF", "OLS-D3", "NOISE-BN-NOREG",
+                                           "NORM-COMPARABLE", "NORM-HIGHER-LR"}

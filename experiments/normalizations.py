@@ -1,0 +1,495 @@
+"""Other normalizations and smoothness (seed 000 sec. 4, Morwani 2020): L1, L2, L3 and L-infinity
+normalizations, centered or not, against batch norm and no normalization, by best validation
+accuracy, distance moved from initialization and the top Hessian eigenvalues.
+
+The network and protocol of the seed author's Other_normalizations.py: 784 -> 100 -> 100 -> 10
+with ReLU, a normalization after each hidden linear layer and none after the last, no
+gamma/beta; SGD lr 0.1 in batches of 64 in one fixed order (``--shuffle``: reshuffled every
+epoch) on 10 000 MNIST training images, validation on the 10 000 test images, lr x 0.1 after 20
+epochs without a new best validation accuracy, stop once lr < 1e-3. Every ``--distance-every``
+steps the distance ||theta_t - theta_s|| from earlier reference points s; every
+``--hessian-every`` steps the top-k eigenvalues of the Hessian of the training loss on the
+first ``--hessian-images`` training images as one batch, the network in training mode (batch
+statistics, as the author computed it; the running statistics are left untouched), by Lanczos.
+
+    python experiments/normalizations.py [--quick] [--variants l2,l2-uncentered] [--seeds 3] ...
+    python experiments/normalizations.py --epochs 200 --hessian-every 100   # the author's protocol
+
+Each (variant, seed) trains in a worker process; the run checkpoints after each, so --resume
+continues a killed run. Writes metrics.json (with the claims) and figures.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import sys
+import time
+import warnings
+
+import numpy as np
+
+import minibn as mb
+import minibn.functional as F
+from minibn import experiment, hessian, nn, plotting
+from minibn.data import load_mnist_subset
+from minibn.experiment import ConfigError, at_least, at_most, option, parallel, positive
+from minibn.experiment import claims as C
+from minibn.experiment.training import evaluate, lr_below
+
+DOCUMENT = "000"
+EMBEDDED = 10_000
+P = {"l1": 1.0, "l2": 2.0, "l3": 3.0, "linf": math.inf}
+VARIANTS = ("l1", "l1-uncentered", "l2", "l2-uncentered", "l3", "l3-uncentered", "linf", "linf-uncentered",
+            "bn", "none")
+AUTHOR = {"l2": 96.37, "l2-uncentered": 96.06, "l3": 96.24, "l3-uncentered": 96.02}  # best val acc (%), one seed
+SIZES = (784, 100, 100, 10)
+NOTES = (
+    "The network and protocol follow the author's Other_normalizations.py: biases in every linear layer, no "
+    "gamma/beta, numerator x - mean in every variant ('uncentered' changes only the scale: "
+    "((1/m) sum |x|^p + 1e-5)^(1/p) instead of ((1/m) sum |x - mean|^p + 1e-5)^(1/p)), running statistics with "
+    "momentum 0.1 starting from 0 (minibn's LpNorm1d starts its running scale at 1 and has gamma/beta by default; "
+    "both are set to the author's here), evaluation dividing by the running scale.",
+    "L-infinity: the scale is max |u| + 1e-5, the limit p -> inf of the formula. The author's code, evaluated at "
+    "p = inf, computes (norm^inf / m + 1e-5)^(1/inf) = 1, i.e. no scaling at all; the author reports no "
+    "L-infinity result.",
+    "bn is nn.BatchNorm1d with PyTorch's defaults (gamma/beta, biased batch variance, unbiased running variance); "
+    "centered l2 is batch norm without gamma/beta.",
+    "The author trains up to 200 epochs and computes the spectrum every 100 steps, on one seed (3689); the "
+    "default here trains at most --epochs epochs and computes the spectrum every --hessian-every steps on the "
+    "first --hessian-seeds seeds, so that all variants fit in minutes (--epochs 200 --hessian-every 100 is the "
+    "author's protocol). The author's Lanczos (pytorch-hessian-eigenthings) stopped at tol 1e-2; here Lanczos "
+    "stops when the Ritz residuals are <= --hessian-tol times the largest eigenvalue, and each eigenvalue's "
+    "true residual ||H v - lambda v|| is recorded.",
+    "The 10 000 training images are minibn's embedded subsample (1 000 per class) of the 60 000; the author drew "
+    "10 000 at random. The fixed batch order is a random permutation drawn from the seed.",
+    "Hidden weights followed by a normalization are scale-invariant: the loss does not change when W_1 or W_2 is "
+    "scaled, while their Hessian blocks scale as 1/||W||^2 and the distance moved grows with ||W||. The "
+    "eigenvalues compared are those of the Hessian in the raw parameters, at the end of training, with the "
+    "hidden weight norms beside them.",
+)
+
+
+@dataclasses.dataclass
+class Config(experiment.Config):
+    CPU_ONLY = True
+    variants: tuple[str, ...] = option(VARIANTS, "networks to train: an Lp normalization (l1, l2, l3, linf; "
+                                                 "-uncentered for the uncentered scale), bn or none", choices=VARIANTS)
+    seeds: int = option(3, "seeds per variant (--seed, --seed + 1, ...; a seed fixes the initial linear weights "
+                           "and the batch order, the same for every variant)", check=at_least(1))
+    hessian_seeds: int = option(1, "the first this many seeds also record the Hessian spectrum", check=at_least(0))
+    epochs: int = option(30, "the most epochs of one training (the author: 200)", check=at_least(1))
+    lr: float = option(0.1, "SGD learning rate", check=positive)
+    batch_size: int = option(64, "SGD batch size (the last batch of an epoch is smaller)", check=at_least(2))
+    shuffle: bool = option(False, "reshuffle the batches every epoch (default: one fixed order, as the author)")
+    patience: int = option(20, "epochs without a new best validation accuracy before lr x 0.1", check=at_least(1))
+    lr_floor: float = option(1e-3, "training stops once lr falls below this", check=positive)
+    train_size: int = option(EMBEDDED, "training images (of the 10 000 that come with minibn)",
+                             check=(at_least(2), at_most(EMBEDDED)))
+    distance_every: int = option(100, "steps between parameter snapshots for the distance moved", check=at_least(1))
+    distance_from: tuple[int, ...] = option((0, 10, 20, 40, 60, 80, 100), "reference points of the distance "
+                                            "moved, in snapshots (the author's)", check=at_least(0))
+    hessian_every: int = option(1000, "steps between Hessian spectra (the author: 100); one more at the end",
+                                check=at_least(1))
+    hessian_k: int = option(10, "eigenvalues per spectrum", check=at_least(1))
+    hessian_tol: float = option(1e-3, "Lanczos tolerance (residual relative to the largest eigenvalue)",
+                                check=positive)
+    hessian_images: int = option(EMBEDDED, "training images the Hessian's loss is computed on, as one batch",
+                                 check=at_least(2))
+    workers: int = option(min(2, parallel.cpu_count()), "processes training at once", check=at_least(1),
+                          resumable=True)
+
+    def validate(self):
+        if self.hessian_seeds > self.seeds:
+            raise ConfigError("hessian_seeds", f"{self.hessian_seeds} exceeds --seeds {self.seeds}")
+        if self.hessian_images > self.train_size:
+            raise ConfigError("hessian_images", f"{self.hessian_images} exceeds --train-size {self.train_size}")
+        if self.train_size % self.batch_size == 1 and any(v != "none" for v in self.variants):
+            raise ConfigError("batch_size", f"--train-size {self.train_size} leaves a last batch of one image, "
+                                            "which a normalization cannot normalize")
+
+
+QUICK = {"variants": ("l2", "l2-uncentered", "linf", "none"), "seeds": 2, "epochs": 2, "train_size": 2000,
+         "hessian_every": 30, "hessian_images": 1000, "hessian_k": 3, "hessian_tol": 1e-2, "distance_every": 10,
+         "distance_from": (0, 1, 3), "patience": 1}
+
+
+# -- networks and data ---------------------------------------------------------------------------------
+
+
+def build_network(cfg: Config, variant: str, seed: int):
+    """The variant's network; the linear layers' initial weights depend on the seed alone."""
+    build = dict(dtype=cfg.dtype, generator=mb.Generator(seed))
+    if variant == "none":
+        return nn.mlp(SIZES, norm=None, **build)
+    if variant == "bn":
+        return nn.mlp(SIZES, norm="bn", **build)
+    name, _, centering = variant.partition("-")
+    net = nn.mlp(SIZES, norm="lp", norm_kwargs={"p": P[name], "centered": not centering, "affine": False}, **build)
+    for layer in net:
+        if isinstance(layer, nn.LpNorm1d):
+            layer.running_scale._data[...] = 0  # the author's running statistics start at 0
+    return net
+
+
+def load_data(cfg: Config):
+    x, y = load_mnist_subset("train", dtype=np.dtype(cfg.dtype))
+    if cfg.train_size < len(x):
+        keep = np.sort(np.random.default_rng([cfg.seed, 1]).choice(len(x), cfg.train_size, replace=False))
+        x, y = x[keep], y[keep]
+    xt, yt = load_mnist_subset("test", dtype=np.dtype(cfg.dtype))
+    return x, y, xt, yt
+
+
+def epoch_batches(cfg: Config, seed: int, epoch: int, n: int) -> list:
+    """The batches of an epoch: a permutation from (seed, epoch), or from (seed, 0) every epoch
+    without --shuffle, cut into --batch-size pieces (the last one smaller, as the author's loader)."""
+    order = np.random.default_rng([seed, epoch if cfg.shuffle else 0]).permutation(n)
+    return [np.sort(order[i:i + cfg.batch_size]) for i in range(0, n, cfg.batch_size)]
+
+
+def flat_parameters(net) -> np.ndarray:
+    return np.concatenate([p.detach().numpy().ravel() for p in net.parameters()]).astype(np.float64)
+
+
+def spectrum(cfg: Config, net, x, y, seed: int) -> dict:
+    """The top ``hessian_k`` eigenvalues of the training-mode loss on (x, y), the running
+    statistics restored afterwards (the author's full-batch forward does not update them)."""
+    buffers = [(b, b._data.copy()) for b in net.buffers()]
+    started = time.perf_counter()
+    try:
+        op = hessian.HessianOperator(lambda: F.cross_entropy(net(x), y), list(net.parameters()))
+    finally:
+        for b, saved in buffers:
+            b._data[...] = saved
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", hessian.ConvergenceWarning)  # recorded as converged = False
+        s = hessian.top_eigenvalues(op, None, k=cfg.hessian_k, tol=cfg.hessian_tol, seed=seed)
+    return {"eigenvalues": [float(v) for v in s.eigenvalues], "residual_max": float(s.residuals.max()),
+            "converged": s.converged, "hvps": s.hvps, "seconds": time.perf_counter() - started}
+
+
+# -- one training ----------------------------------------------------------------------------------------
+
+
+def train(cfg: Config, variant: str, seed: int, with_hessian: bool) -> dict:
+    """One network under the author's protocol, with its distances moved and (``with_hessian``)
+    its Hessian spectra; returns its record."""
+    mb.manual_seed(seed)
+    x_np, y_np, xt_np, yt_np = load_data(cfg)
+    x, y, xt, yt = (mb.tensor(a) for a in (x_np, y_np, xt_np, yt_np))
+    xh, yh = x[:cfg.hessian_images], y[:cfg.hessian_images]
+    net = build_network(cfg, variant, seed)
+    opt = mb.optim.SGD(net.parameters(), lr=cfg.lr)
+    schedule = mb.optim.ReduceLROnPlateau(opt, mode="max", factor=0.1, patience=cfg.patience - 1, threshold=0.0)
+    references, distances, spectra = {}, {}, []
+    curve, losses, step, stopped = [], [], 0, "epochs"
+
+    def observe(final=False):
+        """Before the update of ``step`` (or after the last one, ``final``)."""
+        if step % cfg.distance_every == 0 or final:
+            theta = flat_parameters(net)
+            snapshot = step // cfg.distance_every
+            if not final and snapshot in cfg.distance_from:
+                references[step] = theta
+            for s, ref in references.items():
+                distances.setdefault(str(s), []).append([step, float(np.linalg.norm(theta - ref))])
+        if with_hessian and (step % cfg.hessian_every == 0 or final):
+            spectra.append({"step": step, **spectrum(cfg, net, xh, yh, seed)})
+
+    for epoch in range(cfg.epochs):
+        net.train()
+        total = 0.0
+        batches = epoch_batches(cfg, seed, epoch, len(x_np))
+        for idx in batches:
+            observe()
+            loss = F.cross_entropy(net(x[idx]), y[idx])
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            total += float(loss.item())
+            step += 1
+        losses.append(total / len(batches))
+        curve.append(evaluate(net, xt, yt))
+        schedule.step(curve[-1])
+        if not math.isfinite(losses[-1]):
+            stopped = "diverged"
+            break
+        if lr_below(opt, cfg.lr_floor):
+            stopped = "lr floor"
+            break
+    observe(final=True)
+    best = int(np.argmax(curve))
+    return {"variant": variant, "seed": seed, "best_val_accuracy": curve[best], "best_epoch": best + 1,
+            "epochs": len(curve), "steps": step, "stopped_by": stopped, "final_lr": opt.param_groups[0]["lr"],
+            "val_accuracy": curve, "train_loss": losses, "distance": distances,
+            "distance_from_init": distances["0"][-1][1] if "0" in distances else None,
+            "hessian": spectra,
+            "weight_norms": [float(np.linalg.norm(m.weight.detach().numpy())) for m in net
+                             if isinstance(m, nn.Linear)]}
+
+
+def train_task(task: dict) -> dict:
+    cfg = Config(**task["config"])
+    experiment.use_backend(cfg.backend)
+    return {task_key(task["variant"], task["seed"]): train(cfg, task["variant"], task["seed"], task["hessian"])}
+
+
+def task_key(variant: str, seed: int) -> str:
+    return f"{variant}/seed={seed}"
+
+
+# -- the run ---------------------------------------------------------------------------------------------
+
+
+def run(cfg: Config, resume: bool = False) -> dict:
+    """Every (variant, seed) in a worker process, a checkpoint after each; metrics, claims, figures."""
+    with experiment.Run("normalizations", cfg, resume) as r:
+        seeds = list(range(cfg.seed, cfg.seed + cfg.seeds))
+        state = r.state({}, {"trainings": {}})
+        done = state.record["trainings"]
+        todo = [{"variant": v, "seed": s, "hessian": i < cfg.hessian_seeds, "config": cfg.to_dict()}
+                for i, s in enumerate(seeds) for v in cfg.variants if task_key(v, s) not in done]
+        todo.sort(key=lambda t: not t["hessian"])  # the long ones first
+        total = len(seeds) * len(cfg.variants)
+        bar = experiment.progress(None, cfg.quiet, total=total, initial=total - len(todo), desc="normalizations",
+                                  unit="training")
+        try:
+            for _, result in parallel.imap_unordered(train_task, todo, workers=cfg.workers):
+                done.update(result)
+                r.checkpoint(state)
+                bar.update(1)
+        finally:
+            bar.close()
+        trainings = {v: [done[task_key(v, s)] for s in seeds] for v in cfg.variants}
+        metrics = {"experiment": "seed 000 sec. 4: other normalizations, their accuracy, distance moved and top "
+                                 "Hessian eigenvalues",
+                   "config": cfg.to_dict(), "seeds": seeds,
+                   "best_val_accuracy": {v: [t["best_val_accuracy"] for t in ts] for v, ts in trainings.items()},
+                   "summary": summarize(trainings),
+                   "author": {"best_val_accuracy_percent": AUTHOR, "seed": 3689},
+                   "trainings": trainings, "notes": list(NOTES)}
+        metrics["claims"] = claims(metrics)
+        return r.finish(metrics, figures(metrics))
+
+
+def summarize(trainings: dict) -> dict:
+    """Per variant: best validation accuracy (mean, std over seeds), and from the first seed with
+    spectra, the final top eigenvalues, distance from initialization and weight norms."""
+    out = {}
+    for v, ts in trainings.items():
+        with_h = [t for t in ts if t["hessian"]]
+        first = with_h[0] if with_h else ts[0]
+        out[v] = {"best_val_accuracy": C.spread([t["best_val_accuracy"] for t in ts]),
+                  "distance_from_init": C.spread([t["distance_from_init"] for t in ts]),
+                  "final_top_eigenvalues": first["hessian"][-1]["eigenvalues"] if with_h else None,
+                  "spectrum_seed": first["seed"] if with_h else None,
+                  "final_weight_norms": first["weight_norms"],
+                  "epochs": [t["epochs"] for t in ts], "stopped_by": [t["stopped_by"] for t in ts]}
+    return out
+
+
+# -- claims ----------------------------------------------------------------------------------------------
+
+
+def _setting(cfg: dict) -> str:
+    order = "reshuffled every epoch" if cfg["shuffle"] else "in one fixed order"
+    return (f"MNIST {cfg['train_size']} training images, 784-100-100-10 ReLU, SGD lr {cfg['lr']:g} batch "
+            f"{cfg['batch_size']} {order}, lr x0.1 after {cfg['patience']} epochs without a new best, stop below "
+            f"lr {cfg['lr_floor']:g} or at {cfg['epochs']} epochs, {cfg['seeds']} seeds from {cfg['seed']}, "
+            f"{cfg['dtype']}; spectra: top {cfg['hessian_k']} on {cfg['hessian_images']} images in training mode")
+
+
+ACCURACY_RULE = ("the author's best validation accuracy (one run) against the mean +- 2 std of the seeds' (a "
+                 "single run is a draw from that spread): REPRODUCED if inside; PARTLY if within 1 percentage "
+                 "point; NOT-REPRODUCED otherwise; INCONCLUSIVE with fewer than 2 seeds, or if the mean falls "
+                 "short while some training was stopped by the --epochs cap before the author's stopping rule")
+
+
+def _accuracy_verdict(e):
+    if e["seeds"] < 2:
+        return C.INCONCLUSIVE
+    gap = e["author_percent"] - e["mean_percent"]
+    if abs(gap) <= 2 * e["std_percent"]:
+        return C.REPRODUCED
+    if gap > 0 and e["cut_by_epochs"]:
+        return C.INCONCLUSIVE
+    return C.PARTLY if abs(gap) <= 1 else C.NOT_REPRODUCED
+
+
+def _ratio(values):
+    values = [v for v in values if v is not None and math.isfinite(v)]
+    return float(max(values) / min(values)) if len(values) >= 2 and min(values) > 0 else None
+
+
+def claims(metrics: dict) -> list:
+    cfg, summary, table = metrics["config"], metrics["summary"], metrics["best_val_accuracy"]
+    setting = _setting(cfg)
+    out = []
+    for v, author in AUTHOR.items():
+        if v not in table:
+            continue
+        s = summary[v]["best_val_accuracy"]
+        e = {"author_percent": author, "mean_percent": 100 * s["mean"], "std_percent": 100 * s["std"],
+             "per_seed_percent": [100 * a for a in table[v]], "seeds": s["n"],
+             "cut_by_epochs": "epochs" in summary[v]["stopped_by"], "stopped_by": summary[v]["stopped_by"]}
+        label = v.replace("-", " ").replace("l", "L", 1) if v.startswith("l") else v
+        out.append(C.claim(f"NORM-ACC-{v.upper()}", DOCUMENT, "sec. 4", f"{label} normalization: best val acc "
+                           f"{author:.2f}%", setting, e, ACCURACY_RULE, _accuracy_verdict))
+
+    theirs = [v for v in AUTHOR if v in table]
+    if len(theirs) >= 2:
+        means = {v: float(np.mean(table[v])) for v in theirs}
+        hi, lo = max(means, key=means.get), min(means, key=means.get)
+        diff, p = C.paired_t_test(table[hi], table[lo])
+        pairs = {f"{a} - {b}": dict(zip(("mean_difference", "p"), C.paired_t_test(table[a], table[b])))
+                 for i, a in enumerate(theirs) for b in theirs[i + 1:]}
+        e = {"variants": theirs, "highest": hi, "lowest": lo, "mean_difference_percent": 100 * diff, "p": p,
+             "seeds": len(metrics["seeds"]), "all_pairs": pairs}
+        out.append(C.claim("NORM-NOT-SIGNIFICANT", DOCUMENT, "sec. 4", "although there is a slight difference in "
+                           "the best validation accuracy reached, the difference is not significant", setting, e,
+                           "among the seed's variants run, the highest- and lowest-mean best validation accuracies, "
+                           "paired by seed (same initial weights and batches), two-sided paired t-test: "
+                           "REPRODUCED if p >= 0.05, NOT-REPRODUCED if p < 0.05; INCONCLUSIVE with fewer than 2 "
+                           "seeds (with few seeds the test has little power: see p and the pairs)",
+                           lambda e: C.INCONCLUSIVE if e["seeds"] < 2 else
+                           C.REPRODUCED if e["p"] >= 0.05 else C.NOT_REPRODUCED))
+
+    with_spectra = [v for v in theirs if summary[v]["final_top_eigenvalues"]]
+    if len(theirs) >= 2:
+        top = {v: summary[v]["final_top_eigenvalues"][0] for v in with_spectra}
+        dist = {v: summary[v]["distance_from_init"]["mean"] for v in theirs}
+        e = {"final_top_eigenvalue": top, "final_top_eigenvalues": {v: summary[v]["final_top_eigenvalues"]
+                                                                    for v in with_spectra},
+             "distance_from_init_mean": dist, "eigenvalue_ratio_max_min": _ratio(top.values()),
+             "distance_ratio_max_min": _ratio(dist.values()),
+             "final_weight_norms": {v: summary[v]["final_weight_norms"] for v in theirs},
+             "others": {v: {"final_top_eigenvalue": (summary[v]["final_top_eigenvalues"] or [None])[0],
+                            "distance_from_init_mean": summary[v]["distance_from_init"]["mean"]}
+                        for v in table if v not in theirs}}
+
+        def comparable(e):
+            ratios = [e["eigenvalue_ratio_max_min"], e["distance_ratio_max_min"]]
+            if None in ratios:
+                return C.INCONCLUSIVE
+            close = [r <= 2 for r in ratios]
+            return C.REPRODUCED if all(close) else C.PARTLY if any(close) else C.NOT_REPRODUCED
+
+        out.append(C.claim("NORM-COMPARABLE", DOCUMENT, "sec. 4", "the final eigenvalues and distance from "
+                           "initialization are comparable", setting, e,
+                           "among the seed's variants run, at the end of training: the largest Hessian eigenvalue "
+                           "(raw parameters, first seed) and the distance ||theta_end - theta_0|| (mean over seeds), "
+                           "each as max / min over the variants: REPRODUCED if both ratios are <= 2, PARTLY if one "
+                           "is, NOT-REPRODUCED if neither; INCONCLUSIVE without spectra for two variants",
+                           comparable))
+    return out
+
+
+# -- figures and summary ---------------------------------------------------------------------------------
+
+
+def _first(trainings):
+    return next((t for t in trainings if t["hessian"]), trainings[0])
+
+
+def figures(metrics: dict) -> dict:
+    out = {"distance_moved.png": lambda path: _distance_figure(metrics, path),
+           "comparison.png": lambda path: _comparison_figure(metrics, path)}
+    if any(t["hessian"] for ts in metrics["trainings"].values() for t in ts):
+        out["eigenvalues.png"] = lambda path: _eigenvalue_figure(metrics, path)
+    return out
+
+
+def _grid(n):
+    cols = min(n, 4)
+    rows = math.ceil(n / cols)
+    fig, axes = plotting.plt.subplots(rows, cols, figsize=(3.6 * cols, 2.9 * rows), squeeze=False,
+                                      layout="constrained")
+    for ax in axes.ravel()[n:]:
+        ax.set_visible(False)
+    return fig, axes.ravel()
+
+
+def _distance_figure(metrics, path):
+    trainings = metrics["trainings"]
+    fig, axes = _grid(len(trainings))
+    for ax, (v, ts) in zip(axes, trainings.items()):
+        t = _first(ts)
+        for ref, points in t["distance"].items():
+            pts = np.asarray(points, dtype=float)
+            ax.plot(pts[:, 0], pts[:, 1], label=f"from step {ref}")
+        ax.set(title=f"{v} (seed {t['seed']})", xlabel="step", ylabel="||theta_t - theta_s||")
+        ax.grid(True, alpha=0.3)
+    axes[0].legend(fontsize=6)
+    fig.suptitle("distance moved from earlier points")
+    plotting.save_figure(fig, path)
+
+
+def _eigenvalue_figure(metrics, path):
+    trainings = {v: ts for v, ts in metrics["trainings"].items() if any(t["hessian"] for t in ts)}
+    fig, axes = _grid(len(trainings))
+    for ax, (v, ts) in zip(axes, trainings.items()):
+        t = _first(ts)
+        steps = [h["step"] for h in t["hessian"]]
+        values = np.asarray([h["eigenvalues"] for h in t["hessian"]])
+        for i in range(values.shape[1]):
+            ax.plot(steps, values[:, i], marker=".", lw=1, color=plotting.plt.cm.viridis(i / max(1, values.shape[1] - 1)))
+        ax.set(title=f"{v} (seed {t['seed']})", xlabel="step", ylabel="eigenvalue")
+        ax.grid(True, alpha=0.3)
+    fig.suptitle(f"top {metrics['config']['hessian_k']} Hessian eigenvalues of the training loss "
+                 f"({metrics['config']['hessian_images']} images, training mode)")
+    plotting.save_figure(fig, path)
+
+
+def _comparison_figure(metrics, path):
+    s = metrics["summary"]
+    names = list(s)
+    x = np.arange(len(names))
+    fig, axes = plotting.plt.subplots(1, 3, figsize=(15, 4.2), layout="constrained")
+    acc = [100 * s[v]["best_val_accuracy"]["mean"] for v in names]
+    err = [100 * s[v]["best_val_accuracy"]["std"] for v in names]
+    axes[0].errorbar(x, acc, yerr=err, fmt="o", capsize=3, label=f"mean +- std, {len(metrics['seeds'])} seeds")
+    marked = [i for i, v in enumerate(names) if v in AUTHOR]
+    axes[0].plot(marked, [AUTHOR[names[i]] for i in marked], "r*", ms=10, label="the author (one seed)")
+    axes[0].set(ylabel="best validation accuracy (%)", title="accuracy")
+    axes[0].legend(fontsize=7)
+    for i, v in enumerate(names):
+        vals = s[v]["final_top_eigenvalues"]
+        if vals:
+            axes[1].plot([i] * len(vals), vals, "_", ms=14, color="C0")
+    axes[1].set(ylabel="eigenvalue", title="top Hessian eigenvalues at the end", yscale="log")
+    axes[2].bar(x, [s[v]["distance_from_init"]["mean"] for v in names],
+                yerr=[s[v]["distance_from_init"]["std"] for v in names], capsize=3)
+    axes[2].set(ylabel="||theta_end - theta_0||", title="distance from initialization")
+    for ax in axes:
+        ax.set_xticks(x, names, rotation=45, ha="right", fontsize=8)
+        ax.grid(True, alpha=0.3)
+    plotting.save_figure(fig, path)
+
+
+def summary(metrics: dict) -> str:
+    lines = [f"{'variant':>16}  best val acc (%)       author  top eigenvalue  distance from init"]
+    for v, s in metrics["summary"].items():
+        a = s["best_val_accuracy"]
+        top = s["final_top_eigenvalues"][0] if s["final_top_eigenvalues"] else math.nan
+        author = f"{AUTHOR[v]:.2f}" if v in AUTHOR else "-"
+        lines.append(f"{v:>16}  {100 * a['mean']:6.2f} +- {100 * a['std']:4.2f} (n={a['n']})  {author:>6}  "
+                     f"{top:14.3f}  {s['distance_from_init']['mean']:.2f}")
+    lines.extend(f"note: {n}" for n in metrics["notes"])
+    return "\n".join(lines)
+
+
+def headline(metrics: dict) -> dict:
+    out = {}
+    for v, s in metrics["summary"].items():
+        out[f"{v}_best_val_accuracy"] = s["best_val_accuracy"]["mean"]
+        out[f"{v}_top_eigenvalue"] = s["final_top_eigenvalues"][0] if s["final_top_eigenvalues"] else None
+    return out
+
+
+def main(argv=None) -> dict:
+    return experiment.main(sys.modules[__name__], argv)
+
+
+if __name__ == "__main__":
+    main()

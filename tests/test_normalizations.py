@@ -1,0 +1,164 @@
+"""Seed 000 sec. 4: the author's normalization, networks, batch order, spectra and the rules."""
+
+import json
+import math
+
+import numpy as np
+import pytest
+
+import minibn as mb
+import minibn.functional as F
+from experiments import normalizations as job
+from minibn import hessian
+from minibn.experiment import checkpoint
+from minibn.experiment import claims as C
+
+TINY = ["--variants", "l3,l3-uncentered,none", "--seeds", "2", "--epochs", "2", "--train-size", "300",
+        "--batch-size", "50", "--hessian-every", "4", "--hessian-images", "200", "--hessian-k", "2",
+        "--hessian-tol", "1e-2", "--distance-every", "2", "--distance-from", "0,2", "--patience", "1",
+        "--workers", "2", "--quiet"]
+
+
+def _authors_layer(x, p, centered, eps=1e-5):
+    """The author's training-mode normalization (Other_normalizations.py), in NumPy."""
+    u = np.abs(x - x.mean(0)) if centered else np.abs(x)
+    norm = (np.sum(u ** p, axis=0) / x.shape[0] + eps) ** (1 / p)
+    return (x - x.mean(0)) / norm, norm
+
+
+@pytest.mark.parametrize("variant", ["l1", "l1-uncentered", "l2", "l2-uncentered", "l3", "l3-uncentered"])
+def test_the_normalization_is_the_authors(variant, rng):
+    net = job.build_network(job.Config(dtype="float64"), variant, seed=0)
+    layer = next(m for m in net if isinstance(m, mb.nn.LpNorm1d))
+    assert layer.weight is None and layer.bias is None  # no gamma/beta
+    np.testing.assert_array_equal(layer.running_scale.numpy(), 0)  # the author's start
+    x = rng.standard_normal((9, 100)) * 2 + 0.5
+    expected, norm = _authors_layer(x, job.P[variant.split("-")[0]], not variant.endswith("uncentered"))
+    np.testing.assert_allclose(layer(mb.tensor(x)).detach().numpy(), expected, rtol=1e-12)
+    np.testing.assert_allclose(layer.running_scale.numpy(), 0.1 * norm, rtol=1e-12)
+    np.testing.assert_allclose(layer.running_mean.numpy(), 0.1 * x.mean(0), rtol=1e-12)
+    layer.eval()
+    z = rng.standard_normal((3, 100))
+    np.testing.assert_allclose(layer(mb.tensor(z)).detach().numpy(),
+                               (z - layer.running_mean.numpy()) / layer.running_scale.numpy(), rtol=1e-12)
+
+
+def test_every_variant_of_a_seed_starts_from_the_same_linear_weights():
+    cfg = job.Config()
+    nets = {v: job.build_network(cfg, v, seed=3) for v in job.VARIANTS}
+    linears = {v: [m.weight.detach().numpy() for m in net if isinstance(m, mb.nn.Linear)] for v, net in nets.items()}
+    for v in job.VARIANTS:
+        assert len(linears[v]) == 3
+        for a, b in zip(linears["none"], linears[v]):
+            np.testing.assert_array_equal(a, b)
+    assert [m.weight.shape for m in nets["l2"] if isinstance(m, mb.nn.Linear)] == [(100, 784), (100, 100), (10, 100)]
+    assert sum(isinstance(m, mb.nn.LpNorm1d) for m in nets["linf"]) == 2  # none after the last layer
+    assert sum(isinstance(m, mb.nn.BatchNorm1d) for m in nets["bn"]) == 2
+    other = job.build_network(cfg, "none", seed=4)
+    assert not np.array_equal(next(iter(other.parameters())).detach().numpy(), linears["none"][0])
+
+
+def test_batches_cover_the_data_with_a_short_last_one_in_one_fixed_order():
+    cfg = job.Config(batch_size=64)
+    epochs = [job.epoch_batches(cfg, 1, e, 1000) for e in range(3)]
+    assert [len(b) for b in epochs[0]] == [64] * 15 + [40]
+    assert sorted(np.concatenate(epochs[0]).tolist()) == list(range(1000))
+    assert all(np.array_equal(a, b) for e in epochs[1:] for a, b in zip(epochs[0], e))
+    shuffled = [job.epoch_batches(job.Config(shuffle=True), 1, e, 1000) for e in range(2)]
+    assert not np.array_equal(shuffled[0][0], shuffled[1][0])
+
+
+def test_the_spectrum_is_of_the_training_mode_loss_and_leaves_running_statistics_alone(rng):
+    cfg = job.Config(dtype="float64", hessian_k=3, hessian_tol=1e-6)
+    net = job.build_network(cfg, "l3", seed=0)
+    x = mb.tensor(rng.standard_normal((60, 784)))
+    y = mb.tensor(rng.integers(0, 10, 60))
+    before = [b.numpy().copy() for b in net.buffers()]
+    s = job.spectrum(cfg, net, x, y, seed=0)
+    for a, b in zip(before, net.buffers()):
+        np.testing.assert_array_equal(a, b.numpy())
+    reference = hessian.top_eigenvalues(lambda: F.cross_entropy(net(x), y), list(net.parameters()), k=3, tol=1e-6)
+    np.testing.assert_allclose(s["eigenvalues"], reference.eigenvalues, rtol=1e-5)
+    assert s["converged"] and s["hvps"] > 3
+
+
+def test_a_tiny_run_end_to_end_and_its_resume(tmp_path):
+    out = tmp_path / "run"
+    metrics = job.main(TINY + ["--out", str(out)])
+    saved = json.loads((out / "metrics.json").read_text())
+    assert set(saved["best_val_accuracy"]) == {"l3", "l3-uncentered", "none"}
+    for v, ts in saved["trainings"].items():
+        assert [t["seed"] for t in ts] == [0, 1]
+        assert [bool(t["hessian"]) for t in ts] == [True, False]
+        first = ts[0]
+        assert first["steps"] == 2 * 6  # 300 images in batches of 50, two epochs
+        assert [h["step"] for h in first["hessian"]] == [0, 4, 8, 12]  # every 4 steps and at the end
+        assert all(len(h["eigenvalues"]) == 2 and h["eigenvalues"][0] >= h["eigenvalues"][1] for h in first["hessian"])
+        assert set(first["distance"]) == {"0", "4"}  # snapshots 0 and 2 of every 2 steps
+        assert [s for s, _ in first["distance"]["0"]] == [0, 2, 4, 6, 8, 10, 12]
+        assert first["distance"]["0"][0][1] == 0 and first["distance_from_init"] > 0
+    assert [c["id"] for c in saved["claims"]] == ["NORM-ACC-L3", "NORM-ACC-L3-UNCENTERED", "NORM-NOT-SIGNIFICANT",
+                                                  "NORM-COMPARABLE"]
+    assert all(c["verdict"] in C.VERDICTS for c in saved["claims"])
+    for name in ("distance_moved", "eigenvalues", "comparison"):
+        assert (out / f"{name}.png").read_bytes()[:4] == b"\x89PNG"
+    # a run killed after some trainings resumes with the rest, to the same numbers
+    state = checkpoint.load(out / "checkpoint.ckpt")
+    del state["record"]["trainings"]["l3/seed=0"]
+    checkpoint.save(out / "checkpoint.ckpt", state)
+    resumed = job.main(["--resume", str(out), "--workers", "1", "--quiet"])
+    assert _without_timing(resumed["trainings"]) == _without_timing(metrics["trainings"])
+
+
+def _without_timing(trainings):
+    return {v: [{**t, "hessian": [{k: x for k, x in h.items() if k != "seconds"} for h in t["hessian"]]} for t in ts]
+            for v, ts in trainings.items()}
+
+
+def _metrics(table, stopped="lr floor", spectra=None, distance=None):
+    summary = {v: {"best_val_accuracy": C.spread(a), "stopped_by": [stopped] * len(a),
+                   "final_top_eigenvalues": (spectra or {}).get(v), "final_weight_norms": [1.0],
+                   "distance_from_init": C.spread([(distance or {}).get(v, 5.0)] * len(a))} for v, a in table.items()}
+    return {"config": job.Config().to_dict(), "summary": summary, "best_val_accuracy": table,
+            "seeds": list(range(len(next(iter(table.values())))))}
+
+
+def test_accuracy_rule():
+    by_id = lambda m: {c["id"]: c["verdict"] for c in job.claims(m)}  # noqa: E731
+    near = by_id(_metrics({"l2": [0.9630, 0.9640, 0.9645]}))  # mean 96.38, std 0.076
+    assert near["NORM-ACC-L2"] == C.REPRODUCED
+    off = by_id(_metrics({"l2": [0.9580, 0.9582, 0.9584]}))   # 0.55 points below, tight seeds
+    assert off["NORM-ACC-L2"] == C.PARTLY
+    far = by_id(_metrics({"l2": [0.940, 0.941, 0.942]}))
+    assert far["NORM-ACC-L2"] == C.NOT_REPRODUCED
+    assert by_id(_metrics({"l2": [0.940, 0.941, 0.942]}, stopped="epochs"))["NORM-ACC-L2"] == C.INCONCLUSIVE
+    assert by_id(_metrics({"l2": [0.963]}))["NORM-ACC-L2"] == C.INCONCLUSIVE
+
+
+def test_significance_and_comparability_rules():
+    by_id = lambda m: {c["id"]: c for c in job.claims(m)}  # noqa: E731
+    same = by_id(_metrics({"l2": [0.960, 0.962, 0.958], "l3": [0.961, 0.960, 0.959]},
+                          spectra={"l2": [5.0], "l3": [7.0]}, distance={"l2": 10.0, "l3": 12.0}))
+    assert same["NORM-NOT-SIGNIFICANT"]["verdict"] == C.REPRODUCED
+    assert same["NORM-COMPARABLE"]["verdict"] == C.REPRODUCED
+    assert same["NORM-COMPARABLE"]["evidence"]["eigenvalue_ratio_max_min"] == pytest.approx(1.4)
+    apart = by_id(_metrics({"l2": [0.960, 0.962, 0.958, 0.961], "l3": [0.950, 0.951, 0.949, 0.950]},
+                           spectra={"l2": [5.0], "l3": [50.0]}, distance={"l2": 10.0, "l3": 12.0}))
+    assert apart["NORM-NOT-SIGNIFICANT"]["verdict"] == C.NOT_REPRODUCED
+    assert apart["NORM-COMPARABLE"]["verdict"] == C.PARTLY
+    unseen = by_id(_metrics({"l2": [0.96, 0.95], "l3": [0.95, 0.96]}, spectra={"l2": [5.0]}))
+    assert unseen["NORM-COMPARABLE"]["verdict"] == C.INCONCLUSIVE
+
+
+@pytest.mark.parametrize("argv, named", [(["--variants", "l4"], "--variants"), (["--seeds", "0"], "--seeds"),
+                                         (["--hessian-seeds", "4"], "--hessian-seeds"),
+                                         (["--hessian-images", "20000"], "--hessian-images"),
+                                         (["--train-size", "129", "--batch-size", "64"], "--batch-size"),
+                                         (["--variants", "l2,l2"], "--variants"), (["--lr", "0"], "--lr")])
+def test_bad_flags_are_refused_before_any_work(tmp_path, capsys, argv, named):
+    out = tmp_path / "never"
+    with pytest.raises(SystemExit) as exc:
+        job.main(argv + ["--out", str(out), "--quiet"])
+    assert exc.value.code == 2
+    assert named in capsys.readouterr().err
+    assert not out.exists()
