@@ -307,6 +307,22 @@ def _hvp(batch):
     return build
 
 
+def _hvp_retained(batch):
+    """One more product on a kept gradient graph: what each Lanczos iteration pays."""
+    def build(lib, dtype, device="cpu"):
+        loss, params, grad = _loss_and_grad(lib, dtype, batch, device)
+        rng = np.random.default_rng(RNG_SEED + 1)
+        vs = [_tensor(lib, rng.standard_normal(tuple(p.shape)).astype(dtype), device=device) for p in params]
+        gs = grad(loss(), params, create_graph=True)
+
+        def hvp():
+            return grad(gs, params, grad_outputs=vs, retain_graph=True)
+
+        return Side(hvp, lambda: [_numpy(h) for h in hvp()])
+
+    return build
+
+
 def _gradient(batch):
     def build(lib, dtype, device="cpu"):
         loss, params, grad = _loss_and_grad(lib, dtype, batch, device)
@@ -412,6 +428,10 @@ CASES = [
     Case("hessian_vector_product_batch_1024", "double backward: grad of (grad . v), batch 1024", _hvp(1024),
          baseline=_gradient(1024), target="<= 3x one gradient (minibn's own)",
          meets=lambda row: row["minibn_over_baseline"] <= 3),
+    Case("hessian_vector_product_retained_batch_1024", "one more product on a kept graph of the gradient (grad of "
+         "grad with grad_outputs=v, retain_graph=True): the cost of each Lanczos iteration", _hvp_retained(1024),
+         baseline=_gradient(1024), target="<= 3x one gradient (minibn's own)",
+         meets=lambda row: row["minibn_over_baseline"] <= 3, repeat=2),
     Case("top_eigenvalues_k10_batch_256", "the 10 largest Hessian eigenvalues by Lanczos (full "
          "reorthogonalization, tol 1e-2, the same start and rule in both), batch 256", _top_eigenvalues(256),
          target="faster than PyTorch", meets=_ratio_at_most(1.0)),
