@@ -146,7 +146,7 @@ def run_case(case, dtype: str, rounds: int, device: str = "cpu"):
     if device != "cpu":
         syncs = _syncs(device)
         steps = {name: _synced(step, syncs[name]) for name, step in steps.items()}
-    times = interleaved(steps, rounds, case.repeat)
+    times = interleaved(steps, min(rounds, case.rounds or rounds), case.repeat, case.warmup)
     row.update(
         refused=False,
         minibn_ms=times["minibn"][0] * 1e3, torch_ms=times["torch"][0] * 1e3,

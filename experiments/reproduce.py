@@ -36,6 +36,7 @@ REGISTRY = {
     "ols_bn": ("ols_bn", {}),
     "noise_robustness": ("noise_robustness", {}),
     "normalizations": ("normalizations", {}),
+    "normalizations_shuffle": ("normalizations", {"shuffle": True}),
 }
 
 
