@@ -37,6 +37,7 @@ REGISTRY = {
     "noise_robustness": ("noise_robustness", {}),
     "normalizations": ("normalizations", {}),
     "normalizations_shuffle": ("normalizations", {"shuffle": True}),
+    "lr_sweep": ("lr_sweep", {}),
 }
 
 

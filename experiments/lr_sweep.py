@@ -1,0 +1,681 @@
+"""Learning rates, one-step losses, activations and gradients with and without batch norm
+(seed 003: a summary of Bjorck, Gomes, Selman and Weinberger 2018, "Understanding batch
+normalization").
+
+The paper's claims come from a 110-layer ResNet on CIFAR-10; here they are rerun on ReLU MLPs
+on MNIST (784 -> width x (depth - 1) -> 10), which every output says. Five parts:
+
+1. Accuracy against learning rate: the depth-10 experiment (``mnist_depth10``) over a grid of
+   learning rates and seeds through ``minibn.sweep`` (local processes, or a Dask cluster with
+   --dask N / --scheduler ADDR), for the BN network with its equivalent plain network (batch
+   norm folded in at step 0) and a plain network with He (Kaiming-normal) initialization.
+2. Relative loss after one step: for each of the first --probe-steps updates of SGD at
+   --probe-lr, L(theta - alpha g) / L(theta) on that update's batch, for alpha over decades.
+3. Activations by depth: per-layer activation RMS at initialization and along one large
+   update (fractions 0 ... 100 % of --big-step), and heat maps of each layer's channel means
+   and standard deviations.
+4. Gradient heat map of the final layer: per sample and output at initialization, with the
+   mean pairwise cosine of the per-sample gradients of the final layer's weights.
+5. Initialization: parts 2-4's measures for He, Xavier-normal and PyTorch's default
+   initialization.
+
+    python experiments/lr_sweep.py [--quick] [--lrs 0.0001,0.01,1] [--seeds 2] [--dask 2] ...
+
+Writes metrics.json (with the claims), the sweep's folder and figures.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import sys
+
+import numpy as np
+
+import minibn as mb
+import minibn.functional as F
+from minibn import experiment, nn, plotting, sweep
+from minibn.data import load_mnist_subset
+from minibn.experiment import ConfigError, at_least, at_most, option, parallel, positive
+from minibn.experiment import claims as C
+from minibn.experiment.recording import LayerRecord
+from minibn.experiment.training import batch_indices
+
+DOCUMENT = "003"
+EMBEDDED = 10_000
+INITS = ("kaiming_normal", "xavier_normal", "pytorch")
+ALPHAS = tuple(10.0 ** e for e in range(-5, 1))
+SWEEP_FOLDER = "accuracy_sweep"
+MLP_NOTE = ("The paper's claims come from a 110-layer ResNet on CIFAR-10; this experiment reruns them on ReLU MLPs "
+            "on MNIST (fully connected, no residual connections).")
+NOTES = (
+    MLP_NOTE,
+    "Part 1 trains with the depth-10 experiment: its plain network starts at the BN network's equivalent point "
+    "(batch norm folded into the weights on the training set), and --norm none gives a plain network with He "
+    "(Kaiming-normal) weights and zero biases, the paper's initialization. The claims about BN against no BN use "
+    "the He-initialized plain network; the folded one is in the evidence.",
+    "A network whose loss or activations blow up in part 1 is recorded as diverged at that step (the depth-10 "
+    "experiment's rule); its accuracy counts as that of a constant guess (the most frequent test class).",
+    "Part 2: a step 'diverges' when the loss after it exceeds --divergence-ratio times the loss before (default "
+    "2: the summary's 'great relative loss'; at 1, a step that merely makes no progress, a ratio of 1.001 to 1.04, "
+    "would count). The probe forwards use the batch's statistics (training mode) and leave the running "
+    "statistics alone.",
+)
+
+
+@dataclasses.dataclass
+class Config(experiment.Config):
+    CPU_ONLY = True
+    lrs: tuple[float, ...] = option((1e-4, 1e-3, 1e-2, 1e-1, 1.0, 10.0), "learning rates of part 1",
+                                    check=positive)
+    seeds: int = option(3, "seeds (--seed, --seed + 1, ...)", check=at_least(1))
+    steps: int = option(1000, "SGD steps of each part-1 training", check=at_least(1))
+    batch_size: int = option(128, "SGD batch size (parts 1 and 2)", check=at_least(2))
+    width: int = option(100, "hidden width", check=at_least(1))
+    depth: int = option(10, "linear layers of the part-1 networks", check=at_least(2))
+    probe_depths: tuple[int, ...] = option((10, 20), "linear layers of the networks of parts 2-5",
+                                           check=at_least(2))
+    train_size: int = option(EMBEDDED, "training images (of the 10 000 that come with minibn)",
+                             check=(at_least(2), at_most(EMBEDDED)))
+    probe_lr: float = option(1e-4, "learning rate of the trajectory whose first updates part 2 probes",
+                             check=positive)
+    probe_steps: int = option(5, "updates probed in part 2", check=at_least(1))
+    alphas: tuple[float, ...] = option(ALPHAS, "step sizes of part 2", check=positive)
+    divergence_ratio: float = option(2.0, "a step diverges when the loss after it exceeds this times the loss "
+                                          "before", check=positive)
+    big_step: float = option(1.0, "the step size of part 3's large update", check=positive)
+    inits: tuple[str, ...] = option(INITS, "initializations compared in part 5", choices=INITS)
+    workers: int = option(min(2, parallel.cpu_count()), "local processes of the part-1 sweep", check=at_least(1),
+                          resumable=True)
+    dask: int | None = option(None, "run the part-1 sweep on a local Dask cluster of this many workers",
+                              check=at_least(1), resumable=True)
+    scheduler: str | None = option(None, "run the part-1 sweep on the Dask cluster at this address",
+                                   metavar="ADDR", resumable=True)
+
+    def validate(self):
+        if self.batch_size > self.train_size:
+            raise ConfigError("batch_size", f"{self.batch_size} exceeds --train-size {self.train_size}")
+        if self.dask is not None and self.scheduler is not None:
+            raise ConfigError("dask", "--dask (a local cluster) and --scheduler (an existing one) exclude each other")
+        if list(self.alphas) != sorted(self.alphas):
+            raise ConfigError("alphas", f"must increase, got {','.join(map(str, self.alphas))}")
+
+
+QUICK = {"lrs": (1e-4, 1e-1, 1.0), "seeds": 2, "steps": 60, "probe_depths": (10,), "probe_steps": 2, "train_size": 2000,
+         "inits": ("kaiming_normal", "pytorch")}
+
+
+# -- data and networks ----------------------------------------------------------------------------------
+
+
+def load_data(cfg: Config):
+    x, y = load_mnist_subset("train", dtype=np.dtype(cfg.dtype))
+    if cfg.train_size < len(x):
+        keep = np.sort(np.random.default_rng(cfg.seed).choice(len(x), cfg.train_size, replace=False))
+        x, y = x[keep], y[keep]
+    return mb.tensor(x), mb.tensor(y)
+
+
+def build(cfg: Config, kind: str, depth: int, seed: int, init: str = "kaiming_normal"):
+    """A BN ("bn") or plain ("plain") MLP of ``depth`` linear layers, zero biases."""
+    sizes = [784] + [cfg.width] * (depth - 1) + [10]
+    return nn.mlp(sizes, norm="bn" if kind == "bn" else None, init=init, zero_bias=True, dtype=cfg.dtype,
+                  generator=mb.Generator(seed))
+
+
+class _RunningStatsKept:
+    """Training-mode forwards that leave the running statistics as they were."""
+
+    def __init__(self, net):
+        self.buffers = [(b, b._data.copy()) for b in net.buffers()]
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        for b, saved in self.buffers:
+            b._data[...] = saved
+
+
+@mb.no_grad()
+def _loss(net, x, y) -> float:
+    with _RunningStatsKept(net), np.errstate(all="ignore"):
+        value = float(F.cross_entropy(net(x), y).item())
+    return value if math.isfinite(value) else math.inf
+
+
+def _shifted(net, params, grads, alpha):
+    """Set the parameters to theta - alpha g (theta saved by the caller)."""
+    for p, (theta, g) in zip(params, grads):
+        p._data[...] = theta - alpha * g
+
+
+# -- part 2: relative loss after one step -------------------------------------------------------------------
+
+
+def one_step_losses(cfg: Config, net, x, y, seed: int) -> list:
+    """For each of the first ``probe_steps`` updates of SGD at ``probe_lr``: the loss before and
+    L(theta - alpha g) / L(theta) for every alpha, on that update's batch."""
+    params = list(net.parameters())
+    out = []
+    for step in range(cfg.probe_steps):
+        idx = batch_indices(seed, step, len(x), cfg.batch_size, shuffle=True)
+        xb, yb = (x, y) if idx is None else (x[idx], y[idx])
+        with _RunningStatsKept(net):
+            loss = F.cross_entropy(net(xb), yb)
+            gs = mb.grad(loss, params)
+        before = float(loss.item())
+        saved = [(p._data.copy(), g._data) for p, g in zip(params, gs)]
+        ratios = []
+        for alpha in cfg.alphas:
+            _shifted(net, params, saved, alpha)
+            ratios.append(_loss(net, xb, yb) / before)
+        _shifted(net, params, saved, cfg.probe_lr)  # the trajectory's own update
+        out.append({"step": step, "loss": before, "relative_loss": ratios})
+    return out
+
+
+def threshold(ratios, alphas, limit) -> float | None:
+    """The smallest alpha whose step diverges (relative loss > ``limit``), None if none does."""
+    return next((a for a, r in zip(alphas, ratios) if not r <= limit), None)
+
+
+# -- parts 3 and 4: activations and final-layer gradients -----------------------------------------------------
+
+
+@mb.no_grad()
+def activation_stats(net, x) -> dict:
+    """Per hidden layer: the activation RMS, and per channel the mean and standard deviation over
+    the batch (after the ReLU); the loss-free forward leaves running statistics alone."""
+    with _RunningStatsKept(net), np.errstate(all="ignore"):
+        outputs = LayerRecord(net, x).outputs[:-1]
+        arrays = [h.numpy().astype(np.float64) for h in outputs]
+    return {"rms": [float(np.sqrt(np.mean(a * a))) for a in arrays],
+            "channel_mean": [a.mean(0).tolist() for a in arrays], "channel_std": [a.std(0).tolist() for a in arrays]}
+
+
+def along_update(cfg: Config, net, x, y) -> dict:
+    """Loss and per-layer activation RMS at theta - f alpha g for f = 0, 0.25, ..., 1 (alpha =
+    ``big_step``, g the gradient at theta on (x, y)); the parameters are restored."""
+    params = list(net.parameters())
+    with _RunningStatsKept(net):
+        gs = mb.grad(F.cross_entropy(net(x), y), params)
+    saved = [(p._data.copy(), g._data) for p, g in zip(params, gs)]
+    fractions = [0.0, 0.25, 0.5, 0.75, 1.0]
+    losses, rms = [], []
+    for f in fractions:
+        _shifted(net, params, saved, f * cfg.big_step)
+        losses.append(_loss(net, x, y))
+        rms.append(activation_stats(net, x)["rms"])
+    _shifted(net, params, saved, 0.0)
+    return {"fractions": fractions, "loss": losses, "rms": rms, "step": cfg.big_step}
+
+
+@mb.no_grad()
+def final_layer_gradients(net, x, y) -> dict:
+    """Per-sample gradients of the loss with respect to the logits (dL_i/dz_i = softmax(z_i) -
+    onehot(y_i)), and the mean pairwise cosine of the per-sample gradients of the final layer's
+    weights, delta_i h_i^T: cos_ij = (delta_i . delta_j)(h_i . h_j) / (|delta_i||delta_j||h_i||h_j|)."""
+    with _RunningStatsKept(net), np.errstate(all="ignore"):
+        record = LayerRecord(net, x)
+        h = record.outputs[-2].numpy().astype(np.float64)
+        z = record.logits.numpy().astype(np.float64)
+    p = np.exp(z - z.max(1, keepdims=True))
+    p /= p.sum(1, keepdims=True)
+    delta = p - np.eye(z.shape[1])[y.numpy()]
+    with np.errstate(all="ignore"):
+        a = delta / np.linalg.norm(delta, axis=1, keepdims=True)
+        b = h / np.linalg.norm(h, axis=1, keepdims=True)
+        cos = (a @ a.T) * (b @ b.T)
+    n = len(cos)
+    mean_cos = float((np.nansum(cos) - np.nansum(np.diag(cos))) / (n * (n - 1)))
+    coherence = float(np.linalg.norm((delta[:, :, None] * h[:, None, :]).sum(0))
+                      / np.linalg.norm(delta, axis=1).dot(np.linalg.norm(h, axis=1)))
+    return {"mean_pairwise_cosine": mean_cos, "coherence": coherence, "delta": delta[:64].tolist(),
+            "h_norm": np.linalg.norm(h, axis=1)[:64].tolist(), "same_prediction": float(np.mean(z.argmax(1) ==
+                                                                                             np.bincount(z.argmax(1)).argmax()))}
+
+
+def probe(cfg: Config, x, y, kind: str, depth: int, seed: int, init: str, full: bool) -> dict:
+    """Parts 2-4 for one network (``full``: with part 3's update and heat-map statistics)."""
+    net = build(cfg, kind, depth, seed, init)
+    idx = batch_indices(seed, 0, len(x), cfg.batch_size, shuffle=True)
+    xb, yb = (x, y) if idx is None else (x[idx], y[idx])
+    out = {"gradients": final_layer_gradients(net, xb, yb)}
+    if full:
+        out["activations"] = activation_stats(net, xb)
+        out["update"] = along_update(cfg, net, xb, yb)
+    out["one_step"] = one_step_losses(cfg, net, x, y, seed)  # moves the network: last
+    out["thresholds"] = [threshold(s["relative_loss"], cfg.alphas, cfg.divergence_ratio) for s in out["one_step"]]
+    return out
+
+
+# -- the run --------------------------------------------------------------------------------------------
+
+
+def accuracy_sweep(cfg: Config, root) -> dict:
+    """Part 1 through minibn.sweep: mnist_depth10 for every (lr, seed, norm in bn/none)."""
+    grid = {"lr": list(cfg.lrs), "seed": list(range(cfg.seed, cfg.seed + cfg.seeds)), "norm": ["bn", "none"]}
+    fixed = {"steps": cfg.steps, "batch_size": cfg.batch_size, "width": cfg.width, "depth": cfg.depth,
+             "train_size": cfg.train_size, "eval_every": cfg.steps, "checkpoint_every": cfg.steps,
+             "dtype": cfg.dtype, "backend": cfg.backend}
+    plan = sweep.plan_sweep("mnist_depth10", grid, fixed, out=root)
+    table = sweep.execute(plan, workers=cfg.workers, dask=cfg.dask, scheduler=cfg.scheduler, quiet=cfg.quiet)
+    failed = [p["point"] for p in table["points"] if p["status"] != "ok"]
+    if failed:
+        raise RuntimeError(f"lr_sweep: sweep points failed: {', '.join(failed)} (see {root}/results.json)")
+    return table
+
+
+def chance_accuracy() -> float:
+    _, yt = load_mnist_subset("test")
+    return float(np.bincount(yt).max() / len(yt))
+
+
+def accuracy_table(cfg: Config, table: dict) -> dict:
+    """network -> lr (as text) -> final test accuracy per seed; a diverged network gets the
+    accuracy of a constant guess."""
+    chance = chance_accuracy()
+    out = {"bn": {}, "plain_folded": {}, "plain": {}}
+    diverged = {k: {} for k in out}
+    for p in sorted(table["points"], key=lambda p: p["seed"]):
+        lr = repr(float(p["lr"]))
+        names = {"bn": "bn", "plain": "plain_folded"} if p["norm"] == "bn" else {"plain": "plain"}
+        for source, name in names.items():
+            acc = p.get(f"{source}_final_test_accuracy")
+            out[name].setdefault(lr, []).append(chance if acc is None else acc)
+            diverged[name].setdefault(lr, []).append(p.get(f"{source}_diverged_at"))
+    return {"accuracy": out, "diverged_at": diverged, "chance": chance}
+
+
+def run(cfg: Config, resume: bool = False) -> dict:
+    with experiment.Run("lr_sweep", cfg, resume) as r:
+        state = r.state({}, {})
+        r.checkpoint(state)  # the sweep's finished points survive a kill: --resume goes on from them
+        table = accuracy_sweep(cfg, r.path / SWEEP_FOLDER)
+        x, y = load_data(cfg)
+        seeds = list(range(cfg.seed, cfg.seed + cfg.seeds))
+        probes = {}
+        bar = experiment.progress(None, cfg.quiet, total=len(cfg.probe_depths) * len(seeds) * len(cfg.inits) * 2,
+                                  desc="lr_sweep probes", unit="network")
+        try:
+            for depth in cfg.probe_depths:
+                for init in cfg.inits:
+                    for kind in ("bn", "plain"):
+                        probes[f"{kind}/depth={depth}/init={init}"] = [
+                            probe(cfg, x, y, kind, depth, s, init, full=init == "kaiming_normal") for s in seeds]
+                        bar.update(len(seeds))
+        finally:
+            bar.close()
+        metrics = {"experiment": "seed 003 (Bjorck et al. 2018): learning rates, one-step losses, activations and "
+                                 "gradients with and without batch norm, on MNIST MLPs",
+                   "config": cfg.to_dict(), "seeds": seeds, "part1": accuracy_table(cfg, table),
+                   "sweep_folder": table["folder"], "probes": probes, "notes": list(NOTES)}
+        metrics["claims"] = claims(metrics)
+        return r.finish(metrics, figures(metrics))
+
+
+# -- claims -------------------------------------------------------------------------------------------------
+
+
+def _setting(cfg: dict, part: str, depth=None) -> str:
+    base = (f"MLP on MNIST ({cfg['train_size']} images), width {cfg['width']}, ReLU, He init, zero biases, "
+            f"{cfg['seeds']} seeds from {cfg['seed']} (the paper: ResNet-110 on CIFAR-10)")
+    if part == "1":
+        return (f"{base}; depth {cfg['depth']}, SGD batch {cfg['batch_size']}, {cfg['steps']} steps, lr "
+                f"{','.join(f'{v:g}' for v in cfg['lrs'])}")
+    return f"{base}; depth {depth}, batch {cfg['batch_size']}"
+
+
+def _mean(values):
+    return float(np.mean(values)) if len(values) else math.nan
+
+
+def claims(metrics: dict) -> list:
+    cfg = metrics["config"]
+    out = _lr_claims(metrics, cfg)
+    for depth in cfg["probe_depths"]:
+        out += _probe_claims(metrics, cfg, depth)
+    return out
+
+
+def _lr_claims(metrics, cfg) -> list:
+    acc = metrics["part1"]["accuracy"]
+    lrs = sorted(float(k) for k in acc["bn"])
+    setting = _setting(cfg, "1")
+    out = []
+    small = repr(min(lrs))
+    bn, plain = acc["bn"][small], acc["plain"][small]
+    best = {name: max(_mean(v) for v in acc[name].values()) for name in ("bn", "plain")}
+    e = {"lr": min(lrs), "bn": bn, "plain": plain, "plain_folded": acc["plain_folded"][small],
+         "difference_points": 100 * (_mean(bn) - _mean(plain)), "clearly_apart": C.compare(bn, plain),
+         "best_over_lrs": best, "unfinished": [name for name, v in (("bn", bn), ("plain", plain))
+                                               if _mean(v) < best[name] - 0.10]}
+    out.append(C.claim("LR-SMALL-SIMILAR", DOCUMENT, "Large Learning Rates Are the Key", "with a small learning "
+                       "rate (lr = 0.0001) BN and non-BN networks reach similar performance", setting, e,
+                       "final test accuracies at the grid's smallest lr, BN against the He-initialized plain "
+                       "network: REPRODUCED if their seeds' ranges overlap or the means differ by <= 2 points; "
+                       "PARTLY within 5 points; NOT-REPRODUCED otherwise; INCONCLUSIVE if the smallest lr is above "
+                       "1e-4, or if a network there is more than 10 points below its best over the lrs (it has not "
+                       "finished training in --steps steps: the claim is about what the networks reach)",
+                       lambda e: C.INCONCLUSIVE if e["lr"] > 1e-4 or e["unfinished"] else C.REPRODUCED
+                       if e["clearly_apart"] == 0 or abs(e["difference_points"]) <= 2 else C.PARTLY
+                       if abs(e["difference_points"]) <= 5 else C.NOT_REPRODUCED))
+
+    large = [repr(v) for v in lrs if v >= 0.1]
+    per_lr = {k: {"bn": acc["bn"][k], "plain": acc["plain"][k], "bn_better": C.compare(acc["bn"][k], acc["plain"][k])}
+              for k in large}
+    e = {"large_lrs": [float(k) for k in large], "per_lr": per_lr,
+         "bn_better_at": [float(k) for k, v in per_lr.items() if v["bn_better"] > 0]}
+    out.append(C.claim("LR-LARGE-BN", DOCUMENT, "Large Learning Rates Are the Key", "networks with BN have a clear "
+                       "advantage when the learning rates are large", setting, e,
+                       "at every lr >= 0.1 of the grid, the final test accuracies of BN and the He-initialized plain "
+                       "network, clearly apart when the seeds' ranges do not overlap: REPRODUCED if BN is clearly "
+                       "better at every such lr, PARTLY at some, NOT-REPRODUCED at none; INCONCLUSIVE without an "
+                       "lr >= 0.1", lambda e: C.INCONCLUSIVE if not e["large_lrs"] else C.REPRODUCED
+                       if len(e["bn_better_at"]) == len(e["large_lrs"]) else C.PARTLY if e["bn_better_at"]
+                       else C.NOT_REPRODUCED))
+
+    best = {name: max(lrs, key=lambda v: _mean(acc[name][repr(v)])) for name in ("bn", "plain")}
+    at_plain_best = repr(best["plain"])
+    e = {"best_lr": best, "bn_best": acc["bn"][repr(best["bn"])], "plain_best": acc["plain"][at_plain_best],
+         "bn_at_plain_best_lr": acc["bn"][at_plain_best],
+         "bn_best_clearly_above_plain_best": C.compare(acc["bn"][repr(best["bn"])], acc["plain"][at_plain_best]),
+         "clearly_apart_at_plain_best_lr": C.compare(acc["bn"][at_plain_best], acc["plain"][at_plain_best])}
+
+    def decide(e):
+        if e["best_lr"]["bn"] <= e["best_lr"]["plain"]:
+            return C.NOT_REPRODUCED
+        if e["clearly_apart_at_plain_best_lr"] > 0:
+            return C.PARTLY
+        return C.REPRODUCED if e["bn_best_clearly_above_plain_best"] > 0 else C.PARTLY
+
+    out.append(C.claim("LR-IS-THE-BENEFIT", DOCUMENT, "Large Learning Rates Are the Key", "enabling high learning "
+                       "rates is what makes BN beneficial", setting, e,
+                       "each network's best lr of the grid (by mean final test accuracy): REPRODUCED if BN's best lr "
+                       "is higher than the plain network's, BN at its best is clearly above the plain network at "
+                       "its best, and at the plain network's best lr the two are not clearly apart; PARTLY if BN's "
+                       "best lr is higher but one of the other two fails; NOT-REPRODUCED if BN's best lr is not "
+                       "higher", decide))
+    return out
+
+
+def _probe_claims(metrics, cfg, depth) -> list:
+    probes, setting, out = metrics["probes"], _setting(cfg, "probe", depth), []
+    he = "init=kaiming_normal"
+    plain, bn = probes[f"plain/depth={depth}/{he}"], probes[f"bn/depth={depth}/{he}"]
+    tag = f"D{depth}"
+
+    def thresholds(runs):
+        return [t for run in runs for t in run["thresholds"]]
+
+    big = max(cfg["alphas"]) * 10  # "never diverged within the range"
+    p_t = [big if t is None else t for t in thresholds(plain)]
+    b_t = [big if t is None else t for t in thresholds(bn)]
+    e = {"alphas": cfg["alphas"], "divergence_ratio": cfg["divergence_ratio"],
+         "plain_thresholds": thresholds(plain), "bn_thresholds": thresholds(bn),
+         "plain_median_threshold": float(np.median(p_t)), "bn_median_threshold": float(np.median(b_t)),
+         "relative_loss_plain": [s["relative_loss"] for run in plain for s in run["one_step"]],
+         "relative_loss_bn": [s["relative_loss"] for run in bn for s in run["one_step"]]}
+
+    def one_step(e):
+        p, b = e["plain_median_threshold"], e["bn_median_threshold"]
+        if b <= p:
+            return C.NOT_REPRODUCED
+        return C.REPRODUCED if 1e-3 < p <= 1e-2 + 1e-12 and b >= 10 * p else C.PARTLY
+
+    out.append(C.claim(f"ONE-STEP-{tag}", DOCUMENT, "Divergence of NN Without BN", "at the first few updates, the "
+                       "network without BN exhibits great relative loss (divergence) when the step size is greater "
+                       "than 1e-3; the same does not happen to the network with BN", setting, e,
+                       "the smallest alpha of the grid whose step diverges (relative loss > --divergence-ratio), "
+                       "median over the probed updates and seeds (never: 10x the largest alpha): REPRODUCED if the "
+                       "plain network's is in (1e-3, 1e-2] and BN's at least 10x higher; PARTLY if BN's is higher "
+                       "but not so; NOT-REPRODUCED if BN's is not higher", one_step))
+
+    upd = [run["update"] for run in plain]
+    ratio_end = [u["rms"][-1][-1] / u["rms"][-1][0] for u in upd]
+    ratio_start = [u["rms"][0][-1] / u["rms"][0][0] for u in upd]
+    e = {"big_step": cfg["big_step"], "top_over_bottom_after_update": ratio_end, "top_over_bottom_at_init": ratio_start,
+         "loss_along_update": [u["loss"] for u in upd]}
+    with np.errstate(all="ignore"):
+        ends = [r for r in ratio_end if math.isfinite(r)]
+    e["min_ratio"] = min(ends) if len(ends) == len(ratio_end) else None
+    out.append(C.claim(f"ACT-ORDERS-{tag}", DOCUMENT, "Step Size", "activations of upper layers are extremely large, "
+                       "several orders of magnitude larger than lower ones", setting, e,
+                       "the plain network after one update of --big-step: the last hidden layer's activation RMS "
+                       "over the first's, every seed: REPRODUCED if >= 100, PARTLY if >= 10, NOT-REPRODUCED "
+                       "otherwise; INCONCLUSIVE if the activations are not finite",
+                       lambda e: C.INCONCLUSIVE if e["min_ratio"] is None else C.REPRODUCED if e["min_ratio"] >= 100
+                       else C.PARTLY if e["min_ratio"] >= 10 else C.NOT_REPRODUCED))
+
+    e = {"per_seed": []}
+    for u in upd:
+        rms = np.asarray(u["rms"], dtype=float)
+        with np.errstate(all="ignore"):
+            growth = rms[-1] / rms[0]
+            e["per_seed"].append({"diverged": bool(not u["loss"][-1] <= cfg["divergence_ratio"] * u["loss"][0]),
+                                  "top_growth": float(growth[-1]), "bottom_growth": float(growth[0]),
+                                  "loss_top_correlation": C.correlation(np.log(u["loss"]), np.log(rms[:, -1]))})
+
+    def caused(e):
+        seeds = e["per_seed"]
+        if not all(s["diverged"] for s in seeds):
+            return C.INCONCLUSIVE
+        explode = [s["top_growth"] >= 10 and s["top_growth"] >= 10 * s["bottom_growth"] for s in seeds]
+        follows = [s["loss_top_correlation"] >= 0.9 for s in seeds]
+        if all(explode) and all(follows):
+            return C.REPRODUCED
+        return C.PARTLY if any(explode) else C.NOT_REPRODUCED
+
+    out.append(C.claim(f"ACT-CAUSE-{tag}", DOCUMENT, "Step Size", "divergence is caused by exploding activations",
+                       setting, e, "along the plain network's update of --big-step (fractions 0 ... 1): "
+                       "REPRODUCED if, for every seed, the update diverges, the last hidden layer's RMS grows >= 10x "
+                       "and >= 10x more than the first's, and log loss follows log top-layer RMS over the fractions "
+                       "(Pearson >= 0.9); PARTLY if the top layer explodes for some seed but not all conditions "
+                       "hold; NOT-REPRODUCED if it does not; INCONCLUSIVE if the update does not diverge", caused))
+
+    def depth_profile(runs):
+        stats = [r["activations"] for r in runs]
+        std = np.asarray([[np.mean(layer) for layer in s["channel_std"]] for s in stats])   # seeds x layers
+        mean = np.asarray([[np.mean(np.abs(layer)) for layer in s["channel_mean"]] for s in stats])
+        layers = np.arange(1, std.shape[1] + 1)
+        fit = []
+        for row in std:
+            with np.errstate(all="ignore"):
+                y = np.log(row)
+            if not np.all(np.isfinite(y)) or y.std() == 0:
+                fit.append({"growth_per_layer": 1.0, "r_squared": 0.0})
+                continue
+            slope, icept = np.polyfit(layers, y, 1)
+            r2 = 1 - float(((y - (slope * layers + icept)) ** 2).sum() / ((y - y.mean()) ** 2).sum())
+            fit.append({"growth_per_layer": float(np.exp(slope)), "r_squared": r2})
+        return {"mean_channel_std": std.mean(0).tolist(), "mean_abs_channel_mean": mean.mean(0).tolist(),
+                "fit": fit, "max_over_min_std": float(np.max(std.max(1) / std.min(1)))}
+
+    e = {"plain": depth_profile(plain), "bn": depth_profile(bn), "at": "initialization"}
+
+    def heat(e):
+        grows = all(f["growth_per_layer"] >= 1.1 and f["r_squared"] >= 0.8 for f in e["plain"]["fit"])
+        flat = e["bn"]["max_over_min_std"] <= 2
+        return C.REPRODUCED if grows and flat else C.PARTLY if grows or flat else C.NOT_REPRODUCED
+
+    out.append(C.claim(f"ACT-HEATMAP-{tag}", DOCUMENT, "Activation Heat Map", "with BN the activations stay within a "
+                       "roughly constant range across layers, while without it the channels' means and standard "
+                       "deviations grow exponentially with depth", setting, e,
+                       "at initialization, the mean over channels of each hidden layer's channel standard deviation: "
+                       "the plain network's grows exponentially if a line fitted to its log against the layer rises "
+                       ">= 10 % a layer with R^2 >= 0.8 (every seed), and BN's is roughly constant if max / min over "
+                       "layers <= 2: REPRODUCED if both, PARTLY if one, NOT-REPRODUCED if neither", heat))
+
+    p_cos = [run["gradients"]["mean_pairwise_cosine"] for run in plain]
+    b_cos = [run["gradients"]["mean_pairwise_cosine"] for run in bn]
+    e = {"plain_mean_pairwise_cosine": p_cos, "bn_mean_pairwise_cosine": b_cos, "clearly_apart": C.compare(p_cos, b_cos),
+         "plain_coherence": [run["gradients"]["coherence"] for run in plain],
+         "bn_coherence": [run["gradients"]["coherence"] for run in bn],
+         "plain_same_prediction": [run["gradients"]["same_prediction"] for run in plain]}
+    out.append(C.claim(f"GRAD-ALIGN-{tag}", DOCUMENT, "Gradients With and Without BN", "without BN, the gradient "
+                       "updates of the same batch point roughly the same way, adding up to a large update",
+                       setting, e, "at initialization, the mean pairwise cosine of the per-sample gradients of the "
+                       "final layer's weights over one batch: REPRODUCED if the plain network's is >= 0.5 for every "
+                       "seed and clearly above BN's (ranges apart); PARTLY if clearly above but < 0.5; "
+                       "NOT-REPRODUCED otherwise", lambda e: C.REPRODUCED if e["clearly_apart"] > 0 and
+                       min(e["plain_mean_pairwise_cosine"]) >= 0.5 else C.PARTLY if e["clearly_apart"] > 0
+                       else C.NOT_REPRODUCED))
+
+    inits = cfg["inits"]
+    if len(inits) >= 2:
+        def summary(kind):
+            rows = {}
+            for init in inits:
+                runs = probes[f"{kind}/depth={depth}/init={init}"]
+                first = [big if r["thresholds"][0] is None else r["thresholds"][0] for r in runs]
+                rows[init] = {"first_update_threshold": float(np.median(first)),
+                              "mean_pairwise_cosine": _mean([r["gradients"]["mean_pairwise_cosine"] for r in runs])}
+            values = [v["first_update_threshold"] for v in rows.values()]
+            cosines = [v["mean_pairwise_cosine"] for v in rows.values()]
+            return {"per_init": rows, "threshold_max_over_min": max(values) / min(values),
+                    "cosine_range": max(cosines) - min(cosines)}
+
+        e = {"plain": summary("plain"), "bn": summary("bn")}
+
+        def decide(e):
+            def matters(s):
+                return s["threshold_max_over_min"] >= 10 or s["cosine_range"] >= 0.3
+            if not matters(e["plain"]):
+                return C.NOT_REPRODUCED
+            return C.PARTLY if matters(e["bn"]) else C.REPRODUCED
+
+        out.append(C.claim(f"INIT-{tag}", DOCUMENT, "Random Initialization", "the exploding gradients of networks "
+                           "without BN are caused by the random initialization", setting + "; inits " +
+                           ",".join(inits), e, "the plain network's first-update divergence threshold and final-layer "
+                           "gradient cosine under each initialization: the initialization decides them if the "
+                           "threshold varies >= 10x or the cosine by >= 0.3 across initializations: REPRODUCED if it "
+                           "does for the plain network and not for BN (batch norm removes the dependence); PARTLY if "
+                           "it does for both; NOT-REPRODUCED if not for the plain network", decide))
+    return out
+
+
+# -- figures and summary ------------------------------------------------------------------------------------
+
+
+def figures(metrics: dict) -> dict:
+    out = {"accuracy_vs_lr.png": lambda path: _accuracy_figure(metrics, path)}
+    for depth in metrics["config"]["probe_depths"]:
+        out[f"relative_loss_depth{depth}.png"] = lambda path, d=depth: _relative_loss_figure(metrics, d, path)
+        out[f"activations_depth{depth}.png"] = lambda path, d=depth: _activation_figure(metrics, d, path)
+        out[f"channel_heatmaps_depth{depth}.png"] = lambda path, d=depth: _channel_figure(metrics, d, path)
+        out[f"gradient_heatmap_depth{depth}.png"] = lambda path, d=depth: _gradient_figure(metrics, d, path)
+    return out
+
+
+def _accuracy_figure(metrics, path):
+    plt = plotting.plt
+    part = metrics["part1"]
+    fig, ax = plt.subplots(figsize=(7, 4.5), layout="constrained")
+    labels = {"bn": "BN", "plain": "plain (He init)", "plain_folded": "plain (BN folded in at step 0)"}
+    for i, (name, table) in enumerate(part["accuracy"].items()):
+        lrs = sorted(float(k) for k in table)
+        means = [100 * np.mean(table[repr(v)]) for v in lrs]
+        lo = [100 * np.min(table[repr(v)]) for v in lrs]
+        hi = [100 * np.max(table[repr(v)]) for v in lrs]
+        ax.plot(lrs, means, marker="o", color=f"C{i}", label=labels[name])
+        ax.fill_between(lrs, lo, hi, color=f"C{i}", alpha=0.2)
+    ax.axhline(100 * part["chance"], color="gray", ls=":", label="constant guess (diverged)")
+    cfg = metrics["config"]
+    ax.set(xscale="log", xlabel="learning rate", ylabel="final test accuracy (%)",
+           title=f"MLP depth {cfg['depth']} on MNIST, {cfg['steps']} SGD steps, {len(metrics['seeds'])} seeds (band: range)")
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=8)
+    plotting.save_figure(fig, path)
+
+
+def _relative_loss_figure(metrics, depth, path):
+    plt = plotting.plt
+    cfg = metrics["config"]
+    fig, axes = plt.subplots(1, 2, figsize=(11, 3.8), layout="constrained", squeeze=False)
+    for ax, kind in zip(axes[0], ("plain", "bn")):
+        runs = metrics["probes"][f"{kind}/depth={depth}/init=kaiming_normal"]
+        values = np.asarray([s["relative_loss"] for s in runs[0]["one_step"]], dtype=float).T  # alphas x updates
+        with np.errstate(all="ignore"):
+            shown = np.log10(np.clip(values, 1e-3, 1e6))
+        im = ax.imshow(shown, aspect="auto", origin="lower", cmap="coolwarm", vmin=-2, vmax=2)
+        ax.set_yticks(range(len(cfg["alphas"])), [f"{a:g}" for a in cfg["alphas"]])
+        ax.set_xticks(range(values.shape[1]))
+        ax.set(xlabel="update", ylabel="step size alpha", title=f"{'BN' if kind == 'bn' else 'plain'} (seed "
+               f"{metrics['seeds'][0]})")
+        fig.colorbar(im, ax=ax, label="log10 relative loss")
+    fig.suptitle(f"L(theta - alpha g) / L(theta) at the first updates, MLP depth {depth} on MNIST")
+    plotting.save_figure(fig, path)
+
+
+def _activation_figure(metrics, depth, path):
+    plt = plotting.plt
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4), layout="constrained")
+    for ax, kind in zip(axes, ("plain", "bn")):
+        u = metrics["probes"][f"{kind}/depth={depth}/init=kaiming_normal"][0]["update"]
+        rms = np.asarray(u["rms"], dtype=float)
+        for f, row in zip(u["fractions"], rms):
+            ax.plot(range(1, len(row) + 1), row, marker=".", label=f"{int(100 * f)} % (loss {u['loss'][u['fractions'].index(f)]:.3g})")
+        ax.set(yscale="log", xlabel="hidden layer", ylabel="activation RMS",
+               title=f"{'BN' if kind == 'bn' else 'plain'}: along one step of {u['step']:g}")
+        ax.grid(True, alpha=0.3)
+        ax.legend(fontsize=7)
+    fig.suptitle(f"activations by depth, MLP depth {depth} on MNIST (seed {metrics['seeds'][0]})")
+    plotting.save_figure(fig, path)
+
+
+def _channel_figure(metrics, depth, path):
+    plt = plotting.plt
+    fig, axes = plt.subplots(2, 2, figsize=(11, 6), layout="constrained")
+    for col, kind in enumerate(("plain", "bn")):
+        a = metrics["probes"][f"{kind}/depth={depth}/init=kaiming_normal"][0]["activations"]
+        for row, (key, label) in enumerate((("channel_mean", "mean"), ("channel_std", "std"))):
+            values = np.asarray(a[key], dtype=float)
+            with np.errstate(all="ignore"):
+                im = axes[row, col].imshow(np.log10(np.abs(values) + 1e-12), aspect="auto", cmap="viridis")
+            axes[row, col].set(xlabel="channel", ylabel="hidden layer",
+                               title=f"{'BN' if kind == 'bn' else 'plain'}: channel {label} at initialization")
+            fig.colorbar(im, ax=axes[row, col], label=f"log10 |{label}|")
+    plotting.save_figure(fig, path)
+
+
+def _gradient_figure(metrics, depth, path):
+    plt = plotting.plt
+    fig, axes = plt.subplots(1, 2, figsize=(10, 5), layout="constrained")
+    for ax, kind in zip(axes, ("plain", "bn")):
+        g = metrics["probes"][f"{kind}/depth={depth}/init=kaiming_normal"][0]["gradients"]
+        values = np.asarray(g["delta"]) * np.asarray(g["h_norm"])[:, None]
+        lim = np.nanmax(np.abs(values)) or 1.0
+        im = ax.imshow(values, aspect="auto", cmap="viridis", vmin=-lim, vmax=lim)
+        ax.set(xlabel="output class", ylabel="sample of the batch",
+               title=f"{'BN' if kind == 'bn' else 'plain'}: mean pairwise cosine {g['mean_pairwise_cosine']:.2f}")
+        fig.colorbar(im, ax=ax, label="dL_i/dz_ij |h_i| (final layer)")
+    fig.suptitle(f"final-layer gradients per sample at initialization, MLP depth {depth} on MNIST")
+    plotting.save_figure(fig, path)
+
+
+def summary(metrics: dict) -> str:
+    part = metrics["part1"]["accuracy"]
+    lines = ["final test accuracy (%), mean over seeds:",
+             f"{'lr':>8} " + " ".join(f"{k:>14}" for k in part)]
+    for lr in sorted(part["bn"], key=float):
+        lines.append(f"{float(lr):>8g} " + " ".join(f"{100 * np.mean(part[k][lr]):>14.2f}" for k in part))
+    lines.extend(f"note: {n}" for n in metrics["notes"])
+    return "\n".join(lines)
+
+
+def headline(metrics: dict) -> dict:
+    out = {}
+    for name, table in metrics["part1"]["accuracy"].items():
+        best = max(table, key=lambda k: np.mean(table[k]))
+        out[f"{name}_best_lr"] = float(best)
+        out[f"{name}_best_accuracy"] = float(np.mean(table[best]))
+    return out
+
+
+def main(argv=None) -> dict:
+    return experiment.main(sys.modules[__name__], argv)
+
+
+if __name__ == "__main__":
+    main()
