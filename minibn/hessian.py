@@ -198,8 +198,10 @@ def top_eigenvalues(loss_fn, params, k: int = 10, which: str = "LA", method: str
     ``method="power"``: power iteration with projection deflation (each eigenvector is found
     orthogonal to those before it), on H + rho I with rho = |lambda_LM| for ``"LA"``; each pair
     stops when its residual is <= ``tol`` |lambda_1|, or after ``max_iter`` products (default
-    1000). Either way a solver that stops at its limit warns (``ConvergenceWarning``) and
-    returns ``converged=False``.
+    1000); it separates eigenvalues only as fast as their ratio allows, and by magnitude
+    (``"LM"``) not at all when lambda and -lambda are both wanted and nearly equal in size.
+    Either way a solver that stops at its limit warns (``ConvergenceWarning``) and returns
+    ``converged=False``. Lanczos keeps its Krylov basis: n x (iterations) numbers.
 
     The network's mode and data are those of ``loss_fn``: see the module docstring (batch norm
     in training mode uses the statistics of the batch the loss is computed on).
