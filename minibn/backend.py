@@ -130,12 +130,14 @@ def _is_array(x) -> bool:
     return isinstance(x, np.ndarray) or (hasattr(x, "__array_namespace__") and not isinstance(x, np.generic))
 
 
-def as_array(data, copy: bool = False):
+def as_array(data, copy: bool = False, dtype=None):
     """``data`` as a backend array, with PyTorch's dtypes for Python numbers.
 
     Arrays keep their dtype (and stay on their device); nested lists of Python
     floats give the default dtype (float32), ints int64, complex numbers the
-    default complex dtype. Unsupported dtypes are an error.
+    default complex dtype. With ``dtype``, Python numbers are converted to it
+    from their exact values (one rounding: 0.1 as float64 is the double nearest
+    0.1, not a float32 widened). Unsupported dtypes are an error.
     """
     if _is_array(data):
         array = data.copy() if copy else data
@@ -144,6 +146,8 @@ def as_array(data, copy: bool = False):
     else:
         array = np.array(data)
         kind = array.dtype.kind
+        if dtype is not None and kind in "biufc":
+            return array.astype(as_dtype(dtype))
         if kind == "f":
             array = array.astype(_default_dtype)
         elif kind == "c":

@@ -44,7 +44,7 @@ def tensor(data, dtype=None, device=None, requires_grad: bool = False) -> Tensor
     if isinstance(data, Tensor):
         array = data._data.copy()
     else:
-        array = backend.as_array(data, copy=True)
+        array = backend.as_array(data, copy=True, dtype=dtype)
     if dtype is not None:
         array = array.astype(backend.as_dtype(dtype), copy=False)
     return _finish(array, device, requires_grad)

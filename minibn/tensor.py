@@ -334,7 +334,11 @@ class Tensor:
 
     def __setitem__(self, index, value):
         index = ops.as_index(index, self.xp)
-        self._inplace("__setitem__", lambda a, b: a.__setitem__(index, b), value)
+        parts = ops.split_integers(index)  # PyTorch's order: integers first, then the index arrays
+        if parts:
+            self._inplace("__setitem__", lambda a, b: a[parts[0]].__setitem__(parts[1], b), value)
+        else:
+            self._inplace("__setitem__", lambda a, b: a.__setitem__(index, b), value)
 
     __iadd__ = add_
     __isub__ = sub_
@@ -387,8 +391,8 @@ class Tensor:
 
     def sum(self, dim=None, keepdim=False, **kw): return ops.sum(self, dim, keepdim, **kw)
     def mean(self, dim=None, keepdim=False, **kw): return ops.mean(self, dim, keepdim, **kw)
-    def var(self, dim=None, keepdim=False, **kw): return ops.var(self, dim, keepdim, **kw)
-    def std(self, dim=None, keepdim=False, **kw): return ops.std(self, dim, keepdim, **kw)
+    def var(self, dim=None, unbiased=None, keepdim=False, **kw): return ops.var(self, dim, unbiased, keepdim, **kw)
+    def std(self, dim=None, unbiased=None, keepdim=False, **kw): return ops.std(self, dim, unbiased, keepdim, **kw)
     def max(self, dim=None, keepdim=False, **kw): return ops.max(self, dim, keepdim, **kw)
     def min(self, dim=None, keepdim=False, **kw): return ops.min(self, dim, keepdim, **kw)
     def amax(self, dim=None, keepdim=False, **kw): return ops.amax(self, dim, keepdim, **kw)

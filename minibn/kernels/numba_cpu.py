@@ -25,6 +25,12 @@ _compiled: dict = {}
 _BLOCK = 32  # rows summed in the input's dtype before the float64 total
 
 
+def _contiguous(a):
+    """``a`` in C order with its shape (``np.ascontiguousarray`` makes a 0-d array 1-d)."""
+    a = np.asarray(a)
+    return a if a.flags.c_contiguous else a.copy(order="C")
+
+
 def _jit(fn):
     """The numba-compiled version of ``fn`` (compiled, or loaded from the disk cache, once)."""
     if fn.__name__ not in _compiled:
@@ -136,7 +142,7 @@ def _bn_backward(dy, x, mean, invstd, gamma, relu_out, dx, dgamma, dbeta, dx_sum
 
 
 def batch_norm_forward(x, gamma, beta, eps, relu=False):
-    x = np.ascontiguousarray(x)
+    x = _contiguous(x)
     c = x.shape[1]
     gamma = _or_fill(gamma, x, 1)
     beta = _or_fill(beta, x, 0)
@@ -147,10 +153,10 @@ def batch_norm_forward(x, gamma, beta, eps, relu=False):
 
 
 def batch_norm_backward(dy, x, mean, invstd, gamma, relu_out=None, input_grad_sum=False):
-    dy, x = np.ascontiguousarray(dy), np.ascontiguousarray(x)
+    dy, x = _contiguous(dy), _contiguous(x)
     c = x.shape[1]
     gamma = _or_fill(gamma, x, 1)
-    relu_out = np.empty((0, c), x.dtype) if relu_out is None else np.ascontiguousarray(relu_out)
+    relu_out = np.empty((0, c), x.dtype) if relu_out is None else _contiguous(relu_out)
     dx = np.empty_like(x)
     dgamma, dbeta = np.empty(c, x.dtype), np.empty(c, x.dtype)
     dx_sum = np.empty(c if input_grad_sum else 0, x.dtype)
@@ -197,7 +203,7 @@ def _bn_double_backward(u, x, g, mean, invstd, gamma, gx, gg, ggamma):
 
 
 def batch_norm_double_backward(u, x, g, mean, invstd, gamma):
-    u, x, g = np.ascontiguousarray(u), np.ascontiguousarray(x), np.ascontiguousarray(g)
+    u, x, g = _contiguous(u), _contiguous(x), _contiguous(g)
     c = x.shape[1]
     gamma = _or_fill(gamma, x, 1)
     gx, gg = np.empty_like(x), np.empty_like(x)
@@ -236,7 +242,7 @@ def _affine_backward(g, x, center, scale, gamma, dx, dgamma, dbeta):
 
 
 def affine_forward(x, center, scale, gamma, beta):
-    x = np.ascontiguousarray(x)
+    x = _contiguous(x)
     center = _or_fill(center, x, 0)
     gamma = _or_fill(gamma, x, 1)
     beta = _or_fill(beta, x, 0)
@@ -246,7 +252,7 @@ def affine_forward(x, center, scale, gamma, beta):
 
 
 def affine_backward(g, x, center, scale, gamma):
-    g, x = np.ascontiguousarray(g), np.ascontiguousarray(x)
+    g, x = _contiguous(g), _contiguous(x)
     c = x.shape[1]
     center = _or_fill(center, x, 0)
     gamma = _or_fill(gamma, x, 1)
@@ -361,7 +367,7 @@ def _whole(p) -> int:
 
 
 def lp_norm_forward(x, gamma, beta, p, c, eps, centered, mean_shift):
-    x = np.ascontiguousarray(x)
+    x = _contiguous(x)
     ch = x.shape[1]
     gamma = _or_fill(gamma, x, 1)
     beta = _or_fill(beta, x, 0)
@@ -373,7 +379,7 @@ def lp_norm_forward(x, gamma, beta, p, c, eps, centered, mean_shift):
 
 
 def lp_norm_backward(g, x, gamma, mu, s, S, p, c, centered, mean_shift):
-    g, x = np.ascontiguousarray(g), np.ascontiguousarray(x)
+    g, x = _contiguous(g), _contiguous(x)
     ch = x.shape[1]
     gamma = _or_fill(gamma, x, 1)
     dx = np.empty_like(x)
@@ -398,14 +404,14 @@ def _relu_backward(g, y, dx):
 
 
 def relu_forward(x):
-    x = np.ascontiguousarray(x)
+    x = _contiguous(x)
     y = np.empty_like(x)
     _jit(_relu_forward)(x.reshape(-1), y.reshape(-1))
     return y
 
 
 def relu_backward(g, y):
-    g, y = np.ascontiguousarray(g), np.ascontiguousarray(y)
+    g, y = _contiguous(g), _contiguous(y)
     dx = np.empty_like(g)
     _jit(_relu_backward)(g.reshape(-1), y.reshape(-1), dx.reshape(-1))
     return dx
@@ -431,8 +437,8 @@ def _cross_entropy_forward(x, target, losses, probs):
 
 
 def cross_entropy_forward(x, target):
-    x = np.ascontiguousarray(x)
+    x = _contiguous(x)
     losses = np.empty(x.shape[0], x.dtype)
     probs = np.empty_like(x)
-    _jit(_cross_entropy_forward)(x, np.ascontiguousarray(target), losses, probs)
+    _jit(_cross_entropy_forward)(x, _contiguous(target), losses, probs)
     return losses, probs

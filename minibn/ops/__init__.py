@@ -7,7 +7,7 @@ from .linalg import matmul
 from .reduction import amax, amin, argmax, argmin, max, mean, min, std, sum, var
 from .shape import Permute  # noqa: F401  (Tensor.T and .mT build it directly)
 from .shape import (as_index, broadcast_to, cast, cat, clone, concatenate, expand, flatten, getitem,
-                    permute, reshape, squeeze, stack, sum_to, swapaxes, to_device, transpose,
+                    permute, reshape, split_integers, squeeze, stack, sum_to, swapaxes, to_device, transpose,
                     unsqueeze, where)
 
 from ..tensor import Tensor

@@ -128,6 +128,8 @@ class Min(Max):
 def _reduce(cls, x, dim, keepdim, axis, keepdims, **attrs):
     if axis is not None or keepdims is not None:
         dim, keepdim = reduce_args(dim, keepdim, axis, keepdims)
+    if isinstance(dim, (tuple, list)) and not dim:
+        dim = None  # PyTorch: an empty dim reduces over every dimension
     axes = normalize_axes(dim, x._data.ndim, cls.__name__.lower())
     return cls.apply(x, axes=axes, keepdim=keepdim, **attrs)
 
@@ -144,21 +146,35 @@ def mean(x, dim=None, keepdim=False, *, axis=None, keepdims=None):
     return _reduce(Mean, x, dim, keepdim, axis, keepdims)
 
 
-def var(x, dim=None, keepdim=False, *, correction=None, unbiased=None, axis=None, keepdims=None):
-    """Variance over ``dim`` with Bessel's ``correction`` (default 1, PyTorch's unbiased estimate)."""
+def _variance_args(name, dim, unbiased, keepdim, correction):
+    """PyTorch's overloads: var(dim, unbiased, keepdim), var(unbiased), var(dim, correction=c)."""
+    if isinstance(dim, bool):  # var(True): the first positional argument is unbiased
+        if unbiased is not None:
+            raise TypeError(f"{name}: unbiased given twice")
+        dim, unbiased = None, dim
+    if unbiased is not None and not isinstance(unbiased, bool):
+        raise TypeError(f"{name}: unbiased must be a bool, got {unbiased!r} (keepdim is the third argument, as in "
+                        "PyTorch: var(dim, unbiased, keepdim))")
     if correction is not None and unbiased is not None:
-        raise TypeError("var: pass correction or unbiased, not both")
+        raise TypeError(f"{name}: pass correction or unbiased, not both")
     if correction is None:
-        correction = 1 if unbiased is None else int(bool(unbiased))
+        correction = 1 if unbiased is None else int(unbiased)
+    return dim, bool(keepdim), correction
+
+
+def var(x, dim=None, unbiased=None, keepdim=False, *, correction=None, axis=None, keepdims=None):
+    """Variance over ``dim`` with Bessel's ``correction`` (default 1, PyTorch's unbiased
+    estimate), PyTorch's signature: ``var(dim, unbiased, keepdim)`` or ``var(dim, correction=c)``."""
+    dim, keepdim, correction = _variance_args("var", dim, unbiased, keepdim, correction)
     if x.dtype.kind not in "fc":
         raise TypeError(f"var: needs a floating point tensor, got dtype {x.dtype}")
     return _reduce(Var, x, dim, keepdim, axis, keepdims, correction=correction)
 
 
-def std(x, dim=None, keepdim=False, *, correction=None, unbiased=None, axis=None, keepdims=None):
-    """Standard deviation: sqrt(var(...))."""
-    return var(x, dim, keepdim, correction=correction, unbiased=unbiased, axis=axis,
-               keepdims=keepdims).sqrt()
+def std(x, dim=None, unbiased=None, keepdim=False, *, correction=None, axis=None, keepdims=None):
+    """Standard deviation: sqrt(var(...)), with var's signature."""
+    dim, keepdim, correction = _variance_args("std", dim, unbiased, keepdim, correction)
+    return var(x, dim, keepdim=keepdim, correction=correction, axis=axis, keepdims=keepdims).sqrt()
 
 
 def _extremum(cls, x, dim, keepdim, axis, keepdims):

@@ -94,6 +94,20 @@ def as_index(index, xp=np):
     return tuple(out)
 
 
+def split_integers(index):
+    """PyTorch's order for an index that mixes integers with index arrays: the integers select
+    first (a view), then the arrays index what is left, so t[0, :, [0, 1]] has shape (3, 2)
+    where NumPy, taking the 0 as one more index array, gives (2, 3). Returns (first, second),
+    or None when the index has no integer beside its arrays."""
+    arrays = [hasattr(i, "dtype") and not isinstance(i, np.generic) for i in index]
+    if not any(arrays) or not any(isinstance(i, (int, np.integer)) for i in index):
+        return None
+    first = tuple(slice(None) if a else i for i, a in zip(index, arrays))
+    second = tuple(i if a else Ellipsis if i is Ellipsis else slice(None)
+                   for i, a in zip(index, arrays) if a or not isinstance(i, (int, np.integer)))
+    return first, second
+
+
 def _is_basic(index) -> bool:
     return all(i is None or i is Ellipsis or isinstance(i, (int, slice, np.integer)) for i in index)
 
@@ -128,6 +142,9 @@ def getitem(x, index):
     """``x[index]``: basic slicing (a view) and integer-array / boolean indexing (a copy)."""
     index = as_index(index, x.xp)
     basic = _is_basic(index)
+    parts = split_integers(index)
+    if parts:
+        return getitem(getitem(x, parts[0]), parts[1])
     if not basic:
         for i in index:
             if hasattr(i, "dtype") and backend.array_module(i) is not x.xp:

@@ -1,0 +1,109 @@
+"""Where minibn gave another answer than PyTorch for the same call: each case as a regression,
+checked against PyTorch where it is installed and against the exact value otherwise."""
+
+import numpy as np
+import pytest
+
+import minibn as mb
+
+from .conftest import requires_torch, torch
+
+
+@pytest.mark.parametrize("kernels", ["numpy", "numba"])
+def test_relu_of_a_0d_tensor_keeps_its_shape_and_gradient(kernels):
+    mb.kernels.set_kernels(kernels)
+    a = mb.tensor(2.0, requires_grad=True)
+    y = (a * 3).relu()
+    assert y.shape == ()
+    y.backward()
+    assert a.grad.shape == () and a.grad.item() == 3.0
+    b = mb.tensor(-1.0, requires_grad=True)
+    b.relu().backward()
+    assert b.grad.item() == 0.0
+
+
+@pytest.mark.parametrize("data", [0.1, [0.1], [[1, 0.1], [0.2, 3]], 1e-310, 2.0 ** 60 + 1.0])
+def test_python_floats_are_converted_to_float64_once(data):
+    t = mb.tensor(data, dtype=mb.float64)
+    np.testing.assert_array_equal(t.numpy(), np.array(data, dtype=np.float64))
+    assert t.dtype == np.float64
+    assert mb.tensor(data).dtype == np.float32  # the default dtype, as in PyTorch
+    np.testing.assert_array_equal(mb.tensor(data, dtype=mb.float32).numpy(), np.array(data, dtype=np.float32))
+
+
+def test_python_ints_keep_their_value_in_int64_and_float64():
+    assert mb.tensor(2 ** 62 + 1, dtype=mb.int64).item() == 2 ** 62 + 1
+    assert mb.tensor([2 ** 53 + 1], dtype=mb.float64).numpy()[0] == float(2 ** 53 + 1)
+
+
+CALLS = [((1, True), {}), ((1, False), {}), ((1, False, True), {}), ((True,), {}), ((False,), {}),
+         ((), {"dim": 0, "correction": 0}), ((0,), {"keepdim": True}), ((), {}), (((0, 1), True, True), {}),
+         ((), {"dim": 1, "unbiased": False, "keepdim": True})]
+
+
+@requires_torch
+@pytest.mark.parametrize("name", ["var", "std"])
+@pytest.mark.parametrize("args, kwargs", CALLS)
+def test_var_and_std_take_pytorchs_positional_arguments(name, args, kwargs, rng):
+    a = rng.standard_normal((3, 4))
+    ours = getattr(mb.tensor(a), name)(*args, **kwargs).numpy()
+    theirs = getattr(torch.tensor(a), name)(*args, **kwargs).numpy()
+    assert ours.shape == theirs.shape
+    np.testing.assert_allclose(ours, theirs, rtol=1e-14)
+    function = getattr(mb, name)(mb.tensor(a), *args, **kwargs).numpy()
+    np.testing.assert_array_equal(function, ours)
+
+
+def test_var_refuses_a_keepdim_where_unbiased_goes():
+    with pytest.raises(TypeError, match="unbiased must be a bool"):
+        mb.tensor(np.ones((2, 2))).var(0, 1)
+    with pytest.raises(TypeError, match="not both"):
+        mb.tensor(np.ones((2, 2))).var(0, True, correction=0)
+
+
+INDICES = [(0, slice(None), [0, 1]), (1, slice(None), np.array([True, False, True, True])),
+           ([0, 1], slice(None), 0), (0, [0, 2], [1, 3]), (Ellipsis, 0, [1, 2]), (0, Ellipsis, [1, 2]),
+           (0, None, slice(None), [0, 1]), (slice(None), 0, slice(1, 3), [4, 0, 1]), ([1, 0], 2),
+           (1, [0, 1], slice(None), 3), (np.int64(1), slice(None), [2, 0])]
+
+
+def _torch_index(index):
+    return tuple(torch.tensor(i) if isinstance(i, (list, np.ndarray)) else i for i in index)
+
+
+@requires_torch
+@pytest.mark.parametrize("index", INDICES, ids=[str(i) for i in range(len(INDICES))])
+def test_integers_beside_index_arrays_place_dimensions_as_pytorch(index, rng):
+    a = rng.standard_normal((2, 3, 4, 5))
+    x, t = mb.tensor(a, requires_grad=True), torch.tensor(a, requires_grad=True)
+    y, r = x[index], t[_torch_index(index)]
+    assert y.shape == tuple(r.shape)
+    np.testing.assert_array_equal(y.detach().numpy(), r.detach().numpy())
+    g = rng.standard_normal(tuple(r.shape))
+    (y * mb.tensor(g)).sum().backward()
+    (r * torch.tensor(g)).sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), t.grad.numpy())
+    ours, theirs = mb.tensor(np.zeros_like(a)), torch.zeros(a.shape, dtype=torch.float64)
+    ours[index] = mb.tensor(g)
+    theirs[_torch_index(index)] = torch.tensor(g)
+    np.testing.assert_array_equal(ours.numpy(), theirs.numpy())
+
+
+def test_integer_and_array_placement_without_pytorch():
+    x = mb.tensor(np.arange(24.0).reshape(2, 3, 4))
+    y = x[0, :, [0, 1]]
+    assert y.shape == (3, 2)  # the integer selects first; NumPy would give (2, 3)
+    np.testing.assert_array_equal(y.numpy(), np.arange(24.0).reshape(2, 3, 4)[0][:, [0, 1]])
+
+
+@pytest.mark.parametrize("name", ["sum", "mean", "amax", "amin", "var", "std"])
+@pytest.mark.parametrize("empty", [(), []])
+def test_an_empty_dim_reduces_over_every_dimension(name, empty, rng):
+    a = rng.standard_normal((3, 4))
+    x = mb.tensor(a)
+    np.testing.assert_allclose(getattr(x, name)(dim=empty).numpy(), getattr(x, name)().numpy(), rtol=1e-15)
+    assert getattr(x, name)(dim=empty).shape == ()
+    assert getattr(x, name)(dim=empty, keepdim=True).shape == (1, 1)
+    if torch is not None:
+        expected = getattr(torch.tensor(a), name)(dim=empty).numpy()
+        np.testing.assert_allclose(getattr(x, name)(dim=empty).numpy(), expected, rtol=1e-14)
