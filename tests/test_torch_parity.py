@@ -107,3 +107,66 @@ def test_an_empty_dim_reduces_over_every_dimension(name, empty, rng):
     if torch is not None:
         expected = getattr(torch.tensor(a), name)(dim=empty).numpy()
         np.testing.assert_allclose(getattr(x, name)(dim=empty).numpy(), expected, rtol=1e-14)
+
+
+def test_std_gradient_of_a_constant_slice_is_zero(rng):
+    a = np.array([[1.0, 1.0, 1.0], [0.5, 2.0, -1.0]])
+    x = mb.tensor(a, requires_grad=True)
+    g = np.array([0.3, -0.7])
+    (x.std(1, correction=0) * mb.tensor(g)).sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy()[0], 0)  # PyTorch's answer; sqrt'(0) * 0 gave NaN
+    row = a[1]
+    expected = g[1] * (row - row.mean()) / (3 * row.std())
+    np.testing.assert_allclose(x.grad.numpy()[1], expected, rtol=1e-14)
+    if torch is not None:
+        t = torch.tensor(a, requires_grad=True)
+        (t.std(1, correction=0) * torch.tensor(g)).sum().backward()
+        np.testing.assert_allclose(x.grad.numpy(), t.grad.numpy(), rtol=1e-14, atol=0)
+
+
+def test_std_is_still_differentiable_twice_away_from_zero(rng):
+    from minibn.gradcheck import gradgradcheck
+
+    x = mb.tensor(rng.standard_normal((4, 3)), requires_grad=True)
+    assert gradgradcheck(lambda t: t.std(0), [x])
+
+
+@pytest.mark.parametrize("a, b", [(0.0, 2.0), (0.0, 0.0), (0.0, 0.5), (2.0, 3.0)])
+def test_the_exponent_gradient_of_a_power_of_zero(a, b):
+    base = mb.tensor(np.array([a, 1.5]), requires_grad=True)
+    exponent = mb.tensor(np.array([b, 2.0]), requires_grad=True)
+    with np.errstate(divide="ignore", invalid="ignore"):  # the base's gradient at 0 is inf or NaN
+        (base ** exponent).sum().backward()
+    expected = 0.0 if a == 0 else a ** b * np.log(a)  # d(a^b)/db = a^b log a, 0 at a = 0, b >= 0 (PyTorch)
+    assert exponent.grad.numpy()[0] == pytest.approx(expected, abs=0, rel=1e-15)
+    assert exponent.grad.numpy()[1] == pytest.approx(1.5 ** 2 * np.log(1.5), rel=1e-15)
+    scalar_base = mb.tensor(np.array([b]), requires_grad=True)
+    (0.0 ** scalar_base).sum().backward()
+    assert scalar_base.grad.numpy()[0] == 0.0
+
+
+def test_the_mixed_second_derivative_of_a_power_stays_exact_at_b_0_and_1(rng):
+    """d2(a^b)/da db = a^(b-1) (1 + b log a): 1/a at b = 0 and 1 + log a at b = 1."""
+    for b_value, expected in ((0.0, lambda a: 1 / a), (1.0, lambda a: 1 + np.log(a))):
+        a = mb.tensor(np.array([0.7, 2.0]), requires_grad=True)
+        b = mb.tensor(np.array([b_value, b_value]), requires_grad=True)
+        (ga,) = mb.grad((a ** b).sum(), [a], create_graph=True)
+        (gab,) = mb.grad(ga.sum(), [b])
+        np.testing.assert_allclose(gab.numpy(), expected(np.array([0.7, 2.0])), rtol=1e-14)
+
+
+PROMOTIONS = [("exp(int64)", lambda m: m.exp(m.tensor([1, 2]))), ("exp(bool)", lambda m: m.exp(m.tensor([True, False]))),
+              ("bool + 2.5", lambda m: m.tensor([True]) + 2.5), ("bool / bool", lambda m: m.tensor([True]) / m.tensor([True])),
+              ("int / int", lambda m: m.tensor([1]) / m.tensor([2])), ("bool * 2", lambda m: m.tensor([True]) * 2),
+              ("int + bool", lambda m: m.tensor([1]) + m.tensor([True])), ("bool + bool", lambda m: m.tensor([True]) + m.tensor([True])),
+              ("sqrt(int)", lambda m: m.sqrt(m.tensor([4]))), ("bool * float64", lambda m: m.tensor([True]) * m.tensor([2.0], dtype=m.float64))]
+
+
+@pytest.mark.parametrize("name, build", PROMOTIONS, ids=[p[0] for p in PROMOTIONS])
+def test_integer_and_bool_promotion_is_pytorchs(name, build):
+    expected = {"exp(int64)": "float32", "exp(bool)": "float32", "bool + 2.5": "float32", "bool / bool": "float32",
+                "int / int": "float32", "bool * 2": "int64", "int + bool": "int64", "bool + bool": "bool",
+                "sqrt(int)": "float32", "bool * float64": "float64"}[name]
+    assert str(build(mb).dtype) == expected
+    if torch is not None:
+        assert str(build(torch).dtype) == f"torch.{expected}"

@@ -26,8 +26,9 @@ def as_operand(x, op: str):
 
 
 def cast_to(t, dtype):
-    """``t`` converted to ``dtype`` (differentiably); bool tensors stay, as NumPy promotes them right."""
-    if not isinstance(t, Tensor) or t._data.dtype == dtype or t._data.dtype.kind == "b":
+    """``t`` converted to ``dtype`` (differentiably); bool tensors stay for an integer or bool
+    result, which NumPy promotes right (a float result is cast: NumPy would make it float64)."""
+    if not isinstance(t, Tensor) or t._data.dtype == dtype or (t._data.dtype.kind == "b" and dtype.kind not in "fc"):
         return t
     from .shape import cast
 

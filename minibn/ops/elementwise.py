@@ -91,15 +91,27 @@ class Pow(Function):
                 ga = g * (a ** (b - 1) * b)
             ga = unbroadcast(ga, shape_of(a))
         if self.needs[1]:
-            log_a = log(a) if isinstance(a, Tensor) else _scalar_log(a)
-            gb = unbroadcast(g * self.output * log_a, shape_of(b))
+            gb = unbroadcast(g * self.output * _exponent_log(a, b), shape_of(b))
         return ga, gb
 
 
-def _scalar_log(a):
-    if isinstance(a, complex) or a < 0:
-        return cmath.log(a)
-    return math.log(a) if a > 0 else -math.inf
+def _exponent_log(a, b):
+    """log a, the factor of d(a^b)/db = a^b log a, except where a = 0 and b >= 0: there a^b log a
+    is 0 (or 1) times -inf, and the derivative is 0, as in PyTorch; log(1) = 0 stands in, which
+    keeps every higher derivative finite too."""
+    if not isinstance(a, Tensor):
+        if a == 0:
+            return _wrap(b.xp.where(b._data >= 0, 0.0, -math.inf).astype(b.dtype)) if b.dtype.kind != "c" else -math.inf
+        return cmath.log(a) if isinstance(a, complex) or a < 0 else math.log(a)
+    if a.dtype.kind == "c" or (isinstance(b, Tensor) and b.dtype.kind == "c"):
+        return log(a)
+    at_zero = (a._data == 0) & ((b._data if isinstance(b, Tensor) else b) >= 0)
+    if not at_zero.any():
+        return log(a)
+    from .shape import where
+
+    return log(where(_wrap(a.xp.broadcast_to(at_zero, a.shape) if at_zero.shape != a.shape else at_zero),
+                     1.0, a))
 
 
 class Maximum(Function):
@@ -286,7 +298,7 @@ def clamp(x, min=None, max=None):  # noqa: A002
 
 
 def neg(x): return Neg.apply(x)
-def exp(x): return Exp.apply(x)
+def exp(x): return Exp.apply(_floating(x))
 def log(x): return Log.apply(_floating(x))
 def sqrt(x): return Sqrt.apply(_floating(x))
 def abs(x): return Abs.apply(x)  # noqa: A001

@@ -78,6 +78,30 @@ class Var(_Reduction):
         return self.kept(g * (2 / (self.count - self.correction))) * centered
 
 
+class Std(Var):
+    """s = sqrt(var);  dx = g (x - mean) / ((n - c) s), and 0 where s = 0 (a constant slice), as in
+    PyTorch, rather than the 0 / 0 of differentiating sqrt and var one after the other."""
+
+    save_output = True
+
+    def forward(self, x):
+        return super().forward(x) ** 0.5
+
+    def backward(self, g):
+        (x,) = self.inputs
+        s = self.output
+        zero = s._data == 0
+        if zero.any():
+            from .shape import where
+
+            mask = _wrap(zero)
+            inverse = where(mask, 0.0, 1 / where(mask, 1.0, s))
+        else:
+            inverse = 1 / s
+        centered = x - x.mean(dim=self.axes, keepdim=True)
+        return self.kept(g * inverse / (self.count - self.correction)) * centered
+
+
 class Max(_Reduction):
     """max over ``axes``.
 
@@ -174,7 +198,9 @@ def var(x, dim=None, unbiased=None, keepdim=False, *, correction=None, axis=None
 def std(x, dim=None, unbiased=None, keepdim=False, *, correction=None, axis=None, keepdims=None):
     """Standard deviation: sqrt(var(...)), with var's signature."""
     dim, keepdim, correction = _variance_args("std", dim, unbiased, keepdim, correction)
-    return var(x, dim, keepdim=keepdim, correction=correction, axis=axis, keepdims=keepdims).sqrt()
+    if x.dtype.kind not in "fc":
+        raise TypeError(f"std: needs a floating point tensor, got dtype {x.dtype}")
+    return _reduce(Std, x, dim, keepdim, axis, keepdims, correction=correction)
 
 
 def _extremum(cls, x, dim, keepdim, axis, keepdims):
