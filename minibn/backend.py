@@ -12,6 +12,8 @@ upcasts a float32 tensor, and neither does a 0-d float64 tensor.
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 
 float32 = np.dtype("float32")
@@ -205,34 +207,39 @@ class Device:
 
     def __enter__(self):
         """``with mb.device("cuda"):`` makes this the default device of new tensors inside the block."""
-        global _default_device
-        if not hasattr(self, "_outer"):
-            object.__setattr__(self, "_outer", [])
-        self._outer.append(_default_device)
         module_for(self)  # a missing backend fails here, not at the first tensor
-        _default_device = self
+        _default.outer.append(_default.device)
+        _default.device = self
         return self
 
     def __exit__(self, *exc):
-        global _default_device
-        _default_device = self._outer.pop()
+        _default.device = _default.outer.pop()
 
 
 CPU = Device("cpu")
-_default_device = CPU
+
+
+class _DefaultDevice(threading.local):
+    """The default device, per thread as in PyTorch (cpu in a new thread), and the devices that
+    enclosing ``with device(...)`` blocks will restore."""
+
+    def __init__(self):
+        self.device, self.outer = CPU, []
+
+
+_default = _DefaultDevice()
 
 
 def get_default_device() -> Device:
-    """The device new tensors go to when no ``device=`` is given (cpu unless changed)."""
-    return _default_device
+    """The device new tensors go to when no ``device=`` is given (cpu unless changed), in this thread."""
+    return _default.device
 
 
 def set_default_device(device) -> None:
-    """Set the device of new tensors: ``mb.set_default_device("cuda")``."""
-    global _default_device
+    """Set the device of new tensors, in this thread: ``mb.set_default_device("cuda")``."""
     device = Device(device)
     module_for(device)
-    _default_device = device
+    _default.device = device
 
 # array type -> (array module, function giving the array's Device)
 _ARRAY_TYPES: dict = {np.ndarray: (np, lambda a: CPU)}
@@ -323,11 +330,11 @@ def synchronize(device=None) -> None:
     GPU, else the current GPU once any tensor has been on one. On the CPU every op has finished
     when it returns, so there is nothing to wait for."""
     if device is None:
-        if _default_device.type == "cpu":
+        if _default.device.type == "cpu":
             for module, _ in list(_ARRAY_TYPES.values())[1:]:  # the GPU backends in use, if any
                 module.cuda.Device().synchronize()
             return
-        device = _default_device
+        device = _default.device
     device = Device(device)
     if device.type == "cpu":
         return

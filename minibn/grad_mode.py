@@ -1,16 +1,23 @@
-"""Grad mode and anomaly mode: whether ops record a graph, and whether they check for NaN."""
+"""Grad mode and anomaly mode: whether ops record a graph, and whether they check for NaN.
+
+Both are per thread, as in PyTorch: ``no_grad`` in one thread leaves the others recording.
+"""
 
 from __future__ import annotations
 
 import functools
+import threading
 
 
-class _GradMode:
-    enabled = True
+class _Mode(threading.local):
+    """A flag with a value of its own in every thread (``default`` in a new one)."""
+
+    def __init__(self, default: bool):
+        self.enabled = default
 
 
-class _AnomalyMode:
-    enabled = False
+_GradMode = _Mode(True)
+_AnomalyMode = _Mode(False)
 
 
 def is_grad_enabled() -> bool:

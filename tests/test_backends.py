@@ -32,7 +32,7 @@ def gpu(monkeypatch):
     yield module
     backend.unregister_array_type(module.ndarray)
     sys.modules.pop("minibn.kernels.cupy_gpu", None)
-    backend._default_device = backend.CPU
+    backend.set_default_device(backend.CPU)
 
 
 def _pair(arrays, requires_grad=True):

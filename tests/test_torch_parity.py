@@ -7,6 +7,7 @@ import pytest
 import minibn as mb
 
 from .conftest import requires_torch, torch
+from .test_backends import gpu  # noqa: F401  (the CuPy stand-in fixture)
 
 
 @pytest.mark.parametrize("kernels", ["numpy", "numba"])
@@ -170,3 +171,97 @@ def test_integer_and_bool_promotion_is_pytorchs(name, build):
     assert str(build(mb).dtype) == expected
     if torch is not None:
         assert str(build(torch).dtype) == f"torch.{expected}"
+
+
+def _in_thread(fn):
+    import threading
+
+    out = {}
+
+    def target():
+        try:
+            out["value"] = fn()
+        except BaseException as exc:  # reported in the main thread
+            out["error"] = exc
+
+    t = threading.Thread(target=target)
+    t.start()
+    t.join(timeout=30)
+    if "error" in out:
+        raise out["error"]
+    return out.get("value")
+
+
+def test_grad_mode_is_per_thread():
+    import threading
+
+    entered, release = threading.Event(), threading.Event()
+
+    def hold_no_grad():
+        with mb.no_grad():
+            entered.set()
+            release.wait(timeout=30)
+            return mb.is_grad_enabled()
+
+    import concurrent.futures
+
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        inside = pool.submit(hold_no_grad)
+        assert entered.wait(timeout=30)
+        x = mb.tensor(np.ones(2), requires_grad=True)
+        assert mb.is_grad_enabled() and (x * 2).requires_grad  # the other thread's no_grad is its own
+        release.set()
+        assert inside.result() is False
+    assert _in_thread(mb.is_grad_enabled) is True  # a new thread starts recording
+    with mb.no_grad():
+        assert _in_thread(mb.is_grad_enabled) is True
+        assert not mb.is_grad_enabled()
+
+
+def test_overlapping_no_grad_blocks_in_two_threads_leave_recording_on():
+    import threading
+
+    a_in, b_in, a_out = threading.Event(), threading.Event(), threading.Event()
+
+    def first():
+        with mb.no_grad():
+            a_in.set()
+            b_in.wait(timeout=30)
+        a_out.set()
+        return mb.is_grad_enabled()
+
+    def second():
+        a_in.wait(timeout=30)
+        with mb.no_grad():
+            b_in.set()
+            a_out.wait(timeout=30)
+        return mb.is_grad_enabled()
+
+    import concurrent.futures
+
+    with concurrent.futures.ThreadPoolExecutor(2) as pool:
+        results = [pool.submit(first), pool.submit(second)]
+        assert [r.result() for r in results] == [True, True]
+    assert mb.is_grad_enabled()
+
+
+def test_anomaly_mode_is_per_thread():
+    from minibn.grad_mode import _AnomalyMode
+
+    with mb.autograd.detect_anomaly():
+        assert _AnomalyMode.enabled
+        assert _in_thread(lambda: _AnomalyMode.enabled) is False
+    assert not _AnomalyMode.enabled
+
+
+def test_the_default_device_is_per_thread(gpu):  # noqa: F811  (the CuPy stand-in)
+    def on_gpu():
+        mb.set_default_device("cuda")
+        return mb.zeros(2).device.type
+
+    assert _in_thread(on_gpu) == "cuda"
+    assert str(mb.get_default_device()) == "cpu" and str(mb.zeros(2).device) == "cpu"
+    with mb.device("cuda"):
+        assert _in_thread(lambda: mb.zeros(1).device.type) == "cpu"
+        assert mb.zeros(1).device.type == "cuda"
+    assert str(mb.zeros(1).device) == "cpu"
