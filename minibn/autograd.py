@@ -103,7 +103,7 @@ class Function:
             fn._check_forward(arrays, out)
         result = Tensor.__new__(Tensor)  # _wrap, inlined: this is the hottest path in minibn
         result._data = out
-        result.grad = result._hooks = result._node = None
+        result._grad = result._hooks = result._node = None
         result._requires_grad = False
         result._version = inputs[0]._version if cls.is_view else [0]
         if not _GradMode.enabled:

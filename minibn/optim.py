@@ -6,6 +6,7 @@ Updates work on the parameters' arrays in place, outside the graph.
 from __future__ import annotations
 
 import math
+import numbers
 
 from .tensor import Tensor
 
@@ -15,6 +16,9 @@ class Optimizer:
 
 
     def __init__(self, params, **hyper):
+        if isinstance(params, Tensor):
+            raise TypeError(f"{type(self).__name__}: params must be an iterable of Tensors or dicts (e.g. "
+                            "net.parameters() or [w]), got a Tensor")
         params = list(params)
         if not params:
             raise ValueError(f"{type(self).__name__} got an empty parameter list")
@@ -74,13 +78,19 @@ class Optimizer:
         p._version[0] += 1
 
 
+def _check_hyper(name: str, **values) -> None:
+    """Every value a finite number >= 0 (NaN and inf learning rates train to NaN without a word)."""
+    for key, value in values.items():
+        if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value) or value < 0:
+            raise ValueError(f"{name}: {key} must be a finite number >= 0, got {value!r}")
+
+
 class SGD(Optimizer):
     """PyTorch's SGD:  g = grad + weight_decay p;  with momentum, b = momentum b + (1 - dampening) g
     (b = g at the first step) and g = b, or g + momentum b with Nesterov;  p -= lr g."""
 
-    def __init__(self, params, lr, momentum=0.0, dampening=0.0, weight_decay=0.0, nesterov=False):
-        if lr < 0 or momentum < 0 or weight_decay < 0:
-            raise ValueError(f"SGD: lr, momentum and weight_decay must be >= 0 (got {lr}, {momentum}, {weight_decay})")
+    def __init__(self, params, lr=1e-3, momentum=0.0, dampening=0.0, weight_decay=0.0, nesterov=False):
+        _check_hyper("SGD", lr=lr, momentum=momentum, dampening=dampening, weight_decay=weight_decay)
         if nesterov and (momentum <= 0 or dampening != 0):
             raise ValueError("SGD: Nesterov momentum needs momentum > 0 and dampening = 0")
         super().__init__(params, lr=lr, momentum=momentum, dampening=dampening,
@@ -110,9 +120,9 @@ class Adam(Optimizer):
     p -= lr / (1 - b1^t) * m / (sqrt(v) / sqrt(1 - b2^t) + eps)."""
 
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0):
-        if lr < 0 or eps < 0 or weight_decay < 0 or not all(0 <= b < 1 for b in betas):
-            raise ValueError(f"Adam: invalid hyperparameters lr={lr}, betas={betas}, eps={eps}, "
-                             f"weight_decay={weight_decay}")
+        _check_hyper("Adam", lr=lr, eps=eps, weight_decay=weight_decay)
+        if len(betas) != 2 or not all(isinstance(b, (int, float)) and 0 <= b < 1 for b in betas):
+            raise ValueError(f"Adam: betas must be two numbers in [0, 1), got {betas!r}")
         super().__init__(params, lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay)
 
     def step(self):

@@ -14,13 +14,26 @@ import numpy as np
 from . import backend
 
 
+def _reshapes_in_place(array, shape) -> bool:
+    """Whether a non-contiguous NumPy ``array`` takes ``shape`` without a copy (its strides allow
+    it); other backends' non-contiguous arrays count as not."""
+    if not isinstance(array, np.ndarray):
+        return False
+    probe = array.view()
+    try:
+        probe.shape = shape[0] if len(shape) == 1 and isinstance(shape[0], (tuple, list)) else shape
+    except AttributeError:
+        return False
+    return True
+
+
 def _wrap(data, node=None, version=None) -> "Tensor":
     """Make a Tensor around a backend array without checks (the ops' fast path)."""
     t = Tensor.__new__(Tensor)
     t._data = data
     t._node = node
     t._requires_grad = node is not None
-    t.grad = None
+    t._grad = None
     t._version = [0] if version is None else version
     t._hooks = None
     return t
@@ -35,7 +48,7 @@ class Tensor:
     dtypes (float32 for floats, int64 for ints).
     """
 
-    __slots__ = ("_data", "_node", "_requires_grad", "grad", "_version", "_hooks", "__weakref__")
+    __slots__ = ("_data", "_node", "_requires_grad", "_grad", "_version", "_hooks", "__weakref__")
     __array_ufunc__ = None  # NumPy defers to Tensor's operators: np.float64(2) * t is a Tensor
     __array_function__ = None
 
@@ -43,12 +56,27 @@ class Tensor:
         self._data = data._data if isinstance(data, Tensor) else backend.as_array(data)
         self._node = None
         self._requires_grad = False
-        self.grad = None
+        self._grad = None
         self._version = [0]
         self._hooks = None
         self.requires_grad = requires_grad
 
     # -- attributes --------------------------------------------------------
+
+    @property
+    def grad(self):
+        """The gradient accumulated by ``backward()`` (a Tensor of this shape), or None."""
+        return self._grad
+
+    @grad.setter
+    def grad(self, value):
+        if value is not None:
+            if not isinstance(value, Tensor):
+                raise TypeError(f"grad must be a Tensor or None, got {type(value).__name__}")
+            if value.shape != self.shape or value.dtype != self.dtype or value.device != self.device:
+                raise ValueError(f"grad of shape {tuple(value.shape)}, {value.dtype} on {value.device} assigned to a "
+                                 f"tensor of shape {tuple(self.shape)}, {self.dtype} on {self.device}")
+        self._grad = value
 
     @property
     def shape(self) -> tuple:
@@ -401,7 +429,14 @@ class Tensor:
     def argmin(self, dim=None, keepdim=False): return ops.argmin(self, dim, keepdim)
 
     def reshape(self, *shape): return ops.reshape(self, *shape)
-    def view(self, *shape): return ops.reshape(self, *shape)
+    def view(self, *shape):
+        """The same data with another shape, without a copy: like PyTorch, refuses a shape that the
+        tensor's memory layout cannot give without copying (use ``reshape``, which copies then)."""
+        if not self._data.flags.c_contiguous and not _reshapes_in_place(self._data, shape):
+            raise RuntimeError(f"view: shape {shape} is not compatible with the memory layout of this tensor "
+                               f"(shape {tuple(self.shape)}, strides {self._data.strides}: not contiguous); use "
+                               ".reshape(...) instead")
+        return ops.reshape(self, *shape)
     def flatten(self, start_dim=0, end_dim=-1): return ops.flatten(self, start_dim, end_dim)
     def transpose(self, dim0, dim1): return ops.swapaxes(self, dim0, dim1)
     def permute(self, *dims): return ops.permute(self, *dims)

@@ -87,7 +87,7 @@ def test_optimizer_bad_input():
         optim.SGD([], lr=0.1)
     with pytest.raises(TypeError, match="leaf Tensors"):
         optim.Adam([w * 2])
-    with pytest.raises(ValueError, match="invalid hyperparameters"):
+    with pytest.raises(ValueError, match="betas must be"):
         optim.Adam([w], betas=(0.9, 1.0))
 
 

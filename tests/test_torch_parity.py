@@ -265,3 +265,93 @@ def test_the_default_device_is_per_thread(gpu):  # noqa: F811  (the CuPy stand-i
         assert _in_thread(lambda: mb.zeros(1).device.type) == "cpu"
         assert mb.zeros(1).device.type == "cuda"
     assert str(mb.zeros(1).device) == "cpu"
+
+
+@pytest.mark.parametrize("make", [
+    lambda w: mb.optim.SGD([w], lr=float("nan")), lambda w: mb.optim.SGD([w], lr=float("inf")),
+    lambda w: mb.optim.Adam([w], lr=float("nan")), lambda w: mb.optim.SGD([w], lr=0.1, momentum=float("nan")),
+    lambda w: mb.optim.Adam([w], eps=-1.0)], ids=["sgd-nan", "sgd-inf", "adam-nan", "momentum-nan", "adam-eps"])
+def test_optimizers_refuse_non_finite_hyperparameters(make):
+    with pytest.raises(ValueError, match="must be a finite number"):
+        make(mb.zeros(2, requires_grad=True))
+
+
+def test_an_optimizer_refuses_a_bare_tensor_and_sgd_has_pytorchs_default_lr():
+    w = mb.zeros(3, requires_grad=True)
+    with pytest.raises(TypeError, match="iterable of Tensors"):
+        mb.optim.SGD(w, lr=0.1)  # list(w) would have optimized its elements, copies that are not w
+    assert mb.optim.SGD([w]).param_groups[0]["lr"] == 1e-3
+    if torch is not None:
+        assert torch.optim.SGD([torch.zeros(1, requires_grad=True)]).defaults["lr"] == 1e-3
+
+
+def test_a_grad_of_another_shape_dtype_or_type_is_refused():
+    w = mb.zeros(2, 3, requires_grad=True)
+    for bad, match in ((mb.zeros(3, 2), "shape"), (mb.zeros(2, 3, dtype=mb.float64), "float64"),
+                       (np.zeros((2, 3), np.float32), "Tensor or None")):
+        with pytest.raises((ValueError, TypeError), match=match):
+            w.grad = bad
+    w.grad = mb.ones(2, 3)
+    assert w.grad.shape == (2, 3)
+    w.grad = None
+    assert w.grad is None
+
+
+def test_view_of_a_non_contiguous_tensor_is_refused_and_reshape_copies():
+    x = mb.tensor(np.arange(6.0).reshape(2, 3))
+    assert x.view(3, 2).shape == (3, 2) and x.view(-1).shape == (6,) and x.view((6,)).shape == (6,)
+    with pytest.raises(RuntimeError, match="use .reshape"):
+        x.T.view(6)
+    np.testing.assert_array_equal(x.T.reshape(6).numpy(), np.arange(6.0).reshape(2, 3).T.ravel())
+    if torch is not None:
+        with pytest.raises(RuntimeError):
+            torch.arange(6.0).reshape(2, 3).T.view(6)
+
+
+def test_flatten_and_stack_refuse_dimensions_out_of_order_or_range():
+    with pytest.raises(ValueError, match="comes after"):
+        mb.zeros(2, 3, 4).flatten(2, 1)
+    with pytest.raises(IndexError, match="out of range"):
+        mb.stack([mb.zeros(2), mb.zeros(2)], dim=-3)
+    with pytest.raises(IndexError, match="out of range"):
+        mb.stack([mb.zeros(2), mb.zeros(2)], dim=2)
+    assert mb.stack([mb.zeros(2), mb.ones(2)], dim=-2).shape == (2, 2)
+    assert mb.stack([mb.zeros(2), mb.ones(2)], dim=1).numpy().tolist() == [[0, 1], [0, 1]]
+
+
+@pytest.mark.parametrize("make", [lambda: mb.nn.BatchNorm1d(3, eps=-1e-5), lambda: mb.nn.LpNorm1d(3, eps=float("nan")),
+                                  lambda: mb.functional.lp_norm(mb.randn(4, 3), eps=float("nan"), training=True),
+                                  lambda: mb.functional.batch_norm(mb.randn(4, 3), None, None, training=True, eps=-1.0),
+                                  lambda: mb.nn.BatchNorm1d(3, eps=float("inf"))])
+def test_normalizations_refuse_a_negative_or_non_finite_eps(make):
+    with pytest.raises(ValueError, match="eps must be a finite number >= 0"):
+        make()
+
+
+def test_load_state_dict_checks_every_value_before_copying_any():
+    net = mb.nn.mlp([3, 4, 2])
+    before = {k: v.numpy().copy() for k, v in net.state_dict().items()}
+    bad = {k: np.full(v.shape, 7.0) for k, v in net.state_dict().items()}
+    bad[list(bad)[-1]] = np.zeros(5)  # the last key is wrong; the first ones used to be copied already
+    with pytest.raises(ValueError, match="nothing was loaded"):
+        net.load_state_dict(bad)
+    for k, v in net.state_dict().items():
+        np.testing.assert_array_equal(v.numpy(), before[k])
+
+
+def test_loading_a_file_that_is_not_a_state_dict_names_the_file(tmp_path):
+    net = mb.nn.mlp([3, 4, 2])
+    net.save(tmp_path / "good.npz")
+    data = (tmp_path / "good.npz").read_bytes()
+    (tmp_path / "truncated.npz").write_bytes(data[:len(data) // 2])
+    (tmp_path / "text.npz").write_bytes(b"not an archive at all " * 4)
+    np.save(tmp_path / "one.npy", np.ones(3))
+    damaged = bytearray(data)
+    damaged[200:260] = bytes(60)
+    (tmp_path / "damaged.npz").write_bytes(bytes(damaged))
+    for name in ("truncated.npz", "text.npz", "one.npy", "damaged.npz"):
+        with pytest.raises(ValueError, match=f"{name} is not a state dict"):
+            net.load(tmp_path / name)
+    with pytest.raises(FileNotFoundError):
+        net.load(tmp_path / "missing.npz")
+    net.load(tmp_path / "good.npz")

@@ -2,8 +2,18 @@
 
 from __future__ import annotations
 
+import math
+import numbers
+
 from ..kernels.batchnorm import per_channel as broadcastable, reduce_axes  # noqa: F401  (shared)
 from ..tensor import Tensor, _wrap
+
+
+def check_eps(op: str, eps) -> float:
+    """``eps`` as a float: a finite number >= 0 (a NaN or negative eps normalizes to NaN or worse)."""
+    if isinstance(eps, bool) or not isinstance(eps, numbers.Real) or not math.isfinite(eps) or eps < 0:
+        raise ValueError(f"{op}: eps must be a finite number >= 0, got {eps!r}")
+    return float(eps)
 
 
 def check_input(op: str, x: Tensor, *per_channel, training: bool) -> int:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from .. import kernels
 from ..autograd import Function, is_grad_enabled
 from ..tensor import Tensor, _wrap
-from ._channels import broadcastable, check_input, reduce_axes, running_pair, update_running, wrap_needed
+from ._channels import broadcastable, check_eps, check_input, reduce_axes, running_pair, update_running, wrap_needed
 
 
 class BatchNorm(Function):
@@ -138,6 +138,7 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
     linear layer can skip its bias add); ``activation="relu"`` returns
     ``max(y, 0)`` from the same node.
     """
+    eps = check_eps("batch_norm", eps)
     check_input("batch_norm", input, ("running_mean", running_mean), ("running_var", running_var),
                 ("weight", weight), ("bias", bias), ("input_bias", input_bias), training=training)
     if activation not in (None, "relu"):

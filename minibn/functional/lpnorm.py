@@ -32,7 +32,7 @@ import math
 from .. import kernels
 from ..autograd import Function, is_grad_enabled
 from ..tensor import Tensor, _wrap
-from ._channels import broadcastable, check_input, reduce_axes, running_pair, update_running, wrap_needed
+from ._channels import broadcastable, check_eps, check_input, reduce_axes, running_pair, update_running, wrap_needed
 from .batchnorm import affine_normalize
 
 
@@ -131,8 +131,7 @@ def lp_norm(input, p=2.0, running_mean=None, running_scale=None, weight=None, bi
     p = float(p)
     if not p >= 1:
         raise ValueError(f"lp_norm: p must be >= 1 (or math.inf), got {p}")
-    if eps < 0:
-        raise ValueError(f"lp_norm: eps must be >= 0, got {eps}")
+    eps = check_eps("lp_norm", eps)
     m = check_input("lp_norm", input, ("running_mean", running_mean), ("running_scale", running_scale),
                     ("weight", weight), ("bias", bias), training=training)
     if not training:

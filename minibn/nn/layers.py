@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .. import creation, functional as F, init, random
+from ..functional._channels import check_eps
 from ..tensor import Tensor
 from .module import Module, Parameter
 
@@ -59,7 +60,7 @@ class _Normalization(Module):
 
     def __init__(self, num_features, eps, momentum, affine, track_running_stats, dtype, device):
         super().__init__()
-        self.num_features, self.eps, self.momentum = int(num_features), float(eps), momentum
+        self.num_features, self.eps, self.momentum = int(num_features), check_eps(type(self).__name__, eps), momentum
         self.affine, self.track_running_stats = bool(affine), bool(track_running_stats)
         if affine:
             self.weight = Parameter(creation.ones(num_features, dtype=dtype, device=device))

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import zipfile
+import zlib
 from collections import OrderedDict
 
 import numpy as np
@@ -176,14 +178,18 @@ class Module:
         unexpected = [k for k in state if k not in own]
         if strict and (missing or unexpected):
             raise KeyError(f"load_state_dict: missing keys {missing}, unexpected keys {unexpected}")
-        for key, target in own.items():
+        hosts = {}
+        for key, target in own.items():  # every value is checked before any is copied
             if key not in state:
                 continue
             value = state[key]
             host = value.detach().cpu().numpy() if isinstance(value, Tensor) else np.asarray(value)
             if host.shape != tuple(target.shape):
                 raise ValueError(f"load_state_dict: {key} has shape {host.shape} in the state but "
-                                 f"{tuple(target.shape)} in the module")
+                                 f"{tuple(target.shape)} in the module (nothing was loaded)")
+            hosts[key] = host
+        for key, host in hosts.items():
+            target = own[key]
             target._data[...] = backend.to_device(host.astype(target.dtype, copy=False), target.device)
             target._version[0] += 1
 
@@ -192,9 +198,20 @@ class Module:
         fileio.save_npz(path, {k: t.cpu().numpy() for k, t in self.state_dict().items()})
 
     def load(self, path, strict: bool = True) -> "Module":
-        """Load a state dict written by :meth:`save`."""
-        with np.load(os.fspath(path)) as data:
-            self.load_state_dict({k: data[k] for k in data.files}, strict=strict)
+        """Load a state dict written by :meth:`save`; a file that is not one (damaged, truncated,
+        another format) is refused with its name, and nothing is loaded."""
+        try:
+            data = np.load(os.fspath(path), allow_pickle=False)
+            if not isinstance(data, np.lib.npyio.NpzFile):
+                raise ValueError("it holds one array, not a state dict (.npz)")
+            with data:
+                state = {k: data[k] for k in data.files}
+        except FileNotFoundError:
+            raise
+        except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error) as exc:
+            raise ValueError(f"Module.load: {path} is not a state dict written by Module.save ({type(exc).__name__}: "
+                             f"{exc})") from None
+        self.load_state_dict(state, strict=strict)
         return self
 
     def to(self, *args, dtype=None, device=None) -> "Module":

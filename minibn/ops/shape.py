@@ -206,6 +206,9 @@ def stack(tensors, dim=0):
     for i, t in enumerate(tensors):
         if t.shape != shape:
             raise ValueError(f"stack: tensor 0 has shape {tuple(shape)} but tensor {i} has {tuple(t.shape)}")
+    if not -(len(shape) + 1) <= dim <= len(shape):
+        raise IndexError(f"stack: dim {dim} is out of range for {len(shape)}-dimensional tensors (from "
+                         f"{-(len(shape) + 1)} to {len(shape)})")
     dim = dim + len(shape) + 1 if dim < 0 else dim
     return cat([unsqueeze(t, dim) for t in tensors], dim)
 
@@ -301,6 +304,9 @@ def flatten(x, start_dim=0, end_dim=-1):
     if x.ndim == 0:
         return reshape(x, 1)
     (start,), (end,) = normalize_axes(start_dim, x.ndim, "flatten"), normalize_axes(end_dim, x.ndim, "flatten")
+    if start > end:
+        raise ValueError(f"flatten: start_dim {start_dim} comes after end_dim {end_dim} for a tensor with {x.ndim} "
+                         "dimensions")
     n = 1
     for s in x.shape[start:end + 1]:
         n *= s
