@@ -385,7 +385,22 @@ def _check_backward(fn, g, in_grads):
 
 
 def _as_tuple(x):
-    return tuple(x) if isinstance(x, (list, tuple)) else (x,)
+    """One Tensor, or any iterable of them (a list, or a generator such as ``net.parameters()``)."""
+    if isinstance(x, Tensor):
+        return (x,)
+    try:
+        return tuple(x)
+    except TypeError:
+        return (x,)  # not iterable: reported by the caller with its type
+
+
+def __getattr__(name):
+    """``mb.autograd.gradcheck`` and ``gradgradcheck``, where PyTorch users look for them."""
+    if name in ("gradcheck", "gradgradcheck"):
+        from . import gradcheck
+
+        return getattr(gradcheck, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def _root_gradients(outputs, grad_outputs):

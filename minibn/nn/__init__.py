@@ -1,9 +1,13 @@
 """Modules (PyTorch's ``torch.nn``): layers, containers, the MLP builder and BN folding."""
 
+from . import functional
 from .build import mlp
 from .fold import fold_batchnorm
-from .layers import BatchNorm1d, BatchNormNoise, Identity, Linear, LpNorm1d, ReLU, Sigmoid, Tanh
+from .containers import ModuleDict, ModuleList, ParameterList
+from .layers import (BatchNorm1d, BatchNormNoise, CrossEntropyLoss, Dropout, Flatten, Identity, LeakyReLU, Linear,
+                     LpNorm1d, MSELoss, ReLU, Sigmoid, Tanh)
 from .module import Module, Parameter, Sequential
 
-__all__ = ["BatchNorm1d", "BatchNormNoise", "Identity", "Linear", "LpNorm1d", "Module", "Parameter",
+__all__ = ["BatchNorm1d", "BatchNormNoise", "CrossEntropyLoss", "Dropout", "Flatten", "Identity", "LeakyReLU",
+           "Linear", "LpNorm1d", "MSELoss", "Module", "ModuleDict", "ModuleList", "Parameter", "ParameterList",
            "ReLU", "Sequential", "Sigmoid", "Tanh", "fold_batchnorm", "mlp"]

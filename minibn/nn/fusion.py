@@ -12,7 +12,7 @@ each hidden layer's activations (``python bench/fusion.py``).
 What fuses: BatchNorm1d using batch statistics (training mode), without noise, preceded by a
 Linear (on (N, C) inputs only, where its bias lies along the channels) and/or followed by a
 ReLU. Only these exact classes, with their own ``forward`` (not replaced on the class or the
-instance), so that a subclass or an instrumented layer runs as written.
+instance) and no forward hooks, so that a subclass or an instrumented layer runs as written.
 """
 
 from __future__ import annotations
@@ -23,8 +23,10 @@ _FORWARDS = {cls: cls.forward for cls in (Linear, BatchNorm1d, ReLU)}
 
 
 def _is(module, cls) -> bool:
-    """``module`` is exactly a ``cls`` running ``cls``'s own forward."""
-    return type(module) is cls and cls.forward is _FORWARDS[cls] and "forward" not in vars(module)
+    """``module`` is exactly a ``cls`` running ``cls``'s own forward, with no forward hooks (a
+    hook must see the layer's own output)."""
+    return (type(module) is cls and cls.forward is _FORWARDS[cls] and "forward" not in vars(module)
+            and not module.__dict__.get("_forward_hooks"))
 
 
 def fused_length(layers, i: int, x) -> int:

@@ -1,0 +1,118 @@
+"""Names PyTorch users reach for: where they live, what they do, checked against PyTorch where
+it is installed."""
+
+import numpy as np
+import pytest
+
+import minibn as mb
+from minibn import nn
+
+from .conftest import requires_torch, torch
+
+
+def test_pytorchs_module_paths():
+    import minibn.nn.functional as F
+
+    assert F.relu is mb.functional.relu and F.cross_entropy is mb.functional.cross_entropy
+    assert mb.autograd.gradcheck is mb.gradcheck.gradcheck and mb.autograd.grad is mb.grad
+    x = mb.randn(3, dtype=mb.float64, requires_grad=True)
+    assert mb.autograd.gradcheck(lambda t: t.tanh(), [x])
+    with pytest.raises(AttributeError):
+        mb.autograd.no_such_thing  # noqa: B018
+
+
+def test_grad_takes_a_generator_of_parameters():
+    net = nn.mlp([3, 4, 2], dtype="float64")
+    x = mb.randn(5, 3, dtype=mb.float64)
+    from_generator = mb.grad(net(x).sum(), net.parameters())
+    from_list = mb.grad(net(x).sum(), list(net.parameters()))
+    assert len(from_generator) == 4
+    for a, b in zip(from_generator, from_list):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
+
+
+def test_containers_register_what_they_hold():
+    layers = nn.ModuleList([nn.Linear(3, 3) for _ in range(2)]).append(nn.Linear(3, 1))
+    assert len(layers) == 3 and len(list(layers.parameters())) == 6 and isinstance(layers[-1], nn.Linear)
+    assert list(layers.state_dict())[:2] == ["0.weight", "0.bias"]
+    assert len(layers[:2]) == 2
+    blocks = nn.ModuleDict({"enc": nn.Linear(4, 2), "dec": nn.Linear(2, 4)})
+    assert list(blocks) == ["enc", "dec"] and "enc" in blocks and len(list(blocks.parameters())) == 4
+    del blocks["dec"]
+    assert list(blocks.state_dict()) == ["enc.weight", "enc.bias"]
+    with pytest.raises(KeyError, match="without '.'"):
+        blocks["a.b"] = nn.Linear(1, 1)
+    with pytest.raises(TypeError, match="expected a Module"):
+        nn.ModuleList([3])
+    params = nn.ParameterList([mb.ones(3), nn.Parameter(mb.zeros(2))])
+    assert [tuple(p.shape) for p in params.parameters()] == [(3,), (2,)] and all(p.requires_grad for p in params)
+
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.blocks = nn.ModuleList([nn.Linear(2, 2), nn.ReLU(), nn.Linear(2, 1)])
+
+        def forward(self, x):
+            for b in self.blocks:
+                x = b(x)
+            return x
+
+    net = Net()
+    assert len(list(net.parameters())) == 4 and net(mb.randn(3, 2)).shape == (3, 1)
+    net.eval()
+    assert not net.blocks[0].training
+
+
+def test_forward_hooks_see_every_output_even_inside_a_fused_run():
+    net = nn.Sequential(nn.Linear(3, 4), nn.BatchNorm1d(4), nn.ReLU(), nn.Linear(4, 2))
+    seen = []
+    handle = net[1].register_forward_hook(lambda module, inputs, output: seen.append((module, output)))
+    x = mb.randn(6, 3)
+    y = net(x)
+    assert len(seen) == 1 and seen[0][0] is net[1] and seen[0][1].shape == (6, 4)
+    np.testing.assert_allclose(seen[0][1].detach().numpy().mean(0), 0, atol=1e-5)  # batch norm's own output
+    handle.remove()
+    np.testing.assert_allclose(net(x).detach().numpy(), y.detach().numpy(), rtol=1e-6)
+    assert len(seen) == 1
+    net[3].register_forward_hook(lambda module, inputs, output: output * 0)  # a returned value replaces it
+    assert float(net(x).abs().sum().item()) == 0
+
+
+def test_dropout_keeps_in_expectation_and_is_the_identity_in_eval():
+    mb.manual_seed(1)
+    x = mb.ones(20000, dtype=mb.float64, requires_grad=True)
+    y = mb.functional.dropout(x, 0.25)
+    kept = y.detach().numpy() != 0
+    assert abs(kept.mean() - 0.75) < 0.02
+    np.testing.assert_allclose(y.detach().numpy()[kept], 1 / 0.75)
+    y.sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), kept / 0.75)  # dy/dx = m / (1 - p)
+    layer = nn.Dropout(0.25)
+    layer.eval()
+    assert layer(x) is x
+    assert mb.functional.dropout(x, 1.0).abs().sum().item() == 0
+    for p in (-0.1, 1.5, float("nan")):
+        with pytest.raises(ValueError, match="probability"):
+            nn.Dropout(p)
+
+
+@requires_torch
+def test_leaky_relu_flatten_and_the_loss_modules_match_pytorch(rng):
+    a = rng.standard_normal((4, 3, 2))
+    a[0, 0, 0] = 0.0
+    x, t = mb.tensor(a, requires_grad=True), torch.tensor(a, requires_grad=True)
+    g = rng.standard_normal(a.shape)
+    (nn.LeakyReLU(0.2)(x) * mb.tensor(g)).sum().backward()
+    (torch.nn.LeakyReLU(0.2)(t) * torch.tensor(g)).sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), t.grad.numpy(), rtol=1e-15)
+    assert nn.Flatten()(x).shape == tuple(torch.nn.Flatten()(t).shape)
+    assert nn.Flatten(0, 1)(x).shape == tuple(torch.nn.Flatten(0, 1)(t).shape)
+    logits, labels = rng.standard_normal((5, 3)), rng.integers(0, 3, 5)
+    for reduction in ("mean", "sum", "none"):
+        ours = nn.CrossEntropyLoss(reduction=reduction)(mb.tensor(logits), mb.tensor(labels)).numpy()
+        theirs = torch.nn.CrossEntropyLoss(reduction=reduction)(torch.tensor(logits), torch.tensor(labels)).numpy()
+        np.testing.assert_allclose(ours, theirs, rtol=1e-14)
+        target = rng.standard_normal((5, 3))
+        ours = nn.MSELoss(reduction=reduction)(mb.tensor(logits), mb.tensor(target)).numpy()
+        theirs = torch.nn.MSELoss(reduction=reduction)(torch.tensor(logits), torch.tensor(target)).numpy()
+        np.testing.assert_allclose(ours, theirs, rtol=1e-14)
