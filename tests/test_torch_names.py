@@ -116,3 +116,55 @@ def test_leaky_relu_flatten_and_the_loss_modules_match_pytorch(rng):
         ours = nn.MSELoss(reduction=reduction)(mb.tensor(logits), mb.tensor(target)).numpy()
         theirs = torch.nn.MSELoss(reduction=reduction)(torch.tensor(logits), torch.tensor(target)).numpy()
         np.testing.assert_allclose(ours, theirs, rtol=1e-14)
+
+
+SCHEDULES = [("StepLR", {"step_size": 3, "gamma": 0.5}), ("MultiStepLR", {"milestones": [2, 5, 6], "gamma": 0.3}),
+             ("ExponentialLR", {"gamma": 0.9}), ("CosineAnnealingLR", {"T_max": 7, "eta_min": 0.01})]
+
+
+def _rates(schedule_cls, optimizer_cls, kwargs, param, epochs=20):
+    opt = optimizer_cls([param], lr=0.2)
+    schedule = schedule_cls(opt, **kwargs)
+    rates = []
+    for _ in range(epochs):
+        rates.append(schedule.get_last_lr()[0])
+        opt.step()
+        schedule.step()
+    return rates, schedule
+
+
+@pytest.mark.parametrize("name, kwargs", SCHEDULES, ids=[s[0] for s in SCHEDULES])
+def test_schedules_give_pytorchs_rates(name, kwargs):
+    ours, schedule = _rates(getattr(mb.optim.lr_scheduler, name), mb.optim.SGD, kwargs, mb.zeros(1, requires_grad=True))
+    closed = {"StepLR": lambda e: 0.2 * 0.5 ** (e // 3), "MultiStepLR": lambda e: 0.2 * 0.3 ** sum(m <= e for m in (2, 5, 6)),
+              "ExponentialLR": lambda e: 0.2 * 0.9 ** e,
+              "CosineAnnealingLR": lambda e: 0.01 + 0.19 * (1 + np.cos(np.pi * e / 7)) / 2}[name]
+    np.testing.assert_allclose(ours, [closed(e) for e in range(20)], rtol=1e-14)
+    if torch is not None:
+        theirs, _ = _rates(getattr(torch.optim.lr_scheduler, name), torch.optim.SGD, kwargs,
+                           torch.zeros(1, requires_grad=True))
+        np.testing.assert_allclose(ours, theirs, rtol=1e-12)
+    # a schedule resumed from its state_dict goes on with the same rates
+    opt = mb.optim.SGD([mb.zeros(1, requires_grad=True)], lr=0.2)
+    opt.load_state_dict(schedule.optimizer.state_dict())
+    resumed = getattr(mb.optim.lr_scheduler, name)(opt, **kwargs)
+    resumed.load_state_dict(schedule.state_dict())
+    for group in opt.param_groups:
+        group["lr"] = schedule.get_last_lr()[0]
+    for _ in range(5):
+        schedule.step()
+        resumed.step()
+        assert resumed.get_last_lr() == schedule.get_last_lr()
+
+
+def test_schedules_refuse_bad_arguments():
+    opt = mb.optim.SGD([mb.zeros(1, requires_grad=True)], lr=0.1)
+    with pytest.raises(ValueError, match="step_size"):
+        mb.optim.lr_scheduler.StepLR(opt, step_size=0)
+    with pytest.raises(ValueError, match="milestones must increase"):
+        mb.optim.lr_scheduler.MultiStepLR(opt, milestones=[5, 2])
+    with pytest.raises(ValueError, match="gamma"):
+        mb.optim.lr_scheduler.ExponentialLR(opt, gamma=float("nan"))
+    with pytest.raises(TypeError, match="minibn optimizer"):
+        mb.optim.lr_scheduler.CosineAnnealingLR("sgd", T_max=3)
+    assert mb.optim.ReduceLROnPlateau is mb.optim.lr_scheduler.ReduceLROnPlateau

@@ -8,7 +8,7 @@ from __future__ import annotations
 import math
 import numbers
 
-from .tensor import Tensor
+from ..tensor import Tensor
 
 
 class Optimizer:
@@ -143,77 +143,3 @@ class Adam(Optimizer):
             denom = p.xp.sqrt(v) / math.sqrt(1 - b2 ** t) + group["eps"]
             p._data -= (group["lr"] / (1 - b1 ** t)) * m / denom
             self._bump(p)
-
-
-class ReduceLROnPlateau:
-    """PyTorch's ReduceLROnPlateau: multiply every group's lr by ``factor`` once the metric passed
-    to :meth:`step` has not improved for more than ``patience`` calls (epochs).
-
-    Improvement ("min" mode): metric < best (1 - threshold) ("rel") or < best - threshold ("abs");
-    "max" mode mirrors it. After a reduction, ``cooldown`` calls pass before bad calls count
-    again; no lr goes below ``min_lr``, and a change smaller than ``eps`` is skipped.
-    Checkpointable through ``state_dict``/``load_state_dict``.
-    """
-
-    def __init__(self, optimizer: Optimizer, mode="min", factor=0.1, patience=10, threshold=1e-4,
-                 threshold_mode="rel", cooldown=0, min_lr=0.0, eps=1e-8):
-        if not isinstance(optimizer, Optimizer):
-            raise TypeError(f"ReduceLROnPlateau needs a minibn optimizer, got {type(optimizer).__name__}")
-        if factor >= 1.0:
-            raise ValueError(f"ReduceLROnPlateau: factor must be < 1, got {factor}")
-        if mode not in ("min", "max"):
-            raise ValueError(f"ReduceLROnPlateau: mode must be 'min' or 'max', got {mode!r}")
-        if threshold_mode not in ("rel", "abs"):
-            raise ValueError(f"ReduceLROnPlateau: threshold_mode must be 'rel' or 'abs', got {threshold_mode!r}")
-        groups = len(optimizer.param_groups)
-        if isinstance(min_lr, (list, tuple)):
-            if len(min_lr) != groups:
-                raise ValueError(f"ReduceLROnPlateau: {len(min_lr)} min_lr values for {groups} parameter groups")
-            self.min_lrs = [float(v) for v in min_lr]
-        else:
-            self.min_lrs = [float(min_lr)] * groups
-        self.optimizer = optimizer
-        self.mode, self.factor, self.patience = mode, float(factor), int(patience)
-        self.threshold, self.threshold_mode = float(threshold), threshold_mode
-        self.cooldown, self.eps = int(cooldown), float(eps)
-        self.best = math.inf if mode == "min" else -math.inf
-        self.num_bad_epochs = 0
-        self.cooldown_counter = 0
-        self.last_epoch = 0
-
-    def _is_better(self, value: float) -> bool:
-        if self.mode == "min":
-            bound = self.best * (1 - self.threshold) if self.threshold_mode == "rel" else self.best - self.threshold
-            return value < bound
-        bound = self.best * (1 + self.threshold) if self.threshold_mode == "rel" else self.best + self.threshold
-        return value > bound
-
-    def step(self, metrics) -> None:
-        value = float(metrics)
-        self.last_epoch += 1
-        if self._is_better(value):
-            self.best, self.num_bad_epochs = value, 0
-        else:
-            self.num_bad_epochs += 1
-        if self.cooldown_counter > 0:
-            self.cooldown_counter -= 1
-            self.num_bad_epochs = 0
-        if self.num_bad_epochs > self.patience:
-            for group, floor in zip(self.optimizer.param_groups, self.min_lrs):
-                new = max(group["lr"] * self.factor, floor)
-                if group["lr"] - new > self.eps:
-                    group["lr"] = new
-            self.cooldown_counter, self.num_bad_epochs = self.cooldown, 0
-
-    def get_last_lr(self) -> list:
-        return [g["lr"] for g in self.optimizer.param_groups]
-
-    _STATE = ("mode", "factor", "patience", "threshold", "threshold_mode", "cooldown", "eps", "min_lrs",
-              "best", "num_bad_epochs", "cooldown_counter", "last_epoch")
-
-    def state_dict(self) -> dict:
-        return {k: getattr(self, k) for k in self._STATE}
-
-    def load_state_dict(self, state: dict) -> None:
-        for k in self._STATE:
-            setattr(self, k, state[k])
