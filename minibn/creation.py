@@ -190,6 +190,14 @@ def randint(low, high=None, size=(), generator=None, dtype=None, device=None) ->
     return _finish(array, device, False)
 
 
+def randperm(n, generator=None, dtype=None, device=None) -> Tensor:
+    """A random permutation of 0 .. n - 1 (int64 by default)."""
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 0:
+        raise ValueError(f"randperm: n must be an integer >= 0, got {n!r}")
+    array = random.resolve(generator).permutation(int(n)).astype(_dtype(dtype, backend.int64))
+    return _finish(array, device, False)
+
+
 def randn_like(t, generator=None, dtype=None, device=None, requires_grad=False):
     return randn(t.shape, generator=generator, dtype=dtype or t.dtype, device=device or t.device,
                  requires_grad=requires_grad)

@@ -168,3 +168,38 @@ def test_schedules_refuse_bad_arguments():
     with pytest.raises(TypeError, match="minibn optimizer"):
         mb.optim.lr_scheduler.CosineAnnealingLR("sgd", T_max=3)
     assert mb.optim.ReduceLROnPlateau is mb.optim.lr_scheduler.ReduceLROnPlateau
+
+
+def test_cuda_questions_answer_without_a_gpu():
+    try:
+        import cupy  # noqa: F401
+
+        pytest.skip("a real CuPy is installed: the answer depends on the machine")
+    except ImportError:
+        pass
+    assert mb.cuda.is_available() is False and mb.cuda.device_count() == 0
+
+
+def test_save_and_load_a_state_dict(tmp_path):
+    net = nn.mlp([3, 4, 2], norm="bn")
+    mb.save(net.state_dict(), tmp_path / "state.npz")
+    state = mb.load(tmp_path / "state.npz")
+    assert list(state) == list(net.state_dict()) and all(isinstance(t, mb.Tensor) for t in state.values())
+    other = nn.mlp([3, 4, 2], norm="bn", generator=mb.Generator(9))
+    other.load_state_dict(state)
+    for a, b in zip(net.state_dict().values(), other.state_dict().values()):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
+    with pytest.raises(TypeError, match="state dicts"):
+        mb.save(net, tmp_path / "net.npz")
+    (tmp_path / "junk.npz").write_bytes(b"junk" * 10)
+    with pytest.raises(ValueError, match="junk.npz is not a state dict"):
+        mb.load(tmp_path / "junk.npz")
+
+
+def test_randperm_is_a_seeded_permutation():
+    p = mb.randperm(10, generator=mb.Generator(3))
+    assert p.dtype == np.int64 and sorted(p.numpy().tolist()) == list(range(10))
+    np.testing.assert_array_equal(p.numpy(), mb.randperm(10, generator=mb.Generator(3)).numpy())
+    assert mb.randperm(0).shape == (0,)
+    with pytest.raises(ValueError, match="n must be"):
+        mb.randperm(-1)

@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import os
-import zipfile
-import zlib
 from collections import OrderedDict
 
 import numpy as np
 
-from .. import backend, fileio
+from .. import backend, serialization
 from ..grad_mode import no_grad
 from ..tensor import Tensor
 
@@ -207,24 +204,13 @@ class Module:
             target._version[0] += 1
 
     def save(self, path) -> None:
-        """Write the state dict to ``path`` (.npz), atomically: a temporary file, then a rename."""
-        fileio.save_npz(path, {k: t.cpu().numpy() for k, t in self.state_dict().items()})
+        """Write the state dict to ``path`` (.npz), atomically: ``minibn.save(self.state_dict(), path)``."""
+        serialization.save(self.state_dict(), path)
 
     def load(self, path, strict: bool = True) -> "Module":
-        """Load a state dict written by :meth:`save`; a file that is not one (damaged, truncated,
-        another format) is refused with its name, and nothing is loaded."""
-        try:
-            data = np.load(os.fspath(path), allow_pickle=False)
-            if not isinstance(data, np.lib.npyio.NpzFile):
-                raise ValueError("it holds one array, not a state dict (.npz)")
-            with data:
-                state = {k: data[k] for k in data.files}
-        except FileNotFoundError:
-            raise
-        except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error) as exc:
-            raise ValueError(f"Module.load: {path} is not a state dict written by Module.save ({type(exc).__name__}: "
-                             f"{exc})") from None
-        self.load_state_dict(state, strict=strict)
+        """Load a state dict written by :meth:`save` (or ``minibn.save``); a file that is not one
+        is refused with its name, and nothing is loaded."""
+        self.load_state_dict(serialization.load(path), strict=strict)
         return self
 
     def to(self, *args, dtype=None, device=None) -> "Module":
