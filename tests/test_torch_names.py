@@ -203,3 +203,60 @@ def test_randperm_is_a_seeded_permutation():
     assert mb.randperm(0).shape == (0,)
     with pytest.raises(ValueError, match="n must be"):
         mb.randperm(-1)
+
+
+def test_data_loader_batches_in_order_or_shuffled_and_drops_the_last_if_asked():
+    from minibn.utils.data import DataLoader, TensorDataset
+
+    x, y = mb.tensor(np.arange(20.0).reshape(10, 2)), mb.tensor(np.arange(10))
+    ds = TensorDataset(x, y)
+    assert len(ds) == 10 and [t.numpy().tolist() for t in ds[3]] == [[6.0, 7.0], 3]
+    ordered = list(DataLoader(ds, batch_size=4))
+    assert [b[1].numpy().tolist() for b in ordered] == [[0, 1, 2, 3], [4, 5, 6, 7], [8, 9]]
+    assert ordered[0][0].shape == (4, 2)
+    assert [len(b[1]) for b in DataLoader(ds, batch_size=4, drop_last=True)] == [4, 4]
+    assert len(DataLoader(ds, batch_size=4)) == 3 and len(DataLoader(ds, batch_size=4, drop_last=True)) == 2
+    loader = DataLoader(ds, batch_size=3, shuffle=True, generator=mb.Generator(5))
+    first, second = ([int(v) for b in loader for v in b[1].numpy()] for _ in range(2))
+    assert sorted(first) == list(range(10)) and first != second  # a new order every pass
+    again = DataLoader(ds, batch_size=3, shuffle=True, generator=mb.Generator(5))
+    assert [int(v) for b in again for v in b[1].numpy()] == first
+    with pytest.raises(ValueError, match="batch_size"):
+        DataLoader(ds, batch_size=0)
+    with pytest.raises(ValueError, match="same first dimension"):
+        TensorDataset(x, mb.zeros(3))
+
+
+def test_a_plain_dataset_is_collated_field_by_field():
+    from minibn.utils.data import DataLoader, Dataset
+
+    class Squares(Dataset):
+        def __len__(self):
+            return 5
+
+        def __getitem__(self, i):
+            return mb.tensor([float(i), 1.0]), i * i
+
+    batches = list(DataLoader(Squares(), batch_size=2))
+    assert [b[0].shape for b in batches] == [(2, 2), (2, 2), (1, 2)]
+    assert [b[1].numpy().tolist() for b in batches] == [[0, 1], [4, 9], [16]]
+
+
+def test_random_split_and_subset():
+    from minibn.utils.data import Subset, TensorDataset, random_split
+
+    ds = TensorDataset(mb.tensor(np.arange(11)))
+    parts = random_split(ds, [0.5, 0.3, 0.2], generator=mb.Generator(0))
+    assert [len(p) for p in parts] == [6, 3, 2]  # floor(5.5, 3.3, 2.2) = 5, 3, 2, remainder to the first
+    if torch is not None:
+        theirs = torch.utils.data.random_split(range(11), [0.5, 0.3, 0.2])
+        assert [len(p) for p in theirs] == [6, 3, 2]
+    seen = sorted(int(p[i][0].item()) for p in parts for i in range(len(p)))
+    assert seen == list(range(11))
+    assert [len(p) for p in random_split(ds, [4, 7])] == [4, 7]
+    with pytest.raises(ValueError, match="summing"):
+        random_split(ds, [4, 4])
+    sub = Subset(ds, [5, 2])
+    assert [int(sub[i][0].item()) for i in range(2)] == [5, 2]
+    with pytest.raises(IndexError, match="out of range"):
+        Subset(ds, [11])

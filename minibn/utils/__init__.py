@@ -1,0 +1,3 @@
+"""Utilities in PyTorch's places (``minibn.utils.data``)."""
+
+from . import data  # noqa: F401
