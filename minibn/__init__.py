@@ -20,6 +20,7 @@ from .ops import (abs, add, amax, amin, argmax, argmin, broadcast_to, cat, clamp
                   logical_not, logical_or, lt, matmul, max, maximum, mean, min, minimum, mul, ne,
                   neg, permute, pow, relu, reshape, sigmoid, sqrt, squeeze, stack, std, sub, sum,
                   sum_to, tanh, transpose, unsqueeze, var, where)
+from .ops import cos, expm1, log1p, reciprocal, rsqrt, sign, sin, square
 from .kernels import get_kernels, set_kernels
 from .random import Generator, default_generator, manual_seed
 from .tensor import Tensor

@@ -260,3 +260,15 @@ def test_random_split_and_subset():
     assert [int(sub[i][0].item()) for i in range(2)] == [5, 2]
     with pytest.raises(IndexError, match="out of range"):
         Subset(ds, [11])
+
+
+def test_sign_is_a_constant_with_pytorchs_values():
+    a = np.array([-2.0, 0.0, 3.0, -0.0])
+    x = mb.tensor(a, requires_grad=True)
+    s = x.sign()
+    assert not s.requires_grad and s.numpy().tolist() == [-1.0, 0.0, 1.0, 0.0]
+    assert mb.sign(x).numpy().tolist() == s.numpy().tolist()
+    if torch is not None:
+        assert torch.tensor(a).sign().tolist() == s.numpy().tolist()
+    with pytest.raises(ValueError, match="exceeds max_val"):
+        mb.functional.hardtanh(x, 1.0, -1.0)

@@ -6,6 +6,31 @@ from ..ops import where
 from ..tensor import Tensor
 
 
+def softplus(input: Tensor, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
+    """(1 / beta) log(1 + exp(beta x)), as relu(bx) + log1p(exp(-|bx|)) so exp never overflows;
+    x itself where beta x > threshold (PyTorch's)."""
+    bx = input * beta
+    smooth = (bx.relu() + (-bx.abs()).exp().log1p()) / beta
+    return where(bx > threshold, input, smooth)
+
+
+def silu(input: Tensor) -> Tensor:
+    """x sigmoid(x) (the swish)."""
+    return input * input.sigmoid()
+
+
+def elu(input: Tensor, alpha: float = 1.0) -> Tensor:
+    """x where x > 0, else alpha (exp(x) - 1) (exp of min(x, 0): no overflow in the unused branch)."""
+    return where(input > 0, input, input.clamp(max=0).expm1() * alpha)
+
+
+def hardtanh(input: Tensor, min_val: float = -1.0, max_val: float = 1.0) -> Tensor:
+    """x clamped to [min_val, max_val]."""
+    if min_val > max_val:
+        raise ValueError(f"hardtanh: min_val {min_val} exceeds max_val {max_val}")
+    return input.clamp(min_val, max_val)
+
+
 def leaky_relu(input: Tensor, negative_slope: float = 0.01) -> Tensor:
     """x where x > 0, else negative_slope x (PyTorch's: the slope at 0 is negative_slope)."""
     return where(input > 0, input, input * negative_slope)

@@ -4,6 +4,7 @@ from .elementwise import (abs, add, clamp, div, eq, exp, ge, gt, le, log, logica
                           logical_or, lt, maximum, minimum, mul, ne, neg, pow, relu, sigmoid, sqrt,
                           sub, tanh)
 from .linalg import matmul
+from .unary import cos, expm1, log1p, reciprocal, rsqrt, sign, sin, square
 from .reduction import amax, amin, argmax, argmin, max, mean, min, std, sum, var
 from .shape import Permute  # noqa: F401  (Tensor.T and .mT build it directly)
 from .shape import (as_index, broadcast_to, cast, cat, clone, concatenate, expand, flatten, getitem,

@@ -1,0 +1,82 @@
+"""More elementwise math, PyTorch's names: sin, cos, log1p, expm1 (each one node, its derivative
+beside it), and reciprocal, rsqrt, square, sign built from other ops."""
+
+from __future__ import annotations
+
+from ..autograd import Function
+from ..tensor import _wrap
+from .elementwise import _floating
+
+
+class Sin(Function):
+    """d sin x = cos x dx."""
+
+    save_inputs = True
+
+    def forward(self, x):
+        return self.xp.sin(x)
+
+    def backward(self, g):
+        return g * cos(self.inputs[0])
+
+
+class Cos(Function):
+    """d cos x = -sin x dx."""
+
+    save_inputs = True
+
+    def forward(self, x):
+        return self.xp.cos(x)
+
+    def backward(self, g):
+        return -(g * sin(self.inputs[0]))
+
+
+class Log1p(Function):
+    """log(1 + x), exact for small x;  d = dx / (1 + x)."""
+
+    save_inputs = True
+
+    def forward(self, x):
+        return self.xp.log1p(x)
+
+    def backward(self, g):
+        return g / (self.inputs[0] + 1)
+
+
+class Expm1(Function):
+    """exp(x) - 1, exact for small x;  d = (y + 1) dx."""
+
+    save_output = True
+
+    def forward(self, x):
+        return self.xp.expm1(x)
+
+    def backward(self, g):
+        return g * (self.output + 1)
+
+
+def sin(x): return Sin.apply(_floating(x))
+def cos(x): return Cos.apply(_floating(x))
+def log1p(x): return Log1p.apply(_floating(x))
+def expm1(x): return Expm1.apply(_floating(x))
+
+
+def reciprocal(x):
+    """1 / x."""
+    return 1 / _floating(x)
+
+
+def rsqrt(x):
+    """1 / sqrt(x)."""
+    return 1 / _floating(x).sqrt()
+
+
+def square(x):
+    """x * x."""
+    return x * x
+
+
+def sign(x):
+    """-1, 0 or 1 by the sign of x, a constant to autodiff (its derivative is 0 almost everywhere)."""
+    return _wrap(x.xp.sign(x._data))
