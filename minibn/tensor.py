@@ -270,6 +270,36 @@ class Tensor:
     def long(self) -> "Tensor":
         return self.to(backend.int64)
 
+    def int(self) -> "Tensor":
+        return self.to(backend.int32)
+
+    def bool(self) -> "Tensor":
+        return self.to(backend.bool_)
+
+    def half(self) -> "Tensor":
+        raise TypeError("minibn has no float16 (its dtypes: float32, float64, complex64, complex128, int32, int64, "
+                        "bool); use .float()")
+
+    def is_floating_point(self) -> bool:
+        return self._data.dtype.kind == "f"
+
+    @property
+    def is_cuda(self) -> bool:
+        return self.device.type == "cuda"
+
+    def contiguous(self) -> "Tensor":
+        """This tensor if its memory is in C order, else a C-ordered copy (differentiable)."""
+        return self if self._data.flags.c_contiguous else ops.clone(self)
+
+    def __format__(self, spec: str) -> str:
+        """f"{t:.3f}" for a one-element tensor, as for its number; other tensors take no format spec."""
+        if not spec:
+            return str(self)
+        if self._data.size != 1:
+            raise TypeError(f"a tensor of shape {tuple(self.shape)} takes no format spec {spec!r}; format t.item() "
+                            "for one element, or the array (t.detach().numpy())")
+        return format(self.detach().item(), spec)
+
     def type_as(self, other: "Tensor") -> "Tensor":
         return self.to(other.dtype)
 
@@ -383,6 +413,10 @@ class Tensor:
     def __rtruediv__(self, other): return ops.div(other, self)
     def __rpow__(self, other): return ops.pow(other, self)
     def __rmatmul__(self, other): return ops.matmul(other, self)
+    def __floordiv__(self, other): return ops.floor_divide(self, other)
+    def __rfloordiv__(self, other): return ops.floor_divide(other, self)
+    def __mod__(self, other): return ops.remainder(self, other)
+    def __rmod__(self, other): return ops.remainder(other, self)
     def __pos__(self): return self
     def __abs__(self): return ops.abs(self)
     def __getitem__(self, index): return ops.getitem(self, index)

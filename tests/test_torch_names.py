@@ -272,3 +272,37 @@ def test_sign_is_a_constant_with_pytorchs_values():
         assert torch.tensor(a).sign().tolist() == s.numpy().tolist()
     with pytest.raises(ValueError, match="exceeds max_val"):
         mb.functional.hardtanh(x, 1.0, -1.0)
+
+
+@requires_torch
+def test_floor_division_and_remainder_follow_pytorch(rng):
+    for a, b in (([5.5, -3.2, 7.0], [2.0, 1.5, -2.5]), ([5, -3, 7], [2, 2, -3])):
+        ours = (mb.tensor(a) // mb.tensor(b), mb.tensor(a) % mb.tensor(b), mb.tensor(a) // 2, mb.tensor(a) % 2.5,
+                7 // mb.tensor(b), 7.5 % mb.tensor(b))
+        theirs = (torch.tensor(a) // torch.tensor(b), torch.tensor(a) % torch.tensor(b), torch.tensor(a) // 2,
+                  torch.tensor(a) % 2.5, 7 // torch.tensor(b), 7.5 % torch.tensor(b))
+        for o, t in zip(ours, theirs):
+            assert str(o.dtype) == str(t.dtype).removeprefix("torch.")
+            np.testing.assert_allclose(o.numpy(), t.numpy(), rtol=1e-6)
+    a, b = rng.standard_normal(4) * 3, rng.uniform(0.5, 2, 4)
+    x, y = mb.tensor(a, requires_grad=True), mb.tensor(b, requires_grad=True)
+    tx, ty = torch.tensor(a, requires_grad=True), torch.tensor(b, requires_grad=True)
+    (x % y).sum().backward()
+    (tx % ty).sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), tx.grad.numpy())
+    np.testing.assert_array_equal(y.grad.numpy(), ty.grad.numpy())
+    with pytest.raises(RuntimeError, match="no derivative"):
+        (x // y).sum().backward()
+
+
+def test_small_tensor_conveniences():
+    t = mb.tensor(np.ones((2, 3)))
+    assert t.is_floating_point() and not mb.tensor([1]).is_floating_point() and not t.is_cuda
+    assert t.T.contiguous()._data.flags.c_contiguous and t.contiguous() is t
+    assert mb.tensor([1.7, -0.2]).int().numpy().tolist() == [1, 0] and mb.tensor([1.5, 0.0]).bool().numpy().tolist() == [True, False]
+    with pytest.raises(TypeError, match="no float16"):
+        t.half()
+    assert f"{mb.tensor(3.14159):.2f}" == "3.14" and f"{mb.tensor([2.5]):.1f}" == "2.5"
+    with pytest.raises(TypeError, match="takes no format spec"):
+        f"{t:.2f}"
+    assert f"{t}" == str(t)

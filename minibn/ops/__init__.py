@@ -3,6 +3,7 @@
 from .elementwise import (abs, add, clamp, div, eq, exp, ge, gt, le, log, logical_and, logical_not,
                           logical_or, lt, maximum, minimum, mul, ne, neg, pow, relu, sigmoid, sqrt,
                           sub, tanh)
+from .elementwise import floor_divide, remainder
 from .linalg import matmul
 from .unary import cos, expm1, log1p, reciprocal, rsqrt, sign, sin, square
 from .reduction import amax, amin, argmax, argmin, max, mean, min, std, sum, var

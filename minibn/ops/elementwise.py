@@ -95,6 +95,43 @@ class Pow(Function):
         return ga, gb
 
 
+class FloorDivide(Function):
+    """floor(a / b), PyTorch's ``//``: piecewise constant, so (as in PyTorch) it has no derivative."""
+
+    def forward(self, a, b):
+        return self.xp.floor_divide(a, b)
+
+    def backward(self, g):
+        raise RuntimeError("floor_divide (//) has no derivative (it is piecewise constant); detach() its "
+                           "inputs, or use a differentiable op")
+
+
+class Remainder(Function):
+    """a - b floor(a / b), PyTorch's ``%`` (the sign of b, as Python's);  da = g,  db = -g floor(a / b)."""
+
+    save_inputs = True
+
+    def forward(self, a, b):
+        return self.xp.remainder(a, b)
+
+    def backward(self, g):
+        a, b = self.inputs
+        ga = unbroadcast(g, shape_of(a)) if self.needs[0] else None
+        gb = None
+        if self.needs[1]:
+            quotient = (a._data if isinstance(a, Tensor) else a) / b._data
+            gb = unbroadcast(g * _wrap(-b.xp.floor(quotient).astype(b.dtype)), shape_of(b))
+        return ga, gb
+
+
+def floor_divide(a, b):
+    return FloorDivide.apply(*coerce(a, b, "floor_divide"))
+
+
+def remainder(a, b):
+    return Remainder.apply(*coerce(a, b, "remainder"))
+
+
 def _exponent_log(a, b):
     """log a, the factor of d(a^b)/db = a^b log a, except where a = 0 and b >= 0: there a^b log a
     is 0 (or 1) times -inf, and the derivative is 0, as in PyTorch; log(1) = 0 stands in, which
