@@ -355,3 +355,69 @@ def test_loading_a_file_that_is_not_a_state_dict_names_the_file(tmp_path):
     with pytest.raises(FileNotFoundError):
         net.load(tmp_path / "missing.npz")
     net.load(tmp_path / "good.npz")
+
+
+CE_OPTIONS = [{}, {"weight": True}, {"label_smoothing": 0.2}, {"weight": True, "label_smoothing": 0.1},
+              {"ignore_index": 3}, {"weight": True, "ignore_index": 3, "label_smoothing": 0.3}]
+
+
+@requires_torch
+@pytest.mark.parametrize("options", CE_OPTIONS, ids=[str(o) for o in CE_OPTIONS])
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_cross_entropy_options_match_pytorch(options, reduction, rng):
+    x, labels, w = rng.standard_normal((6, 4)), np.array([0, 3, 1, 2, 3, 1]), rng.uniform(0.5, 2, 4)
+
+    def kwargs(lib):
+        return {k: (lib.tensor(w) if k == "weight" else v) for k, v in options.items()}
+
+    ours_x, theirs_x = mb.tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
+    ours = mb.functional.cross_entropy(ours_x, mb.tensor(labels), reduction=reduction, **kwargs(mb))
+    theirs = torch.nn.functional.cross_entropy(theirs_x, torch.tensor(labels), reduction=reduction, **kwargs(torch))
+    np.testing.assert_allclose(ours.detach().numpy(), theirs.detach().numpy(), rtol=1e-13, atol=1e-15)
+    g = rng.standard_normal(tuple(theirs.shape))
+    (ours * mb.tensor(g)).sum().backward()
+    (theirs * torch.tensor(g)).sum().backward()
+    np.testing.assert_allclose(ours_x.grad.numpy(), theirs_x.grad.numpy(), rtol=1e-12, atol=1e-15)
+
+
+@requires_torch
+@pytest.mark.parametrize("probabilities", [False, True])
+def test_cross_entropy_over_extra_dimensions_and_weighted_probabilities(probabilities, rng):
+    x = rng.standard_normal((2, 4, 3))
+    if probabilities:
+        target = np.abs(rng.standard_normal((2, 4, 3)))
+        target /= target.sum(1, keepdims=True)
+    else:
+        target = rng.integers(0, 4, (2, 3))
+    w = rng.uniform(0.5, 2, 4)
+    for reduction in ("mean", "none"):
+        ours = mb.functional.cross_entropy(mb.tensor(x), mb.tensor(target), weight=mb.tensor(w), reduction=reduction,
+                                           label_smoothing=0.1)
+        theirs = torch.nn.functional.cross_entropy(torch.tensor(x), torch.tensor(target), weight=torch.tensor(w),
+                                                   reduction=reduction, label_smoothing=0.1)
+        assert ours.shape == tuple(theirs.shape)
+        np.testing.assert_allclose(ours.numpy(), theirs.numpy(), rtol=1e-13)
+
+
+def test_cross_entropy_refuses_bad_options():
+    x, t = mb.randn(3, 4), mb.tensor([0, 1, 5])
+    with pytest.raises(ValueError, match="ignore_index"):
+        mb.functional.cross_entropy(x, t)
+    assert mb.functional.cross_entropy(x, t, ignore_index=5).shape == ()
+    with pytest.raises(ValueError, match="weight must be"):
+        mb.functional.cross_entropy(x, mb.tensor([0, 1, 2]), weight=mb.ones(3))
+    with pytest.raises(ValueError, match="label_smoothing"):
+        mb.functional.cross_entropy(x, mb.tensor([0, 1, 2]), label_smoothing=1.5)
+
+
+@requires_torch
+def test_the_loss_modules_take_pytorchs_arguments(rng):
+    x, labels, w = rng.standard_normal((5, 3)), rng.integers(0, 3, 5), rng.uniform(0.5, 2, 3)
+    ours = mb.nn.CrossEntropyLoss(mb.tensor(w), ignore_index=1, label_smoothing=0.1)(mb.tensor(x), mb.tensor(labels))
+    theirs = torch.nn.CrossEntropyLoss(torch.tensor(w), ignore_index=1, label_smoothing=0.1)(torch.tensor(x),
+                                                                                          torch.tensor(labels))
+    np.testing.assert_allclose(ours.numpy(), theirs.numpy(), rtol=1e-13)
+    with pytest.raises(TypeError):
+        mb.nn.MSELoss("sum")  # PyTorch's first positional argument is the deprecated size_average
+    with pytest.raises(TypeError):
+        mb.functional.mse_loss(mb.ones(2), mb.zeros(2), "sum")

@@ -103,39 +103,84 @@ def _reduce(loss, reduction, op):
     raise ValueError(f"{op}: reduction must be one of {REDUCTIONS}, got {reduction!r}")
 
 
-def cross_entropy(input, target, reduction="mean"):
-    """Softmax cross-entropy of logits ``input`` (N, C) against ``target``.
+def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean", label_smoothing=0.0):
+    """Softmax cross-entropy of logits ``input`` (N, C) or (N, C, d1, ...) against ``target``,
+    PyTorch's signature and rules.
 
-    ``target`` holds class indices (integers in [0, C), shape (N,)) or class
-    probabilities (floats, shape (N, C)). Loss per sample: -log softmax(input)[target].
+    ``target`` holds class indices (integers in [0, C) or ``ignore_index``, shape (N, d1, ...)) or
+    class probabilities (floats, the input's shape). Per sample, with p = softmax(input) over C:
+    loss = -w[t] log p[t] (class ``weight`` w, default 1), mixed with the smoothed loss
+    -sum_c w_c log p_c / C as (1 - eps) loss + eps smoothed (``label_smoothing`` eps). "mean"
+    divides the sum by the sum of w[t] over the samples not ignored (by N for probabilities).
+    The plain case (no weight, nothing ignored, no smoothing) is one node with a closed-form
+    backward; the others are built from log_softmax.
     """
     if reduction not in REDUCTIONS:
         raise ValueError(f"cross_entropy: reduction must be one of {REDUCTIONS}, got {reduction!r}")
-    if not isinstance(input, Tensor) or input.ndim != 2:
-        raise ValueError(f"cross_entropy: input must be logits of shape (N, C), got "
+    if not isinstance(input, Tensor) or input.ndim < 2:
+        raise ValueError(f"cross_entropy: input must be logits of shape (N, C) or (N, C, d1, ...), got "
                          f"{tuple(getattr(input, 'shape', ())) or type(input).__name__}")
     if not isinstance(target, Tensor):
         raise TypeError(f"cross_entropy: target must be a Tensor, got {type(target).__name__}")
-    n, classes = input.shape
+    if not 0 <= label_smoothing <= 1:
+        raise ValueError(f"cross_entropy: label_smoothing must be in [0, 1], got {label_smoothing!r}")
+    classes = input.shape[1]
+    if weight is not None and (not isinstance(weight, Tensor) or tuple(weight.shape) != (classes,)):
+        raise ValueError(f"cross_entropy: weight must be a Tensor of shape ({classes},), got "
+                         f"{tuple(getattr(weight, 'shape', ())) or type(weight).__name__}")
+    if input.ndim > 2:  # (N, C, d1, ...): every position is a sample
+        order = (0, *range(2, input.ndim), 1)
+        flat = input.permute(*order).reshape(-1, classes)
+        probabilities = target.dtype.kind in "fc"
+        if probabilities and tuple(target.shape) != tuple(input.shape):
+            raise ValueError(f"cross_entropy: probability targets must have the input's shape "
+                             f"{tuple(input.shape)}, got {tuple(target.shape)}")
+        if not probabilities and tuple(target.shape) != (input.shape[0], *input.shape[2:]):
+            raise ValueError(f"cross_entropy: class targets must have shape {(input.shape[0], *input.shape[2:])}, "
+                             f"got {tuple(target.shape)}")
+        flat_target = target.permute(*order).reshape(-1, classes) if probabilities else target.reshape(-1)
+        loss = cross_entropy(flat, flat_target, weight, ignore_index, reduction, label_smoothing)
+        return loss.reshape(input.shape[0], *input.shape[2:]) if reduction == "none" else loss
+    n = input.shape[0]
     if target.dtype.kind in "fc":
-        logp = log_softmax(input, 1)
         if target.shape != input.shape:
             raise ValueError(f"cross_entropy: probability targets must have the input's shape "
                              f"{tuple(input.shape)}, got {tuple(target.shape)}")
-        return _reduce(-(logp * target).sum(1), reduction, "cross_entropy")
+        t = target * (1 - label_smoothing) + label_smoothing / classes if label_smoothing else target
+        if weight is not None:
+            t = t * weight
+        return _reduce(-(log_softmax(input, 1) * t).sum(1), reduction, "cross_entropy")
     if target.dtype.kind not in "iu":
         raise TypeError(f"cross_entropy: class targets must be integers, got dtype {target.dtype}")
     if target.shape != (n,):
         raise ValueError(f"cross_entropy: class targets must have shape ({n},), got {tuple(target.shape)}")
     labels = target._data
-    if n and (int(labels.min()) < 0 or int(labels.max()) >= classes):
-        raise ValueError(f"cross_entropy: target values must lie in [0, {classes}), got values from "
-                         f"{int(labels.min())} to {int(labels.max())}")
-    return CrossEntropy.apply(input, target=labels, reduction=reduction)
+    xp = input.xp
+    valid = labels != ignore_index
+    if n and valid.any():
+        kept = labels[valid]
+        if int(kept.min()) < 0 or int(kept.max()) >= classes:
+            raise ValueError(f"cross_entropy: target values must lie in [0, {classes}) or be ignore_index "
+                             f"({ignore_index}), got values from {int(kept.min())} to {int(kept.max())}")
+    if weight is None and label_smoothing == 0 and bool(valid.all()):
+        return CrossEntropy.apply(input, target=labels, reduction=reduction)
+    onehot = xp.zeros(input.shape, dtype=input.dtype)
+    onehot[xp.arange(n), xp.where(valid, labels, 0)] = valid
+    onehot = _wrap(onehot)
+    class_weight = onehot if weight is None else onehot * weight   # w[t] at t, 0 on ignored rows
+    logp = log_softmax(input, 1)
+    loss = -(logp * class_weight).sum(1)
+    if label_smoothing:
+        spread = logp if weight is None else logp * weight
+        loss = loss * (1 - label_smoothing) - spread.sum(1) * _wrap(valid.astype(input.dtype)) * (label_smoothing / classes)
+    if reduction == "mean":
+        return loss.sum() / class_weight.sum()
+    return loss.sum() if reduction == "sum" else loss
 
 
-def mse_loss(input, target, reduction="mean"):
-    """Mean squared error: mean((input - target)^2) (or its sum, or per element)."""
+def mse_loss(input, target, *, reduction="mean"):
+    """Mean squared error: mean((input - target)^2) (or its sum, or per element). ``reduction`` is
+    keyword-only: PyTorch's third positional argument is the deprecated ``size_average``."""
     if reduction not in REDUCTIONS:
         raise ValueError(f"mse_loss: reduction must be one of {REDUCTIONS}, got {reduction!r}")
     if tuple(input.shape) != tuple(target.shape):

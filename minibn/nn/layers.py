@@ -265,7 +265,9 @@ class Flatten(Module):
 
 
 class MSELoss(Module):
-    def __init__(self, reduction: str = "mean"):
+    """``F.mse_loss``; ``reduction`` is keyword-only (PyTorch's positional arguments are deprecated ones)."""
+
+    def __init__(self, *, reduction: str = "mean"):
         super().__init__()
         self.reduction = reduction
 
@@ -274,9 +276,13 @@ class MSELoss(Module):
 
 
 class CrossEntropyLoss(Module):
-    def __init__(self, reduction: str = "mean"):
+    """``F.cross_entropy`` with the class ``weight`` first, as in PyTorch, and the rest by keyword."""
+
+    def __init__(self, weight=None, *, ignore_index: int = -100, reduction: str = "mean",
+                 label_smoothing: float = 0.0):
         super().__init__()
-        self.reduction = reduction
+        self.weight, self.ignore_index = weight, int(ignore_index)
+        self.reduction, self.label_smoothing = reduction, float(label_smoothing)
 
     def forward(self, input, target):
-        return F.cross_entropy(input, target, reduction=self.reduction)
+        return F.cross_entropy(input, target, self.weight, self.ignore_index, self.reduction, self.label_smoothing)
