@@ -21,6 +21,8 @@ from .ops import (abs, add, amax, amin, argmax, argmin, broadcast_to, cat, clamp
                   neg, permute, pow, relu, reshape, sigmoid, sqrt, squeeze, stack, std, sub, sum,
                   sum_to, tanh, transpose, unsqueeze, var, where)
 from .ops import cos, expm1, log1p, reciprocal, rsqrt, sign, sin, square
+from .ops import (all, allclose, any, bmm, chunk, cumsum, dot, flip, isfinite, isnan, logsumexp, masked_fill, mm,
+                  norm, outer, split, unbind)
 from .kernels import get_kernels, set_kernels
 from .random import Generator, default_generator, manual_seed
 from .tensor import Tensor

@@ -306,3 +306,31 @@ def test_small_tensor_conveniences():
     with pytest.raises(TypeError, match="takes no format spec"):
         f"{t:.2f}"
     assert f"{t}" == str(t)
+
+
+@requires_torch
+def test_tests_and_splits_match_pytorch(rng):
+    a = rng.standard_normal((3, 4))
+    a[0, 1], a[2, 3] = np.nan, np.inf
+    x, t = mb.tensor(a), torch.tensor(a)
+    for name in ("isnan", "isfinite"):
+        np.testing.assert_array_equal(getattr(x, name)().numpy(), getattr(t, name)().numpy())
+    m, tm = x > 0, t > 0
+    for args in ((), (0,), (1, True)):
+        np.testing.assert_array_equal(m.any(*args).numpy(), tm.any(*args).numpy())
+        np.testing.assert_array_equal(m.all(*args).numpy(), tm.all(*args).numpy())
+    b = rng.standard_normal((3, 4))
+    for rtol, atol in ((1e-5, 1e-8), (0.0, 1e-3)):
+        c = b + 1e-4
+        assert mb.allclose(mb.tensor(b), mb.tensor(c), rtol, atol) == torch.allclose(torch.tensor(b), torch.tensor(c), rtol, atol)
+    for pieces, theirs in ((mb.tensor(b).split([1, 3], 1), torch.tensor(b).split([1, 3], 1)),
+                           (mb.tensor(b).chunk(3, 1), torch.tensor(b).chunk(3, 1)),
+                           (mb.tensor(b).unbind(0), torch.tensor(b).unbind(0))):
+        assert [p.shape for p in pieces] == [tuple(q.shape) for q in theirs]
+    zero = mb.zeros(3, dtype=mb.float64, requires_grad=True)
+    zero.norm().backward()
+    assert zero.grad.numpy().tolist() == [0.0, 0.0, 0.0]  # PyTorch's subgradient at 0, not NaN
+    with pytest.raises(ValueError, match="do not add up"):
+        mb.tensor(b).split([1, 2], 1)
+    with pytest.raises(ValueError, match="expected a 2-D"):
+        mb.mm(mb.tensor(b), mb.ones(4))

@@ -5,6 +5,8 @@ from .elementwise import (abs, add, clamp, div, eq, exp, ge, gt, le, log, logica
                           sub, tanh)
 from .elementwise import floor_divide, remainder
 from .linalg import matmul
+from .more import (all, allclose, any, bmm, chunk, cumsum, dot, flip, isfinite, isnan, logsumexp, masked_fill, mm,
+                   norm, outer, split, unbind)
 from .unary import cos, expm1, log1p, reciprocal, rsqrt, sign, sin, square
 from .reduction import amax, amin, argmax, argmin, max, mean, min, std, sum, var
 from .shape import Permute  # noqa: F401  (Tensor.T and .mT build it directly)
