@@ -10,7 +10,7 @@ from ..autograd import Function
 from ..tensor import Tensor, _wrap
 from ._util import normalize_axes
 from .linalg import matmul
-from .reduction import _reduce, Sum
+from .reduction import Sum, _reduce, reciprocal_or_zero
 from .shape import getitem, where
 
 
@@ -71,13 +71,7 @@ class Norm2(Function):
         if not self.keepdim:
             shape = tuple(1 if i in self.axes else s for i, s in enumerate(self.in_shape))
             g, n = g.reshape(shape), n.reshape(shape)
-        zero = n._data == 0
-        if zero.any():
-            mask = _wrap(zero)
-            inverse = where(mask, 0.0, 1 / where(mask, 1.0, n))
-        else:
-            inverse = 1 / n
-        return g * inverse * x
+        return g * reciprocal_or_zero(n) * x
 
 
 def norm(x, p=2, dim=None, keepdim=False):

@@ -78,6 +78,18 @@ class Var(_Reduction):
         return self.kept(g * (2 / (self.count - self.correction))) * centered
 
 
+def reciprocal_or_zero(s: Tensor) -> Tensor:
+    """1 / s, and 0 where s = 0, differentiably (the derivative of a norm-like op at 0 is taken as
+    0, PyTorch's convention); the masked entries never divide by 0, so every order stays finite."""
+    zero = s._data == 0
+    if not zero.any():
+        return 1 / s
+    from .shape import where
+
+    mask = _wrap(zero)
+    return where(mask, 0.0, 1 / where(mask, 1.0, s))
+
+
 class Std(Var):
     """s = sqrt(var);  dx = g (x - mean) / ((n - c) s), and 0 where s = 0 (a constant slice), as in
     PyTorch, rather than the 0 / 0 of differentiating sqrt and var one after the other."""
@@ -89,15 +101,7 @@ class Std(Var):
 
     def backward(self, g):
         (x,) = self.inputs
-        s = self.output
-        zero = s._data == 0
-        if zero.any():
-            from .shape import where
-
-            mask = _wrap(zero)
-            inverse = where(mask, 0.0, 1 / where(mask, 1.0, s))
-        else:
-            inverse = 1 / s
+        inverse = reciprocal_or_zero(self.output)
         centered = x - x.mean(dim=self.axes, keepdim=True)
         return self.kept(g * inverse / (self.count - self.correction)) * centered
 
