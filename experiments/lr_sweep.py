@@ -39,7 +39,7 @@ from minibn.data import load_mnist_subset
 from minibn.experiment import ConfigError, at_least, at_most, option, parallel, positive
 from minibn.experiment import claims as C
 from minibn.experiment.recording import LayerRecord
-from minibn.experiment.training import batch_indices
+from minibn.experiment.training import batch_indices, running_stats_kept
 
 DOCUMENT = "003"
 EMBEDDED = 10_000
@@ -123,23 +123,9 @@ def build(cfg: Config, kind: str, depth: int, seed: int, init: str = "kaiming_no
                   generator=mb.Generator(seed))
 
 
-class _RunningStatsKept:
-    """Training-mode forwards that leave the running statistics as they were."""
-
-    def __init__(self, net):
-        self.buffers = [(b, b._data.copy()) for b in net.buffers()]
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        for b, saved in self.buffers:
-            b._data[...] = saved
-
-
 @mb.no_grad()
 def _loss(net, x, y) -> float:
-    with _RunningStatsKept(net), np.errstate(all="ignore"):
+    with running_stats_kept(net), np.errstate(all="ignore"):
         value = float(F.cross_entropy(net(x), y).item())
     return value if math.isfinite(value) else math.inf
 
@@ -161,7 +147,7 @@ def one_step_losses(cfg: Config, net, x, y, seed: int) -> list:
     for step in range(cfg.probe_steps):
         idx = batch_indices(seed, step, len(x), cfg.batch_size, shuffle=True)
         xb, yb = (x, y) if idx is None else (x[idx], y[idx])
-        with _RunningStatsKept(net):
+        with running_stats_kept(net):
             loss = F.cross_entropy(net(xb), yb)
             gs = mb.grad(loss, params)
         before = float(loss.item())
@@ -187,7 +173,7 @@ def threshold(ratios, alphas, limit) -> float | None:
 def activation_stats(net, x) -> dict:
     """Per hidden layer: the activation RMS, and per channel the mean and standard deviation over
     the batch (after the ReLU); the loss-free forward leaves running statistics alone."""
-    with _RunningStatsKept(net), np.errstate(all="ignore"):
+    with running_stats_kept(net), np.errstate(all="ignore"):
         outputs = LayerRecord(net, x).outputs[:-1]
         arrays = [h.numpy().astype(np.float64) for h in outputs]
     return {"rms": [float(np.sqrt(np.mean(a * a))) for a in arrays],
@@ -198,7 +184,7 @@ def along_update(cfg: Config, net, x, y) -> dict:
     """Loss and per-layer activation RMS at theta - f alpha g for f = 0, 0.25, ..., 1 (alpha =
     ``big_step``, g the gradient at theta on (x, y)); the parameters are restored."""
     params = list(net.parameters())
-    with _RunningStatsKept(net):
+    with running_stats_kept(net):
         gs = mb.grad(F.cross_entropy(net(x), y), params)
     saved = [(p._data.copy(), g._data) for p, g in zip(params, gs)]
     fractions = [0.0, 0.25, 0.5, 0.75, 1.0]
@@ -216,7 +202,7 @@ def final_layer_gradients(net, x, y) -> dict:
     """Per-sample gradients of the loss with respect to the logits (dL_i/dz_i = softmax(z_i) -
     onehot(y_i)), and the mean pairwise cosine of the per-sample gradients of the final layer's
     weights, delta_i h_i^T: cos_ij = (delta_i . delta_j)(h_i . h_j) / (|delta_i||delta_j||h_i||h_j|)."""
-    with _RunningStatsKept(net), np.errstate(all="ignore"):
+    with running_stats_kept(net), np.errstate(all="ignore"):
         record = LayerRecord(net, x)
         h = record.outputs[-2].numpy().astype(np.float64)
         z = record.logits.numpy().astype(np.float64)

@@ -35,7 +35,7 @@ from minibn import experiment, hessian, nn, plotting
 from minibn.data import load_mnist_subset
 from minibn.experiment import ConfigError, at_least, at_most, option, parallel, positive
 from minibn.experiment import claims as C
-from minibn.experiment.training import evaluate, lr_below
+from minibn.experiment.training import evaluate, lr_below, running_stats_kept
 
 DOCUMENT = "000"
 EMBEDDED = 10_000
@@ -155,13 +155,9 @@ def flat_parameters(net) -> np.ndarray:
 def spectrum(cfg: Config, net, x, y, seed: int) -> dict:
     """The top ``hessian_k`` eigenvalues of the training-mode loss on (x, y), the running
     statistics restored afterwards (the author's full-batch forward does not update them)."""
-    buffers = [(b, b._data.copy()) for b in net.buffers()]
     started = time.perf_counter()
-    try:
+    with running_stats_kept(net):
         op = hessian.HessianOperator(lambda: F.cross_entropy(net(x), y), list(net.parameters()))
-    finally:
-        for b, saved in buffers:
-            b._data[...] = saved
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", hessian.ConvergenceWarning)  # recorded as converged = False
         s = hessian.top_eigenvalues(op, None, k=cfg.hessian_k, tol=cfg.hessian_tol, seed=seed)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
 
 import numpy as np
@@ -87,3 +88,15 @@ def lr_below(optimizer, floor: float) -> bool:
     ``minibn.optim.ReduceLROnPlateau`` (x0.1 after ``patience`` epochs without improvement),
     the seed author's protocol stops training there."""
     return all(group["lr"] < floor for group in optimizer.param_groups)
+
+
+@contextlib.contextmanager
+def running_stats_kept(net):
+    """Training-mode forwards inside the block leave ``net``'s buffers (running statistics) as
+    they were: probes and Hessians on batch statistics that are not training steps."""
+    saved = [(b, b._data.copy()) for b in net.buffers()]
+    try:
+        yield net
+    finally:
+        for b, values in saved:
+            b._data[...] = values
