@@ -146,6 +146,14 @@ def test_the_exponent_gradient_of_a_power_of_zero(a, b):
     assert scalar_base.grad.numpy()[0] == 0.0
 
 
+def test_the_exponent_gradient_at_a_zero_base_that_broadcasts():
+    base = mb.tensor(np.array([0.0]), requires_grad=True)
+    exponent = mb.tensor(np.array([2.0, 0.5, 1.0]), requires_grad=True)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        (base ** exponent).sum().backward()
+    assert exponent.grad.numpy().tolist() == [0.0, 0.0, 0.0]
+
+
 def test_the_mixed_second_derivative_of_a_power_stays_exact_at_b_0_and_1(rng):
     """d2(a^b)/da db = a^(b-1) (1 + b log a): 1/a at b = 0 and 1 + log a at b = 1."""
     for b_value, expected in ((0.0, lambda a: 1 / a), (1.0, lambda a: 1 + np.log(a))):

@@ -147,8 +147,7 @@ def _exponent_log(a, b):
         return log(a)
     from .shape import where
 
-    return log(where(_wrap(a.xp.broadcast_to(at_zero, a.shape) if at_zero.shape != a.shape else at_zero),
-                     1.0, a))
+    return log(where(_wrap(at_zero), 1.0, a))  # of the broadcast shape, as the product it multiplies
 
 
 class Maximum(Function):
