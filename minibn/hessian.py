@@ -68,6 +68,7 @@ class HessianOperator:
         self.shapes = [tuple(p.shape) for p in self.params]
         self.sizes = [int(np.prod(s, dtype=np.int64)) for s in self.shapes]
         self.n = int(sum(self.sizes))
+        self.offsets = np.concatenate([[0], np.cumsum(self.sizes)]).astype(int)
         self.dtype, self.xp = self.params[0].dtype, self.params[0].xp
         closures = list(loss_fn) if isinstance(loss_fn, (list, tuple)) else [loss_fn]
         if not closures or not all(callable(f) for f in closures):
@@ -88,11 +89,7 @@ class HessianOperator:
 
     def split(self, flat) -> list:
         """A flat vector of length n as arrays shaped like ``params``."""
-        out, start = [], 0
-        for shape, size in zip(self.shapes, self.sizes):
-            out.append(flat[start:start + size].reshape(shape))
-            start += size
-        return out
+        return [flat[a:b].reshape(shape) for a, b, shape in zip(self.offsets[:-1], self.offsets[1:], self.shapes)]
 
     def flatten(self, arrays) -> object:
         """Arrays or Tensors shaped like ``params`` as one flat vector (of ``params``' array module)."""
@@ -113,7 +110,7 @@ class HessianOperator:
             raise ValueError(f"hessian: expected a flat vector of length {self.n}, got shape {tuple(v.shape)}")
         pieces = self.split(self.xp.asarray(v, dtype=self.dtype))
         out = self.xp.zeros(self.n, dtype=self.dtype)
-        offsets = np.concatenate([[0], np.cumsum(self.sizes)])
+        offsets = self.offsets
         for gradients in self._gradients:
             if not gradients:
                 continue
