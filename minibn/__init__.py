@@ -6,7 +6,7 @@
     loss.backward()            # x.grad now holds d loss / d x
 """
 
-from . import cuda, functional, gradcheck, hessian, init, nn, ops, optim, utils
+from . import cuda, functional, gradcheck, hessian, init, linalg, nn, ops, optim, utils
 from .autograd import (Function, backward, detect_anomaly, enable_grad, grad, is_grad_enabled,
                        no_grad, set_grad_enabled)
 from .backend import (Device, backend_info, bool_, get_default_device, set_default_device, complex64, complex128, float32, float64, get_default_dtype,
@@ -20,7 +20,9 @@ from .ops import (abs, add, amax, amin, argmax, argmin, broadcast_to, cat, clamp
                   logical_not, logical_or, lt, matmul, max, maximum, mean, min, minimum, mul, ne,
                   neg, permute, pow, relu, reshape, sigmoid, sqrt, squeeze, stack, std, sub, sum,
                   sum_to, tanh, transpose, unsqueeze, var, where)
-from .ops import cos, expm1, log1p, reciprocal, rsqrt, sign, sin, square
+from .ops import cos, erf, expm1, log1p, reciprocal, rsqrt, sign, sin, square
+from .ops import (argsort, einsum, gather, index_select, log_softmax, nonzero, prod, scatter, scatter_add, softmax,
+                  sort, topk)
 from .ops import (all, allclose, any, bmm, chunk, cumsum, dot, flip, isfinite, isnan, logsumexp, masked_fill, mm,
                   norm, outer, split, unbind)
 from .kernels import get_kernels, set_kernels

@@ -134,8 +134,22 @@ class Tensor:
 
     @property
     def data(self) -> "Tensor":
-        """This tensor's values outside the graph (shares memory and version counter)."""
+        """This tensor's values outside the graph (shares memory and version counter). Assigning
+        ``t.data = other`` makes ``t`` hold ``other``'s array (any shape; same device), as in PyTorch;
+        the graph and ``requires_grad`` are kept."""
         return _wrap(self._data, version=self._version)
+
+    @data.setter
+    def data(self, value):
+        if not isinstance(value, Tensor):
+            raise TypeError(f"data must be set to a Tensor, got {type(value).__name__}")
+        if value.device != self.device:
+            raise TypeError(f"data: a tensor on {value.device} assigned to one on {self.device}; move it with .to()")
+        if self._requires_grad and value.dtype.kind not in "fc":
+            raise TypeError(f"data: a {value.dtype} array assigned to a tensor that requires grad (needs floating "
+                            "point)")
+        self._data = value._data
+        self._version = value._version
 
     @property
     def T(self) -> "Tensor":
@@ -458,6 +472,18 @@ class Tensor:
     def any(self, dim=None, keepdim=False): return ops.any(self, dim, keepdim)
     def all(self, dim=None, keepdim=False): return ops.all(self, dim, keepdim)
     def allclose(self, other, rtol=1e-05, atol=1e-08, equal_nan=False): return ops.allclose(self, other, rtol, atol, equal_nan)
+    def softmax(self, dim): return ops.softmax(self, dim)
+    def log_softmax(self, dim): return ops.log_softmax(self, dim)
+    def gather(self, dim, index): return ops.gather(self, dim, index)
+    def scatter(self, dim, index, src=None, *, value=None): return ops.scatter(self, dim, index, src, value=value)
+    def scatter_add(self, dim, index, src): return ops.scatter_add(self, dim, index, src)
+    def index_select(self, dim, index): return ops.index_select(self, dim, index)
+    def sort(self, dim=-1, descending=False, *, stable=False): return ops.sort(self, dim, descending, stable=stable)
+    def argsort(self, dim=-1, descending=False, *, stable=False): return ops.argsort(self, dim, descending, stable=stable)
+    def topk(self, k, dim=-1, largest=True, sorted=True): return ops.topk(self, k, dim, largest, sorted)
+    def nonzero(self, *, as_tuple=False): return ops.nonzero(self, as_tuple=as_tuple)
+    def prod(self, dim=None, keepdim=False): return ops.prod(self, dim, keepdim)
+    def erf(self): return ops.erf(self)
     def sin(self): return ops.sin(self)
     def cos(self): return ops.cos(self)
     def log1p(self): return ops.log1p(self)
@@ -475,6 +501,7 @@ class Tensor:
     def maximum(self, other): return ops.maximum(self, other)
     def minimum(self, other): return ops.minimum(self, other)
     def clamp(self, min=None, max=None): return ops.clamp(self, min, max)
+    clip = clamp
 
     def sum(self, dim=None, keepdim=False, **kw): return ops.sum(self, dim, keepdim, **kw)
     def mean(self, dim=None, keepdim=False, **kw): return ops.mean(self, dim, keepdim, **kw)

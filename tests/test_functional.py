@@ -274,7 +274,10 @@ def test_mse_loss(rng):
     np.testing.assert_allclose(F.mse_loss(x, t).detach().numpy(),
                                ((x.detach().numpy() - t.numpy()) ** 2).mean(), rtol=1e-14)
     assert gradcheck(lambda a: F.mse_loss(a, t, reduction="sum"), [x], method="complex")
-    with pytest.raises(ValueError, match="differ"):
+    with pytest.warns(UserWarning, match="broadcast"):  # PyTorch's rule: broadcast, with a warning
+        row = F.mse_loss(x, mb.tensor(np.array([0.5, -1.0])))
+    np.testing.assert_allclose(row.detach().numpy(), ((x.detach().numpy() - [0.5, -1.0]) ** 2).mean(), rtol=1e-14)
+    with pytest.warns(UserWarning), pytest.raises(ValueError, match="broadcast"):
         F.mse_loss(x, mb.ones(3))
 
 

@@ -1,7 +1,7 @@
 """Layer functions, each one node with a closed-form backward (PyTorch's ``torch.nn.functional``)."""
 
 from ..ops import relu, sigmoid, tanh
-from .activations import elu, hardtanh, leaky_relu, silu, softplus
+from .activations import elu, gelu, hardtanh, leaky_relu, silu, softplus
 from .batchnorm import batch_norm
 from .dropout import dropout
 from .linear import linear
@@ -9,6 +9,6 @@ from .losses import cross_entropy, log_softmax, mse_loss, softmax
 from .lpnorm import hoffer_constant, lp_norm
 from .noise import batch_norm_noise
 
-__all__ = ["batch_norm", "batch_norm_noise", "cross_entropy", "dropout", "elu", "hardtanh", "hoffer_constant",
+__all__ = ["batch_norm", "batch_norm_noise", "cross_entropy", "dropout", "elu", "gelu", "hardtanh", "hoffer_constant",
            "leaky_relu", "linear", "log_softmax", "lp_norm", "mse_loss", "relu", "sigmoid", "silu", "softmax",
            "softplus", "tanh"]

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from ..ops import where
+import math
+
+from ..ops import erf, where
 from ..tensor import Tensor
 
 
@@ -34,3 +36,13 @@ def hardtanh(input: Tensor, min_val: float = -1.0, max_val: float = 1.0) -> Tens
 def leaky_relu(input: Tensor, negative_slope: float = 0.01) -> Tensor:
     """x where x > 0, else negative_slope x (PyTorch's: the slope at 0 is negative_slope)."""
     return where(input > 0, input, input * negative_slope)
+
+
+def gelu(input: Tensor, approximate: str = "none") -> Tensor:
+    """x Phi(x) with Phi the standard normal CDF: x (1 + erf(x / sqrt 2)) / 2; with
+    ``approximate="tanh"``, x (1 + tanh(sqrt(2 / pi) (x + 0.044715 x^3))) / 2 (Hendrycks and Gimpel 2016)."""
+    if approximate == "none":
+        return input * (1 + erf(input * (1 / math.sqrt(2)))) * 0.5
+    if approximate == "tanh":
+        return input * (1 + ((input + input * input * input * 0.044715) * math.sqrt(2 / math.pi)).tanh()) * 0.5
+    raise ValueError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")

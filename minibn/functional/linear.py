@@ -37,11 +37,16 @@ class Linear(Function):
 
 
 def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
-    """y = input @ weight.T + bias, one node with the closed-form backward."""
+    """y = input @ weight.T + bias, one node with the closed-form backward (a 1-D weight, without
+    bias, gives one output without its dimension, as in PyTorch)."""
     if not isinstance(input, Tensor) or not isinstance(weight, Tensor):
         raise TypeError("linear: input and weight must be Tensors")
+    if weight.ndim == 1:  # PyTorch's one-output form: y = input @ weight + bias, one dimension fewer
+        if bias is not None:
+            raise ValueError("linear: a 1-D weight takes no bias (as in PyTorch); add it to the output")
+        return linear(input, weight.unsqueeze(0)).squeeze(-1)
     if weight.ndim != 2:
-        raise ValueError(f"linear: weight must be 2-D (out, in), got shape {tuple(weight.shape)}")
+        raise ValueError(f"linear: weight must be 2-D (out, in) or 1-D (in,), got shape {tuple(weight.shape)}")
     if input.ndim == 0 or input.shape[-1] != weight.shape[1]:
         raise ValueError(
             f"linear: input has {input.shape[-1] if input.ndim else 0} features (shape "

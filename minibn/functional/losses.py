@@ -1,44 +1,15 @@
-"""Softmax, log-softmax and the losses."""
+"""The losses: cross-entropy and mean squared error (softmax itself is in :mod:`minibn.ops.softmax`)."""
 
 from __future__ import annotations
 
+import warnings
+
 from .. import kernels
 from ..autograd import Function, is_grad_enabled
+from ..ops.softmax import LogSoftmax, Softmax, log_softmax, softmax
 from ..tensor import Tensor, _wrap
 
 REDUCTIONS = ("mean", "sum", "none")
-
-
-class LogSoftmax(Function):
-    """y = x - logsumexp(x) along ``dim``, computed after subtracting the max (stable);
-    backward dx = g - softmax(x) sum(g) = g - exp(y) sum(g)."""
-
-    save_output = True
-
-    def forward(self, x):
-        xp = self.xp
-        shifted = x - xp.max(x.real, axis=self.dim, keepdims=True)
-        shifted -= xp.log(xp.exp(shifted).sum(axis=self.dim, keepdims=True))
-        return shifted
-
-    def backward(self, g):
-        return g - self.output.exp() * g.sum(self.dim, keepdim=True)
-
-
-class Softmax(Function):
-    """y = exp(x - max) / sum exp(x - max) along ``dim``;  dx = y (g - sum(g y))."""
-
-    save_output = True
-
-    def forward(self, x):
-        xp = self.xp
-        e = xp.exp(x - xp.max(x.real, axis=self.dim, keepdims=True))
-        e /= e.sum(axis=self.dim, keepdims=True)
-        return e
-
-    def backward(self, g):
-        y = self.output
-        return y * (g - (g * y).sum(self.dim, keepdim=True))
 
 
 class CrossEntropy(Function):
@@ -71,26 +42,6 @@ class CrossEntropy(Function):
         else:
             scale = g / n if self.reduction == "mean" else g
         return (softmax(x, 1) - _wrap(onehot)) * scale
-
-
-def _dim(x, dim, op):
-    if not isinstance(x, Tensor):
-        raise TypeError(f"{op}: input must be a Tensor, got {type(x).__name__}")
-    if x.ndim == 0:
-        raise ValueError(f"{op}: input must have at least one dimension")
-    if not -x.ndim <= dim < x.ndim:
-        raise IndexError(f"{op}: dim {dim} out of range for input of shape {tuple(x.shape)}")
-    return dim % x.ndim
-
-
-def log_softmax(input, dim=-1):
-    """log softmax along ``dim``, stable for large inputs."""
-    return LogSoftmax.apply(input, dim=_dim(input, dim, "log_softmax"))
-
-
-def softmax(input, dim=-1):
-    """softmax along ``dim``, stable for large inputs."""
-    return Softmax.apply(input, dim=_dim(input, dim, "softmax"))
 
 
 def _reduce(loss, reduction, op):
@@ -180,12 +131,14 @@ def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean
 
 def mse_loss(input, target, *, reduction="mean"):
     """Mean squared error: mean((input - target)^2) (or its sum, or per element). ``reduction`` is
-    keyword-only: PyTorch's third positional argument is the deprecated ``size_average``."""
+    keyword-only: PyTorch's third positional argument is the deprecated ``size_average``. Shapes that
+    differ broadcast, with PyTorch's warning (it is rarely what was meant)."""
     if reduction not in REDUCTIONS:
         raise ValueError(f"mse_loss: reduction must be one of {REDUCTIONS}, got {reduction!r}")
     if tuple(input.shape) != tuple(target.shape):
-        raise ValueError(f"mse_loss: input shape {tuple(input.shape)} and target shape "
-                         f"{tuple(target.shape)} differ")
+        warnings.warn(f"mse_loss: target shape {tuple(target.shape)} differs from input shape "
+                      f"{tuple(input.shape)}; they broadcast, which is likely not what you want", UserWarning,
+                      stacklevel=2)
     d = input - target
     return _reduce(d * d, reduction, "mse_loss")
 

@@ -4,10 +4,10 @@ from . import functional
 from .build import mlp
 from .fold import fold_batchnorm
 from .containers import ModuleDict, ModuleList, ParameterList
-from .layers import (BatchNorm1d, BatchNormNoise, CrossEntropyLoss, Dropout, Flatten, Identity, LeakyReLU, Linear,
+from .layers import (BatchNorm1d, BatchNormNoise, CrossEntropyLoss, Dropout, Flatten, GELU, Identity, LeakyReLU, Linear,
                      LpNorm1d, MSELoss, ReLU, Sigmoid, Tanh)
 from .module import Module, Parameter, Sequential
 
-__all__ = ["BatchNorm1d", "BatchNormNoise", "CrossEntropyLoss", "Dropout", "Flatten", "Identity", "LeakyReLU",
+__all__ = ["BatchNorm1d", "BatchNormNoise", "CrossEntropyLoss", "Dropout", "Flatten", "GELU", "Identity", "LeakyReLU",
            "Linear", "LpNorm1d", "MSELoss", "Module", "ModuleDict", "ModuleList", "Parameter", "ParameterList",
            "ReLU", "Sequential", "Sigmoid", "Tanh", "fold_batchnorm", "mlp"]

@@ -4,14 +4,18 @@ from .elementwise import (abs, add, clamp, div, eq, exp, ge, gt, le, log, logica
                           logical_or, lt, maximum, minimum, mul, ne, neg, pow, relu, sigmoid, sqrt,
                           sub, tanh)
 from .elementwise import floor_divide, remainder
+from .einsum import einsum
+from .indexing import gather, index_select, scatter, scatter_add
 from .linalg import matmul
-from .more import (all, allclose, any, bmm, chunk, cumsum, dot, flip, isfinite, isnan, logsumexp, masked_fill, mm,
+from .more import (all, allclose, any, bmm, chunk, cumsum, dot, flip, isfinite, isnan, masked_fill, mm,
                    norm, outer, split, unbind)
-from .unary import cos, expm1, log1p, reciprocal, rsqrt, sign, sin, square
-from .reduction import amax, amin, argmax, argmin, max, mean, min, std, sum, var
+from .sorting import argsort, sort, topk
+from .softmax import log_softmax, logsumexp, softmax
+from .unary import cos, erf, expm1, log1p, reciprocal, rsqrt, sign, sin, square
+from .reduction import amax, amin, argmax, argmin, max, mean, min, prod, std, sum, var
 from .shape import Permute  # noqa: F401  (Tensor.T and .mT build it directly)
 from .shape import (as_index, broadcast_to, cast, cat, clone, concatenate, expand, flatten, getitem,
-                    permute, reshape, split_integers, squeeze, stack, sum_to, swapaxes, to_device, transpose,
+                    nonzero, permute, reshape, split_integers, squeeze, stack, sum_to, swapaxes, to_device, transpose,
                     unsqueeze, where)
 
 from ..tensor import Tensor

@@ -13,6 +13,7 @@ from .. import kernels
 from ..autograd import Function, is_grad_enabled
 from ..tensor import Tensor, _wrap
 from ._util import as_operand, coerce, shape_of, unbroadcast
+from .shape import where
 
 
 class Add(Function):
@@ -327,10 +328,15 @@ def minimum(a, b):
 
 
 def clamp(x, min=None, max=None):  # noqa: A002
-    """Clip x to [min, max] (either bound may be None)."""
+    """Clip x to [min, max]: min(max(x, min), max), either bound None, a number or a tensor (that
+    broadcasts). The gradient goes to x where min <= x <= max, else to the bound that was taken (to
+    max wherever min > max), as in PyTorch."""
     if min is None and max is None:
         raise ValueError("clamp: at least one of min and max must be given")
-    return Clamp.apply(x, lo=min, hi=max)
+    if not isinstance(min, Tensor) and not isinstance(max, Tensor):
+        return Clamp.apply(x, lo=min, hi=max)
+    out = x if min is None else where(x < min, min, x)
+    return out if max is None else where(out > max, max, out)
 
 
 def neg(x): return Neg.apply(x)

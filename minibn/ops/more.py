@@ -1,4 +1,4 @@
-"""More of PyTorch's tensor ops: flip, cumsum, logsumexp, the 2-norm and p-norms, splitting,
+"""More of PyTorch's tensor ops: flip, cumsum, the 2-norm and p-norms, splitting,
 masked_fill, products of vectors and matrices, and the tests (any, all, isnan, isfinite,
 allclose), which have no derivative."""
 
@@ -10,7 +10,7 @@ from ..autograd import Function
 from ..tensor import Tensor, _wrap
 from ._util import normalize_axes
 from .linalg import matmul
-from .reduction import Sum, _reduce, reciprocal_or_zero
+from .reduction import reciprocal_or_zero
 from .shape import getitem, where
 
 
@@ -44,15 +44,6 @@ def cumsum(x, dim):
     if x.ndim == 0:
         return x.reshape(1).cumsum(0).reshape(())
     return Cumsum.apply(x, axis=axis)
-
-
-def logsumexp(x, dim, keepdim=False):
-    """log sum exp(x) over ``dim``, after subtracting the max (a constant shift: exact and stable);
-    its gradient is softmax(x)."""
-    top = x.detach().amax(dim, keepdim=True)
-    top = where(top.abs() < math.inf, top, top * 0)  # an all -inf slice: shift by 0, not inf - inf
-    out = (x - top).exp().sum(dim, keepdim=True).log() + top
-    return out if keepdim else _reduce(Sum, out, dim, False, None, None)
 
 
 class Norm2(Function):

@@ -1,16 +1,17 @@
-"""Reductions: sum, mean, var/std, max/min, argmax/argmin.
+"""Reductions: sum, mean, prod, var/std, max/min, argmax/argmin.
 
 Backward broadcasts the upstream gradient back over the reduced axes.
 """
 
 from __future__ import annotations
 
+import math
 from collections import namedtuple
 
 from ..autograd import Function
 from ..tensor import Tensor, _wrap
 from ._util import normalize_axes, reduce_args
-from .shape import BroadcastTo
+from .shape import BroadcastTo, permute, where
 
 MaxResult = namedtuple("MaxResult", ["values", "indices"])
 
@@ -104,6 +105,41 @@ class Std(Var):
         inverse = reciprocal_or_zero(self.output)
         centered = x - x.mean(dim=self.axes, keepdim=True)
         return self.kept(g * inverse / (self.count - self.correction)) * centered
+
+
+class Prod(_Reduction):
+    """p = prod x over ``axes``;  dx_i = g prod_{j != i} x_j: g p / x_i when no x is 0, else the
+    product of the others taken directly (PyTorch's rule), so that a zero still gets its gradient."""
+
+    save_inputs = True
+    save_output = True
+
+    def forward(self, x):
+        self.setup(x)
+        return x.prod(axis=self.axes, keepdims=self.keepdim)
+
+    def backward(self, g):
+        (x,) = self.inputs
+        if not (x._data == 0).any():
+            return self.kept(g) * self.kept(self.output) / x
+        return self.kept(g) * _product_of_others(x, self.axes)
+
+
+def _product_of_others(x: Tensor, axes: tuple) -> Tensor:
+    """prod_{j != i} x_j over ``axes`` for every i, differentiable: each slice (n elements) becomes
+    n copies with a 1 on the diagonal, multiplied out (n^2 work, only where the slice has zeros)."""
+    rest = tuple(a for a in range(x.ndim) if a not in axes)
+    order = rest + tuple(axes)
+    moved = permute(x, order)
+    lead = moved.shape[:len(rest)]
+    n = math.prod(x.shape[a] for a in axes)
+    flat = moved.reshape(lead + (1, n)).expand(*lead, n, n)
+    eye = x.xp.eye(n, dtype=bool)
+    others = prod(where(_wrap(eye), 1.0, flat), -1)
+    back = [0] * x.ndim
+    for position, axis in enumerate(order):
+        back[axis] = position
+    return permute(others.reshape(moved.shape), back)
 
 
 class Max(_Reduction):
@@ -207,6 +243,11 @@ def std(x, dim=None, unbiased=None, keepdim=False, *, correction=None, axis=None
     return _reduce(Std, x, dim, keepdim, axis, keepdims, correction=correction)
 
 
+def prod(x, dim=None, keepdim=False, *, axis=None, keepdims=None):
+    """Product over ``dim`` (an int, a tuple, or None for all); the gradient is right at zeros."""
+    return _reduce(Prod, x, dim, keepdim, axis, keepdims)
+
+
 def _extremum(cls, x, dim, keepdim, axis, keepdims):
     dim, keepdim = reduce_args(dim, keepdim, axis, keepdims)
     if dim is None:
@@ -214,6 +255,10 @@ def _extremum(cls, x, dim, keepdim, axis, keepdims):
     name = cls.__name__.lower()
     if not isinstance(dim, int):
         raise TypeError(f"{name}(dim) takes one int dimension; use amax/amin for several")
+    if x.ndim == 0:  # PyTorch: a 0-d tensor is one element along dim 0 (or -1)
+        normalize_axes(dim, 0, name)
+        values, indices = _extremum(cls, x.reshape(1), 0, False, None, None)
+        return MaxResult(values.reshape(()), indices.reshape(()))
     axes = normalize_axes(dim, x.ndim, name)
     if x._data.dtype.kind == "c":
         raise TypeError(f"{name}: complex tensors have no order (not complex-analytic)")
@@ -250,6 +295,9 @@ def _arg(name, x, dim, keepdim):
     xp = x.xp
     if dim is None:
         return _wrap(xp.asarray(getattr(xp, name)(x._data)))
+    if x.ndim == 0:
+        normalize_axes(dim, 0, name)
+        return _wrap(xp.zeros((), dtype=xp.int64))
     (axis,) = normalize_axes(dim, x.ndim, name)
     return _wrap(xp.asarray(getattr(xp, name)(x._data, axis=axis, keepdims=keepdim)))
 

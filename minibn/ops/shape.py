@@ -226,14 +226,34 @@ class Where(Function):
                 unbroadcast(where(cond, 0, g), shape_of(b)) if self.needs[2] else None)
 
 
-def where(condition, input, other):  # noqa: A002  (PyTorch's argument names)
-    """Elementwise ``input`` where ``condition`` holds, else ``other`` (broadcasting)."""
+def where(condition, input=None, other=None):  # noqa: A002  (PyTorch's argument names)
+    """Elementwise ``input`` where ``condition`` holds, else ``other`` (broadcasting). With the
+    condition alone: ``nonzero(condition, as_tuple=True)``, the indices where it holds, one index
+    tensor per dimension."""
+    if input is None and other is None:
+        return nonzero(condition, as_tuple=True)
+    if input is None or other is None:
+        raise TypeError("where: give both input and other, or neither (where(condition) gives the indices)")
     if not isinstance(condition, Tensor):
         condition = Tensor(np.asarray(condition))
     if condition.dtype.kind != "b":
         raise TypeError(f"where: condition must be a bool tensor, got dtype {condition.dtype}")
     a, b = coerce(input, other, "where")
     return Where.apply(condition, a, b)
+
+
+def nonzero(input, *, as_tuple=False):  # noqa: A002
+    """The indices of the non-zero elements: an (n, ndim) int64 tensor, or with ``as_tuple=True``
+    one 1-D index tensor per dimension (a 0-d input counts as 1-D there, as in PyTorch)."""
+    if not isinstance(input, Tensor):
+        raise TypeError(f"nonzero: input must be a Tensor, got {type(input).__name__}")
+    data = input._data.reshape(1) if input.ndim == 0 else input._data
+    found = input.xp.nonzero(data)
+    if as_tuple:
+        return tuple(_wrap(i.astype(np.int64)) for i in found)
+    if input.ndim == 0:  # one row per hit, no columns
+        return _wrap(input.xp.zeros((found[0].size, 0), np.int64))
+    return _wrap(input.xp.stack(found, axis=1).astype(np.int64))
 
 
 class Cast(Function):
@@ -330,8 +350,11 @@ def permute(x, *dims):
 def swapaxes(x, dim0, dim1):
     """Swap two dimensions (PyTorch's ``transpose(dim0, dim1)``)."""
     ndim = x._data.ndim
-    if not (-ndim <= dim0 < ndim and -ndim <= dim1 < ndim):
+    span = max(ndim, 1)  # a 0-d tensor takes dims 0 and -1, as a scalar does in PyTorch
+    if not (-span <= dim0 < span and -span <= dim1 < span):
         raise IndexError(f"transpose: dimensions ({dim0}, {dim1}) out of range for {ndim} dimensions")
+    if ndim == 0:
+        return x
     axes = list(range(ndim))
     axes[dim0], axes[dim1] = axes[dim1], axes[dim0]
     return permute(x, axes)

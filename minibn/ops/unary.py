@@ -1,7 +1,11 @@
-"""More elementwise math, PyTorch's names: sin, cos, log1p, expm1 (each one node, its derivative
-beside it), and reciprocal, rsqrt, square, sign built from other ops."""
+"""More elementwise math, PyTorch's names: sin, cos, log1p, expm1, erf (each one node, its
+derivative beside it), and reciprocal, rsqrt, square, sign built from other ops."""
 
 from __future__ import annotations
+
+import math
+
+import numpy as np
 
 from ..autograd import Function
 from ..tensor import _wrap
@@ -56,6 +60,41 @@ class Expm1(Function):
         return g * (self.output + 1)
 
 
+class Erf(Function):
+    """erf x = (2 / sqrt(pi)) int_0^x exp(-t^2) dt;  d erf x = (2 / sqrt(pi)) exp(-x^2) dx."""
+
+    save_inputs = True
+    analytic = False  # real arguments only (NumPy has no complex erf)
+
+    def forward(self, x):
+        if self.xp is np:
+            return _erf_ufunc()(x)
+        from cupyx.scipy import special  # CuPy's own elementwise erf
+
+        return special.erf(x)
+
+    def backward(self, g):
+        x = self.inputs[0]
+        return g * (-(x * x)).exp() * (2 / math.sqrt(math.pi))
+
+
+_ERF = []
+
+
+def _erf_ufunc():
+    """math.erf as a NumPy ufunc, compiled by numba on first use (NumPy itself has no erf)."""
+    if not _ERF:
+        import numba
+
+        _ERF.append(numba.vectorize(["float32(float32)", "float64(float64)"], cache=True)(_scalar_erf))
+    return _ERF[0]
+
+
+def _scalar_erf(v):
+    return math.erf(v)
+
+
+def erf(x): return Erf.apply(_floating(x))
 def sin(x): return Sin.apply(_floating(x))
 def cos(x): return Cos.apply(_floating(x))
 def log1p(x): return Log1p.apply(_floating(x))
