@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import math
+
 import numpy as np
 
 
@@ -50,6 +52,20 @@ DOMAINS = {
 
 def _spec(name, fn, ref, *shapes, domains=(), analytic=True, torch=True):
     return OpSpec(name, fn, ref, tuple(shapes), tuple(domains), analytic, torch)
+
+
+def _scatter_add_ref(x, index, src):
+    out = x.copy()
+    for (i, j), k in np.ndenumerate(index):
+        out[k, j] += src[i, j]
+    return out
+
+
+def _scatter_ref(x, index, src):
+    out = x.copy()
+    for (i, j), k in np.ndenumerate(index):
+        out[i, k] = src[i, j]
+    return out
 
 
 def _sigmoid(x):
@@ -132,7 +148,49 @@ SPECS = [
           domains=("spread", "spread"), analytic=False),
     _spec("clamp", lambda lib, x: x.clamp(-0.6, 0.7), lambda x: np.clip(x, -0.6, 0.7), (3, 4),
           domains=("spread",), analytic=False),
+    _spec("erf", lambda lib, x: lib.erf(x * 1.5), lambda x: np.vectorize(math.erf)(1.5 * x), (3, 4), analytic=False),
+    _spec("gelu", lambda lib, x: lib.nn.functional.gelu(x * 2), lambda x: x * (1 + np.vectorize(math.erf)(np.sqrt(2) * x)),
+          (3, 4), analytic=False),
+    _spec("gelu_tanh", lambda lib, x: lib.nn.functional.gelu(x, approximate="tanh"),
+          lambda x: x * (1 + np.tanh(np.sqrt(2 / np.pi) * (x + 0.044715 * x ** 3))) / 2, (3, 4)),
+    _spec("clamp_tensor_bounds", lambda lib, x, lo, hi: x.clamp(lo, hi * 0.5 + 1.5),
+          lambda x, lo, hi: np.minimum(np.maximum(x, lo), hi * 0.5 + 1.5), (3, 4), (4,), (3, 1),
+          domains=("spread", "unit", "unit"), analytic=False),
+    # -- indexing along a dimension, sorting
+    _spec("gather", lambda lib, x: x.gather(0, lib.tensor([[2, 0, 1, 2], [0, 0, 1, 1]])) * 2,
+          lambda x: np.take_along_axis(x, np.array([[2, 0, 1, 2], [0, 0, 1, 1]]), 0) * 2, (3, 4)),
+    _spec("gather_dim1", lambda lib, x: lib.gather(x, 1, lib.tensor([[3, 3], [0, 1], [2, 0]])),
+          lambda x: np.take_along_axis(x, np.array([[3, 3], [0, 1], [2, 0]]), 1), (3, 4)),
+    _spec("scatter_add", lambda lib, x, src: x.scatter_add(0, lib.tensor([[2, 0, 2, 2], [2, 1, 0, 2]]), src),
+          lambda x, src: _scatter_add_ref(x, np.array([[2, 0, 2, 2], [2, 1, 0, 2]]), src), (3, 4), (2, 4)),
+    _spec("scatter", lambda lib, x, src: x.scatter(1, lib.tensor([[1, 3], [0, 2], [2, 1]]), src),
+          lambda x, src: _scatter_ref(x, np.array([[1, 3], [0, 2], [2, 1]]), src), (3, 4), (3, 2)),
+    _spec("index_select", lambda lib, x: x.index_select(1, lib.tensor([3, 0, 3])) * x[:, :3],
+          lambda x: x[:, [3, 0, 3]] * x[:, :3], (3, 4)),
+    _spec("sort", lambda lib, x: x.sort(1, descending=True).values * x, lambda x: -np.sort(-x, 1) * x, (3, 4),
+          domains=("spread",), analytic=False),
+    _spec("topk", lambda lib, x: lib.topk(x, 2, 0).values * 3, lambda x: -np.sort(-x, 0)[:2] * 3, (4, 3),
+          domains=("spread",), analytic=False),
+    _spec("softmax_method", lambda lib, x: x.softmax(1) * x.log_softmax(0),
+          lambda x: np.exp(x) / np.exp(x).sum(1, keepdims=True) * (x - np.log(np.exp(x).sum(0, keepdims=True))),
+          (3, 4), analytic=False),
+    _spec("softmax_0d", lambda lib, x: lib.softmax(x, 0) * x, lambda x: x, (), analytic=False),
+    # -- einsum
+    _spec("einsum_matmul", lambda lib, a, b: lib.einsum("ij,jk->ik", a, b), np.matmul, (3, 4), (4, 2)),
+    _spec("einsum_batched_implicit", lambda lib, a, b: lib.einsum("bij,bjk", a, b),
+          lambda a, b: np.einsum("bij,bjk", a, b), (2, 3, 4), (2, 4, 2)),
+    _spec("einsum_diagonal", lambda lib, a, b: lib.einsum("ii,ij->j", a, b), lambda a, b: np.einsum("ii,ij->j", a, b),
+          (3, 3), (3, 2)),
+    _spec("einsum_ellipsis_bcast", lambda lib, a, b: lib.einsum("...i,...i->...", a, b) * lib.einsum("ij->", b),
+          lambda a, b: np.einsum("...i,...i->...", a, b) * b.sum(), (2, 1, 3), (4, 3)),
+    _spec("vector_norm", lambda lib, x: lib.linalg.vector_norm(x, 3, 1) * lib.linalg.vector_norm(x),
+          lambda x: (np.abs(x) ** 3).sum(1) ** (1 / 3) * np.linalg.norm(x), (3, 4), domains=("spread",),
+          analytic=False),
+    _spec("linear_1d_weight", lambda lib, x, w: lib.nn.functional.linear(x, w), lambda x, w: x @ w, (3, 4), (4,)),
     # -- reductions
+    _spec("prod_all", lambda lib, x: x.prod(), np.prod, (2, 3)),
+    _spec("prod_dim_keep", lambda lib, x: x.prod(1, keepdim=True) * x, lambda x: x.prod(1, keepdims=True) * x,
+          (3, 4)),
     _spec("sum_all", lambda lib, x: x.sum(), np.sum, (3, 4)),
     _spec("sum_dim", lambda lib, x: x.sum(1), lambda x: x.sum(1), (3, 4)),
     _spec("sum_dims_keep", lambda lib, x: x.sum((0, 2), keepdim=True), lambda x: x.sum((0, 2), keepdims=True),

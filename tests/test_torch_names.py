@@ -334,3 +334,203 @@ def test_tests_and_splits_match_pytorch(rng):
         mb.tensor(b).split([1, 2], 1)
     with pytest.raises(ValueError, match="expected a 2-D"):
         mb.mm(mb.tensor(b), mb.ones(4))
+
+
+# -- indexing along a dimension, sorting, einsum, prod, erf ---------------------------------------
+
+
+def _both(rng, f_mb, f_torch, *shapes):
+    """Values, first gradients and one Hessian-vector product of f in minibn and PyTorch (float64)."""
+    xs = [rng.standard_normal(s) for s in shapes]
+    xm = [mb.tensor(x, requires_grad=True) for x in xs]
+    xt = [torch.tensor(x, requires_grad=True) for x in xs]
+    ym, yt = f_mb(*xm), f_torch(*xt)
+    np.testing.assert_allclose(ym.detach().numpy(), yt.detach().numpy(), rtol=1e-12, atol=1e-12)
+    g = rng.standard_normal(tuple(yt.shape))
+    gm = mb.grad(ym, xm, mb.tensor(g), create_graph=True)
+    gt = torch.autograd.grad(yt, xt, torch.tensor(g), create_graph=True)
+    for a, b in zip(gm, gt):
+        np.testing.assert_allclose(a.detach().numpy(), b.detach().numpy(force=True), rtol=1e-12, atol=1e-12)
+    vs = [rng.standard_normal(s) for s in shapes]
+    sm = sum((a * mb.tensor(v)).sum() for a, v in zip(gm, vs))
+    st = sum((a * torch.tensor(v)).sum() for a, v in zip(gt, vs))
+    if st.requires_grad:  # (where minibn's gradient is a constant, PyTorch's Hessian must be 0)
+        ht = torch.autograd.grad(st, xt, allow_unused=True)
+        hm = mb.grad(sm, xm, allow_unused=True) if sm.requires_grad else [None] * len(xm)
+        for a, b in zip(hm, ht):
+            if b is not None:
+                np.testing.assert_allclose(0 if a is None else a.numpy(), b.numpy(force=True), rtol=1e-11, atol=1e-11)
+
+
+@requires_torch
+@pytest.mark.parametrize("zeros", [(), ((0, 1),), ((0, 1), (0, 3)), ((1, 1), (2, 0))])
+@pytest.mark.parametrize("dim", [None, 1, 0])
+def test_prod_gradients_match_pytorch_also_at_zeros(zeros, dim, rng):
+    def zeroed(x):
+        mask = np.ones(x.shape)
+        for z in zeros:
+            mask[z] = 0
+        return x * (mask if isinstance(x, mb.Tensor) else torch.tensor(mask))
+
+    _both(rng, lambda x: zeroed(x).prod(dim) * 1.5 if dim is not None else zeroed(x).prod(),
+          lambda x: zeroed(x).prod(dim) * 1.5 if dim is not None else zeroed(x).prod(), (3, 4))
+
+
+@requires_torch
+@pytest.mark.parametrize("equation, shapes", [
+    ("ij,jk->ik", [(3, 4), (4, 2)]), ("bij,bjk", [(2, 3, 4), (2, 4, 2)]), ("ii->i", [(3, 3)]), ("ii", [(3, 3)]),
+    ("iij->ji", [(3, 3, 2)]), ("...ij->...ji", [(2, 3, 4)]), ("ij->", [(3, 4)]), ("i,j->ij", [(3,), (4,)]),
+    ("ij,ij->i", [(3, 4), (1, 4)]), ("...i,...i->...", [(2, 1, 3), (4, 3)]), ("ijk,jl,kl->il", [(2, 3, 4), (3, 5), (4, 5)]),
+    ("ab,cd->", [(2, 3), (4, 5)]), ("ii,ij->j", [(3, 3), (3, 2)]),
+])
+def test_einsum_matches_pytorch_to_second_order(equation, shapes, rng):
+    _both(rng, lambda *xs: mb.einsum(equation, *xs), lambda *xs: torch.einsum(equation, *xs), *shapes)
+
+
+def test_einsum_refuses_what_does_not_fit():
+    with pytest.raises(ValueError, match="subscript 'j' has sizes 4 and 5"):
+        mb.einsum("ij,jk->ik", mb.randn(3, 4), mb.randn(5, 5))
+    with pytest.raises(ValueError, match="output subscripts 'k'"):
+        mb.einsum("ij->k", mb.randn(3, 4))
+    with pytest.raises(ValueError, match="do not match operand 0 of shape"):
+        mb.einsum("ij", mb.randn(3))
+    with pytest.raises(ValueError, match="has 2 operand"):
+        mb.einsum("ij,jk", mb.randn(3, 3))
+
+
+@requires_torch
+def test_gather_scatter_and_index_select_match_pytorch(rng):
+    rows = mb.tensor([[2, 0, 1, 2], [0, 0, 1, 1]])
+    _both(rng, lambda x: x.gather(0, rows), lambda x: x.gather(0, torch.tensor(rows.numpy())), (3, 4))
+    _both(rng, lambda x, s: x.scatter_add(0, rows, s) ** 2, lambda x, s: x.scatter_add(0, torch.tensor(rows.numpy()), s) ** 2,
+          (3, 4), (2, 4))
+    distinct = mb.tensor([[0, 1, 2, 0], [1, 2, 0, 2]])
+    _both(rng, lambda x, s: x.scatter(0, distinct, s) ** 2, lambda x, s: x.scatter(0, torch.tensor(distinct.numpy()), s) ** 2,
+          (3, 4), (2, 4))
+    _both(rng, lambda x: mb.scatter(x, 1, distinct[:, :3], value=0.5) * x,
+          lambda x: torch.scatter(x, 1, torch.tensor(distinct.numpy()[:, :3]), value=0.5) * x, (2, 4))
+    _both(rng, lambda x: x.index_select(1, mb.tensor([3, 0, 3])) ** 2,
+          lambda x: x.index_select(1, torch.tensor([3, 0, 3])) ** 2, (3, 4))
+
+
+def test_indices_out_of_range_are_refused_not_wrapped():
+    x = mb.randn(3, 4)
+    with pytest.raises(IndexError, match=r"values from -1 to -1, outside \[0, 3\)"):
+        x.gather(0, mb.tensor([[-1]]))  # NumPy would read the last row
+    with pytest.raises(IndexError, match=r"outside \[0, 4\)"):
+        x.index_select(1, mb.tensor([4]))
+    with pytest.raises(ValueError, match="as many dimensions as the input"):
+        x.gather(0, mb.tensor([1]))
+    with pytest.raises(TypeError, match="integer Tensor"):
+        x.gather(0, mb.tensor([[0.0]]))
+    with pytest.raises(TypeError, match="src is float64 but the input is float32"):
+        x.scatter(0, mb.tensor([[0]]), mb.zeros(1, 1, dtype=mb.float64))
+    with pytest.raises(TypeError, match="give src or value"):
+        x.scatter(0, mb.tensor([[0]]))
+
+
+@requires_torch
+def test_sort_argsort_and_topk_match_pytorch():
+    data = np.array([[3.0, 1, np.nan, 1, 2], [0, 5, 5, -1, 2]])
+    for descending in (False, True):
+        ours = mb.tensor(data).sort(1, descending)
+        theirs = torch.tensor(data).sort(dim=1, descending=descending, stable=True)
+        np.testing.assert_array_equal(ours.values.numpy(), theirs.values.numpy())  # NaN largest, ties stable
+        np.testing.assert_array_equal(ours.indices.numpy(), theirs.indices.numpy())
+        np.testing.assert_array_equal(mb.argsort(mb.tensor(data), 0, descending).numpy(),
+                                      torch.argsort(torch.tensor(data), dim=0, descending=descending,
+                                                    stable=True).numpy())
+    values = np.random.default_rng(1).standard_normal((3, 5))
+    for k, dim, largest in [(2, 1, True), (3, 0, False), (0, 1, True), (5, -1, False)]:
+        ours, theirs = mb.tensor(values).topk(k, dim, largest), torch.tensor(values).topk(k, dim, largest)
+        np.testing.assert_array_equal(ours.values.numpy(), theirs.values.numpy())
+        np.testing.assert_array_equal(ours.indices.numpy(), theirs.indices.numpy())
+    x = mb.tensor(values, requires_grad=True)
+    x.topk(2).values.sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy().sum(1), [2, 2, 2])  # one unit per value taken
+    with pytest.raises(ValueError, match=r"k must be an int in \[0, 5\]"):
+        x.topk(6)
+    s = mb.tensor(2.0).sort()
+    assert s.values.item() == 2.0 and s.indices.item() == 0 and s.values.shape == ()
+
+
+@requires_torch
+def test_erf_and_gelu_match_pytorch(rng):
+    _both(rng, lambda x: mb.erf(x * 2), lambda x: torch.erf(x * 2), (3, 4))
+    for approximate in ("none", "tanh"):
+        _both(rng, lambda x: mb.nn.functional.gelu(x * 2, approximate),
+              lambda x: torch.nn.functional.gelu(x * 2, approximate=approximate), (3, 4))
+        np.testing.assert_allclose(nn.GELU(approximate)(mb.tensor([0.5])).numpy(),
+                                   torch.nn.GELU(approximate)(torch.tensor([0.5])).numpy(), rtol=1e-6)
+    assert mb.erf(mb.tensor([0.5])).dtype == mb.float32 and mb.erf(mb.tensor([1, 2])).dtype == mb.float32
+    with pytest.raises(ValueError, match="approximate must be"):
+        mb.nn.functional.gelu(mb.randn(2), approximate="fast")
+
+
+@requires_torch
+def test_clamp_with_tensor_bounds_sends_the_gradient_where_pytorch_does():
+    for lo_values, hi_values in [([0.0, 0.0, 0.0, 0.0], [1.0, 1.0, 1.0, 1.0]), ([0.5, 0.0, 2.0, 0.2], [0.1, 1.0, 1.0, 0.2])]:
+        x = [-1.0, 0.2, 3.0, 0.2]  # below, inside, above; a tie with both bounds in the last column
+        got, want = [], []
+        for lib, out in ((mb, got), (torch, want)):
+            a, lo, hi = (lib.tensor(v, dtype=lib.float64, requires_grad=True) for v in (x, lo_values, hi_values))
+            y = a.clamp(lo, hi)
+            y.backward(lib.tensor([1.0, 2.0, 3.0, 4.0], dtype=lib.float64))
+            out += [y.detach().numpy(), a.grad.numpy(), lo.grad.numpy(), hi.grad.numpy()]
+        for g, w in zip(got, want):
+            np.testing.assert_array_equal(g, w)
+    np.testing.assert_array_equal(mb.tensor([-2.0, 2.0]).clamp(min=mb.tensor([0.0, 0.0])).numpy(), [0.0, 2.0])
+
+
+@requires_torch
+def test_one_argument_where_and_nonzero_match_pytorch():
+    data = np.array([[0.0, 1.5, 0.0], [2.0, 0.0, 3.0]])
+    for ours, theirs in zip(mb.where(mb.tensor(data) > 0), torch.where(torch.tensor(data) > 0)):
+        np.testing.assert_array_equal(ours.numpy(), theirs.numpy())
+    np.testing.assert_array_equal(mb.tensor(data).nonzero().numpy(), torch.tensor(data).nonzero().numpy())
+    for value in (2.0, 0.0):
+        assert mb.tensor(value).nonzero().shape == tuple(torch.tensor(value).nonzero().shape)
+    with pytest.raises(TypeError, match="give both input and other"):
+        mb.where(mb.tensor([True]), 1.0)
+
+
+@requires_torch
+def test_zero_dimensional_inputs_behave_as_in_pytorch():
+    for lib in (mb, torch):
+        x = lib.tensor(3.0, requires_grad=True)
+        assert lib.softmax(x, 0).item() == 1.0 and x.log_softmax(-1).item() == 0.0
+        values, indices = x.max(0)
+        assert values.item() == 3.0 and indices.item() == 0 and x.argmax(0).item() == 0
+        assert x.transpose(0, -1).shape == () and x.min(-1)[0].shape == ()
+        values.backward()
+        assert x.grad.item() == 1.0
+        for bad in (lambda: x.max(1), lambda: x.transpose(0, 1), lambda: lib.softmax(x, 1)):
+            with pytest.raises(IndexError):
+                bad()
+
+
+def test_assigning_data_swaps_the_array_and_keeps_requires_grad():
+    w = mb.randn(3, requires_grad=True)
+    w.data = mb.zeros(2, 2)
+    assert w.shape == (2, 2) and w.requires_grad and w.is_leaf
+    (w * 2).sum().backward()
+    np.testing.assert_array_equal(w.grad.numpy(), np.full((2, 2), 2.0))
+    with pytest.raises(TypeError, match="data must be set to a Tensor"):
+        w.data = np.zeros(2)
+    with pytest.raises(TypeError, match="requires grad"):
+        w.data = mb.tensor([1, 2])
+
+
+@requires_torch
+def test_linear_with_a_one_dimensional_weight_and_the_vector_norm(rng):
+    _both(rng, lambda x, w: mb.nn.functional.linear(x, w), lambda x, w: torch.nn.functional.linear(x, w), (3, 4), (4,))
+    with pytest.raises(ValueError, match="a 1-D weight takes no bias"):
+        mb.nn.functional.linear(mb.randn(3, 4), mb.randn(4), mb.tensor(0.0))
+    for ord_ in (2, 1, 3, np.inf, -np.inf):
+        _both(rng, lambda x: mb.linalg.vector_norm(x, ord_, 1, keepdim=True) * 1.0,
+              lambda x: torch.linalg.vector_norm(x, ord_, 1, keepdim=True) * 1.0, (3, 4))
+    x = mb.tensor([[0.0, 2.0, -1.0], [0.0, 0.0, 5.0]], requires_grad=True)
+    count = mb.linalg.vector_norm(x, 0, dim=1)  # the number of non-zeros: on the graph, gradient 0
+    np.testing.assert_array_equal(count.detach().numpy(), [2.0, 1.0])
+    count.sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), np.zeros((2, 3)))

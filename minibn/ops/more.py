@@ -65,6 +65,18 @@ class Norm2(Function):
         return g * reciprocal_or_zero(n) * x
 
 
+class CountNonzero(Function):
+    """The number of non-zeros over ``axes`` (the "0-norm"), in x's dtype: piecewise constant, so
+    its gradient is 0 (PyTorch's too: the result stays on the graph)."""
+
+    def forward(self, x):
+        self.in_shape = x.shape
+        return (x != 0).sum(axis=self.axes, keepdims=self.keepdim).astype(x.dtype)
+
+    def backward(self, g):
+        return _wrap(self.xp.zeros(self.in_shape, dtype=g.dtype))
+
+
 def norm(x, p=2, dim=None, keepdim=False):
     """The p-norm over ``dim`` (all elements by default): (sum |x|^p)^(1/p), max |x| for p = inf,
     the count of non-zeros for p = 0 (no derivative)."""
@@ -79,7 +91,7 @@ def norm(x, p=2, dim=None, keepdim=False):
     if p == -math.inf:
         return x.abs().amin(axes, keepdim=keepdim)
     if p == 0:
-        return _wrap((x._data != 0).sum(axis=axes, keepdims=keepdim).astype(x.dtype))
+        return CountNonzero.apply(x, axes=axes, keepdim=bool(keepdim))
     if not isinstance(p, (int, float)) or p < 1:
         raise ValueError(f"norm: p must be >= 1, 0 or +-inf, got {p!r}")
     return (x.abs() ** p).sum(axes, keepdim=keepdim) ** (1 / p)
