@@ -20,10 +20,10 @@ import traceback
 
 import numpy as np
 
-from . import backend
-from .grad_mode import (_AnomalyMode, _GradMode, detect_anomaly, enable_grad,  # noqa: F401
+from .. import backend
+from ..grad_mode import (_AnomalyMode, _GradMode, detect_anomaly, enable_grad,  # noqa: F401
                         is_grad_enabled, no_grad, set_grad_enabled)
-from .tensor import Tensor, _wrap
+from ..tensor import Tensor, _wrap
 
 
 def _all_finite(array) -> bool:
@@ -32,7 +32,7 @@ def _all_finite(array) -> bool:
     return bool(backend.array_module(array).isfinite(array).all())
 
 
-_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
+_PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # minibn/
 
 
 def _creation_site() -> str:
@@ -395,9 +395,13 @@ def _as_tuple(x):
 
 
 def __getattr__(name):
-    """``mb.autograd.gradcheck`` and ``gradgradcheck``, where PyTorch users look for them."""
+    """``mb.autograd.gradcheck``, ``gradgradcheck`` and ``functional``, where PyTorch users look for them."""
+    if name == "functional":
+        from . import functional
+
+        return functional
     if name in ("gradcheck", "gradgradcheck"):
-        from . import gradcheck
+        from .. import gradcheck
 
         return getattr(gradcheck, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
