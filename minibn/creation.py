@@ -95,14 +95,17 @@ class _on:
 
 
 def zeros(*size, dtype=None, device=None, requires_grad=False) -> Tensor:
+    """A tensor of ``size`` (ints or one tuple) filled with 0, in the default dtype unless ``dtype``."""
     return _filled(lambda xp, s: xp.zeros(s, dtype=_dtype(dtype)), size, device, requires_grad)
 
 
 def ones(*size, dtype=None, device=None, requires_grad=False) -> Tensor:
+    """A tensor of ``size`` filled with 1."""
     return _filled(lambda xp, s: xp.ones(s, dtype=_dtype(dtype)), size, device, requires_grad)
 
 
 def empty(*size, dtype=None, device=None, requires_grad=False) -> Tensor:
+    """A tensor of ``size`` with unset values (whatever the memory held)."""
     return _filled(lambda xp, s: xp.empty(s, dtype=_dtype(dtype)), size, device, requires_grad)
 
 
@@ -116,6 +119,7 @@ def full(size, fill_value, dtype=None, device=None, requires_grad=False) -> Tens
 
 
 def eye(n, m=None, dtype=None, device=None, requires_grad=False) -> Tensor:
+    """The (n, m) identity matrix (m = n by default)."""
     m = n if m is None else m
     return _filled(lambda xp, s: xp.eye(n, m, dtype=_dtype(dtype)), (), device, requires_grad)
 
@@ -133,6 +137,7 @@ def arange(start, end=None, step=1, dtype=None, device=None, requires_grad=False
 
 
 def linspace(start, end, steps, dtype=None, device=None, requires_grad=False) -> Tensor:
+    """``steps`` evenly spaced values from ``start`` to ``end``, both included."""
     return _filled(lambda xp, s: xp.linspace(start, end, steps).astype(_dtype(dtype)), (),
                    device, requires_grad)
 
@@ -142,18 +147,22 @@ def _like(fn, t, dtype, device, requires_grad, **kw):
 
 
 def zeros_like(t, dtype=None, device=None, requires_grad=False):
+    """zeros of ``t``'s shape, dtype and device (unless given)."""
     return _like(zeros, t, dtype, device, requires_grad)
 
 
 def ones_like(t, dtype=None, device=None, requires_grad=False):
+    """ones of ``t``'s shape, dtype and device (unless given)."""
     return _like(ones, t, dtype, device, requires_grad)
 
 
 def empty_like(t, dtype=None, device=None, requires_grad=False):
+    """An unset tensor of ``t``'s shape, dtype and device (unless given)."""
     return _like(empty, t, dtype, device, requires_grad)
 
 
 def full_like(t, fill_value, dtype=None, device=None, requires_grad=False):
+    """``fill_value`` in ``t``'s shape, dtype and device (unless given)."""
     return full(t.shape, fill_value, dtype=dtype or t.dtype, device=device or t.device,
                 requires_grad=requires_grad)
 
@@ -199,10 +208,12 @@ def randperm(n, generator=None, dtype=None, device=None) -> Tensor:
 
 
 def randn_like(t, generator=None, dtype=None, device=None, requires_grad=False):
+    """Standard normal samples in ``t``'s shape, dtype and device (unless given)."""
     return randn(t.shape, generator=generator, dtype=dtype or t.dtype, device=device or t.device,
                  requires_grad=requires_grad)
 
 
 def rand_like(t, generator=None, dtype=None, device=None, requires_grad=False):
+    """Uniform samples on [0, 1) in ``t``'s shape, dtype and device (unless given)."""
     return rand(t.shape, generator=generator, dtype=dtype or t.dtype, device=device or t.device,
                 requires_grad=requires_grad)

@@ -21,6 +21,7 @@ _AnomalyMode = _Mode(False)
 
 
 def is_grad_enabled() -> bool:
+    """Whether ops are being recorded for autodiff in this thread (off inside ``no_grad``)."""
     return _GradMode.enabled
 
 

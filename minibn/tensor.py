@@ -120,6 +120,7 @@ class Tensor:
         self._requires_grad = value
 
     def requires_grad_(self, requires_grad: bool = True) -> "Tensor":
+        """Set ``requires_grad`` in place (leaf tensors) and return this tensor."""
         self.requires_grad = requires_grad
         return self
 
@@ -167,12 +168,15 @@ class Tensor:
         return ops.Permute.apply(self, axes=tuple(range(n - 2)) + (n - 1, n - 2))
 
     def size(self, dim=None):
+        """The shape (a tuple), or its length along ``dim``."""
         return self.shape if dim is None else self.shape[dim]
 
     def dim(self) -> int:
+        """The number of dimensions."""
         return self.ndim
 
     def numel(self) -> int:
+        """The number of elements."""
         return int(self._data.size)
 
     def __len__(self):
@@ -206,11 +210,13 @@ class Tensor:
         return self._data if dtype is None else self._data.astype(dtype, copy=False)
 
     def item(self):
+        """The value of a one-element tensor as a Python number."""
         if self._data.size != 1:
             raise ValueError(f"item() needs a tensor with one element, got shape {tuple(self.shape)}")
         return self._data.item()
 
     def tolist(self):
+        """The data as nested Python lists (a number for 0-d)."""
         return self._data.tolist()
 
     def __float__(self):
@@ -270,31 +276,40 @@ class Tensor:
         return out
 
     def cpu(self) -> "Tensor":
+        """This tensor on the CPU (itself if it is there); differentiable."""
         return self.to("cpu")
 
     def cuda(self, index: int = 0) -> "Tensor":
+        """This tensor on GPU ``index`` (through CuPy); differentiable."""
         return self.to(f"cuda:{index}")
 
     def float(self) -> "Tensor":
+        """This tensor as float32 (itself if it is); differentiable."""
         return self.to(backend.float32)
 
     def double(self) -> "Tensor":
+        """This tensor as float64; differentiable."""
         return self.to(backend.float64)
 
     def long(self) -> "Tensor":
+        """This tensor as int64 (no gradient flows through an integer tensor)."""
         return self.to(backend.int64)
 
     def int(self) -> "Tensor":
+        """This tensor as int32."""
         return self.to(backend.int32)
 
     def bool(self) -> "Tensor":
+        """This tensor as bool (non-zero is True)."""
         return self.to(backend.bool_)
 
     def half(self) -> "Tensor":
+        """Refused: minibn has no float16."""
         raise TypeError("minibn has no float16 (its dtypes: float32, float64, complex64, complex128, int32, int64, "
                         "bool); use .float()")
 
     def is_floating_point(self) -> bool:
+        """Whether the dtype is a real floating point one (float32 or float64)."""
         return self._data.dtype.kind == "f"
 
     @property
@@ -315,6 +330,7 @@ class Tensor:
         return format(self.detach().item(), spec)
 
     def type_as(self, other: "Tensor") -> "Tensor":
+        """This tensor in ``other``'s dtype."""
         return self.to(other.dtype)
 
     # -- autograd ------------------------------------------------------------
@@ -334,6 +350,7 @@ class Tensor:
         return _wrap(self._data, version=self._version)
 
     def detach_(self) -> "Tensor":
+        """Cut this tensor from the graph in place: it becomes a leaf that does not require grad."""
         self._node = None
         self._requires_grad = False
         return self
@@ -380,28 +397,35 @@ class Tensor:
         return self
 
     def add_(self, other, *, alpha=1):
+        """self += alpha * other in place (not recorded: refused on tensors that require grad while grad mode is on)."""
         if alpha != 1:
             other = other * alpha
         return self._inplace("add_", lambda a, b: a.__iadd__(b), other)
 
     def sub_(self, other, *, alpha=1):
+        """self -= alpha * other in place."""
         if alpha != 1:
             other = other * alpha
         return self._inplace("sub_", lambda a, b: a.__isub__(b), other)
 
     def mul_(self, other):
+        """self *= other in place."""
         return self._inplace("mul_", lambda a, b: a.__imul__(b), other)
 
     def div_(self, other):
+        """self /= other in place."""
         return self._inplace("div_", lambda a, b: a.__itruediv__(b), other)
 
     def copy_(self, src):
+        """Copy ``src``'s values into this tensor in place (broadcasting src)."""
         return self._inplace("copy_", lambda a, b: a.__setitem__(Ellipsis, b), src)
 
     def fill_(self, value):
+        """Set every element to ``value`` in place."""
         return self._inplace("fill_", lambda a, b: a.fill(b), value)
 
     def zero_(self):
+        """Set every element to 0 in place."""
         return self.fill_(0)
 
     def __setitem__(self, index, value):

@@ -19,6 +19,12 @@ def test_pytorchs_module_paths():
     assert mb.autograd.gradcheck(lambda t: t.tanh(), [x])
     with pytest.raises(AttributeError):
         mb.autograd.no_such_thing  # noqa: B018
+    import subprocess
+    import sys
+
+    fresh = "import minibn as mb; print(mb.autograd.functional.hessian.__name__, mb.linalg.vector_norm.__name__)"
+    out = subprocess.run([sys.executable, "-c", fresh], capture_output=True, text=True, timeout=120)
+    assert out.stdout.split() == ["hessian", "vector_norm"], out.stderr
 
 
 def test_grad_takes_a_generator_of_parameters():
@@ -534,3 +540,15 @@ def test_linear_with_a_one_dimensional_weight_and_the_vector_norm(rng):
     np.testing.assert_array_equal(count.detach().numpy(), [2.0, 1.0])
     count.sum().backward()
     np.testing.assert_array_equal(x.grad.numpy(), np.zeros((2, 3)))
+
+
+def test_every_public_function_and_tensor_method_has_a_docstring():
+    import inspect
+
+    import minibn.nn.functional as F
+
+    missing = [f"Tensor.{n}" for n, v in vars(mb.Tensor).items() if callable(v) and not n.startswith("_") and not v.__doc__]
+    for module in (mb, F, mb.linalg, mb.autograd.functional):
+        missing += [f"{module.__name__}.{n}" for n in dir(module) if not n.startswith("_")
+                    and inspect.isfunction(getattr(module, n)) and not getattr(module, n).__doc__]
+    assert not missing, missing

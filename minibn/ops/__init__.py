@@ -23,6 +23,11 @@ from ..tensor import Tensor
 # The operators are the op functions themselves: one Python call less on every arithmetic op.
 Tensor.__add__, Tensor.__sub__, Tensor.__mul__ = add, sub, mul
 Tensor.__truediv__, Tensor.__pow__, Tensor.__matmul__, Tensor.__neg__ = div, pow, matmul, neg
-del Tensor
+# A method that forwards to the op of its name shares the op's docstring: help(t.var) is help(mb.var).
+for _name, _method in list(vars(Tensor).items()):
+    _op = globals().get(_name)
+    if callable(_method) and _method.__doc__ is None and callable(_op) and _op.__doc__:
+        _method.__doc__ = _op.__doc__
+del Tensor, _name, _method, _op
 
 __all__ = [name for name in dir() if not name.startswith("_")]

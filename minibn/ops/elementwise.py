@@ -339,14 +339,44 @@ def clamp(x, min=None, max=None):  # noqa: A002
     return out if max is None else where(out > max, max, out)
 
 
-def neg(x): return Neg.apply(x)
-def exp(x): return Exp.apply(_floating(x))
-def log(x): return Log.apply(_floating(x))
-def sqrt(x): return Sqrt.apply(_floating(x))
-def abs(x): return Abs.apply(x)  # noqa: A001
-def tanh(x): return Tanh.apply(_floating(x))
-def sigmoid(x): return Sigmoid.apply(_floating(x))
-def relu(x): return Relu.apply(x)
+def neg(x):
+    """-x;  dx = -g."""
+    return Neg.apply(x)
+
+
+def exp(x):
+    """e^x;  dx = e^x g."""
+    return Exp.apply(_floating(x))
+
+
+def log(x):
+    """The natural logarithm;  dx = g / x."""
+    return Log.apply(_floating(x))
+
+
+def sqrt(x):
+    """x^(1/2);  dx = g / (2 sqrt x)."""
+    return Sqrt.apply(_floating(x))
+
+
+def abs(x):  # noqa: A001
+    """|x|;  dx = sign(x) g (0 at x = 0, as in PyTorch)."""
+    return Abs.apply(x)
+
+
+def tanh(x):
+    """tanh x;  dx = (1 - tanh^2 x) g."""
+    return Tanh.apply(_floating(x))
+
+
+def sigmoid(x):
+    """1 / (1 + e^-x);  dx = s (1 - s) g."""
+    return Sigmoid.apply(_floating(x))
+
+
+def relu(x):
+    """max(x, 0);  dx = g where x > 0, else 0 (also at 0, as in PyTorch)."""
+    return Relu.apply(x)
 
 
 def _floating(x):
@@ -388,16 +418,47 @@ def _compare(name, a, b, ordered=True):
     return _wrap(xp.asarray(out))
 
 
-def eq(a, b): return _compare("equal", a, b, ordered=False)
-def ne(a, b): return _compare("not_equal", a, b, ordered=False)
-def lt(a, b): return _compare("less", a, b)
-def le(a, b): return _compare("less_equal", a, b)
-def gt(a, b): return _compare("greater", a, b)
-def ge(a, b): return _compare("greater_equal", a, b)
-def logical_and(a, b): return _compare("logical_and", a, b, ordered=False)
-def logical_or(a, b): return _compare("logical_or", a, b, ordered=False)
+def eq(a, b):
+    """a == b elementwise (broadcasting), a bool tensor without gradient."""
+    return _compare("equal", a, b, ordered=False)
+
+
+def ne(a, b):
+    """a != b elementwise, a bool tensor."""
+    return _compare("not_equal", a, b, ordered=False)
+
+
+def lt(a, b):
+    """a < b elementwise, a bool tensor."""
+    return _compare("less", a, b)
+
+
+def le(a, b):
+    """a <= b elementwise, a bool tensor."""
+    return _compare("less_equal", a, b)
+
+
+def gt(a, b):
+    """a > b elementwise, a bool tensor."""
+    return _compare("greater", a, b)
+
+
+def ge(a, b):
+    """a >= b elementwise, a bool tensor."""
+    return _compare("greater_equal", a, b)
+
+
+def logical_and(a, b):
+    """a and b elementwise (non-zero is true), a bool tensor."""
+    return _compare("logical_and", a, b, ordered=False)
+
+
+def logical_or(a, b):
+    """a or b elementwise (non-zero is true), a bool tensor."""
+    return _compare("logical_or", a, b, ordered=False)
 
 
 def logical_not(x):
+    """not x elementwise (zero is false), a bool tensor."""
     x = as_operand(x, "logical_not")
     return _wrap(x.xp.asarray(x.xp.logical_not(x._data)))  # a 0-d input gives a NumPy scalar

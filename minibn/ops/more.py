@@ -25,6 +25,7 @@ class Flip(Function):
 
 
 def flip(x, dims):
+    """The elements in reverse order along ``dims`` (an int or a sequence)."""
     dims = (dims,) if isinstance(dims, int) else tuple(dims)
     return Flip.apply(x, axes=normalize_axes(dims, x.ndim, "flip"))
 
@@ -40,6 +41,7 @@ class Cumsum(Function):
 
 
 def cumsum(x, dim):
+    """Running sums along ``dim``: out_i = x_0 + ... + x_i."""
     (axis,) = normalize_axes(dim, x.ndim, "cumsum") if x.ndim else (0,)
     if x.ndim == 0:
         return x.reshape(1).cumsum(0).reshape(())
@@ -150,16 +152,19 @@ def _check_dims(op, *pairs):
 
 
 def dot(a, b):
+    """The inner product of two 1-D tensors, sum_i a_i b_i."""
     _check_dims("dot", (a, 1), (b, 1))
     return matmul(a, b)
 
 
 def mm(a, b):
+    """The product of two 2-D tensors (no broadcasting: use matmul for that)."""
     _check_dims("mm", (a, 2), (b, 2))
     return matmul(a, b)
 
 
 def bmm(a, b):
+    """Matrix products of two batches of matrices, (b, n, m) @ (b, m, p) -> (b, n, p)."""
     _check_dims("bmm", (a, 3), (b, 3))
     if a.shape[0] != b.shape[0]:
         raise ValueError(f"bmm: batch sizes differ: {tuple(a.shape)} and {tuple(b.shape)}")
@@ -167,6 +172,7 @@ def bmm(a, b):
 
 
 def outer(a, b):
+    """The outer product of two 1-D tensors, out_ij = a_i b_j."""
     _check_dims("outer", (a, 1), (b, 1))
     return a.reshape(-1, 1) * b.reshape(1, -1)
 
@@ -175,16 +181,24 @@ def _test(x, fn):
     return _wrap(x.xp.asarray(fn(x.xp, x._data)))  # reductions over everything give NumPy scalars
 
 
-def isnan(x): return _test(x, lambda xp, a: xp.isnan(a))
-def isfinite(x): return _test(x, lambda xp, a: xp.isfinite(a))
+def isnan(x):
+    """Where x is NaN, a bool tensor."""
+    return _test(x, lambda xp, a: xp.isnan(a))
+
+
+def isfinite(x):
+    """Where x is neither infinite nor NaN, a bool tensor."""
+    return _test(x, lambda xp, a: xp.isfinite(a))
 
 
 def any(x, dim=None, keepdim=False):  # noqa: A001
+    """Whether any element (over ``dim``, or all) is non-zero: a bool tensor."""
     axes = None if dim is None else normalize_axes(dim, x.ndim, "any")
     return _test(x, lambda xp, a: xp.any(a, axis=axes, keepdims=keepdim))
 
 
 def all(x, dim=None, keepdim=False):  # noqa: A001
+    """Whether every element (over ``dim``, or all) is non-zero: a bool tensor."""
     axes = None if dim is None else normalize_axes(dim, x.ndim, "all")
     return _test(x, lambda xp, a: xp.all(a, axis=axes, keepdims=keepdim))
 

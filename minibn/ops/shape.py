@@ -364,6 +364,7 @@ transpose = swapaxes
 
 
 def broadcast_to(x, shape):
+    """x expanded to ``shape`` by NumPy's broadcasting rule (a view); the gradient sums back."""
     shape = _shape_arg((shape,))
     if shape == x.shape:
         return x

@@ -94,11 +94,29 @@ def _scalar_erf(v):
     return math.erf(v)
 
 
-def erf(x): return Erf.apply(_floating(x))
-def sin(x): return Sin.apply(_floating(x))
-def cos(x): return Cos.apply(_floating(x))
-def log1p(x): return Log1p.apply(_floating(x))
-def expm1(x): return Expm1.apply(_floating(x))
+def erf(x):
+    """The error function (2 / sqrt(pi)) int_0^x exp(-t^2) dt."""
+    return Erf.apply(_floating(x))
+
+
+def sin(x):
+    """sin x;  dx = cos x g."""
+    return Sin.apply(_floating(x))
+
+
+def cos(x):
+    """cos x;  dx = -sin x g."""
+    return Cos.apply(_floating(x))
+
+
+def log1p(x):
+    """log(1 + x), exact for small x;  dx = g / (1 + x)."""
+    return Log1p.apply(_floating(x))
+
+
+def expm1(x):
+    """e^x - 1, exact for small x;  dx = e^x g."""
+    return Expm1.apply(_floating(x))
 
 
 def reciprocal(x):
