@@ -71,12 +71,21 @@ class Var(_Reduction):
                 "leaves no degrees of freedom"
             )
         d = x - x.sum(axis=self.axes, keepdims=True) / self.count
+        d -= d.sum(axis=self.axes, keepdims=True) / self.count  # the refinement of centered()
         return (d * d).sum(axis=self.axes, keepdims=self.keepdim) / (self.count - self.correction)
 
     def backward(self, g):
         (x,) = self.inputs
-        centered = x - x.mean(dim=self.axes, keepdim=True)
-        return self.kept(g * (2 / (self.count - self.correction))) * centered
+        return self.kept(g * (2 / (self.count - self.correction))) * centered(x, self.axes)
+
+
+def centered(x: Tensor, axes: tuple) -> Tensor:
+    """x - mean(x) over ``axes``, the mean refined once: d = x - m0, then d - mean(d). A constant
+    slice comes out exactly 0 (one pass can leave rounding there, which the 1 / std of a gradient
+    would blow up; PyTorch's Welford mean gives 0 too). m0 is a constant to autodiff, so the
+    derivative is the mean's own."""
+    d = x - x.detach().mean(dim=axes, keepdim=True)
+    return d - d.mean(dim=axes, keepdim=True)
 
 
 def reciprocal_or_zero(s: Tensor) -> Tensor:
@@ -103,8 +112,7 @@ class Std(Var):
     def backward(self, g):
         (x,) = self.inputs
         inverse = reciprocal_or_zero(self.output)
-        centered = x - x.mean(dim=self.axes, keepdim=True)
-        return self.kept(g * inverse / (self.count - self.correction)) * centered
+        return self.kept(g * inverse / (self.count - self.correction)) * centered(x, self.axes)
 
 
 class Prod(_Reduction):
