@@ -10,7 +10,7 @@ the GPU run in CI on machines without one:
 * mixing a NumPy array with a device array in an operation raises
   TypeError (CuPy refuses it too); Python and NumPy scalars are fine;
 * ``asarray`` (the explicit host-to-device copy), ``get_array_module``,
-  ``cuda.Device``, ``cuda.runtime``, ``fuse`` and ``cupyx.scatter_add``
+  ``cuda.Device``, ``cuda.runtime``, ``fuse``, ``cupyx.scatter_add`` and ``cupyx.scipy.special.erf``
   exist; every other module attribute is NumPy's function applied to the
   underlying arrays, results wrapped back.
 
@@ -19,6 +19,7 @@ the GPU run in CI on machines without one:
 
 from __future__ import annotations
 
+import math
 import operator
 import sys
 import types
@@ -270,9 +271,19 @@ def scatter_add(a, slices, value):
     np.add.at(a._a, _unwrap(slices), _unwrap(value))
 
 
+def _erf(a):
+    """cupyx.scipy.special.erf: elementwise on the device array (math.erf here), dtype kept."""
+    data = _unwrap(a)
+    return ndarray(np.vectorize(math.erf, otypes=[data.dtype])(data))
+
+
 def install(monkeypatch):
-    """Make ``import cupy`` (and ``cupyx``) give this stand-in for the rest of a test."""
+    """Make ``import cupy`` (and ``cupyx``, ``cupyx.scipy.special``) give this stand-in for the rest of a test."""
     module = sys.modules[__name__]
+    special = types.SimpleNamespace(erf=_erf)
+    scipy = types.SimpleNamespace(special=special)
     monkeypatch.setitem(sys.modules, "cupy", module)
-    monkeypatch.setitem(sys.modules, "cupyx", types.SimpleNamespace(scatter_add=scatter_add))
+    monkeypatch.setitem(sys.modules, "cupyx", types.SimpleNamespace(scatter_add=scatter_add, scipy=scipy))
+    monkeypatch.setitem(sys.modules, "cupyx.scipy", scipy)
+    monkeypatch.setitem(sys.modules, "cupyx.scipy.special", special)
     return module

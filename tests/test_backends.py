@@ -221,3 +221,11 @@ def test_from_numpy_and_as_tensor_stay_on_the_cpu_when_asked(gpu):
     assert mb.from_numpy(a).device == "cpu" and mb.from_numpy(a)._data is a
     assert mb.as_tensor(a, device="cpu")._data is a
     assert mb.as_tensor(a).device == "cuda:0"  # no device given: the default device, a copy
+
+
+def test_an_index_on_another_device_is_refused(gpu):
+    x = mb.randn(3, 4, dtype=mb.float64).to("cuda")
+    for op in (lambda i: x.gather(0, i), lambda i: x.index_select(0, i.reshape(-1)),
+               lambda i: x.scatter_add(0, i, x[:1]), lambda i: x.scatter(0, i, value=1.0)):
+        with pytest.raises(TypeError, match="index is on cpu, the input on cuda:0"):
+            op(mb.tensor([[0, 1, 2, 0]]))

@@ -380,7 +380,7 @@ def check(seed) -> None:
 
     close(ours.item(), theirs.item(), "value")
     if at_a_kink(steps, our_values) or at_a_kink(steps, their_values):
-        return
+        return "kink"
     needed = range(len(inputs))
     our_grads = mb.grad(ours, our_leaves, create_graph=True, allow_unused=True)
     their_grads = torch.autograd.grad(theirs, their_leaves, create_graph=True, allow_unused=True)
@@ -405,27 +405,30 @@ def check(seed) -> None:
 
 
 def _check_all(seeds):
-    failures = []
+    """(graphs checked, graphs at a kink whose values only were compared)."""
+    failures, kinks = [], 0
     for seed in seeds:
         try:
             with np.errstate(all="ignore"):
-                check(seed)
+                kinks += check(seed) == "kink"
         except AssertionError as exc:
             failures.append(str(exc))
     assert not failures, f"{len(failures)} of {len(seeds)} graphs differ; first: {failures[0]}"
-    return len(seeds)
+    return len(seeds), kinks
 
 
 def test_random_graphs_match_pytorch():
-    assert _check_all(range(GRAPHS)) == GRAPHS
+    n, kinks = _check_all(range(GRAPHS))
+    assert n == GRAPHS and kinks < GRAPHS // 20
 
 
 @pytest.mark.slow
 def test_many_random_graphs_match_pytorch(capsys):
-    n = _check_all(range(GRAPHS, GRAPHS + SLOW_GRAPHS))
+    n, kinks = _check_all(range(GRAPHS, GRAPHS + SLOW_GRAPHS))
     with capsys.disabled():
-        print(f"\n{n} random graphs matched PyTorch (values, gradients, Hessian-vector products)")
-    assert n == SLOW_GRAPHS
+        print(f"\n{n} random graphs matched PyTorch (values, gradients, Hessian-vector products; "
+              f"{kinks} at a std kink: values only)")
+    assert n == SLOW_GRAPHS and kinks < SLOW_GRAPHS // 100
 
 
 def test_the_graphs_cover_every_op():

@@ -18,10 +18,12 @@ from ._util import normalize_axes
 from .shape import GetItem, IndexAdd
 
 
-def _index_array(index, op, bound, what="index"):
+def _index_array(index, op, bound, x, what="index"):
     if not isinstance(index, Tensor) or index.dtype.kind not in "iu":
         raise TypeError(f"{op}: {what} must be an integer Tensor (int64), got "
                         f"{getattr(index, 'dtype', type(index).__name__)}")
+    if index.device != x.device:
+        raise TypeError(f"{op}: {what} is on {index.device}, the input on {x.device}; move it with .to()")
     data = index._data
     if data.size and (int(data.min()) < 0 or int(data.max()) >= bound):
         raise IndexError(f"{op}: {what} holds values from {int(data.min())} to {int(data.max())}, outside "
@@ -40,7 +42,7 @@ def _positions(op, x, dim, index):
         if d != axis and n > m:
             raise ValueError(f"{op}: index of shape {tuple(index.shape)} is larger than the input's "
                              f"{tuple(x.shape)} in dimension {d}")
-    data = _index_array(index, op, shape[axis])
+    data = _index_array(index, op, shape[axis], x)
     xp = x.xp
     positions = tuple(data if d == axis else xp.arange(n).reshape([-1 if a == d else 1 for a in range(data.ndim)])
                       for d, n in enumerate(data.shape))
@@ -120,5 +122,5 @@ def index_select(input, dim, index):  # noqa: A002
     if input.ndim == 0:
         return index_select(input.reshape(1), dim, index).reshape(())
     (axis,) = normalize_axes(dim, input.ndim, "index_select")
-    data = _index_array(index, "index_select", input.shape[axis]).reshape(-1)
+    data = _index_array(index, "index_select", input.shape[axis], input).reshape(-1)
     return GetItem.apply(input, index=(slice(None),) * axis + (data.astype(np.int64, copy=False),), basic=False)
