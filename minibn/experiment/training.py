@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import contextlib
 import math
 
 import numpy as np
 
 from ..grad_mode import no_grad
+from ..nn.module import running_stats_kept  # noqa: F401  (the experiments' import)
 
 
 def batch_indices(seed: int, step: int, n: int, batch_size: int | None, shuffle: bool = True):
@@ -90,13 +90,3 @@ def lr_below(optimizer, floor: float) -> bool:
     return all(group["lr"] < floor for group in optimizer.param_groups)
 
 
-@contextlib.contextmanager
-def running_stats_kept(net):
-    """Training-mode forwards inside the block leave ``net``'s buffers (running statistics) as
-    they were: probes and Hessians on batch statistics that are not training steps."""
-    saved = [(b, b._data.copy()) for b in net.buffers()]
-    try:
-        yield net
-    finally:
-        for b, values in saved:
-            b._data[...] = values

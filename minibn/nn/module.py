@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections import OrderedDict
 
 import numpy as np
@@ -311,3 +312,15 @@ class Sequential(Module):
 
     def __iter__(self):
         return iter(self._modules.values())
+
+
+@contextlib.contextmanager
+def running_stats_kept(net: "Module"):
+    """Training-mode forwards inside the block leave ``net``'s buffers (running statistics) as
+    they were: probes and Hessians on batch statistics that are not training steps."""
+    saved = [(b, b._data.copy()) for b in net.buffers()]
+    try:
+        yield net
+    finally:
+        for b, values in saved:
+            b._data[...] = values
