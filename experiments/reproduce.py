@@ -38,6 +38,7 @@ REGISTRY = {
     "normalizations": ("normalizations", {}),
     "normalizations_shuffle": ("normalizations", {"shuffle": True}),
     "lr_sweep": ("lr_sweep", {}),
+    "landscape": ("landscape", {}),
 }
 
 

@@ -217,7 +217,7 @@ def plot_lines(curves: dict, path, *, xlabel="alpha", title="", log: bool = Fals
     from .plotting import plt, save_figure
 
     panels = 2 if accuracy or any(np.any(c.accuracy) for c in curves.values()) else 1
-    fig, axes = plt.subplots(1, panels, figsize=(5.5 * panels, 4), squeeze=False)
+    fig, axes = plt.subplots(1, panels, figsize=(5.5 * panels, 4), squeeze=False, constrained_layout=True)
     for label, c in curves.items():
         axes[0][0].plot(c.axes[0], c.loss, label=label)
         if panels == 2:
@@ -240,7 +240,7 @@ def plot_surfaces(surfaces: dict, path, *, kind: str = "contour", log: bool = Fa
     if kind not in ("contour", "3d"):
         raise ValueError(f"kind must be 'contour' or '3d', got {kind!r}")
     n = len(surfaces)
-    fig = plt.figure(figsize=(5.2 * n, 4.4))
+    fig = plt.figure(figsize=(6.0 * n, 4.6), constrained_layout=True)
     for i, (label, s) in enumerate(surfaces.items()):
         a, b = np.meshgrid(*s.axes)
         z = np.log10(np.maximum(s.loss, 1e-12)) if log else s.loss

@@ -39,7 +39,7 @@ EXPECTED = {
     "F001-E8": ("BOUND-FAILS", lambda r: r < -0.5),
     "F001-E9": ("HOLDS", lambda r: r < 1e-3),
     "F001-E10": ("BOUND-HOLDS", lambda r: abs(r) < 1e-10),
-    "F001-E11": ("CONDITIONAL", lambda r: r >= 0),
+    "F001-E11": ("BOUND-FAILS", lambda r: r < -0.5),
     "F001-E12": ("HOLDS", lambda r: r <= ROUNDING),
     "F001-E13": ("HOLDS", lambda r: r <= 1e-12),
     "F001-E13b": ("BOUND-FAILS", lambda r: r < -0.5),
