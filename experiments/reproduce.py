@@ -39,6 +39,7 @@ REGISTRY = {
     "normalizations_shuffle": ("normalizations", {"shuffle": True}),
     "lr_sweep": ("lr_sweep", {}),
     "landscape": ("landscape", {}),
+    "smoothness": ("smoothness", {}),
 }
 
 

@@ -1,0 +1,508 @@
+"""Smoothness along training, internal covariate shift and noisy batch norm (seeds 001 and 004).
+
+Santurkar et al. (2018), as seeds 001 and 004 report them, argue that batch norm helps because
+it makes the loss smoother along the gradient (smaller loss variation, more predictive
+gradients, a smaller "effective" beta), not because it reduces internal covariate shift (ICS):
+networks with noisy batch norm, whose layer inputs shift at every step, still train well, and
+by their gradient-based definition batch norm does not reduce ICS. They measure this on VGG on
+CIFAR-10 and on a 25-layer deep linear network (DLN); here it runs on MLPs on MNIST (the 10 000
+training images that come with minibn) and on a deep linear network on Gaussian data:
+
+    python experiments/smoothness.py [--quick] [--seeds 3] [--epochs 20] [--probe-every 50] [--workers 2]
+
+For each seed: a plain MLP, the same with BatchNorm1d after each hidden linear layer, and the
+same with noisy batch norm (Santurkar et al.'s Algorithm 1) start from the same weights and
+train with seed 001's protocol (Adam, lr 0.01, batch 128, 20 epochs); a plain and a BN deep
+linear network train the same way on their regression. Every --probe-every steps, on the
+step's batch, the probes of ``minibn.smoothness`` (loss variation, gradient predictiveness,
+effective beta over step sizes around the learning rate, and g^T H g / ||g||^2), the ICS of
+each block, and the distribution of one neuron's layer inputs in two layers are recorded;
+probes do not change the training (running statistics and noise draws are put back). Each
+(network, seed) runs in a worker process with a checkpoint after it (--resume continues).
+Writes metrics.json (with the claims) and figures.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+
+import numpy as np
+
+import minibn as mb
+import minibn.functional as F
+from minibn import experiment, nn, plotting, smoothness
+from minibn.data import load_mnist_subset
+from minibn.data.synthetic import deep_linear_regression
+from minibn.experiment import ConfigError, at_least, option, parallel, positive
+from minibn.experiment import claims as C
+from minibn.experiment.training import batch_indices, evaluate, running_stats_kept
+
+DOCUMENTS = ("001", "004")
+MLP_NETWORKS = ("plain", "bn", "noisy_bn")
+DLN_NETWORKS = ("dln_plain", "dln_bn")
+QUANTILES = (5, 25, 50, 75, 95)
+NOTES = (
+    "Santurkar et al. ran VGG on CIFAR-10 and a 25-layer deep linear network; this experiment runs MLPs on MNIST "
+    "(the 10 000 training images that come with minibn) and a deep linear network on Gaussian data. The training "
+    "follows seed 001's probe setting: Adam, lr 0.01, batch 128, 20 epochs (the deep linear network: Adam at "
+    "--dln-lr).",
+    "The probes move along the raw gradient g of the step's batch (not Adam's step), with step sizes --eta-factors "
+    "times the learning rate, and evaluate the loss and gradient on the same batch in training mode (batch "
+    "statistics); running statistics and noise draws are restored, so probing does not change the training.",
+    "ICS follows Santurkar et al.'s Definition 2.1 with the blocks Linear [-> BatchNorm1d]: G_i = grad of W_i "
+    "at the step's parameters, G'_i the same after the blocks before i have taken the step, same batch and same "
+    "noise draw.",
+    "The deep linear network (our settings; the paper's are not in the seeds): --dln-depth linear layers of "
+    "width --dln-width, Xavier-normal weights (so that the plain network's signal neither grows nor vanishes "
+    "with depth), input dimension = width, 10 outputs, targets y = x A + 0.1 noise with A ~ N(0, 1/d), "
+    "--dln-samples samples, mean squared error.",
+)
+
+
+@dataclasses.dataclass
+class Config(experiment.Config):
+    CPU_ONLY = True
+    seeds: int = option(3, "seeds: --seed, --seed + 1, ...", check=at_least(1))
+    width: int = option(100, "hidden width of the MLPs", check=at_least(1))
+    hidden_layers: int = option(3, "hidden layers of the MLPs", check=at_least(2))
+    lr: float = option(0.01, "Adam learning rate (seed 001's)", check=positive)
+    batch_size: int = option(128, "batch size (seed 001's)", check=at_least(2))
+    epochs: int = option(20, "training epochs (seed 001's)", check=at_least(1))
+    train_size: int = option(10_000, "MNIST training images (of the 10 000 that come with minibn)", check=at_least(2))
+    probe_every: int = option(50, "steps between probes (and at the last step)", check=at_least(1))
+    eta_factors: tuple[float, ...] = option((0.25, 0.5, 1.0, 2.0, 4.0), "probe step sizes, times the learning rate",
+                                            check=positive)
+    dln: bool = option(True, "also train and probe the deep linear networks (--no-dln: MLPs only)")
+    dln_depth: int = option(25, "linear layers of the deep linear network (Santurkar et al.: 25)", check=at_least(2))
+    dln_width: int = option(20, "width (and input dimension) of the deep linear network", check=at_least(2))
+    dln_samples: int = option(2000, "samples of the deep linear network's regression", check=at_least(2))
+    dln_lr: float = option(1e-3, "Adam learning rate of the deep linear networks", check=positive)
+    workers: int = option(min(2, parallel.cpu_count()), "processes working at once", check=at_least(1),
+                          resumable=True)
+
+    def validate(self):
+        for name, n in (("train_size", self.train_size), ("dln_samples", self.dln_samples)):
+            if self.batch_size > n:
+                raise ConfigError("batch_size", f"{self.batch_size} exceeds --{name.replace('_', '-')} {n}")
+
+
+QUICK = {"seeds": 3, "width": 32, "hidden_layers": 2, "epochs": 1, "train_size": 2000, "probe_every": 5,
+         "dln_depth": 6, "dln_width": 8, "dln_samples": 512}
+
+
+# -- networks and data ------------------------------------------------------------------------------------
+
+
+def build_network(cfg: Config, network: str, seed: int) -> nn.Sequential:
+    """The networks of a seed share their linear layers' initial weights (one generator per seed)."""
+    g = mb.Generator(seed)
+    if network.startswith("dln"):
+        return nn.mlp([cfg.dln_width] * cfg.dln_depth + [10], norm="bn" if network == "dln_bn" else None,
+                      activation=None, init="xavier_normal", dtype=cfg.dtype, generator=g)
+    norm_kwargs = {"noise": True} if network == "noisy_bn" else None
+    net = nn.mlp([784] + [cfg.width] * cfg.hidden_layers + [10], norm=None if network == "plain" else "bn",
+                 norm_kwargs=norm_kwargs, dtype=cfg.dtype, generator=g)
+    for k, layer in enumerate(m for m in net if isinstance(m, nn.BatchNorm1d) and m.noise):
+        layer.noise_generator = mb.Generator(seed * 1000 + k)  # reproducible draws, one stream per layer
+    return net
+
+
+def load_data(cfg: Config, network: str, seed: int):
+    """(x, y, x_test, y_test, loss function, classification?) for the network's task."""
+    dtype = np.dtype(cfg.dtype)
+    if network.startswith("dln"):
+        x, y, _ = deep_linear_regression(cfg.dln_samples * 2, cfg.dln_width, 10, seed=[seed, 7], noise=0.1, dtype=dtype)
+        n = cfg.dln_samples
+        return x[:n], y[:n], x[n:], y[n:], F.mse_loss, False
+    x, y = load_mnist_subset("train", dtype=dtype)
+    xt, yt = load_mnist_subset("test", dtype=dtype)
+    return x[:cfg.train_size], y[:cfg.train_size], xt, yt, F.cross_entropy, True
+
+
+def blocks_of(net) -> list:
+    """[(the Linear, its parameters and those of the BatchNorm1d after it)] for each linear layer."""
+    blocks = []
+    for m in net:
+        if isinstance(m, nn.Linear):
+            blocks.append((m, list(m.parameters())))
+        elif isinstance(m, nn.BatchNorm1d):
+            blocks[-1][1].extend(m.parameters())
+    return blocks
+
+
+def _input_layers(net) -> list:
+    """The modules whose outputs are the activations' inputs (BatchNorm1d, else the hidden Linear), first
+    and last hidden block."""
+    picks = [m for m in net if isinstance(m, nn.BatchNorm1d)] or [m for m in net if isinstance(m, nn.Linear)][:-1]
+    return [picks[0], picks[-1]]
+
+
+class _NoiseState:
+    """The noise generators of a network's noisy batch norms: saved once, put back at will."""
+
+    def __init__(self, net):
+        self.generators = [m.noise_generator for m in net if isinstance(m, nn.BatchNorm1d) and m.noise]
+        self.states = [g.get_state() for g in self.generators]
+
+    def restore(self):
+        for g, s in zip(self.generators, self.states):
+            g.set_state(s)
+
+
+# -- one training with its probes ------------------------------------------------------------------------
+
+
+def task(job: dict) -> dict:
+    """Train one (network, seed) with probes every ``probe_every`` steps. Runs in a worker process."""
+    cfg = Config(**job["config"])
+    experiment.use_backend(cfg.backend)
+    network, seed = job["network"], job["seed"]
+    x_np, y_np, xt_np, yt_np, loss_of, classification = load_data(cfg, network, seed)
+    x, y, xt, yt = (mb.tensor(a) for a in (x_np, y_np, xt_np, yt_np))
+    net = build_network(cfg, network, seed)
+    lr = cfg.dln_lr if network.startswith("dln") else cfg.lr
+    opt = mb.optim.Adam(net.parameters(), lr=lr)
+    params, blocks = list(net.parameters()), blocks_of(net)
+    watched = _input_layers(net)
+    width = cfg.dln_width if network.startswith("dln") else cfg.width
+    neuron = int(np.random.default_rng([seed, 5]).integers(width))  # the watched neuron of both layers
+    per_epoch = len(x) // cfg.batch_size
+    steps = cfg.epochs * per_epoch
+    etas = [f * lr for f in cfg.eta_factors]
+    probes, ics, inputs, losses, test_curve = [], [], [], [], []
+    net.train()
+    for step in range(steps):
+        idx = batch_indices(seed, step, len(x), cfg.batch_size)
+        xb, yb = x[idx], y[idx]
+        probing = step % cfg.probe_every == 0 or step == steps - 1
+        noise = _NoiseState(net)
+        if probing:
+            def batch_loss():
+                noise.restore()
+                return loss_of(net(xb), yb)
+
+            with running_stats_kept(net):
+                probes.append({"step": step, **smoothness.gradient_probes(batch_loss, params, etas)})
+                inputs.append({"step": step, **_layer_inputs(net, watched, neuron, batch_loss)})
+            before = [p._data.copy() for p in params]
+        noise.restore()
+        opt.zero_grad()
+        loss = loss_of(net(xb), yb)
+        loss.backward()
+        opt.step()
+        losses.append(float(loss.item()))
+        if probing:
+            after_state = _NoiseState(net)
+            flat = [p for _, block in blocks for p in block]
+            after = [p._data.copy() for p in flat]
+            for p, b in zip(params, before):
+                p._data[...] = b
+            with running_stats_kept(net):
+                shift = smoothness.internal_covariate_shift(batch_loss, [b for _, b in blocks],
+                                                            [m.weight for m, _ in blocks], after)
+            for p, a in zip(flat, after):
+                p._data[...] = a
+            after_state.restore()
+            ics.append({"step": step, "l2": [s[0] for s in shift], "cos": [s[1] for s in shift]})
+        if (step + 1) % per_epoch == 0:
+            test_curve.append(_test_score(net, xt, yt, loss_of, classification))
+    final = {"train": _test_score(net, x, y, loss_of, classification), "test": test_curve[-1]}
+    return {"network": network, "seed": seed, "train_loss": losses, "test_curve": test_curve, "final": final,
+            "probes": probes, "ics": ics, "layer_inputs": inputs, "neuron": neuron}
+
+
+def _layer_inputs(net, watched, neuron, batch_loss) -> dict:
+    """Quantiles of one neuron's values over the batch, and the layer's mean and std, at the watched modules."""
+    seen = {}
+    handles = [m.register_forward_hook(lambda mod, inp, out, k=k: seen.__setitem__(k, out.detach().numpy()))
+               for k, m in enumerate(watched)]
+    try:
+        with mb.no_grad():
+            batch_loss()
+    finally:
+        for h in handles:
+            h.remove()
+    return {f"layer{k}": {"quantiles": np.percentile(seen[k][:, neuron], QUANTILES).tolist(),
+                          "mean": float(seen[k][:, neuron].mean()), "std": float(seen[k][:, neuron].std())}
+            for k in seen}
+
+
+def _test_score(net, x, y, loss_of, classification) -> float:
+    """Accuracy (classification) or mean squared error (regression) in eval mode."""
+    if classification:
+        return evaluate(net, x, y)
+    was = net.training
+    net.eval()
+    with mb.no_grad():
+        out = float(loss_of(net(x), y).item())
+    net.train(was)
+    return out
+
+
+def task_key(network, seed) -> str:
+    return f"{network}/seed={seed}"
+
+
+# -- the run --------------------------------------------------------------------------------------------
+
+
+def networks(cfg: Config) -> tuple:
+    return MLP_NETWORKS + (DLN_NETWORKS if cfg.dln else ())
+
+
+def run(cfg: Config, resume: bool = False) -> dict:
+    with experiment.Run("smoothness", cfg, resume) as r:
+        seeds = list(range(cfg.seed, cfg.seed + cfg.seeds))
+        state = r.state({}, {"tasks": {}})
+        done = state.record["tasks"]
+        nets = networks(cfg)
+        jobs = [{"network": n, "seed": s, "config": cfg.to_dict()} for s in seeds for n in nets
+                if task_key(n, s) not in done]
+        total = len(nets) * len(seeds)
+        bar = experiment.progress(None, cfg.quiet, total=total, initial=total - len(jobs), desc="smoothness",
+                                  unit="network")
+        try:
+            for _, result in parallel.imap_unordered(task, jobs, workers=cfg.workers):
+                done[task_key(result["network"], result["seed"])] = result
+                r.checkpoint(state)
+                bar.update(1)
+        finally:
+            bar.close()
+        results = {n: [done[task_key(n, s)] for s in seeds] for n in nets}
+        metrics = {"experiment": "seeds 001 and 004: smoothness probes, internal covariate shift, noisy batch norm",
+                   "config": cfg.to_dict(), "seeds": seeds, "runs": results,
+                   "summary": {n: summarize(rs) for n, rs in results.items()}, "notes": list(NOTES)}
+        metrics["claims"] = claims(metrics)
+        figures = {"probes.png": lambda p: _probes_figure(metrics, ("plain", "bn"), p),
+                   "ics.png": lambda p: _ics_figure(metrics, p),
+                   "noisy_bn.png": lambda p: _noisy_figure(metrics, p)}
+        if cfg.dln:
+            figures["dln_probes.png"] = lambda p: _probes_figure(metrics, DLN_NETWORKS, p)
+        return r.finish(metrics, figures)
+
+
+def summarize(runs: list) -> dict:
+    """Per seed, the probes' measures averaged over the probe steps, the ICS averaged over steps and
+    blocks, the shift of the watched neuron's mean, and the final scores."""
+    def per_run(r):
+        p = r["probes"]
+        return {"loss_variation": float(np.mean([b - a for a, b in (q["loss_variation"] for q in p)])),
+                "gradient_predictiveness": float(np.mean([q["gradient_predictiveness"][1] for q in p])),
+                "effective_beta": float(np.nanmean([q["effective_beta"] for q in p])),
+                "curvature": float(np.nanmean([q["curvature"] for q in p])),
+                "ics_l2": float(np.mean([np.mean(s["l2"][1:]) for s in r["ics"]])),
+                "ics_cos": float(np.nanmean([np.mean(s["cos"][1:]) for s in r["ics"]])),
+                "input_shift": float(np.mean([np.std([i[k]["mean"] for i in r["layer_inputs"]])
+                                              for k in r["layer_inputs"][0] if k != "step"])),
+                "final_train": r["final"]["train"], "final_test": r["final"]["test"]}
+    rows = [per_run(r) for r in runs]
+    return {k: [row[k] for row in rows] for k in rows[0]}
+
+
+# -- claims -----------------------------------------------------------------------------------------------
+
+
+def _setting(cfg: dict, dln: bool = False) -> str:
+    if dln:
+        net = (f"deep linear networks of {cfg['dln_depth']} linear layers of width {cfg['dln_width']} with and without "
+               f"BatchNorm1d, on a Gaussian regression ({cfg['dln_samples']} samples), Adam lr {cfg['dln_lr']:g}")
+    else:
+        net = (f"MLPs 784-{'-'.join([str(cfg['width'])] * cfg['hidden_layers'])}-10 (ReLU) plain, with BatchNorm1d "
+               f"and with noisy batch norm, on MNIST ({cfg['train_size']} training images), Adam lr {cfg['lr']:g}")
+    return (f"{net}, batch {cfg['batch_size']}, {cfg['epochs']} epochs, probes every {cfg['probe_every']} steps on the "
+            f"step's batch, step sizes {','.join(f'{f:g}' for f in cfg['eta_factors'])} x lr; {cfg['seeds']} seeds "
+            f"from {cfg['seed']} (Santurkar et al.: VGG on CIFAR-10 and a 25-layer deep linear network)")
+
+
+def _smaller(metrics, measure, network, reference):
+    a, b = metrics["summary"][network][measure], metrics["summary"][reference][measure]
+    log_a, log_b = np.log10(np.maximum(a, 1e-300)), np.log10(np.maximum(b, 1e-300))
+    mean, p = C.paired_t_test(log_a, log_b)
+    return {network: a, reference: b, "mean_log10_ratio": mean, "p": p, "seeds": len(a),
+            "result": {1: f"larger with {network}", -1: f"smaller with {network}", 0: "no significant difference"}[
+                C.paired_t_compare(log_a, log_b)]}
+
+
+PROBE_RULE = ("per seed, the {what} averaged over the probe steps, for each network; paired t-test over the seeds of "
+              "log10({bn}) - log10({plain}) at p < 0.05: REPRODUCED if batch norm's is significantly smaller, "
+              "NOT-REPRODUCED if larger or inside the seeds' spread; INCONCLUSIVE with one seed")
+MEASURES = {"loss_variation": "width max - min of the loss variation band (max over eta minus min over eta)",
+            "gradient_predictiveness": "largest gradient change max_eta ||grad L(theta) - grad L(theta - eta g)||",
+            "effective_beta": "effective beta max_eta ||grad L(theta) - grad L(theta - eta g)|| / ||eta g||",
+            "curvature": "curvature along the gradient g^T H g / ||g||^2"}
+
+
+def _decide_smaller(e):
+    if e["seeds"] < 2:
+        return C.INCONCLUSIVE
+    return C.REPRODUCED if e["result"].startswith("smaller") else C.NOT_REPRODUCED
+
+
+def claims(metrics: dict) -> list:
+    cfg, out = metrics["config"], []
+    texts = {"loss_variation": ("004", "sec. 1.3, Figure 3", "introducing BN ... leads to a smoother loss function: "
+                                "smaller loss variation along the gradient"),
+             "gradient_predictiveness": ("004", "sec. 1.3, Figure 3", "BN makes the gradients more reliable "
+                                         "(predictive)"),
+             "effective_beta": ("001", "sec. 3, Figure 1", "the gradient with BatchNorm is more predictive (smaller "
+                                "'effective' beta-smoothness)"),
+             "curvature": ("001", "sec. 2.2, eq. (9)-(10)", "BatchNorm reduces the quadratic form of the loss Hessian "
+                           "in the gradient direction, improving the effective beta-smoothness")}
+    for kind, (bn, plain) in (("SMOOTH", ("bn", "plain")), ("DLN", DLN_NETWORKS[::-1])):
+        if bn not in metrics["summary"]:
+            continue
+        for measure, (doc, where, text) in texts.items():
+            if kind == "DLN" and measure == "curvature":
+                continue
+            cid = f"{kind}-{measure.upper().replace('_', '-')}"
+            claim_text = text if kind == "SMOOTH" else f"(for the deep linear network) {text}"
+            out.append(C.claim(cid, doc, where, claim_text, _setting(cfg, kind == "DLN"),
+                               _smaller(metrics, measure, bn, plain),
+                               PROBE_RULE.format(what=MEASURES[measure], bn=bn, plain=plain), _decide_smaller))
+    out.append(_ics_claim(metrics))
+    out.append(_noisy_claim(metrics))
+    return out
+
+
+def _ics_claim(metrics) -> dict:
+    s = metrics["summary"]
+    a, b = s["bn"]["ics_cos"], s["plain"]["ics_cos"]
+    e = {"cos_bn": a, "cos_plain": b, "l2_bn": s["bn"]["ics_l2"], "l2_plain": s["plain"]["ics_l2"],
+         "cos_result": {1: "higher with bn", -1: "lower with bn", 0: "no significant difference"}[
+             C.paired_t_compare(a, b)], "cos_p": C.paired_t_test(a, b)[1], "seeds": len(a)}
+    if "noisy_bn" in s:
+        e["cos_noisy_bn"], e["l2_noisy_bn"] = s["noisy_bn"]["ics_cos"], s["noisy_bn"]["ics_l2"]
+
+    def decide(e):
+        if e["seeds"] < 2:
+            return C.INCONCLUSIVE
+        return C.NOT_REPRODUCED if e["cos_result"] == "higher with bn" else C.REPRODUCED
+
+    return C.claim("ICS-NOT-REDUCED", "004", "sec. 1.3", "BN does not appear to improve the internal covariate shift "
+                   "by the gradient-based definition (it may increase it)", _setting(metrics["config"]), e,
+                   "per seed, cos(G_i, G'_i) averaged over the probe steps and the blocks after the first (the first "
+                   "has no block before it); paired t-test over the seeds, bn against plain, at p < 0.05: "
+                   "NOT-REPRODUCED if batch norm's cosine is significantly higher (less shift), else REPRODUCED; "
+                   "||G - G'|| is reported beside it; INCONCLUSIVE with one seed", decide)
+
+
+def _noisy_claim(metrics) -> dict:
+    s = metrics["summary"]
+    gap = np.subtract(s["noisy_bn"]["final_train"], s["bn"]["final_train"])
+    shift = _smaller(metrics, "input_shift", "bn", "noisy_bn")
+    e = {"final_train_accuracy": {n: s[n]["final_train"] for n in MLP_NETWORKS},
+         "mean_gap_noisy_minus_bn": float(gap.mean()), "input_shift": {n: s[n]["input_shift"] for n in MLP_NETWORKS},
+         "shift_result": shift["result"], "shift_p": shift["p"], "seeds": len(gap)}
+
+    def decide(e):
+        if e["seeds"] < 2:
+            return C.INCONCLUSIVE
+        trains = e["mean_gap_noisy_minus_bn"] >= -0.02
+        shifts = e["shift_result"].startswith("smaller with bn")
+        return C.REPRODUCED if trains and shifts else C.PARTLY if trains else C.NOT_REPRODUCED
+
+    return C.claim("NOISY-BN-TRAINS", "004", "sec. 1.3, Figure 1", "networks with noisy BN train nearly as well as BN "
+                   "networks although their layer inputs shift", _setting(metrics["config"]), e,
+                   "'nearly as well': noisy BN's final training accuracy (eval mode) at most 2 points below BN's, "
+                   "mean over the seeds; 'inputs shift': the std over the probe steps of a watched neuron's batch "
+                   "mean (first and last hidden layer) significantly larger for noisy BN than for BN (paired t-test "
+                   "of log10, p < 0.05). REPRODUCED if both, PARTLY if it trains but the shift is not significant, "
+                   "NOT-REPRODUCED if it does not train as well; INCONCLUSIVE with one seed", decide)
+
+
+# -- figures and summary ----------------------------------------------------------------------------------
+
+
+def _probes_figure(metrics, pair, path):
+    plt = plotting.plt
+    fig, axes = plt.subplots(1, 4, figsize=(18, 3.8), constrained_layout=True)
+    for i, network in enumerate(pair):
+        run_ = metrics["runs"][network][0]
+        steps = [q["step"] for q in run_["probes"]]
+        lo, hi = zip(*[q["loss_variation"] for q in run_["probes"]])
+        axes[0].fill_between(steps, lo, hi, color=f"C{i}", alpha=0.4, label=network)
+        lo, hi = zip(*[q["gradient_predictiveness"] for q in run_["probes"]])
+        axes[1].fill_between(steps, lo, hi, color=f"C{i}", alpha=0.4, label=network)
+        axes[2].plot(steps, [q["effective_beta"] for q in run_["probes"]], color=f"C{i}", label=network)
+        axes[3].plot(steps, [q["curvature"] for q in run_["probes"]], color=f"C{i}", label=network)
+    titles = ("loss variation L(theta - eta g) over eta", "gradient predictiveness (range over eta)",
+              "effective beta-smoothness", "g^T H g / ||g||^2")
+    for ax, title in zip(axes, titles):
+        ax.set(xlabel="step", title=title, yscale="log" if title != titles[3] else "symlog")
+        ax.grid(True, alpha=0.3)
+        ax.legend()
+    fig.suptitle(f"probes along training, seed {metrics['seeds'][0]}")
+    plotting.save_figure(fig, path)
+
+
+def _ics_figure(metrics, path):
+    plt = plotting.plt
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4), constrained_layout=True)
+    for i, network in enumerate(MLP_NETWORKS):
+        run_ = metrics["runs"][network][0]
+        steps = [s["step"] for s in run_["ics"]]
+        blocks = len(run_["ics"][0]["l2"])
+        for b in range(1, blocks):
+            style = {"color": f"C{i}", "alpha": 0.3 + 0.7 * b / blocks, "label": f"{network}, block {b + 1}"}
+            axes[0].plot(steps, [s["l2"][b] for s in run_["ics"]], **style)
+            axes[1].plot(steps, [s["cos"][b] for s in run_["ics"]], **style)
+    axes[0].set(xlabel="step", ylabel="||G - G'||", yscale="log", title="internal covariate shift (l2)")
+    axes[1].set(xlabel="step", ylabel="cos(G, G')", title="internal covariate shift (cosine; 1: none)")
+    for ax in axes:
+        ax.grid(True, alpha=0.3)
+        ax.legend(fontsize=7)
+    plotting.save_figure(fig, path)
+
+
+def _noisy_figure(metrics, path):
+    plt = plotting.plt
+    fig, axes = plt.subplots(2, 2, figsize=(12, 8), constrained_layout=True)
+    for i, network in enumerate(MLP_NETWORKS):
+        runs = metrics["runs"][network]
+        per_epoch = max(1, len(runs[0]["train_loss"]) // max(1, len(runs[0]["test_curve"])))
+        loss = np.mean([np.reshape(r["train_loss"][:per_epoch * len(r["test_curve"])], (-1, per_epoch)).mean(1)
+                        for r in runs], axis=0)
+        axes[0][0].plot(np.arange(1, len(loss) + 1), loss, color=f"C{i}", label=network)
+        axes[0][1].plot(np.arange(1, len(loss) + 1), 100 * np.mean([r["test_curve"] for r in runs], axis=0),
+                        color=f"C{i}", label=network)
+        for k, ax in enumerate(axes[1]):
+            inputs = runs[0]["layer_inputs"]
+            steps = [q["step"] for q in inputs]
+            q = np.array([q[f"layer{k}"]["quantiles"] for q in inputs])
+            ax.fill_between(steps, q[:, 0], q[:, 4], color=f"C{i}", alpha=0.15)
+            ax.fill_between(steps, q[:, 1], q[:, 3], color=f"C{i}", alpha=0.35)
+            ax.plot(steps, q[:, 2], color=f"C{i}", label=f"{network} (median, 25-75 %, 5-95 %)")
+    axes[0][0].set(xlabel="epoch", ylabel="training loss (mean over the epoch)", yscale="log",
+                   title=f"mean over {len(metrics['seeds'])} seeds")
+    axes[0][1].set(xlabel="epoch", ylabel="test accuracy (%)")
+    for k, ax in enumerate(axes[1]):
+        ax.set(xlabel="step", ylabel="layer input of one neuron", title=f"{'first' if k == 0 else 'last'} hidden layer, "
+               f"seed {metrics['seeds'][0]}")
+    for ax in axes.ravel():
+        ax.grid(True, alpha=0.3)
+        ax.legend(fontsize=7)
+    plotting.save_figure(fig, path)
+
+
+def summary(metrics: dict) -> str:
+    lines = ["per network, mean over seeds of the per-seed averages over the probe steps:"]
+    keys = ("loss_variation", "gradient_predictiveness", "effective_beta", "curvature", "ics_l2", "ics_cos",
+            "input_shift", "final_train", "final_test")
+    lines.append(f"{'network':<10} " + " ".join(f"{k:>14}" for k in keys))
+    for network, s in metrics["summary"].items():
+        lines.append(f"{network:<10} " + " ".join(f"{np.mean(s[k]):14.4g}" for k in keys))
+    lines.extend(f"note: {n}" for n in metrics["notes"])
+    return "\n".join(lines)
+
+
+def headline(metrics: dict) -> dict:
+    return {f"{n}_{k}_mean": float(np.mean(v)) for n, s in metrics["summary"].items() for k, v in s.items()}
+
+
+def main(argv=None) -> dict:
+    return experiment.main(sys.modules[__name__], argv)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,97 @@
+"""Smoothness along training, as Santurkar et al. (2018, "How does batch normalization help
+optimization?") measure it, and their gradient-based internal covariate shift.
+
+At parameters theta with gradient g = grad L(theta) on one batch, for step sizes eta:
+
+    loss variation           the range (min, max) of L(theta - eta g) over eta          (sec. 3.1)
+    gradient predictiveness  the range of ||grad L(theta) - grad L(theta - eta g)|| over eta
+    effective beta           max over eta of ||grad L(theta) - grad L(theta - eta g)|| / ||eta g||
+    curvature along g        g^T H g / ||g||^2 (one Hessian-vector product)
+
+all on the same batch (so a batch-norm network keeps its batch statistics, and its running
+statistics are not touched). Internal covariate shift (their Definition 2.1): for block i, with
+G_i = grad_{W_i} L at the step's parameters and G'_i the same gradient after the blocks before
+i have taken the step (same batch),
+
+    ICS_i = ||G_i - G'_i||,  and the cosine of G_i and G'_i.
+
+``loss_fn()`` is a closure computing the loss on the batch from the live parameters; the
+functions set parameters in place and restore them before returning.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .autograd import grad
+from .hessian import hvp
+
+
+def _flat(arrays) -> np.ndarray:
+    return np.concatenate([np.asarray(a.get() if hasattr(a, "get") else a, dtype=float).ravel() for a in arrays])
+
+
+def _gradient(loss_fn, params):
+    return [g._data.copy() for g in grad(loss_fn(), params, allow_unused=False)]
+
+
+def gradient_probes(loss_fn, params, etas) -> dict:
+    """The loss, the change of gradient and the effective beta along -g for each step size in ``etas``
+    (see the module docstring); ``params`` are the Tensors moved, their values restored afterwards."""
+    etas = np.asarray(etas, dtype=float)
+    if etas.ndim != 1 or not len(etas) or np.any(etas <= 0):
+        raise ValueError(f"etas must be a non-empty list of positive step sizes, got {etas!r}")
+    params = list(params)
+    theta = [p._data.copy() for p in params]
+    base_loss = float(loss_fn().item())
+    g = _gradient(loss_fn, params)
+    g_flat = _flat(g)
+    g_norm = float(np.linalg.norm(g_flat))
+    losses, changes = [], []
+    try:
+        for eta in etas:
+            for p, t, gi in zip(params, theta, g):
+                p._data[...] = t - float(eta) * gi
+            losses.append(float(loss_fn().item()))
+            changes.append(float(np.linalg.norm(_flat(_gradient(loss_fn, params)) - g_flat)))
+    finally:
+        for p, t in zip(params, theta):
+            p._data[...] = t
+    hg = hvp(loss_fn, params, g)
+    curvature = float(_flat([h._data for h in hg]) @ g_flat) / g_norm ** 2 if g_norm else float("nan")
+    changes = np.asarray(changes)
+    return {"etas": etas.tolist(), "loss": base_loss, "grad_norm": g_norm, "losses": losses,
+            "gradient_changes": changes.tolist(),
+            "loss_variation": [float(min(losses)), float(max(losses))],
+            "gradient_predictiveness": [float(changes.min()), float(changes.max())],
+            "effective_beta": float(np.max(changes / (etas * g_norm))) if g_norm else float("nan"),
+            "curvature": curvature}
+
+
+def internal_covariate_shift(loss_fn, blocks, weights, after) -> list:
+    """[(||G_i - G'_i||, cos(G_i, G'_i)) for each block i]: ``blocks`` lists the parameters of each block
+    in order (block i holds ``weights[i]``), ``after`` maps each parameter (by position in the flattened
+    blocks) to its value after the step. G_i is taken at the parameters as they are; G'_i with the
+    blocks before i set to ``after``."""
+    flat = [p for block in blocks for p in block]
+    if len(after) != len(flat):
+        raise ValueError(f"after needs one array per parameter of the blocks: {len(after)} for {len(flat)}")
+    before = [p._data.copy() for p in flat]
+    position = {id(p): k for k, p in enumerate(flat)}
+    out = []
+    try:
+        for i, w in enumerate(weights):
+            for p, b in zip(flat, before):
+                p._data[...] = b
+            (g,) = grad(loss_fn(), [w])
+            for block in blocks[:i]:
+                for p in block:
+                    p._data[...] = after[position[id(p)]]
+            (g_after,) = grad(loss_fn(), [w])
+            g, g_after = _flat([g._data]), _flat([g_after._data])
+            denom = float(np.linalg.norm(g) * np.linalg.norm(g_after))
+            out.append((float(np.linalg.norm(g - g_after)), float(g @ g_after) / denom if denom else float("nan")))
+    finally:
+        for p, b in zip(flat, before):
+            p._data[...] = b
+    return out

@@ -1,0 +1,116 @@
+"""minibn.smoothness (Santurkar et al.'s probes and ICS) and experiments/smoothness.py."""
+
+import json
+
+import numpy as np
+import pytest
+
+import minibn as mb
+from experiments import smoothness as job
+from minibn import nn, smoothness
+from minibn.experiment import checkpoint
+from minibn.experiment import claims as C
+
+TINY = ["--seeds", "2", "--width", "8", "--hidden-layers", "2", "--epochs", "1", "--train-size", "300",
+        "--batch-size", "50", "--probe-every", "2", "--dln-depth", "4", "--dln-width", "6", "--dln-samples", "200",
+        "--workers", "2", "--quiet"]
+
+
+def test_probes_of_a_quadratic_are_its_closed_forms(rng):
+    B = rng.standard_normal((4, 4))
+    A, b = B @ B.T + np.eye(4), rng.standard_normal(4)
+    theta = mb.tensor(rng.standard_normal(4), requires_grad=True)
+    loss = lambda: 0.5 * (theta * (mb.tensor(A) @ theta)).sum() + (mb.tensor(b) * theta).sum()  # noqa: E731
+    t0 = theta.detach().numpy().copy()
+    etas = [0.01, 0.05, 0.1]
+    p = smoothness.gradient_probes(loss, [theta], etas)
+    g = A @ t0 + b
+    f = lambda t: 0.5 * t @ A @ t + b @ t  # noqa: E731
+    np.testing.assert_allclose(p["losses"], [f(t0 - e * g) for e in etas], rtol=1e-12)
+    np.testing.assert_allclose(p["gradient_changes"], [e * np.linalg.norm(A @ g) for e in etas], rtol=1e-10)
+    assert p["effective_beta"] == pytest.approx(np.linalg.norm(A @ g) / np.linalg.norm(g), rel=1e-10)
+    assert p["curvature"] == pytest.approx(g @ A @ g / (g @ g), rel=1e-12)
+    assert p["loss_variation"] == [min(p["losses"]), max(p["losses"])]
+    np.testing.assert_array_equal(theta.detach().numpy(), t0)  # put back
+    with pytest.raises(ValueError, match="positive step sizes"):
+        smoothness.gradient_probes(loss, [theta], [0.1, -1])
+
+
+def test_internal_covariate_shift_is_the_gradient_change_from_the_earlier_blocks_step(rng):
+    net = nn.mlp([3, 4, 4, 2], dtype="float64", generator=mb.Generator(1))
+    x, y = mb.tensor(rng.standard_normal((6, 3))), mb.tensor(rng.integers(0, 2, 6))
+    loss = lambda: mb.functional.cross_entropy(net(x), y)  # noqa: E731
+    blocks = job.blocks_of(net)
+    flat = [p for _, b in blocks for p in b]
+    after = [p._data + 0.1 * rng.standard_normal(p.shape) for p in flat]
+    before = [p._data.copy() for p in flat]
+    out = smoothness.internal_covariate_shift(loss, [b for _, b in blocks], [m.weight for m, _ in blocks], after)
+    for i, (m, _) in enumerate(blocks):
+        (g,) = mb.grad(loss(), [m.weight])
+        earlier = [p for _, b in blocks[:i] for p in b]
+        for p in earlier:
+            p._data[...] = after[[id(q) for q in flat].index(id(p))]
+        (g2,) = mb.grad(loss(), [m.weight])
+        for p, v in zip(flat, before):
+            p._data[...] = v
+        g, g2 = g.numpy().ravel(), g2.numpy().ravel()
+        assert out[i][0] == pytest.approx(np.linalg.norm(g - g2), rel=1e-12, abs=1e-15)
+        assert out[i][1] == pytest.approx(g @ g2 / np.linalg.norm(g) / np.linalg.norm(g2), rel=1e-12)
+    assert out[0] == (0.0, pytest.approx(1.0))  # nothing before the first block
+    for p, v in zip(flat, before):
+        np.testing.assert_array_equal(p._data, v)
+
+
+@pytest.mark.parametrize("network", ["noisy_bn", "bn", "dln_bn"])
+def test_probing_does_not_change_the_training(network):
+    cfg = dict(job.Config(**dict(job.QUICK, train_size=400, epochs=1, dln_samples=300)).to_dict(), quiet=True)
+    probed = job.task({"network": network, "seed": 3, "config": dict(cfg, probe_every=1)})
+    plain = job.task({"network": network, "seed": 3, "config": dict(cfg, probe_every=10 ** 6)})
+    assert probed["train_loss"] == plain["train_loss"] and probed["final"] == plain["final"]
+    assert len(probed["probes"]) == len(probed["train_loss"]) and len(plain["probes"]) == 2  # first and last step
+
+
+def _metrics(values):
+    summary = {n: {k: list(v[n]) for k, v in values.items()} for n in ("plain", "bn", "noisy_bn")}
+    return {"config": job.Config().to_dict(), "seeds": list(range(len(values["ics_cos"]["bn"]))), "summary": summary}
+
+
+def test_the_rules_decide_from_the_measures():
+    three = lambda *v: {"plain": v[0], "bn": v[1], "noisy_bn": v[2]}  # noqa: E731
+    values = {"loss_variation": three([1, 2, 1.5], [0.1, 0.2, 0.1], [0.1, 0.2, 0.1]),
+              "gradient_predictiveness": three([1, 2, 1.5], [3, 4, 5], [3, 4, 5]),
+              "effective_beta": three([1, 0.5, 2], [0.8, 1.9, 1.1], [1, 1, 1]),
+              "curvature": three([1, 2, 3], [0.1, 0.2, 0.3], [1, 1, 1]),
+              "ics_cos": three([0.5, 0.6, 0.55], [0.9, 0.95, 0.92], [0.9, 0.9, 0.9]),
+              "ics_l2": three([1, 1, 1], [1, 1, 1], [1, 1, 1]),
+              "input_shift": three([1, 1, 1], [0.01, 0.02, 0.015], [0.3, 0.25, 0.35]),
+              "final_train": three([0.9, 0.9, 0.9], [0.95, 0.96, 0.95], [0.94, 0.95, 0.95])}
+    verdicts = {c["id"]: c["verdict"] for c in job.claims(_metrics(values))}
+    assert verdicts == {"SMOOTH-LOSS-VARIATION": C.REPRODUCED, "SMOOTH-GRADIENT-PREDICTIVENESS": C.NOT_REPRODUCED,
+                        "SMOOTH-EFFECTIVE-BETA": C.NOT_REPRODUCED, "SMOOTH-CURVATURE": C.REPRODUCED,
+                        "ICS-NOT-REDUCED": C.NOT_REPRODUCED, "NOISY-BN-TRAINS": C.REPRODUCED}
+    values["final_train"]["noisy_bn"] = [0.8, 0.85, 0.8]
+    values["ics_cos"]["bn"] = [0.5, 0.62, 0.5]
+    verdicts = {c["id"]: c["verdict"] for c in job.claims(_metrics(values))}
+    assert verdicts["NOISY-BN-TRAINS"] == C.NOT_REPRODUCED and verdicts["ICS-NOT-REDUCED"] == C.REPRODUCED
+
+
+def test_a_tiny_run_end_to_end_and_its_resume(tmp_path):
+    out = tmp_path / "run"
+    metrics = job.main(TINY + ["--out", str(out)])
+    saved = json.loads((out / "metrics.json").read_text())
+    assert set(saved["runs"]) == set(job.MLP_NETWORKS + job.DLN_NETWORKS)
+    first = saved["runs"]["bn"][0]
+    assert [p["step"] for p in first["probes"]] == [0, 2, 4, 5]  # every 2 steps and the last (6 steps)
+    assert len(first["ics"][0]["l2"]) == 3 and first["ics"][0]["cos"][0] == pytest.approx(1.0)
+    assert set(first["layer_inputs"][0]) == {"step", "layer0", "layer1"}
+    assert {c["id"] for c in saved["claims"]} >= {"SMOOTH-EFFECTIVE-BETA", "DLN-EFFECTIVE-BETA", "ICS-NOT-REDUCED",
+                                                   "NOISY-BN-TRAINS"}
+    assert all(c["verdict"] in C.VERDICTS for c in saved["claims"])
+    for name in ("probes", "ics", "noisy_bn", "dln_probes"):
+        assert (out / f"{name}.png").read_bytes()[:4] == b"\x89PNG"
+    state = checkpoint.load(out / "checkpoint.ckpt")
+    del state["record"]["tasks"]["noisy_bn/seed=1"]
+    checkpoint.save(out / "checkpoint.ckpt", state)
+    resumed = job.main(["--resume", str(out), "--workers", "1", "--quiet"])
+    assert resumed["summary"] == metrics["summary"]
