@@ -24,6 +24,7 @@ from .. import backend
 from ..grad_mode import (_AnomalyMode, _GradMode, detect_anomaly, enable_grad,  # noqa: F401
                         is_grad_enabled, no_grad, set_grad_enabled)
 from ..tensor import Tensor, _wrap
+from .trace import Trace, _Tracing, trace  # noqa: F401  (mb.trace)
 
 
 def _all_finite(array) -> bool:
@@ -260,6 +261,9 @@ def run_backward(outputs, grad_outputs, *, inputs=None, retain_graph=False,
     stored = {id(g._data) for g in grad_outputs}  # arrays a leaf's .grad must not share
     ready = [r for r in dict.fromkeys(roots) if deps[r] == 0]
 
+    tracer = _Tracing.enabled
+    if tracer is not None:
+        tracer._start_pass()
     prev_mode = _GradMode.enabled
     _GradMode.enabled = create_graph
     anomaly = _AnomalyMode.enabled
@@ -272,6 +276,9 @@ def run_backward(outputs, grad_outputs, *, inputs=None, retain_graph=False,
                 if g is not None:
                     if v._hooks:
                         g = _run_hooks(v._hooks, g)
+                    if tracer is not None:
+                        tracer._record(v, g, None, "accumulated into .grad" if targets is None else
+                                       "returned by grad()" if v in targets else "not asked for")
                     if targets is None:
                         _accumulate(v, g, create_graph, stored)
                     elif v in targets:
@@ -296,6 +303,8 @@ def run_backward(outputs, grad_outputs, *, inputs=None, retain_graph=False,
                         v._inputs = v._out = None
                     if anomaly:
                         _check_backward(v, g, in_grads)
+                    if tracer is not None:
+                        tracer._record(v, g, in_grads)
             for i, e in enumerate(v.edges):
                 if e is None:
                     continue

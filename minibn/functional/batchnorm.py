@@ -74,6 +74,9 @@ class BatchNormReLU(BatchNorm):
     saves two passes over the activations. With create_graph=True the
     mask multiplies the gradient as a constant (the ReLU's second derivative is 0)."""
 
+    rule = ("dr = dy where y > 0;  dx = (gamma / sigma) (dr - mean(dr) - xhat mean(dr xhat));  dgamma = sum dr xhat;  "
+            "dbeta = sum dr")
+    fuses = "BatchNorm1d -> ReLU"
     save_output = True
     relu = True
 

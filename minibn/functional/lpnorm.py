@@ -68,6 +68,8 @@ def _signed_pow(u: Tensor, q):
 class LpNorm(Function):
     """Training-mode Lp normalization; see the module docstring for forward and backward."""
 
+    rule = "dx = (gamma / s)(dy - mean(dy) - ...): see the module docstring (p-norm scale s)"
+
     save_inputs = True
     analytic = False
 

@@ -17,6 +17,8 @@ from .shape import where
 
 
 class Add(Function):
+    """y = a + b;  da = g, db = g (each summed over the dimensions it was broadcast along)."""
+
     def forward(self, a, b):
         self.shapes = (shape_of(a), shape_of(b))
         return a + b
@@ -28,6 +30,8 @@ class Add(Function):
 
 
 class Sub(Function):
+    """y = a - b;  da = g, db = -g (summed over broadcast dimensions)."""
+
     def forward(self, a, b):
         self.shapes = (shape_of(a), shape_of(b))
         return a - b
@@ -39,6 +43,8 @@ class Sub(Function):
 
 
 class Mul(Function):
+    """y = a b;  da = g b, db = g a (summed over broadcast dimensions)."""
+
     save_inputs = True
 
     def forward(self, a, b):
@@ -154,6 +160,8 @@ def _exponent_log(a, b):
 class Maximum(Function):
     """Elementwise max; at ties the gradient is split evenly, as in PyTorch."""
 
+    rule = "da = g where a > b (g/2 at ties), db = g where b > a (g/2 at ties)"
+
     save_inputs = True
     analytic = False
     largest = True
@@ -174,6 +182,10 @@ class Maximum(Function):
 
 
 class Minimum(Maximum):
+    """Elementwise min; at ties the gradient is split evenly, as in PyTorch."""
+
+    rule = "da = g where a < b (g/2 at ties), db = g where b < a (g/2 at ties)"
+
     largest = False
 
 
@@ -197,6 +209,8 @@ class Clamp(Function):
 
 
 class Neg(Function):
+    """y = -x;  dx = -g."""
+
     def forward(self, x):
         return -x
 
@@ -205,6 +219,8 @@ class Neg(Function):
 
 
 class Exp(Function):
+    """y = e^x;  dx = g y."""
+
     save_output = True
 
     def forward(self, x):
@@ -215,6 +231,8 @@ class Exp(Function):
 
 
 class Log(Function):
+    """y = log x;  dx = g / x."""
+
     save_inputs = True
 
     def forward(self, x):
@@ -225,6 +243,8 @@ class Log(Function):
 
 
 class Sqrt(Function):
+    """y = sqrt x;  dx = g / (2 y)."""
+
     save_output = True
 
     def forward(self, x):
@@ -235,6 +255,8 @@ class Sqrt(Function):
 
 
 class Abs(Function):
+    """y = |x|;  dx = g sign(x) (0 at x = 0)."""
+
     save_inputs = True
     analytic = False
 
@@ -246,6 +268,8 @@ class Abs(Function):
 
 
 class Tanh(Function):
+    """y = tanh x;  dx = g (1 - y^2)."""
+
     save_output = True
 
     def forward(self, x):

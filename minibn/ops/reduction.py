@@ -38,6 +38,8 @@ class _Reduction(Function):
 
 
 class Sum(_Reduction):
+    """y = sum x over axes;  dx = g broadcast back over the axes."""
+
     def forward(self, x):
         self.setup(x)
         return x.sum(axis=self.axes, keepdims=self.keepdim)
@@ -47,6 +49,8 @@ class Sum(_Reduction):
 
 
 class Mean(_Reduction):
+    """y = mean x over axes (n elements);  dx = g / n broadcast back over the axes."""
+
     def forward(self, x):
         self.setup(x)
         return x.sum(axis=self.axes, keepdims=self.keepdim) / self.count  # as numpy.mean, minus its overhead
@@ -158,6 +162,8 @@ class Max(_Reduction):
     index (``max(dim)``, which also returns indices), both as in PyTorch.
     """
 
+    rule = "dx = g at the maximal entries (split among ties; max(dim): the first index)"
+
     save_inputs = True
     save_output = True
     analytic = False
@@ -191,6 +197,8 @@ class Max(_Reduction):
 
 
 class Min(Max):
+    """min over ``axes`` (the gradient as for max)."""
+
     largest = False
 
 

@@ -24,6 +24,8 @@ def _shape_arg(shape) -> tuple:
 
 
 class Reshape(Function):
+    """y = x with another shape;  dx = g reshaped back."""
+
     is_view = True
 
     def forward(self, x):
@@ -35,6 +37,8 @@ class Reshape(Function):
 
 
 class Permute(Function):
+    """y = x with its dimensions reordered;  dx = g with the inverse order."""
+
     is_view = True
 
     def forward(self, x):
@@ -48,6 +52,8 @@ class Permute(Function):
 class BroadcastTo(Function):
     """Read-only broadcast view; backward sums over the broadcast axes."""
 
+    rule = "dx = g summed over the broadcast axes"
+
     is_view = True
 
     def forward(self, x):
@@ -60,6 +66,8 @@ class BroadcastTo(Function):
 
 class SumTo(Function):
     """Sum ``x`` down to ``shape``, the shape it was broadcast from."""
+
+    rule = "dx = g broadcast back to the input shape"
 
     def forward(self, x):
         self.in_shape = x.shape
@@ -115,6 +123,8 @@ def _is_basic(index) -> bool:
 class GetItem(Function):
     """x[index]; backward scatters the gradient back, adding at repeated indices."""
 
+    rule = "dx = zeros with g added at the index (repeats add up)"
+
     def forward(self, x):
         self.in_shape = x.shape
         return x[self.index]
@@ -160,6 +170,8 @@ class _GetItemView(GetItem):
 
 
 class Cat(Function):
+    """y = x_1, ..., x_k joined along axis;  dx_i = the slice of g that came from x_i."""
+
     def forward(self, *xs):
         self.sizes = [x.shape[self.axis] for x in xs]
         return self.xp.concatenate(xs, axis=self.axis)
@@ -214,6 +226,8 @@ def stack(tensors, dim=0):
 
 
 class Where(Function):
+    """y = a where cond, else b;  da = g where cond (else 0), db = g where not cond."""
+
     save_inputs = True
 
     def forward(self, cond, a, b):
@@ -257,6 +271,8 @@ def nonzero(input, *, as_tuple=False):  # noqa: A002
 
 
 class Cast(Function):
+    """y = x in another dtype;  dx = g in x's dtype."""
+
     def forward(self, x):
         self.in_dtype = x.dtype
         return x.astype(self.dtype)
@@ -277,6 +293,8 @@ def cast(x, dtype):
 
 
 class Clone(Function):
+    """y = a copy of x;  dx = g."""
+
     def forward(self, x):
         return x.copy()
 
@@ -290,6 +308,8 @@ def clone(x):
 
 
 class ToDevice(Function):
+    """y = x on another device;  dx = g moved back."""
+
     def forward(self, x):
         self.source = backend.device_of(x)
         return backend.to_device(x, self.device)
