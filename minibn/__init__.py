@@ -6,7 +6,7 @@
     loss.backward()            # x.grad now holds d loss / d x
 """
 
-from . import cuda, functional, gradcheck, hessian, init, linalg, nn, ops, optim, utils
+from . import cuda, functional, gradcheck, hessian, init, linalg, nn, ops, optim, utils, viz
 from .autograd import (Function, backward, detect_anomaly, enable_grad, grad, is_grad_enabled,
                        no_grad, set_grad_enabled, trace)
 from .backend import (Device, backend_info, bool_, get_default_device, set_default_device, complex64, complex128, float32, float64, get_default_dtype,

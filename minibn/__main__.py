@@ -1,4 +1,5 @@
-"""``python -m minibn``: what minibn runs on, and a self-check of its derivatives.
+"""``python -m minibn``: what minibn runs on, and a self-check of its derivatives
+(``python -m minibn --tour``: the guided tour of batch norm, :mod:`minibn.tour`).
 
 The self-check differentiates a small network with minibn's batch-norm layer
 (one node, closed-form backward) and compares its first, second and third
@@ -67,6 +68,10 @@ def selfcheck(seed: int = 0) -> bool:
 
 
 def main() -> int:
+    if "--tour" in sys.argv[1:]:
+        from . import tour
+
+        return tour.main([a for a in sys.argv[1:] if a != "--tour"])
     for key, value in mb.backend_info().items():
         print(f"{key:>12}: {value}")
     print()

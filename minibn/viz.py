@@ -147,8 +147,8 @@ def draw(tensor: Tensor, path=None, *, show_grads: bool = True, names=None, max_
 
 def _label(v, is_root, names, gradient) -> tuple:
     if isinstance(v, Tensor):
-        kind = "parameter" if type(v).__name__ == "Parameter" or id(v) in names else "leaf"
-        title = names.get(id(v), "parameter" if kind == "parameter" else "leaf")
+        kind = "parameter" if type(v).__name__ == "Parameter" else "leaf"
+        title = names.get(id(v), kind)
         shape, dtype = tuple(v.shape), v.dtype
     else:
         kind = "output" if is_root else "op"

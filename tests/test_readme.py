@@ -17,7 +17,8 @@ def test_readme_has_examples():
 
 
 @pytest.mark.parametrize("index", range(len(BLOCKS)))
-def test_readme_example_runs(index, capsys):
+def test_readme_example_runs(index, capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # an example may write files (drawings) where it runs
     namespace = {}
     exec(compile(BLOCKS[index], f"README.md example {index}", "exec"), namespace)
     tensors = [v for v in namespace.values() if isinstance(v, mb.Tensor)]
