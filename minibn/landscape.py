@@ -36,7 +36,8 @@ import numpy as np
 from . import functional as F
 from .autograd import no_grad
 from .nn.layers import Linear
-from .nn.module import Module, Sequential, running_stats_kept
+from .nn.containers import Sequential
+from .nn.module import Module, running_stats_kept
 from .random import resolve
 from .tensor import Tensor, _wrap
 

@@ -24,6 +24,7 @@ import os
 
 import numpy as np
 
+from ..backend import array_module
 from . import batchnorm as bn_ref
 from . import lpnorm as lp_ref
 
@@ -72,8 +73,6 @@ def _impl(x, name: str, any_shape: bool = False):
 
 
 def _xp(x):
-    from ..backend import array_module
-
     return array_module(x)
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from .. import init as initializers
 from .layers import BatchNorm1d, Identity, Linear, LpNorm1d, ReLU, Sigmoid, Tanh
-from .module import Sequential
+from .containers import Sequential
 
 ACTIVATIONS = {"relu": ReLU, "tanh": Tanh, "sigmoid": Sigmoid, "identity": Identity, None: Identity}
 NORMS = {"bn": BatchNorm1d, "batchnorm": BatchNorm1d, "lp": LpNorm1d}

@@ -1,9 +1,11 @@
-"""Containers (PyTorch's ``nn.ModuleList``, ``nn.ModuleDict``, ``nn.ParameterList``): modules or
-parameters held in a list or dict and registered, so that ``parameters()``, ``state_dict()``,
-``to()`` and ``train()`` see them."""
+"""Containers (PyTorch's ``nn.Sequential``, ``nn.ModuleList``, ``nn.ModuleDict``,
+``nn.ParameterList``): modules or parameters held in order, in a list or in a dict and
+registered, so that ``parameters()``, ``state_dict()``, ``to()`` and ``train()`` see them.
+``Sequential`` runs its modules through the fusion pass of :mod:`minibn.nn.fusion`."""
 
 from __future__ import annotations
 
+from . import fusion
 from .module import Module, Parameter
 
 
@@ -105,3 +107,47 @@ class ParameterList(Module):
 
     def __iter__(self):
         return iter(self._parameters.values())
+
+
+class Sequential(Module):
+    """Modules applied in order: ``Sequential(Linear(784, 100), ReLU(), Linear(100, 10))``."""
+
+    def __init__(self, *modules: Module):
+        super().__init__()
+        for i, m in enumerate(modules):
+            if not isinstance(m, Module):
+                raise TypeError(f"Sequential: item {i} is a {type(m).__name__}, not a Module")
+            setattr(self, str(i), m)
+
+    fuse = True  # run Linear -> BatchNorm1d -> ReLU as fused nodes on batch statistics (nn/fusion.py)
+
+    def forward(self, x):
+        for _, x in self.stages(x):
+            pass
+        return x
+
+    def stages(self, x):
+        """Run the modules in order, yielding (index of the stage's last module, its output)
+        after each stage: one module, or a fused run (``fuse``; ``net.fuse = False`` runs
+        every module as its own node)."""
+        layers = list(self._modules.values())
+        i = 0
+        while i < len(layers):
+            n = fusion.fused_length(layers, i, x) if self.fuse else 1
+            x = layers[i](x) if n == 1 else fusion.run_fused(layers[i:i + n], x)
+            i += n
+            yield i - 1, x
+
+    def __getitem__(self, index):
+        layers = list(self._modules.values())
+        if isinstance(index, slice):
+            part = Sequential(*layers[index])
+            part.fuse = self.fuse
+            return part
+        return layers[index]
+
+    def __len__(self):
+        return len(self._modules)
+
+    def __iter__(self):
+        return iter(self._modules.values())

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ..grad_mode import no_grad
 from .layers import Identity, Linear, ReLU, Sigmoid, Tanh
-from .module import Sequential
+from .containers import Sequential
 
 _ELEMENTWISE = (ReLU, Tanh, Sigmoid, Identity)
 

@@ -1,4 +1,5 @@
-"""Module, Parameter and Sequential: the containers PyTorch users know."""
+"""Module and Parameter: the base of every layer and container (Sequential and the others are in
+``containers.py``)."""
 
 from __future__ import annotations
 
@@ -266,52 +267,6 @@ class _RemovableHandle:
 
     def remove(self) -> None:
         self.registry.pop(self.key, None)
-
-
-class Sequential(Module):
-    """Modules applied in order: ``Sequential(Linear(784, 100), ReLU(), Linear(100, 10))``."""
-
-    def __init__(self, *modules: Module):
-        super().__init__()
-        for i, m in enumerate(modules):
-            if not isinstance(m, Module):
-                raise TypeError(f"Sequential: item {i} is a {type(m).__name__}, not a Module")
-            setattr(self, str(i), m)
-
-    fuse = True  # run Linear -> BatchNorm1d -> ReLU as fused nodes on batch statistics (nn/fusion.py)
-
-    def forward(self, x):
-        for _, x in self.stages(x):
-            pass
-        return x
-
-    def stages(self, x):
-        """Run the modules in order, yielding (index of the stage's last module, its output)
-        after each stage: one module, or a fused run (``fuse``; ``net.fuse = False`` runs
-        every module as its own node)."""
-        from . import fusion
-
-        layers = list(self._modules.values())
-        i = 0
-        while i < len(layers):
-            n = fusion.fused_length(layers, i, x) if self.fuse else 1
-            x = layers[i](x) if n == 1 else fusion.run_fused(layers[i:i + n], x)
-            i += n
-            yield i - 1, x
-
-    def __getitem__(self, index):
-        layers = list(self._modules.values())
-        if isinstance(index, slice):
-            part = Sequential(*layers[index])
-            part.fuse = self.fuse
-            return part
-        return layers[index]
-
-    def __len__(self):
-        return len(self._modules)
-
-    def __iter__(self):
-        return iter(self._modules.values())
 
 
 @contextlib.contextmanager
