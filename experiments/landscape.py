@@ -223,12 +223,8 @@ def _setting(cfg: dict) -> str:
 def _smaller_with_bn(measure: str):
     def evidence(metrics):
         bn, plain = metrics["measures"]["bn"][measure], metrics["measures"]["plain"][measure]
-        log_bn, log_plain = np.log10(np.maximum(bn, 1e-300)), np.log10(np.maximum(plain, 1e-300))
-        mean, p = C.paired_t_test(log_bn, log_plain)
-        return {"bn": bn, "plain": plain, "bn_spread": C.spread(bn), "plain_spread": C.spread(plain),
-                "mean_log10_ratio_bn_over_plain": mean, "p": p, "bn_smaller_in_seeds": int(np.sum(np.less(bn, plain))),
-                "seeds": len(bn), "result": {1: "larger with bn", -1: "smaller with bn",
-                                             0: "no significant difference"}[C.paired_t_compare(log_bn, log_plain)]}
+        return {**C.paired_log_ratio(bn, plain, ("bn", "plain")), "bn_spread": C.spread(bn),
+                "plain_spread": C.spread(plain), "bn_smaller_in_seeds": int(np.sum(np.less(bn, plain)))}
     return evidence
 
 

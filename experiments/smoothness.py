@@ -316,12 +316,8 @@ def _setting(cfg: dict, dln: bool = False) -> str:
 
 
 def _smaller(metrics, measure, network, reference):
-    a, b = metrics["summary"][network][measure], metrics["summary"][reference][measure]
-    log_a, log_b = np.log10(np.maximum(a, 1e-300)), np.log10(np.maximum(b, 1e-300))
-    mean, p = C.paired_t_test(log_a, log_b)
-    return {network: a, reference: b, "mean_log10_ratio": mean, "p": p, "seeds": len(a),
-            "result": {1: f"larger with {network}", -1: f"smaller with {network}", 0: "no significant difference"}[
-                C.paired_t_compare(log_a, log_b)]}
+    s = metrics["summary"]
+    return C.paired_log_ratio(s[network][measure], s[reference][measure], (network, reference))
 
 
 PROBE_RULE = ("per seed, the {what} averaged over the probe steps, for each network; paired t-test over the seeds of "

@@ -351,3 +351,8 @@ def to_device(array, device):
     xp = module_for(device)
     with xp.cuda.Device(device.index):
         return xp.asarray(array)
+
+
+def to_host(array) -> np.ndarray:
+    """The array as a NumPy array (a copy from the GPU for CuPy arrays; NumPy arrays as they are)."""
+    return array.get() if hasattr(array, "get") else np.asarray(array)

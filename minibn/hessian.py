@@ -29,6 +29,7 @@ import warnings
 import numpy as np
 
 from .autograd import grad
+from .backend import to_host
 from .grad_mode import enable_grad
 from .tensor import Tensor, _wrap
 
@@ -149,7 +150,7 @@ def dense_hessian(loss_fn, params) -> np.ndarray:
     e = op.xp.zeros(op.n, dtype=op.dtype)
     for j in range(op.n):
         e[j] = 1
-        H[:, j] = _host(op.matvec(e))
+        H[:, j] = to_host(op.matvec(e))
         e[j] = 0
     return H
 
@@ -170,10 +171,6 @@ class Spectrum:
     method: str
     which: str
     tol: float
-
-
-def _host(a) -> np.ndarray:
-    return a.get() if hasattr(a, "get") else np.asarray(a)
 
 
 def _order(values, which, k) -> np.ndarray:
@@ -223,7 +220,7 @@ def top_eigenvalues(loss_fn, params, k: int = 10, which: str = "LA", method: str
                       f"tol = {tol:g}; see the residuals", ConvergenceWarning, stacklevel=2)
     residuals = np.array([float(op.xp.linalg.norm(op.matvec(vectors[:, i]) - values[i] * vectors[:, i]))
                           for i in range(k)])
-    return Spectrum(np.asarray(values, dtype=float), _host(vectors), residuals, op.hvps - start, iterations,
+    return Spectrum(np.asarray(values, dtype=float), to_host(vectors), residuals, op.hvps - start, iterations,
                     bool(converged), method, which, float(tol))
 
 

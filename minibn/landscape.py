@@ -145,6 +145,9 @@ def evaluate_at(module, directions, coefficients, x, y, *, base=None, mode: str 
         raise ValueError("x and y must be Tensors holding the same number (> 0) of samples")
     if batch_size < 1 or (mode == "train" and batch_size < 2):
         raise ValueError(f"batch_size must be >= 1 (>= 2 in train mode), got {batch_size}")
+    if mode == "train" and len(x) % batch_size == 1:
+        raise ValueError(f"{len(x)} samples in batches of {batch_size} leave a last batch of one sample, whose batch "
+                         "statistics are undefined in train mode; choose another batch_size")
     params = list(module.parameters())
     for d in directions:
         _check_direction(d, params)
@@ -186,7 +189,8 @@ class _FirstLinear:
     def __init__(self, module, directions, base, x, batches):
         self.module, self.rest, self.parts = module, None, None
         children = list(module) if isinstance(module, Sequential) else []
-        if not children or not isinstance(children[0], Linear) or children[0]._forward_hooks:
+        if not children or type(children[0]) is not Linear or "forward" in vars(children[0]) \
+                or children[0]._forward_hooks:  # exactly a Linear running Linear.forward
             return
         layer = children[0]
         index = {id(p): i for i, p in enumerate(module.parameters())}

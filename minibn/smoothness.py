@@ -8,8 +8,9 @@ At parameters theta with gradient g = grad L(theta) on one batch, for step sizes
     effective beta           max over eta of ||grad L(theta) - grad L(theta - eta g)|| / ||eta g||
     curvature along g        g^T H g / ||g||^2 (one Hessian-vector product)
 
-all on the same batch (so a batch-norm network keeps its batch statistics, and its running
-statistics are not touched). Internal covariate shift (their Definition 2.1): for block i, with
+all on the same batch (a batch-norm network in training mode uses its batch statistics; every
+call of ``loss_fn`` also moves its running statistics, so wrap the probes in
+``minibn.nn.module.running_stats_kept(net)``, as the experiment does). Internal covariate shift (their Definition 2.1): for block i, with
 G_i = grad_{W_i} L at the step's parameters and G'_i the same gradient after the blocks before
 i have taken the step (same batch),
 
@@ -24,11 +25,12 @@ from __future__ import annotations
 import numpy as np
 
 from .autograd import grad
+from .backend import to_host
 from .hessian import hvp
 
 
 def _flat(arrays) -> np.ndarray:
-    return np.concatenate([np.asarray(a.get() if hasattr(a, "get") else a, dtype=float).ravel() for a in arrays])
+    return np.concatenate([to_host(a).astype(float).ravel() for a in arrays])
 
 
 def _gradient(loss_fn, params):

@@ -91,8 +91,8 @@ def run(out="minibn_tour", seed: int = 0, show=print) -> dict:
     show(f"  dy = ones gives dx =\n{_fmt(dx_ones.numpy())}")
     ones_max = float(np.abs(dx_ones.numpy()).max())
     state(f"with dy = 1, dx = 0 (largest |dx| {ones_max:.1e}): mean(dy) = 1 and mean(dy xhat) = mean(xhat) = 0, so "
-          "the bracket vanishes; a gradient check with all-ones upstream gradients would pass for any wrong dx",
-          ones_max < 1e-12)
+          "the bracket vanishes; a gradient check with all-ones upstream gradients cannot see an error in dx that "
+          "also vanishes for a constant dy (a missing xhat term, for one)", ones_max < 1e-12)
     numbers["dx_ones_max"] = ones_max
 
     show("\n4. Linear -> BatchNorm1d folded into one plain Linear layer: on a fixed batch batch norm is the\n"

@@ -7,7 +7,8 @@
 Each op node shows its name (a fused node, what it fuses), its output's shape and dtype and,
 with ``show_grads``, the gradient that reaches its output: its norm, or its values for a
 tensor of up to 6 elements. Those gradients come from a traced ``grad`` of the tensor with
-``retain_graph=True``: nothing accumulates into any ``.grad``, and a backward can still follow.
+``retain_graph=True``: nothing accumulates into any ``.grad`` (gradient hooks do run), and a
+backward can still follow.
 Leaves are drawn as ellipses, parameters (named from ``names``, a Module) in green.
 
 Graphviz draws when the ``graphviz`` Python package and its ``dot`` program are installed
@@ -27,6 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from .autograd import Function, grad
+from .backend import to_host
 from .autograd.trace import Trace
 from .fileio import write_atomic
 from .tensor import Tensor
@@ -56,12 +58,8 @@ def graphviz_available() -> bool:
     return shutil.which("dot") is not None
 
 
-def _host(array) -> np.ndarray:
-    return np.asarray(array.get() if hasattr(array, "get") else array, dtype=float)
-
-
 def _gradient_label(array) -> str:
-    a = _host(array)
+    a = to_host(array).astype(float)
     if a.size <= 6:
         return "grad " + np.array2string(a.ravel(), precision=3, separator=", ", suppress_small=True)
     return f"|grad| {np.linalg.norm(a):.4g}"
@@ -71,6 +69,10 @@ def _node_gradients(tensor: Tensor, leaves: list) -> tuple:
     """({vertex: gradient array at its output}, note): a traced grad of ``tensor`` (one element)."""
     if tensor.numel() != 1 or not tensor.requires_grad or not leaves:
         return {}, "gradients are shown for a tensor of one element that requires grad"
+    retained = [v for v in _functions(tensor) if v._retain is not None]
+    saved = [v._retain for v in retained]
+    for v in retained:  # a traced grad must not fill the .grad of tensors that called retain_grad()
+        v._retain = None
     with Trace() as t:
         try:
             grad(tensor, leaves, retain_graph=True, allow_unused=True)
@@ -80,7 +82,21 @@ def _node_gradients(tensor: Tensor, leaves: list) -> tuple:
             return ({leaf: leaf.grad._data for leaf in leaves if leaf.grad is not None},
                     "the graph was freed by a backward: only the leaves' .grad are shown (draw before backward, "
                     "or backward with retain_graph=True)")
+        finally:
+            for v, r in zip(retained, saved):
+                v._retain = r
     return {e.node: e.grad_output for e in t if e.grad_output is not None}, ""
+
+
+def _functions(tensor):
+    root = tensor._node
+    seen, stack = {root} if root is not None else set(), [root] if root is not None else []
+    while stack:
+        for e in stack.pop().edges:
+            if isinstance(e, Function) and e not in seen:
+                seen.add(e)
+                stack.append(e)
+    return seen
 
 
 def _walk(root, max_nodes: int) -> tuple:
@@ -136,7 +152,10 @@ def draw(tensor: Tensor, path=None, *, show_grads: bool = True, names=None, max_
     if hidden:
         labels["more"], kinds["more"] = f"... {hidden} more nodes\n(max_nodes={max_nodes})", "more"
         edges += [("more", key[b]) for b in frontier]
-    use_graphviz = backend == "graphviz" or (backend == "auto" and graphviz_available())
+    return _render(labels, kinds, edges, note, path, backend == "graphviz" or (backend == "auto" and graphviz_available()))
+
+
+def _render(labels, kinds, edges, note, path, use_graphviz) -> Drawing:
     drawing = Drawing("graphviz" if use_graphviz else "matplotlib", [], labels, edges, note=note)
     if use_graphviz:
         drawing.source = _graphviz_source(labels, kinds, edges, note)
@@ -268,16 +287,20 @@ def _describe(module) -> str:
 
 def module_blocks(module, x) -> list:
     """[(description, output shape, repeats, modules)]: the leaf modules of ``module`` in the order
-    they ran on ``x``, runs of an identical block of consecutive layers collapsed into one entry."""
+    they ran on ``x`` (one forward in eval mode, the mode restored), runs of an identical block of
+    consecutive layers collapsed into one entry."""
     ran = []
     leaves = [m for m in module.modules() if not list(m.children())] or [module]
     handles = [m.register_forward_hook(lambda mod, inp, out: ran.append((mod, tuple(out.shape)))) for m in leaves]
+    was_training = module.training
+    module.eval()  # shapes only: no running statistics updated, no noise drawn
     try:
         from .autograd import no_grad
 
         with no_grad():
             module(x)
     finally:
+        module.train(was_training)
         for h in handles:
             h.remove()
     items = [(_describe(m), s, m) for m, s in ran]
@@ -308,17 +331,11 @@ def draw_module(module, x, path=None, *, show_grads: bool = True) -> Drawing:
         key = f"b{i}"
         lines = [description + (f"\n(x {reps})" if reps > 1 else ""), "out " + "x".join(map(str, shape))]
         weights = [getattr(m, "weight", None) for m in modules]
-        grads = [float(np.linalg.norm(_host(w.grad._data))) for w in weights
+        grads = [float(np.linalg.norm(to_host(w.grad._data))) for w in weights
                  if show_grads and w is not None and w.grad is not None]
         if grads:
             lines.append(f"|d weight| {min(grads):.3g}" + (f" .. {max(grads):.3g}" if len(grads) > 1 else ""))
         labels[key], kinds[key] = "\n".join(lines), "output" if i == len(blocks) - 1 else "op"
         edges.append((previous, key))
         previous = key
-    use_graphviz = graphviz_available()
-    drawing = Drawing("graphviz" if use_graphviz else "matplotlib", [], labels, edges)
-    if use_graphviz:
-        drawing.source = _graphviz_source(labels, kinds, edges, "")
-    if path is not None:
-        drawing.paths = (_write_graphviz if use_graphviz else _write_matplotlib)(drawing, kinds, Path(path))
-    return drawing
+    return _render(labels, kinds, edges, "", path, graphviz_available())

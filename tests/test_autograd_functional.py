@@ -101,3 +101,16 @@ def test_refusals_name_the_problem():
         AF.jacobian(lambda a: 3.0, x)
     with pytest.raises(TypeError, match="int64; derivatives need floating point"):
         AF.jacobian(lambda a: a, mb.tensor([1, 2]))
+
+
+@pytest.mark.parametrize("name", ["vjp", "jacobian"])
+def test_create_graph_keeps_each_input_that_requires_grad_even_beside_one_that_does_not(name):
+    x = mb.tensor([1.0, 2.0], dtype=mb.float64, requires_grad=True)
+    c = mb.tensor([3.0, -1.0], dtype=mb.float64)  # a constant beside it
+    f = lambda a, b: (a * a * b).sum()  # noqa: E731
+    if name == "vjp":
+        result = AF.vjp(f, (x, c), create_graph=True)[1][0]
+    else:
+        result = AF.jacobian(f, (x, c), create_graph=True)[0]
+    (second,) = mb.grad(result.sum(), [x])
+    np.testing.assert_allclose(second.numpy(), [6.0, -2.0])  # d/dx of 2 x c

@@ -145,3 +145,24 @@ def test_figures_are_written(data, tmp_path):
         assert (tmp_path / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     with pytest.raises(ValueError, match="kind must be"):
         L.plot_surfaces({"bn": s}, tmp_path / "x.png", kind="wire")
+
+
+def test_a_linear_subclass_first_layer_runs_as_written(data):
+    x, y = data
+
+    class Doubled(nn.Linear):
+        def forward(self, t):
+            return super().forward(t) * 2
+
+    net = _net(None)
+    odd = nn.Sequential(Doubled(6, 5, dtype="float64", generator=mb.Generator(0)), *list(net)[1:])
+    d = L.random_direction(odd, mb.Generator(5))
+    c = L.line(odd, d, [0.0, 0.5], x, y)
+    assert c.loss[0] == pytest.approx(_direct(odd, L.parameters_of(odd), x, y)[0], rel=1e-12)
+
+
+def test_a_last_train_mode_batch_of_one_sample_is_refused(data):
+    x, y = data
+    net = _net("bn")
+    with pytest.raises(ValueError, match="last batch of one sample"):
+        L.line(net, L.random_direction(net), [0.0], x[:9], y[:9], mode="train", batch_size=4)

@@ -137,3 +137,19 @@ def test_the_tours_statements_hold_and_its_figures_are_written(tmp_path):
     for p in result["figures"]:
         assert p.exists() and p.stat().st_size > 1000
     assert tour.main(["--out", str(tmp_path / "again")]) == 0
+
+
+def test_drawing_leaves_retained_gradients_and_running_statistics_alone():
+    net, x, loss = _mlp_loss()
+    hidden = net[0](x)
+    hidden.retain_grad()
+    out = (hidden * 2).sum()
+    viz.draw(out, backend="matplotlib")
+    out.backward()
+    np.testing.assert_array_equal(hidden.grad.numpy(), np.full(hidden.shape, 2.0))  # one backward's worth
+    before = [b.numpy().copy() for b in net.buffers()]
+    net.train()
+    viz.draw_module(net, x)
+    assert net.training
+    for b, v in zip(net.buffers(), before):
+        np.testing.assert_array_equal(b.numpy(), v)

@@ -552,3 +552,39 @@ def test_every_public_function_and_tensor_method_has_a_docstring():
         missing += [f"{module.__name__}.{n}" for n in dir(module) if not n.startswith("_")
                     and inspect.isfunction(getattr(module, n)) and not getattr(module, n).__doc__]
     assert not missing, missing
+
+
+@requires_torch
+def test_logsumexp_with_an_infinite_maximum_matches_pytorch():
+    for values in ([np.inf, 1.0], [-np.inf, -np.inf], [-np.inf, 2.0]):
+        ours, theirs = mb.tensor(values, requires_grad=True), torch.tensor(values, requires_grad=True)
+        with np.errstate(all="ignore"):  # log(0) and inf - inf on the way, as in PyTorch
+            a, b = mb.logsumexp(ours, 0), torch.logsumexp(theirs, 0)
+            assert a.item() == b.item()
+            a.backward()
+        b.backward()
+        np.testing.assert_array_equal(ours.grad.numpy(), theirs.grad.numpy())  # NaN where PyTorch's is NaN
+
+
+@requires_torch
+def test_einsum_with_empty_dimensions_matches_pytorch():
+    assert mb.einsum("ij->i", mb.zeros(0, 3)).shape == (0,)
+    out = mb.einsum("ij,jk->ik", mb.zeros(2, 0), mb.zeros(0, 3))
+    assert out.shape == tuple(torch.einsum("ij,jk->ik", torch.zeros(2, 0), torch.zeros(0, 3)).shape)
+    np.testing.assert_array_equal(out.numpy(), 0)
+
+
+@requires_torch
+@pytest.mark.parametrize("dim", [None, 1, 0])
+def test_prods_first_derivative_at_zeros_is_linear_in_memory_and_matches_pytorch(dim, rng):
+    x = rng.standard_normal((3, 5))
+    x[0, 1] = x[1, 2] = x[1, 4] = 0  # one zero in row 0, two in row 1, none in row 2
+    ours, theirs = mb.tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
+    (ours.prod() if dim is None else ours.prod(dim)).sum().backward()
+    (theirs.prod() if dim is None else theirs.prod(dim)).sum().backward()
+    np.testing.assert_allclose(ours.grad.numpy(), theirs.grad.numpy(), rtol=1e-13, atol=1e-15)
+    big = mb.zeros(100_000, dtype=mb.float64, requires_grad=True)
+    big.prod().backward()  # n^2 = 1e10 would not fit: the first derivative takes O(n)
+    assert big.grad.shape == (100_000,)
+    with pytest.raises(ValueError, match="differentiable backward at exact zeros of slices of 100000 elements"):
+        mb.grad(big.prod(), [big], create_graph=True)

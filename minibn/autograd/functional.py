@@ -9,9 +9,9 @@
 
 ``inputs`` is a Tensor or a tuple of them, and the results follow PyTorch's
 nesting: a tuple over inputs where inputs is a tuple, over outputs where f
-returns a tuple. The inputs are detached copies that require grad (unless
-``create_graph=True``, which keeps them, so the result is differentiable with
-respect to the originals). An input the output does not depend on gets zeros,
+returns a tuple. Each input is used as a detached copy that requires grad, except with
+``create_graph=True`` an input that requires grad itself, which is kept, so that the result
+is differentiable with respect to it (PyTorch's rule). An input the output does not depend on gets zeros,
 or an error with ``strict=True``.
 """
 
@@ -29,8 +29,8 @@ def _as_inputs(inputs, create_graph, what="inputs"):
             raise TypeError(f"{what}: element {i} is a {type(x).__name__}, not a Tensor")
         if x.dtype.kind not in "fc":
             raise TypeError(f"{what}: element {i} is {x.dtype}; derivatives need floating point tensors")
-    if not create_graph or not all(x.requires_grad for x in xs):
-        xs = tuple(x.detach().requires_grad_() for x in xs)
+    # each input on its own: kept (so the result depends on it) when a graph is wanted and it has one
+    xs = tuple(x if create_graph and x.requires_grad else x.detach().requires_grad_() for x in xs)
     return xs, single
 
 

@@ -19,13 +19,10 @@ import re
 
 import numpy as np
 
+from ..backend import to_host
 from ..grad_mode import _Mode
 
 _Tracing = _Mode(None)  # the active Trace of this thread, or None
-
-
-def _host(array) -> np.ndarray:
-    return np.asarray(array.get() if hasattr(array, "get") else array)
 
 
 def rule_of(fn) -> str:
@@ -99,8 +96,8 @@ class Trace:
             index=len(self.entries), pass_index=self.passes,
             name=("parameter" if type(vertex).__name__ == "Parameter" else "leaf") if leaf else vertex.name,
             rule=leaf_rule if leaf else rule_of(vertex), shape=tuple(vertex.shape) if leaf else tuple(vertex._meta[0]),
-            grad_output=None if grad_output is None else _host(grad_output._data).copy(),
-            grad_inputs=[] if leaf else [None if g is None else _host(g._data).copy() for g in (grad_inputs or ())],
+            grad_output=None if grad_output is None else to_host(grad_output._data).copy(),
+            grad_inputs=[] if leaf else [None if g is None else to_host(g._data).copy() for g in (grad_inputs or ())],
             shapes=shapes, node=vertex))
 
     def __len__(self):

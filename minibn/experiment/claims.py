@@ -96,6 +96,18 @@ def paired_t_compare(a, b, alpha: float = 0.05) -> int:
     return 0 if p >= alpha or not mean else (1 if mean > 0 else -1)
 
 
+def paired_log_ratio(a, b, names=("a", "b"), alpha: float = 0.05) -> dict:
+    """The paired t-test of log10(a) - log10(b) over the same seeds (positive values, e.g. a measure
+    of two networks): the mean log ratio, p, and the result in words ("smaller with a", "larger
+    with a" or "no significant difference"), with the values under ``names``."""
+    log_a = np.log10(np.maximum(np.asarray(a, dtype=float), 1e-300))
+    log_b = np.log10(np.maximum(np.asarray(b, dtype=float), 1e-300))
+    mean, p = paired_t_test(log_a, log_b)
+    words = {1: f"larger with {names[0]}", -1: f"smaller with {names[0]}", 0: "no significant difference"}
+    return {names[0]: list(a), names[1]: list(b), "mean_log10_ratio": mean, "p": p, "seeds": len(log_a),
+            "result": words[paired_t_compare(log_a, log_b, alpha)]}
+
+
 def _betainc(a: float, b: float, x: float) -> float:
     """The regularized incomplete beta function I_x(a, b), from its continued fraction (modified
     Lentz), using I_x(a, b) = 1 - I_(1-x)(b, a) where the fraction converges slowly."""

@@ -112,12 +112,13 @@ def einsum(equation, *operands):
     operands = list(operands)
     for k in range(len(operands)):
         operands[k], plain[k] = _diagonal(operands[k], plain[k])
-    sizes = {}
+    sizes = {}  # a letter's size; a size 1 gives way to any other (broadcasting), 0 included
     for t, x in zip(plain, operands):
         for c, n in zip(t, x.shape):
-            if sizes.get(c, 1) not in (1, n) and n != 1:
+            if c not in sizes or sizes[c] == 1:
+                sizes[c] = n
+            elif n not in (1, sizes[c]):
                 raise ValueError(f"einsum: subscript {c!r} has sizes {sizes[c]} and {n} in different operands")
-            sizes[c] = max(sizes.get(c, 1), n)
     for k, (t, x) in enumerate(zip(plain, operands)):
         full = tuple(sizes[c] for c in t)
         if x.shape != full:

@@ -36,13 +36,12 @@ def _positions(op, x, dim, index):
     if index.ndim != x.ndim:
         raise ValueError(f"{op}: index must have as many dimensions as the input ({x.ndim}), got shape "
                          f"{tuple(index.shape)}")
-    (axis,) = normalize_axes(dim, x.ndim, op) or (0,)
-    shape = x.shape or (1,)
+    (axis,) = normalize_axes(dim, x.ndim, op)  # (0-d inputs were made 1-D by the callers)
     for d, (n, m) in enumerate(zip(index.shape, x.shape)):
         if d != axis and n > m:
             raise ValueError(f"{op}: index of shape {tuple(index.shape)} is larger than the input's "
                              f"{tuple(x.shape)} in dimension {d}")
-    data = _index_array(index, op, shape[axis], x)
+    data = _index_array(index, op, x.shape[axis], x)
     xp = x.xp
     positions = tuple(data if d == axis else xp.arange(n).reshape([-1 if a == d else 1 for a in range(data.ndim)])
                       for d, n in enumerate(data.shape))

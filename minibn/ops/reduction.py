@@ -8,7 +8,7 @@ from __future__ import annotations
 import math
 from collections import namedtuple
 
-from ..autograd import Function
+from ..autograd import Function, is_grad_enabled
 from ..tensor import Tensor, _wrap
 from ._util import normalize_axes, reduce_args
 from .shape import BroadcastTo, permute, where
@@ -134,17 +134,37 @@ class Prod(_Reduction):
         (x,) = self.inputs
         if not (x._data == 0).any():
             return self.kept(g) * self.kept(self.output) / x
+        if not is_grad_enabled():
+            return self.kept(g) * _wrap(self._others_at_zeros(x._data))
         return self.kept(g) * _product_of_others(x, self.axes)
+
+    def _others_at_zeros(self, x):
+        """prod_{j != i} x_j on arrays, O(n): where a slice has no zero, p / x_i; one zero, the product
+        of the rest at the zero and 0 elsewhere; two or more, 0 (PyTorch's rule)."""
+        xp = self.xp
+        zero = x == 0
+        count = zero.sum(axis=self.axes, keepdims=True)
+        rest = xp.where(zero, 1, x).prod(axis=self.axes, keepdims=True)
+        safe = xp.where(zero, 1, x)
+        return xp.where(count == 0, rest / safe, xp.where(zero & (count == 1), rest, 0)).astype(x.dtype)
+
+
+LIMIT = 10 ** 8  # elements the differentiable product of the others may hold
 
 
 def _product_of_others(x: Tensor, axes: tuple) -> Tensor:
-    """prod_{j != i} x_j over ``axes`` for every i, differentiable: each slice (n elements) becomes
-    n copies with a 1 on the diagonal, multiplied out (n^2 work, only where the slice has zeros)."""
+    """prod_{j != i} x_j over ``axes`` for every i, differentiable to any order: each slice (n elements)
+    becomes n copies with a 1 on the diagonal, multiplied out (n^2 elements per slice, so it is used
+    only when a graph of the backward is built and x has zeros; past LIMIT it refuses)."""
     rest = tuple(a for a in range(x.ndim) if a not in axes)
     order = rest + tuple(axes)
     moved = permute(x, order)
     lead = moved.shape[:len(rest)]
     n = math.prod(x.shape[a] for a in axes)
+    if n * n * math.prod(lead) > LIMIT:
+        raise ValueError(f"prod: the differentiable backward at exact zeros of slices of {n} elements needs "
+                         f"{n * n * math.prod(lead):,} elements; the first derivative alone (create_graph=False) "
+                         "needs none of it")
     flat = moved.reshape(lead + (1, n)).expand(*lead, n, n)
     eye = x.xp.eye(n, dtype=bool)
     others = prod(where(_wrap(eye), 1.0, flat), -1)

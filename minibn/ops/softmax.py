@@ -15,7 +15,7 @@ from .shape import where
 def logsumexp(x, dim, keepdim=False):
     """log sum exp(x) over ``dim``;  its gradient is softmax(x)."""
     top = x.detach().amax(dim, keepdim=True)
-    top = where(top.abs() < math.inf, top, top * 0)  # an all -inf slice: shift by 0, not inf - inf
+    top = where(top.abs() < math.inf, top, 0.0)  # an infinite maximum: shift by 0, not by inf (inf - inf)
     out = (x - top).exp().sum(dim, keepdim=True).log() + top
     return out if keepdim else _reduce(Sum, out, dim, False, None, None)
 

@@ -42,11 +42,11 @@ def sort(input, dim=-1, descending=False, *, stable=False):  # noqa: A002
 def topk(input, k, dim=-1, largest=True, sorted=True):  # noqa: A002
     """(values, indices) of the ``k`` largest (or smallest) elements along ``dim``, in sorted order
     (also when ``sorted=False``, which leaves the order to the implementation in PyTorch)."""
-    size = input.shape[normalize_axes(dim, input.ndim, "topk")[0]] if input.ndim else 1
+    axes = normalize_axes(dim, input.ndim, "topk")
+    size = input.shape[axes[0]] if input.ndim else 1
     if not isinstance(k, int) or not 0 <= k <= size:
         raise ValueError(f"topk: k must be an int in [0, {size}] (the size of dim {dim}), got {k!r}")
     indices = argsort(input, dim, descending=largest)
     if input.ndim:
-        (axis,) = normalize_axes(dim, input.ndim, "topk")
-        indices = indices[(slice(None),) * axis + (slice(0, k),)]
+        indices = indices[(slice(None),) * axes[0] + (slice(0, k),)]
     return TopkResult(gather(input, dim, indices), indices)
