@@ -231,3 +231,18 @@ def test_relu_passes_nan_through(kernel_set):
         kernels._choice = None
     assert np.isnan(plain[0, 0]) and plain[0, 1] == 0 and plain[1, 0] == 2
     assert np.isnan(fused[:, 0]).all()  # NaN in a channel's batch makes its statistics NaN
+
+
+def test_the_dispatch_table_names_every_implementation_and_every_fallback(monkeypatch):
+    table = kernels.implementations()
+    assert set(table) == set(kernels.DISPATCH)
+    for op in kernels.DISPATCH:
+        assert callable(getattr(kernels, op)), op  # each operation has its entry point
+    assert table["batch_norm_double_backward"]["cupy"] == "the reference, on CuPy"  # stated, not silent
+    assert table["batch_norm_forward"]["numba"].startswith("numba_cpu.batch_norm_forward")
+    x = np.ones((4, 3))
+    monkeypatch.setattr(kernels, "_choice", "numpy")
+    assert kernels.DISPATCH["batch_norm_forward"].pick(x) is bn_ref.forward_train
+    monkeypatch.setattr(kernels, "_choice", "numba")
+    assert kernels.DISPATCH["batch_norm_forward"].pick(x) is numba_cpu.batch_norm_forward
+    assert kernels.DISPATCH["batch_norm_forward"].pick(np.ones((4, 3, 2))) is bn_ref.forward_train  # 3-D: reference
