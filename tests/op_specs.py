@@ -42,7 +42,16 @@ def _spread(rng, shape):
     return v.reshape(shape)
 
 
+def _peaked(rng, shape):
+    """Spread values with one clear extreme per column (the first row, 4 units out): max |x - mean|
+    has a unique argmax far from a tie, so differences of the infinity norm stay on one piece."""
+    v = _spread(rng, shape)
+    v[0] = np.abs(v).max() + 4.0
+    return v
+
+
 DOMAINS = {
+    "peaked": _peaked,
     "real": lambda rng, s: rng.standard_normal(s),
     "positive": lambda rng, s: rng.uniform(0.5, 2.0, s),
     "spread": _spread,

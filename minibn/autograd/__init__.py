@@ -349,8 +349,9 @@ def _run_hooks(hooks, g):
 def _accumulate(leaf, g, create_graph, stored):
     """Add ``g`` to ``leaf.grad``. Without create_graph a ``.grad`` never shares memory with another
     array; with it, ``.grad`` is the gradient tensor itself, part of the graph (and may be shared)."""
-    if leaf.grad is not None and not create_graph:  # the sum is a fresh array
-        leaf.grad = _wrap(leaf.grad._data + g._data)
+    old = leaf._grad  # (set directly: the shapes were checked as the gradient flowed; .grad's setter is for users)
+    if old is not None and not create_graph:  # the sum is a fresh array
+        leaf._grad = _wrap(old._data + g._data)
         return
     if not create_graph:
         a = g._data
@@ -358,7 +359,7 @@ def _accumulate(leaf, g, create_graph, stored):
             a = a.copy()
         stored.add(id(a))
         g = _wrap(a)
-    leaf.grad = g if leaf.grad is None else leaf.grad + g
+    leaf._grad = g if old is None else old + g
 
 
 def _retain(tensor, g, create_graph):
@@ -367,7 +368,7 @@ def _retain(tensor, g, create_graph):
         return
     if not create_graph:
         g = _wrap(g._data.copy())
-    tensor.grad = g if tensor.grad is None else tensor.grad + g
+    tensor._grad = g if tensor._grad is None else tensor._grad + g
 
 
 def _bad_gradient(fn, g, shape, dtype):

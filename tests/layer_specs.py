@@ -1,0 +1,91 @@
+"""One table of layer specs; tests/test_layers.py generates every check from it.
+
+A spec's ``fn(lib, *xs)`` runs on minibn and, where ``torch`` is set, on PyTorch (the
+same spelling); ``ref`` is an independent NumPy forward. A new normalization is one
+entry here: forward against its reference in float64 and float32, backward, double and
+triple backward, the PyTorch cross-check, each kernel set (numpy, numba) and the CuPy
+stand-in all follow.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .op_specs import OpSpec
+
+EPS = 1e-5
+RUNNING_MEAN, RUNNING_VAR = np.array([0.3, -0.2, 0.1]), np.array([1.5, 0.7, 2.0])
+
+
+def _bn_ref(x, w, b, eps=EPS):
+    axes = (0,) if x.ndim == 2 else (0, 2)
+    shape = (1, -1) if x.ndim == 2 else (1, -1, 1)
+    mu, var = x.mean(axes, keepdims=True), x.var(axes, keepdims=True)
+    return w.reshape(shape) * (x - mu) / np.sqrt(var + eps) + b.reshape(shape)
+
+
+def _lp_ref(p, centered):
+    def ref(x, w, b):
+        n = x - x.mean(0)
+        u = n if centered else x
+        s = (np.abs(u).max(0) + EPS) if p == math.inf else ((np.abs(u) ** p).mean(0) + EPS) ** (1 / p)
+        return w * n / s + b
+    return ref
+
+
+def _softmax_ce_ref(x, target):
+    z = x - x.max(1, keepdims=True)
+    return (np.log(np.exp(z).sum(1)) - z[np.arange(len(x)), target]).mean()
+
+
+TARGET = [0, 2, 1, 1, 0, 2]
+
+
+def _layer(name, fn, ref, *shapes, domains=(), analytic=True, torch=True):
+    return OpSpec(name, fn, ref, tuple(shapes), tuple(domains), analytic, torch)
+
+
+def _const(lib, x, a):
+    return lib.tensor(np.asarray(a), dtype=x.dtype, device=x.device)
+
+
+LAYERS = [
+    _layer("batch_norm_train", lambda lib, x, w, b: lib.nn.functional.batch_norm(x, None, None, w, b, training=True),
+           _bn_ref, (6, 3), (3,), (3,), domains=("real", "positive", "real")),
+    _layer("batch_norm_train_3d", lambda lib, x, w, b: lib.nn.functional.batch_norm(x, None, None, w, b, training=True),
+           _bn_ref, (4, 3, 2), (3,), (3,), domains=("real", "positive", "real")),
+    _layer("batch_norm_eval", lambda lib, x, w, b: lib.nn.functional.batch_norm(
+        x, _const(lib, x, RUNNING_MEAN), _const(lib, x, RUNNING_VAR), w, b, training=False),
+        lambda x, w, b: w * (x - RUNNING_MEAN) / np.sqrt(RUNNING_VAR + EPS) + b, (6, 3), (3,), (3,),
+        domains=("real", "positive", "real")),
+    _layer("batch_norm_fused_bias_relu", lambda lib, x, w, b, c: lib.nn.functional.batch_norm(
+        x, None, None, w, b, training=True, input_bias=c, activation="relu"),
+        lambda x, w, b, c: np.maximum(_bn_ref(x + c, w, b), 0), (6, 3), (3,), (3,), (3,),
+        domains=("spread", "positive", "unit", "real"), analytic=False, torch=False),
+    *[_layer(f"lp_norm_p{p}{'' if centered else '_uncentered'}",
+             lambda lib, x, w, b, p=p, centered=centered: lib.nn.functional.lp_norm(
+                 x, p, None, None, w, b, training=True, centered=centered),
+             _lp_ref(p, centered), (6, 3), (3,), (3,),
+             domains=("peaked" if p == math.inf else "spread", "positive", "real"),
+             analytic=False, torch=False)
+      for p in (1, 3, math.inf) for centered in (True, False)],
+    _layer("lp_norm_p2_is_batch_norm", lambda lib, x, w, b: lib.nn.functional.lp_norm(x, 2, None, None, w, b,
+                                                                                        training=True),
+           _bn_ref, (6, 3), (3,), (3,), domains=("real", "positive", "real"), analytic=False, torch=False),
+    _layer("linear", lambda lib, x, w, b: lib.nn.functional.linear(x, w, b), lambda x, w, b: x @ w.T + b,
+           (5, 4), (3, 4), (3,)),
+    _layer("linear_3d", lambda lib, x, w, b: lib.nn.functional.linear(x, w, b), lambda x, w, b: x @ w.T + b,
+           (2, 5, 4), (3, 4), (3,)),
+    _layer("cross_entropy", lambda lib, x: lib.nn.functional.cross_entropy(x, lib.tensor(TARGET, device=x.device)),
+           lambda x: _softmax_ce_ref(x, np.array(TARGET)), (6, 3)),
+    _layer("mse_loss", lambda lib, x, t: lib.nn.functional.mse_loss(x, t), lambda x, t: ((x - t) ** 2).mean(),
+           (6, 3), (6, 3)),
+    _layer("linear_bn_relu", lambda lib, x, w, b, g: lib.nn.functional.relu(lib.nn.functional.batch_norm(
+        lib.nn.functional.linear(x, w, b), None, None, g, None, training=True)),
+        lambda x, w, b, g: np.maximum(_bn_ref(x @ w.T + b, g, np.zeros(3)), 0), (6, 4), (3, 4), (3,), (3,),
+        domains=("real", "real", "real", "positive"), analytic=False),
+]
+
+LAYERS_BY_NAME = {s.name: s for s in LAYERS}
