@@ -140,6 +140,10 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
     ``input + input_bias`` without forming it (a linear layer's bias, so the
     linear layer can skip its bias add); ``activation="relu"`` returns
     ``max(y, 0)`` from the same node.
+
+    Kernels (``minibn.kernels``; ``kernels.implementations()`` says which set runs each):
+    ``batch_norm_forward`` and ``batch_norm_backward`` in training mode, ``batch_norm_double_backward``
+    for the :class:`BatchNormGrad` node, ``affine_forward`` and ``affine_backward`` in evaluation.
     """
     eps = check_eps("batch_norm", eps)
     check_input("batch_norm", input, ("running_mean", running_mean), ("running_var", running_var),

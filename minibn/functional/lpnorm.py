@@ -129,6 +129,9 @@ def lp_norm(input, p=2.0, running_mean=None, running_scale=None, weight=None, bi
     ``p`` is any number >= 1 or ``math.inf``. Training normalizes by the batch
     statistics and, when running statistics are given, updates them in place
     (``running_scale`` tracks s). Evaluation uses the running statistics.
+
+    Kernels (``minibn.kernels``): ``lp_norm_forward`` and ``lp_norm_backward`` in training,
+    ``affine_forward`` and ``affine_backward`` in evaluation.
     """
     p = float(p)
     if not p >= 1:

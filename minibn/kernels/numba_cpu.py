@@ -89,6 +89,9 @@ def _bn_forward(x, gamma, beta, eps, relu, y, mean, var, invstd):
 
 
 def _bn_backward(dy, x, mean, invstd, gamma, relu_out, dx, dgamma, dbeta, dx_sum):
+    # dx = (gamma / sigma) (dy - mean(dy) - xhat mean(dy xhat))   (seed 000 sec. 3.1), xhat = (x - mean) / sigma,
+    # computed as gamma_over_sigma (dy - mean_dy - (x - mean) mean_dy_xc_over_var) with
+    # mean_dy_xc_over_var = mean(dy (x - mean)) / sigma^2;  dgamma = sum dy xhat;  dbeta = sum dy.
     # With a ReLU epilogue (relu_out has rows: its output), dy is first zeroed where the output
     # is <= 0, by a multiplication: a conditional here compiles to scalar code, which runs 2x
     # slower on data that comes from memory. (inf * 0 is NaN, so the caller redoes the rare
@@ -113,15 +116,15 @@ def _bn_backward(dy, x, mean, invstd, gamma, relu_out, dx, dgamma, dbeta, dx_sum
         for j in range(c):
             sum_dy[j] += b1[j]
             sum_dy_xc[j] += b2[j]
-    k = np.empty(c, x.dtype)
-    a = np.empty(c, x.dtype)
-    b = np.empty(c, x.dtype)
+    gamma_over_sigma = np.empty(c, x.dtype)
+    mean_dy = np.empty(c, x.dtype)
+    mean_dy_xc_over_var = np.empty(c, x.dtype)
     for j in range(c):
         dbeta[j] = sum_dy[j]
         dgamma[j] = sum_dy_xc[j] * invstd[j]
-        k[j] = gamma[j] * invstd[j]
-        a[j] = sum_dy[j] / n
-        b[j] = sum_dy_xc[j] * invstd[j] * invstd[j] / n
+        gamma_over_sigma[j] = gamma[j] * invstd[j]
+        mean_dy[j] = sum_dy[j] / n
+        mean_dy_xc_over_var[j] = sum_dy_xc[j] * invstd[j] * invstd[j] / n
     want_sum = dx_sum.shape[0] > 0
     total = np.zeros(c)
     for start in range(0, n, _BLOCK):
@@ -130,7 +133,7 @@ def _bn_backward(dy, x, mean, invstd, gamma, relu_out, dx, dgamma, dbeta, dx_sum
         for i in range(start, stop):
             for j in range(c):
                 g = dy[i, j] * (relu_out[i, j] > 0) if relu else dy[i, j]
-                v = k[j] * (g - a[j] - (x[i, j] - mean[j]) * b[j])
+                v = gamma_over_sigma[j] * (g - mean_dy[j] - (x[i, j] - mean[j]) * mean_dy_xc_over_var[j])
                 dx[i, j] = v
                 if want_sum:
                     b1[j] += v
@@ -169,6 +172,9 @@ def batch_norm_backward(dy, x, mean, invstd, gamma, relu_out=None, input_grad_su
 
 
 def _bn_double_backward(u, x, g, mean, invstd, gamma, gx, gg, ggamma):
+    # The derivatives of dx = (gamma / sigma) r, r = g - mean(g) - xhat mean(g xhat), for an upstream u
+    # (functional/batchnorm.py, BatchNormGrad):  d/dg = (gamma / sigma) (u - mean(u) - xhat mean(u xhat)),
+    # d/dgamma = sum u r / sigma,  d/dx = -(gamma / sigma^2) (xhat mean(u r) + mean(g xhat) P u + r mean(u xhat)).
     n, c = x.shape
     sum_g = np.zeros(c)
     sum_gx = np.zeros(c)
@@ -176,30 +182,31 @@ def _bn_double_backward(u, x, g, mean, invstd, gamma, gx, gg, ggamma):
     sum_ux = np.zeros(c)
     for i in range(n):
         for j in range(c):
-            xh = (x[i, j] - mean[j]) * invstd[j]
+            xhat = (x[i, j] - mean[j]) * invstd[j]
             sum_g[j] += g[i, j]
-            sum_gx[j] += g[i, j] * xh
+            sum_gx[j] += g[i, j] * xhat
             sum_u[j] += u[i, j]
-            sum_ux[j] += u[i, j] * xh
+            sum_ux[j] += u[i, j] * xhat
     g_mean = sum_g / n
-    a = sum_gx / n
+    mean_g_xhat = sum_gx / n
     u_mean = sum_u / n
     u_xhat = sum_ux / n
     sum_ur = np.zeros(c)
     for i in range(n):
         for j in range(c):
-            xh = (x[i, j] - mean[j]) * invstd[j]
-            sum_ur[j] += u[i, j] * (g[i, j] - g_mean[j] - xh * a[j])
+            xhat = (x[i, j] - mean[j]) * invstd[j]
+            sum_ur[j] += u[i, j] * (g[i, j] - g_mean[j] - xhat * mean_g_xhat[j])
     for j in range(c):
         ggamma[j] = sum_ur[j] * invstd[j]
     for i in range(n):
         for j in range(c):
-            xh = (x[i, j] - mean[j]) * invstd[j]
-            r = g[i, j] - g_mean[j] - xh * a[j]
-            proj = u[i, j] - u_mean[j] - xh * u_xhat[j]
-            k = gamma[j] * invstd[j]
-            gg[i, j] = k * proj
-            gx[i, j] = -k * invstd[j] * (xh * sum_ur[j] / n + a[j] * proj + r * u_xhat[j])
+            xhat = (x[i, j] - mean[j]) * invstd[j]
+            r = g[i, j] - g_mean[j] - xhat * mean_g_xhat[j]
+            u_projected = u[i, j] - u_mean[j] - xhat * u_xhat[j]
+            gamma_over_sigma = gamma[j] * invstd[j]
+            gg[i, j] = gamma_over_sigma * u_projected
+            gx[i, j] = -gamma_over_sigma * invstd[j] * (xhat * sum_ur[j] / n + mean_g_xhat[j] * u_projected
+                                                        + r * u_xhat[j])
 
 
 def batch_norm_double_backward(u, x, g, mean, invstd, gamma):
@@ -216,15 +223,16 @@ def batch_norm_double_backward(u, x, g, mean, invstd, gamma):
 
 
 def _affine_forward(x, center, scale, gamma, beta, y):
+    # y = gamma (x - center) / scale + beta = slope x + offset per channel.
     n, c = x.shape
-    a = np.empty(c)
-    b = np.empty(c)
+    slope = np.empty(c)
+    offset = np.empty(c)
     for j in range(c):
-        a[j] = gamma[j] / scale[j]
-        b[j] = beta[j] - center[j] * a[j]
+        slope[j] = gamma[j] / scale[j]
+        offset[j] = beta[j] - center[j] * slope[j]
     for i in range(n):
         for j in range(c):
-            y[i, j] = x[i, j] * a[j] + b[j]
+            y[i, j] = x[i, j] * slope[j] + offset[j]
 
 
 def _affine_backward(g, x, center, scale, gamma, dx, dgamma, dbeta):
