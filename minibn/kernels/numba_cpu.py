@@ -8,8 +8,9 @@ parallel versions (prange over blocks of channels) ran 4-6x slower than these
 serial ones once OpenBLAS had run a matrix product in the same process (its
 threads spin-wait on the same two cores), with the OpenMP layer, with
 OMP_WAIT_POLICY=PASSIVE, and with the workqueue layer alike; inside a
-training step that is always the case. Serial kernels need no threading
-layer at all. Numbers: ``python bench/batchnorm.py``.
+training step that is always the case; ``python bench/threads.py`` measures it again with
+OPENBLAS_THREAD_TIMEOUT=1 and with threadpoolctl, where they lose too. Serial kernels need no
+threading layer at all. Numbers: ``python bench/batchnorm.py``.
 
 Compilation happens on first call and is cached on disk (``cache=True``),
 so ``import minibn`` never waits for numba.
