@@ -275,6 +275,8 @@ def affine_backward(g, x, center, scale, gamma):
 
 
 def _lp_forward(x, gamma, beta, p, p_int, c_const, eps, centered, mean_shift, y, mu, s, S):
+    # y = gamma n / s + beta = slope x + offset, n = x - mu (mean_shift) or x, u = x - mu (centered) or x,
+    # s = c ((1/m) sum |u|^p + eps)^(1/p) for finite p, c (max |u| + eps) for p = inf (functional/lpnorm.py).
     # p_int = p when p is a whole number (>= 0), else -1: an integer power is a few multiplications,
     # a real one a call to pow
     n, c = x.shape
@@ -298,8 +300,8 @@ def _lp_forward(x, gamma, beta, p, p_int, c_const, eps, centered, mean_shift, y,
                 acc[j] += abs(u) ** p_int
             else:
                 acc[j] += abs(u) ** p
-    a = np.empty(c)
-    b = np.empty(c)
+    slope = np.empty(c)
+    offset = np.empty(c)
     for j in range(c):
         if p == np.inf:
             S[j] = acc[j] + eps
@@ -307,17 +309,19 @@ def _lp_forward(x, gamma, beta, p, p_int, c_const, eps, centered, mean_shift, y,
         else:
             S[j] = acc[j] / n + eps
             s[j] = c_const * S[j] ** (1.0 / p)
-        a[j] = gamma[j] / s[j]
-        b[j] = beta[j] - (mu[j] * a[j] if mean_shift else 0.0)
+        slope[j] = gamma[j] / s[j]
+        offset[j] = beta[j] - (mu[j] * slope[j] if mean_shift else 0.0)
     for i in range(n):
         for j in range(c):
-            y[i, j] = x[i, j] * a[j] + b[j]
+            y[i, j] = x[i, j] * slope[j] + offset[j]
 
 
 def _lp_backward(g, x, gamma, mu, s, S, p, q_int, c_const, centered, mean_shift, dx, dgamma, dbeta):
+    # dx = P_n(g' / s) - P_u(A ds/du / s^2), g' = gamma g, A = sum g' n, ds/du = ds_du_scale w
+    # (functional/lpnorm.py); gamma_over_s and ds_term are the two coefficients, shift the projections' means.
     n, c = x.shape
     w = np.empty_like(x)  # ds/du = k w: w = sign(u) [|u| = max] (p = inf), |u|^(p-1) sign(u) (finite p)
-    k = np.empty(c)
+    ds_du_scale = np.empty(c)
     if p == np.inf:
         top = np.zeros(c)
         for i in range(n):
@@ -331,7 +335,7 @@ def _lp_backward(g, x, gamma, mu, s, S, p, q_int, c_const, centered, mean_shift,
                 ties[j] += hit
                 w[i, j] = ((u > 0) * 1.0 - (u < 0) * 1.0) * hit
         for j in range(c):
-            k[j] = c_const / ties[j]  # ties share the subgradient
+            ds_du_scale[j] = c_const / ties[j]  # ties share the subgradient
     else:
         # one loop per case, each branch-free inside (the signs of data are unpredictable)
         for i in range(n):
@@ -346,7 +350,7 @@ def _lp_backward(g, x, gamma, mu, s, S, p, q_int, c_const, centered, mean_shift,
                 else:
                     w[i, j] = abs(u) ** (p - 1) * ((u > 0) * 1.0 - (u < 0) * 1.0)
         for j in range(c):
-            k[j] = s[j] / (n * S[j])
+            ds_du_scale[j] = s[j] / (n * S[j])
     sum_g = np.zeros(c)
     sum_gn = np.zeros(c)
     sum_w = np.zeros(c)
@@ -356,18 +360,19 @@ def _lp_backward(g, x, gamma, mu, s, S, p, q_int, c_const, centered, mean_shift,
             sum_g[j] += g[i, j]
             sum_gn[j] += g[i, j] * v
             sum_w[j] += w[i, j]
-    coef_n = np.empty(c)
-    coef_s = np.empty(c)
+    gamma_over_s = np.empty(c)
+    ds_term = np.empty(c)
     shift = np.empty(c)
     for j in range(c):
         dbeta[j] = sum_g[j]
         dgamma[j] = sum_gn[j] / s[j]
-        coef_n[j] = gamma[j] / s[j]
-        coef_s[j] = -gamma[j] * sum_gn[j] / (s[j] * s[j]) * k[j]
-        shift[j] = (coef_n[j] * sum_g[j] / n if mean_shift else 0.0) + (coef_s[j] * sum_w[j] / n if centered else 0.0)
+        gamma_over_s[j] = gamma[j] / s[j]
+        ds_term[j] = -gamma[j] * sum_gn[j] / (s[j] * s[j]) * ds_du_scale[j]
+        shift[j] = ((gamma_over_s[j] * sum_g[j] / n if mean_shift else 0.0)
+                    + (ds_term[j] * sum_w[j] / n if centered else 0.0))
     for i in range(n):
         for j in range(c):
-            dx[i, j] = coef_n[j] * g[i, j] + coef_s[j] * w[i, j] - shift[j]
+            dx[i, j] = gamma_over_s[j] * g[i, j] + ds_term[j] * w[i, j] - shift[j]
 
 
 def _whole(p) -> int:
