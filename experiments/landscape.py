@@ -171,15 +171,11 @@ def run(cfg: Config, resume: bool = False) -> dict:
         done = state.record["tasks"]
         jobs = [{"network": n, "seed": s, "config": cfg.to_dict()} for s in seeds for n in NETWORKS
                 if task_key(n, s) not in done]
-        bar = experiment.progress(None, cfg.quiet, total=2 * len(seeds), initial=2 * len(seeds) - len(jobs),
-                                  desc="landscape", unit="network")
-        try:
-            for _, result in parallel.imap_unordered(task, jobs, workers=cfg.workers):
-                done[task_key(result["network"], result["seed"])] = result
-                r.checkpoint(state)
-                bar.update(1)
-        finally:
-            bar.close()
+
+        def keep(result):
+            done[task_key(result["network"], result["seed"])] = result
+
+        r.tasks(state, task, jobs, record=keep, total=2 * len(seeds), unit="network", workers=cfg.workers)
         results = {n: [done[task_key(n, s)] for s in seeds] for n in NETWORKS}
         metrics = {"experiment": "seed 001 sec. 3: loss landscapes with and without batch norm (MLP, MNIST)",
                    "config": cfg.to_dict(), "seeds": seeds,

@@ -308,15 +308,7 @@ def run(cfg: Config, resume: bool = False) -> dict:
         done = state.record["trainings"]
         todo = [{"n": n, "config": cfg.to_dict()} for n in sorted(cfg.sizes, reverse=True)
                 if any(task_key(v, n, s) not in done for v in cfg.variants for s in seeds)]
-        bar = experiment.progress(None, cfg.quiet, total=len(cfg.sizes), initial=len(cfg.sizes) - len(todo),
-                                  desc="noise_robustness", unit="size")
-        try:
-            for _, result in parallel.imap_unordered(train_size, todo, workers=cfg.workers):
-                done.update(result)
-                r.checkpoint(state)
-                bar.update(1)
-        finally:
-            bar.close()
+        r.tasks(state, train_size, todo, total=len(cfg.sizes), unit="size", workers=cfg.workers, record=done.update)
         table = {v: {str(n): [done[task_key(v, n, s)]["best_val_accuracy"] for s in seeds] for n in cfg.sizes}
                  for v in cfg.variants}
         metrics = {"experiment": "seed 000 sec. 5: robustness to noise features, batch norm against none",

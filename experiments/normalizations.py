@@ -248,15 +248,7 @@ def run(cfg: Config, resume: bool = False) -> dict:
                 for i, s in enumerate(seeds) for v in cfg.variants if task_key(v, s) not in done]
         todo.sort(key=lambda t: not t["hessian"])  # the long ones first
         total = len(seeds) * len(cfg.variants)
-        bar = experiment.progress(None, cfg.quiet, total=total, initial=total - len(todo), desc="normalizations",
-                                  unit="training")
-        try:
-            for _, result in parallel.imap_unordered(train_task, todo, workers=cfg.workers):
-                done.update(result)
-                r.checkpoint(state)
-                bar.update(1)
-        finally:
-            bar.close()
+        r.tasks(state, train_task, todo, total=total, unit="training", workers=cfg.workers, record=done.update)
         trainings = {v: [done[task_key(v, s)] for s in seeds] for v in cfg.variants}
         metrics = {"experiment": "seed 000 sec. 4: other normalizations, their accuracy, distance moved and top "
                                  "Hessian eigenvalues",

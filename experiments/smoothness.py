@@ -260,15 +260,11 @@ def run(cfg: Config, resume: bool = False) -> dict:
         jobs = [{"network": n, "seed": s, "config": cfg.to_dict()} for s in seeds for n in nets
                 if task_key(n, s) not in done]
         total = len(nets) * len(seeds)
-        bar = experiment.progress(None, cfg.quiet, total=total, initial=total - len(jobs), desc="smoothness",
-                                  unit="network")
-        try:
-            for _, result in parallel.imap_unordered(task, jobs, workers=cfg.workers):
-                done[task_key(result["network"], result["seed"])] = result
-                r.checkpoint(state)
-                bar.update(1)
-        finally:
-            bar.close()
+
+        def keep(result):
+            done[task_key(result["network"], result["seed"])] = result
+
+        r.tasks(state, task, jobs, record=keep, total=total, unit="network", workers=cfg.workers)
         results = {n: [done[task_key(n, s)] for s in seeds] for n in nets}
         metrics = {"experiment": "seeds 001 and 004: smoothness probes, internal covariate shift, noisy batch norm",
                    "config": cfg.to_dict(), "seeds": seeds, "runs": results,

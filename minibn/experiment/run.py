@@ -25,7 +25,7 @@ from tqdm.auto import tqdm
 
 from .. import fileio, random
 from ..kernels import KERNEL_SETS, set_kernels
-from . import checkpoint, rundir
+from . import checkpoint, parallel, rundir
 from .config import Config, ConfigError, flag, resume_conflicts
 
 BACKENDS = {"numpy": "cpu", "numba": "cpu", "cupy": "cuda"}
@@ -130,6 +130,21 @@ class Run:
             bar.close()
         if self._saved_step != state.step:
             self.checkpoint(state)
+
+    def tasks(self, state: checkpoint.TrainingState, fn, todo: list, *, total: int, record, unit: str = "task",
+              workers: int = 1):
+        """Run ``fn`` on each task of ``todo`` in ``workers`` processes (``parallel.imap_unordered``);
+        ``record(result)`` files each result in ``state``, then a checkpoint is written, so that a
+        resumed run does only the tasks still missing. ``total`` counts the done ones too (the
+        progress bar)."""
+        bar = progress(None, self.config.quiet, total=total, initial=total - len(todo), desc=self.name, unit=unit)
+        try:
+            for _, result in parallel.imap_unordered(fn, todo, workers=workers):
+                record(result)
+                self.checkpoint(state)
+                bar.update(1)
+        finally:
+            bar.close()
 
     def checkpoint(self, state: checkpoint.TrainingState) -> Path:
         """Write the one-file checkpoint of ``state`` (atomically)."""
