@@ -1,7 +1,6 @@
 """Seed 000 sec. 4: the author's normalization, networks, batch order, spectra and the rules."""
 
 import json
-import math
 
 import numpy as np
 import pytest

@@ -5,8 +5,6 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-import numpy as np
-
 from .. import creation, functional as F, init, random
 from ..functional._channels import check_eps
 from ..tensor import Tensor
