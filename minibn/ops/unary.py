@@ -3,6 +3,7 @@ derivative beside it), and reciprocal, rsqrt, square, sign built from other ops.
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
@@ -78,16 +79,12 @@ class Erf(Function):
         return g * (-(x * x)).exp() * (2 / math.sqrt(math.pi))
 
 
-_ERF = []
-
-
+@functools.cache
 def _erf_ufunc():
     """math.erf as a NumPy ufunc, compiled by numba on first use (NumPy itself has no erf)."""
-    if not _ERF:
-        import numba
+    import numba
 
-        _ERF.append(numba.vectorize(["float32(float32)", "float64(float64)"], cache=True)(_scalar_erf))
-    return _ERF[0]
+    return numba.vectorize(["float32(float32)", "float64(float64)"], cache=True)(_scalar_erf)
 
 
 def _scalar_erf(v):
