@@ -5,7 +5,7 @@
 Runs minibn's step (forward, backward, SGD update of the depth-10 BN MLP, float32) under
 cProfile and lists milliseconds per step by function, own time only: a NumPy matrix product
 or a numba kernel counts towards the Python function that calls it, so ``linalg.py`` and
-``linear.py`` rows are the matrix products, ``numba_cpu.py`` rows the fused kernels.
+``linear.py`` rows are the matrix products, ``numba_cpu.py`` rows (one per operation package of ``minibn.kernels``) the fused kernels.
 cProfile adds a little to every Python call; the total is a few percent above an
 unprofiled step. First, the same number of unprofiled steps gives the plain time per step and
 the minor page faults per step (memory the allocator handed back to the system and the step

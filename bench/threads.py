@@ -78,7 +78,7 @@ def parallel_backward(dy, x, mean, invstd, dx):
 
 
 def main(shape, rounds):
-    from minibn.kernels import numba_cpu
+    from minibn.kernels.batchnorm import numba_cpu
     limit = None
     if os.environ.get("MINIBN_BENCH_THREADPOOLCTL"):
         from threadpoolctl import threadpool_limits
@@ -92,8 +92,8 @@ def main(shape, rounds):
     ones = np.ones(c, np.float32)
 
     def serial():
-        y, mean, var, invstd = numba_cpu.batch_norm_forward(x, ones, ones * 0, 1e-5)
-        numba_cpu.batch_norm_backward(dy, x, mean, invstd, ones)
+        y, mean, var, invstd = numba_cpu.forward(x, ones, ones * 0, 1e-5)
+        numba_cpu.backward(dy, x, mean, invstd, ones)
 
     def parallel():
         mean, invstd = parallel_forward(x, y)

@@ -6,7 +6,6 @@ stand-in refuses implicit host/device conversions, so a planted one fails.
 """
 
 import math
-import sys
 
 import numpy as np
 import pytest
@@ -31,7 +30,6 @@ def gpu(monkeypatch):
     module = cupy_double.install(monkeypatch)
     yield module
     backend.unregister_array_type(module.ndarray)
-    sys.modules.pop("minibn.kernels.cupy_gpu", None)
     backend.set_default_device(backend.CPU)
 
 

@@ -8,10 +8,8 @@ import pytest
 import minibn as mb
 import minibn.functional as F
 from minibn import kernels
-from minibn.kernels import batchnorm as bn_ref
-from minibn.kernels import lpnorm as lp_ref
+from minibn.kernels import batchnorm, cross_entropy, lpnorm, relu
 
-numba_cpu = pytest.importorskip("minibn.kernels.numba_cpu")
 pytest.importorskip("numba", reason="the fused CPU kernels need numba")
 
 SHAPES = [(7, 1), (3, 300), (2, 5), (64, 33), (2003, 3)]  # the last: many row blocks, a partial one
@@ -44,13 +42,13 @@ def _data(rng, shape, dtype):
 def test_batch_norm_kernels(shape, dtype, affine, relu, rng):
     x, g, gamma, beta = _data(rng, shape, dtype)
     gamma, beta = (gamma, beta) if affine else (None, None)
-    ref = bn_ref.forward_train(x, gamma, beta, 1e-5, relu)
-    fused = numba_cpu.batch_norm_forward(x, gamma, beta, 1e-5, relu)
+    ref = batchnorm.reference.forward(x, gamma, beta, 1e-5, relu)
+    fused = batchnorm.numba_cpu.forward(x, gamma, beta, 1e-5, relu)
     assert_matches(fused, ref, dtype)
     terms = np.abs(g * ref[3] * (1 if gamma is None else gamma)).max()
     # both backwards mask by the same forward output, as the layer does
-    got = numba_cpu.batch_norm_backward(g, x, ref[1], ref[3], gamma, fused[0] if relu else None, True)
-    want = bn_ref.backward(g, x, ref[1], ref[3], gamma, fused[0] if relu else None, True)
+    got = batchnorm.numba_cpu.backward(g, x, ref[1], ref[3], gamma, fused[0] if relu else None, True)
+    want = batchnorm.reference.backward(g, x, ref[1], ref[3], gamma, fused[0] if relu else None, True)
     assert_matches(got, want, dtype, terms * x.shape[0], n_scaled=4)
 
 
@@ -81,9 +79,9 @@ def test_fixed_statistics_kernels(shape, dtype, centered_stats, rng):
     x, g, gamma, beta = _data(rng, shape, dtype)
     center = x.mean(0) if centered_stats else None
     scale = (x.std(0) + 0.5).astype(dtype)
-    assert_matches([numba_cpu.affine_forward(x, center, scale, gamma, beta)],
-           [bn_ref.affine_forward(x, center, scale, gamma, beta)], dtype)
-    assert_matches(numba_cpu.affine_backward(g, x, center, scale, gamma), bn_ref.affine_backward(g, x, center, scale, gamma),
+    assert_matches([batchnorm.numba_cpu.affine_forward(x, center, scale, gamma, beta)],
+           [batchnorm.reference.affine_forward(x, center, scale, gamma, beta)], dtype)
+    assert_matches(batchnorm.numba_cpu.affine_backward(g, x, center, scale, gamma), batchnorm.reference.affine_backward(g, x, center, scale, gamma),
            dtype)
 
 
@@ -94,20 +92,20 @@ def test_fixed_statistics_kernels(shape, dtype, centered_stats, rng):
 def test_lp_norm_kernels(shape, dtype, p, centered, mean_shift, rng):
     x, g, gamma, beta = _data(rng, shape, dtype)
     c = 1.3
-    ref = lp_ref.forward_train(np, x, gamma, beta, p, c, 1e-5, centered, mean_shift)
-    assert_matches(numba_cpu.lp_norm_forward(x, gamma, beta, p, c, 1e-5, centered, mean_shift), ref, dtype)
+    ref = lpnorm.reference.forward(x, gamma, beta, p, c, 1e-5, centered, mean_shift)
+    assert_matches(lpnorm.numba_cpu.forward(x, gamma, beta, p, c, 1e-5, centered, mean_shift), ref, dtype)
     mu, s, S = ref[1:]
-    assert_matches(numba_cpu.lp_norm_backward(g, x, gamma, mu, s, S, p, c, centered, mean_shift),
-           lp_ref.backward(np, g, x, gamma, mu, s, S, p, c, centered, mean_shift), dtype,
+    assert_matches(lpnorm.numba_cpu.backward(g, x, gamma, mu, s, S, p, c, centered, mean_shift),
+           lpnorm.reference.backward(g, x, gamma, mu, s, S, p, c, centered, mean_shift), dtype,
            np.abs(g * gamma / s).max())
 
 
 def test_lp_kernel_ties_at_infinity():
     x = np.array([[2.0], [-2.0], [0.5], [-0.5]])
     g = np.array([[1.0], [0.3], [-0.2], [0.1]])
-    y, mu, s, S = lp_ref.forward_train(np, x, None, None, math.inf, 1.0, 0.0, True, True)
-    assert_matches(numba_cpu.lp_norm_backward(g, x, None, mu, s, S, math.inf, 1.0, True, True),
-           lp_ref.backward(np, g, x, None, mu, s, S, math.inf, 1.0, True, True), np.float64)
+    y, mu, s, S = lpnorm.reference.forward(x, None, None, math.inf, 1.0, 0.0, True, True)
+    assert_matches(lpnorm.numba_cpu.backward(g, x, None, mu, s, S, math.inf, 1.0, True, True),
+           lpnorm.reference.backward(g, x, None, mu, s, S, math.inf, 1.0, True, True), np.float64)
 
 
 @pytest.mark.parametrize("p", [1, 2, 3, math.inf])
@@ -168,10 +166,10 @@ def test_batch_norm_double_backward_kernels(shape, dtype, affine, rng):
     x, g, gamma, _ = _data(rng, shape, dtype)
     gamma = gamma if affine else None
     u = rng.standard_normal(shape).astype(dtype)
-    _, mu, _, invstd = bn_ref.forward_train(x, gamma, None, 1e-5)
-    ref = bn_ref.double_backward(u, x, g, mu, invstd, gamma)
+    _, mu, _, invstd = batchnorm.reference.forward(x, gamma, None, 1e-5)
+    ref = batchnorm.reference.double_backward(u, x, g, mu, invstd, gamma)
     terms = np.abs(u * invstd * (1 if gamma is None else gamma)).max() * max(1, np.abs(g).max())
-    assert_matches(numba_cpu.batch_norm_double_backward(u, x, g, mu, invstd, gamma), ref, dtype, terms, n_scaled=3)
+    assert_matches(batchnorm.numba_cpu.double_backward(u, x, g, mu, invstd, gamma), ref, dtype, terms, n_scaled=3)
 
 
 @pytest.mark.parametrize("affine", [True, False])
@@ -183,7 +181,7 @@ def test_double_backward_kernel_equals_the_graph_path(affine, rng):
     g = mb.tensor(rng.standard_normal((7, 3)), requires_grad=True)
     gamma = mb.tensor(1 + 0.3 * rng.standard_normal(3), requires_grad=True) if affine else None
     u = mb.tensor(rng.standard_normal((7, 3)))
-    _, mu, _, invstd = bn_ref.forward_train(x.detach().numpy(), None, None, 1e-5)
+    _, mu, _, invstd = batchnorm.reference.forward(x.detach().numpy(), None, None, 1e-5)
     inputs = [x, g] + ([gamma] if affine else [])
 
     def node():
@@ -200,10 +198,10 @@ def test_double_backward_kernel_equals_the_graph_path(affine, rng):
 def test_relu_kernels(shape, dtype, rng):
     x = rng.standard_normal(shape).astype(dtype)
     g = rng.standard_normal(shape).astype(dtype)
-    y = numba_cpu.relu_forward(x)
+    y = relu.numba_cpu.forward(x)
     np.testing.assert_array_equal(y, np.maximum(x, 0))
-    np.testing.assert_array_equal(numba_cpu.relu_backward(g, y), g * (y > 0))
-    np.testing.assert_array_equal(numba_cpu.relu_forward(x.T), np.maximum(x.T, 0))  # non-contiguous input
+    np.testing.assert_array_equal(relu.numba_cpu.backward(g, y), g * (y > 0))
+    np.testing.assert_array_equal(relu.numba_cpu.forward(x.T), np.maximum(x.T, 0))  # non-contiguous input
 
 
 @pytest.mark.parametrize("shape", [(1, 1), (7, 10), (3, 300), (64, 2)])
@@ -216,7 +214,7 @@ def test_cross_entropy_kernel(shape, dtype, rng):
         want = kernels.cross_entropy_forward(x, target)
     finally:
         kernels._choice = None
-    assert_matches(numba_cpu.cross_entropy_forward(x, target), want, dtype)
+    assert_matches(cross_entropy.numba_cpu.forward(x, target), want, dtype)
 
 
 @pytest.mark.parametrize("kernel_set", ["numpy", "numba"])
@@ -238,11 +236,15 @@ def test_the_dispatch_table_names_every_implementation_and_every_fallback(monkey
     assert set(table) == set(kernels.DISPATCH)
     for op in kernels.DISPATCH:
         assert callable(getattr(kernels, op)), op  # each operation has its entry point
-    assert table["batch_norm_double_backward"]["cupy"] == "the reference, on CuPy"  # stated, not silent
-    assert table["batch_norm_forward"]["numba"].startswith("numba_cpu.batch_norm_forward")
+    assert table["batch_norm_double_backward"]["cupy"] == (  # stated, not silent
+        "the reference (batchnorm.reference.double_backward), on CuPy")
+    assert table["batch_norm_forward"]["numba"].startswith("batchnorm.numba_cpu.forward")
+    for op, kernel in kernels.DISPATCH.items():  # each implementation lives in its operation's package
+        package = {kernel.reference.__module__.rsplit(".", 2)[-2]}
+        assert {f.__module__.rsplit(".", 2)[-2] for f in (kernel.numba, kernel.cupy) if f} <= package, op
     x = np.ones((4, 3))
     monkeypatch.setattr(kernels, "_choice", "numpy")
-    assert kernels.DISPATCH["batch_norm_forward"].pick(x) is bn_ref.forward_train
+    assert kernels.DISPATCH["batch_norm_forward"].pick(x) is batchnorm.reference.forward
     monkeypatch.setattr(kernels, "_choice", "numba")
-    assert kernels.DISPATCH["batch_norm_forward"].pick(x) is numba_cpu.batch_norm_forward
-    assert kernels.DISPATCH["batch_norm_forward"].pick(np.ones((4, 3, 2))) is bn_ref.forward_train  # 3-D: reference
+    assert kernels.DISPATCH["batch_norm_forward"].pick(x) is batchnorm.numba_cpu.forward
+    assert kernels.DISPATCH["batch_norm_forward"].pick(np.ones((4, 3, 2))) is batchnorm.reference.forward  # 3-D: reference

@@ -2,6 +2,8 @@
 inside a function (two such cycles were broken: backend <-> kernels, module -> fusion -> layers -> module)."""
 
 import ast
+import subprocess
+import sys
 import pathlib
 
 import pytest
@@ -41,3 +43,10 @@ def test_lower_layers_do_not_import_higher_ones(module, forbidden):
 def test_the_checker_sees_imports_inside_functions():
     imported = _imports(ROOT / "nn" / "containers.py")
     assert "minibn.nn.fusion" in imported and "minibn.nn.module.Module" in imported
+
+
+def test_import_minibn_imports_neither_numba_nor_cupy():
+    """The kernels import numba on their first call and CuPy when a CuPy array first comes."""
+    code = "import sys, minibn; print(sorted({'numba', 'cupy'} & set(sys.modules)))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import numbers
 
-from ..kernels.batchnorm import per_channel as broadcastable, reduce_axes  # noqa: F401  (shared)
+from ..kernels.channels import per_channel as broadcastable, reduce_axes  # noqa: F401  (shared)
 from ..tensor import Tensor, _wrap
 
 

@@ -141,7 +141,8 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
     linear layer can skip its bias add); ``activation="relu"`` returns
     ``max(y, 0)`` from the same node.
 
-    Kernels (``minibn.kernels``; ``kernels.implementations()`` says which set runs each):
+    Kernels (``minibn/kernels/batchnorm/``: its docstring has these formulas in the names of its
+    reference, numba and CuPy files; ``kernels.implementations()`` says which set runs each):
     ``batch_norm_forward`` and ``batch_norm_backward`` in training mode, ``batch_norm_double_backward``
     for the :class:`BatchNormGrad` node, ``affine_forward`` and ``affine_backward`` in evaluation.
     """

@@ -66,7 +66,7 @@ def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean
     The plain case (no weight, nothing ignored, no smoothing) is one node with a closed-form
     backward; the others are built from log_softmax.
 
-    Kernel of the plain case (``minibn.kernels``): ``cross_entropy_forward``.
+    Kernel of the plain case: ``cross_entropy_forward`` (``minibn/kernels/cross_entropy/``).
     """
     if reduction not in REDUCTIONS:
         raise ValueError(f"cross_entropy: reduction must be one of {REDUCTIONS}, got {reduction!r}")

@@ -130,8 +130,9 @@ def lp_norm(input, p=2.0, running_mean=None, running_scale=None, weight=None, bi
     statistics and, when running statistics are given, updates them in place
     (``running_scale`` tracks s). Evaluation uses the running statistics.
 
-    Kernels (``minibn.kernels``): ``lp_norm_forward`` and ``lp_norm_backward`` in training,
-    ``affine_forward`` and ``affine_backward`` in evaluation.
+    Kernels (``minibn/kernels/lpnorm/``, the formulas above in its files' names): ``lp_norm_forward``
+    and ``lp_norm_backward`` in training, ``affine_forward`` and ``affine_backward``
+    (``minibn/kernels/batchnorm/``) in evaluation.
     """
     p = float(p)
     if not p >= 1:

@@ -2,14 +2,19 @@
 choice among them.
 
 A layer's forward, and its backward when no graph is being built (plain
-``backward()``), run on raw arrays through the functions here. ``DISPATCH``
-lists, per operation, its implementations (a :class:`Kernel`): the NumPy
-reference (``batchnorm.py``, ``lpnorm.py``, or here; written with array
-methods so that they also run on CuPy), the fused numba version for 2-D float
-inputs on the CPU (``numba_cpu.py``; other inputs use the reference) and the
-CuPy version for the GPU (``cupy_gpu.py``), or, where the table says None, the
-reference running on CuPy. ``implementations()`` prints which is which. The
-fused ones are tested against the reference.
+``backward()``), run on raw arrays through the functions at the end of this
+file. Each operation has a package here, ``batchnorm/``, ``lpnorm/``,
+``relu/`` and ``cross_entropy/``, whose docstring gives the formulas and whose
+files are its implementations, with the formula's names:
+
+    reference.py   array-method code, so that it runs on NumPy and on CuPy;
+    numba_cpu.py   fused serial loops for float CPU arrays, compiled on first use;
+    cupy_gpu.py    CuPy reductions and ``cupy.fuse`` kernels (CuPy imported on first use).
+
+``DISPATCH`` lists, per operation, which function each kernel set runs (a
+:class:`Kernel`); where a set has none, the table says so and the reference
+runs instead, which ``implementations()`` spells out. The fused ones are
+tested against the reference.
 
 On CPU the kernel set is numba when numba is importable, else NumPy; set it
 with ``mb.set_kernels("numpy" | "numba")`` or the ``MINIBN_KERNELS``
@@ -27,10 +32,7 @@ from typing import Callable
 
 import numpy as np
 
-from ..backend import array_module
-from . import batchnorm as bn_ref
-from . import lpnorm as lp_ref
-from . import numba_cpu  # (numba itself is imported when a kernel first runs)
+from . import batchnorm, cross_entropy, lpnorm, relu
 
 KERNEL_SETS = ("numpy", "numba")
 _choice: str | None = None
@@ -68,14 +70,13 @@ class Kernel:
     """One array operation's implementations, by kernel set.
 
     ``reference``: array-method code (the "numpy" set, and CuPy's where ``cupy`` is None);
-    ``numba``: the fused serial version for float CPU arrays, 2-D unless ``any_shape``;
-    ``cupy``: the name of the ``cupy.fuse`` version in ``cupy_gpu.py``, which is imported only
-    when a CuPy array comes (it imports CuPy), or None: the reference runs on CuPy.
+    ``numba``: the fused serial version for float CPU arrays, 2-D unless ``any_shape``, or None;
+    ``cupy``: the GPU version, or None: the reference runs on CuPy.
     """
 
     reference: Callable
     numba: Callable | None
-    cupy: str | None
+    cupy: Callable | None
     any_shape: bool = False
 
     def pick(self, x) -> Callable:
@@ -85,55 +86,40 @@ class Kernel:
                     and x.dtype.kind == "f"):
                 return self.numba
             return self.reference
-        if self.cupy is None:
-            return self.reference
-        from . import cupy_gpu
-
-        return getattr(cupy_gpu, self.cupy)
-
-
-def _lp_forward_reference(x, gamma, beta, p, c, eps, centered, mean_shift):
-    return lp_ref.forward_train(array_module(x), x, gamma, beta, p, c, eps, centered, mean_shift)
-
-
-def _lp_backward_reference(g, x, gamma, mu, s, S, p, c, centered, mean_shift):
-    return lp_ref.backward(array_module(g), g, x, gamma, mu, s, S, p, c, centered, mean_shift)
-
-
-def _relu_reference(x):
-    return array_module(x).maximum(x, 0)
-
-
-def _cross_entropy_reference(x, target):
-    """Per sample: logsumexp(x_i) - x_i[t_i] (after subtracting the max), and softmax(x)."""
-    xp = array_module(x)
-    top = xp.max(x.real, axis=1, keepdims=True)
-    e = xp.exp(x - top)
-    total = e.sum(axis=1, keepdims=True)
-    losses = (top + xp.log(total))[:, 0] - x[xp.arange(x.shape[0]), target]
-    return losses, e / total
+        return self.cupy or self.reference
 
 
 DISPATCH = {
-    "batch_norm_forward": Kernel(bn_ref.forward_train, numba_cpu.batch_norm_forward, "batch_norm_forward"),
-    "batch_norm_backward": Kernel(bn_ref.backward, numba_cpu.batch_norm_backward, "batch_norm_backward"),
-    "batch_norm_double_backward": Kernel(bn_ref.double_backward, numba_cpu.batch_norm_double_backward, None),
-    "affine_forward": Kernel(bn_ref.affine_forward, numba_cpu.affine_forward, "affine_forward"),
-    "affine_backward": Kernel(bn_ref.affine_backward, numba_cpu.affine_backward, "affine_backward"),
-    "lp_norm_forward": Kernel(_lp_forward_reference, numba_cpu.lp_norm_forward, "lp_norm_forward"),
-    "lp_norm_backward": Kernel(_lp_backward_reference, numba_cpu.lp_norm_backward, "lp_norm_backward"),
-    "relu_forward": Kernel(_relu_reference, numba_cpu.relu_forward, "relu_forward", any_shape=True),
-    "relu_backward": Kernel(bn_ref.relu_mask, numba_cpu.relu_backward, "relu_backward", any_shape=True),
-    "cross_entropy_forward": Kernel(_cross_entropy_reference, numba_cpu.cross_entropy_forward, None),
+    "batch_norm_forward": Kernel(batchnorm.reference.forward, batchnorm.numba_cpu.forward,
+                                 batchnorm.cupy_gpu.forward),
+    "batch_norm_backward": Kernel(batchnorm.reference.backward, batchnorm.numba_cpu.backward,
+                                  batchnorm.cupy_gpu.backward),
+    "batch_norm_double_backward": Kernel(batchnorm.reference.double_backward,
+                                         batchnorm.numba_cpu.double_backward, None),
+    "affine_forward": Kernel(batchnorm.reference.affine_forward, batchnorm.numba_cpu.affine_forward,
+                             batchnorm.cupy_gpu.affine_forward),
+    "affine_backward": Kernel(batchnorm.reference.affine_backward, batchnorm.numba_cpu.affine_backward,
+                              batchnorm.cupy_gpu.affine_backward),
+    "lp_norm_forward": Kernel(lpnorm.reference.forward, lpnorm.numba_cpu.forward, lpnorm.cupy_gpu.forward),
+    "lp_norm_backward": Kernel(lpnorm.reference.backward, lpnorm.numba_cpu.backward, lpnorm.cupy_gpu.backward),
+    "relu_forward": Kernel(relu.reference.forward, relu.numba_cpu.forward, relu.cupy_gpu.forward, any_shape=True),
+    "relu_backward": Kernel(relu.reference.backward, relu.numba_cpu.backward, relu.cupy_gpu.backward,
+                            any_shape=True),
+    "cross_entropy_forward": Kernel(cross_entropy.reference.forward, cross_entropy.numba_cpu.forward, None),
 }
+
+
+def _where(fn: Callable) -> str:
+    """``fn`` by its place in this package: "batchnorm.numba_cpu.forward"."""
+    return f"{fn.__module__.removeprefix(__name__ + '.')}.{fn.__name__}"
 
 
 def implementations() -> dict:
     """{operation: {kernel set: what runs}}: the table above in words."""
-    return {op: {"numpy": f"{k.reference.__module__.rsplit('.', 1)[-1]}.{k.reference.__name__}",
-                 "numba": f"numba_cpu.{k.numba.__name__}" + ("" if k.any_shape else " (2-D; else the reference)")
+    return {op: {"numpy": _where(k.reference),
+                 "numba": _where(k.numba) + ("" if k.any_shape else " (2-D; else the reference)")
                  if k.numba else "the reference",
-                 "cupy": f"cupy_gpu.{k.cupy}" if k.cupy else "the reference, on CuPy"}
+                 "cupy": _where(k.cupy) if k.cupy else f"the reference ({_where(k.reference)}), on CuPy"}
             for op, k in DISPATCH.items()}
 
 

@@ -298,7 +298,10 @@ class Sigmoid(Function):
 
 
 class Relu(Function):
-    """max(x, 0); dx = g where x > 0 (the subgradient 0 at 0, as in PyTorch)."""
+    """max(x, 0); dx = g where x > 0 (the subgradient 0 at 0, as in PyTorch).
+
+    Kernels: ``relu_forward`` and ``relu_backward`` (``minibn/kernels/relu/``).
+    """
 
     save_output = True
     analytic = False

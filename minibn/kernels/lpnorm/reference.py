@@ -1,23 +1,22 @@
-"""Lp normalization on arrays (NumPy or CuPy): the reference kernels.
-
-Formulas in ``minibn.functional.lpnorm``. Per channel: mu the batch mean,
-u = x - mu or x, n = x - mu or x, S = mean |u|^p + eps (for p = inf,
-S = max |u| + eps) and s = c S^(1/p) (s = c S for p = inf).
+"""Lp normalization on arrays (NumPy or CuPy): the reference kernels, written with array
+methods so that they run on either; the formulas of the package docstring, step by step.
 """
 
 from __future__ import annotations
 
 import math
 
-from .batchnorm import per_channel, reduce_axes
+from ...backend import array_module
+from ..channels import per_channel, reduce_axes
 
 
 def _abs_pow(xp, u, p):
     return u * u if p == 2 else xp.abs(u) ** p
 
 
-def forward_train(xp, x, gamma, beta, p, c, eps, centered, mean_shift):
+def forward(x, gamma, beta, p, c, eps, centered, mean_shift):
     """y = gamma n / s + beta; returns (y, mu, s, S), the statistics of shape (C,)."""
+    xp = array_module(x)
     axes = reduce_axes(x.ndim)
     m = x.size // x.shape[1]
     mu = x.sum(axis=axes) / m
@@ -37,8 +36,9 @@ def forward_train(xp, x, gamma, beta, p, c, eps, centered, mean_shift):
     return y, mu, s, S
 
 
-def backward(xp, g, x, gamma, mu, s, S, p, c, centered, mean_shift):
+def backward(g, x, gamma, mu, s, S, p, c, centered, mean_shift):
     """dx = P_n(g'/s) - P_u(A ds/du / s^2), dgamma = sum g n / s, dbeta = sum g (g' = gamma g)."""
+    xp = array_module(x)
     axes = reduce_axes(x.ndim)
     nd = x.ndim
     m = x.size // x.shape[1]

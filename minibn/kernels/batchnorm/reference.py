@@ -1,25 +1,14 @@
-"""Batch normalization on arrays (NumPy or CuPy): the reference kernels.
-
-Channels are axis 1; statistics are taken over every other axis (the batch
-and, for (N, C, L) inputs, the length). Notation: m values per channel,
-mu and var the biased batch statistics, invstd = 1 / sqrt(var + eps),
-xhat = (x - mu) invstd.
+"""Batch normalization on arrays (NumPy or CuPy): the reference kernels, written with array
+methods so that they run on either; the formulas of the package docstring, step by step.
 """
 
 from __future__ import annotations
 
-
-def reduce_axes(ndim: int) -> tuple:
-    """The axes batch statistics are taken over: all but the channel axis 1."""
-    return (0,) + tuple(range(2, ndim))
+from ..channels import per_channel, reduce_axes
+from ..relu.reference import backward as relu_backward
 
 
-def per_channel(a, ndim: int):
-    """A per-channel vector of shape (C,) reshaped to broadcast against an input of ``ndim`` dims."""
-    return a.reshape((1, a.shape[0]) + (1,) * (ndim - 2))
-
-
-def forward_train(x, gamma, beta, eps: float, relu: bool = False):
+def forward(x, gamma, beta, eps: float, relu: bool = False):
     """y = gamma xhat + beta (then max(y, 0) with ``relu``); returns (y, mu, var, invstd), the
     statistics of shape (C,)."""
     axes = reduce_axes(x.ndim)
@@ -38,13 +27,6 @@ def forward_train(x, gamma, beta, eps: float, relu: bool = False):
     return y, mu, var, invstd
 
 
-def relu_mask(g, y):
-    """g where y > 0, else 0 (PyTorch's threshold_backward: an inf or NaN in g where y <= 0 stays out)."""
-    g = g.copy()
-    g[y <= 0] = 0
-    return g
-
-
 def backward(dy, x, mu, invstd, gamma, relu_out=None, input_grad_sum=False):
     """The closed form (seed 000, sec. 3.1; Ioffe and Szegedy 2015):
 
@@ -56,7 +38,7 @@ def backward(dy, x, mu, invstd, gamma, relu_out=None, input_grad_sum=False):
     Returns (dx, dgamma, dbeta, sum of dx over samples if ``input_grad_sum`` else None).
     """
     if relu_out is not None:
-        dy = relu_mask(dy, relu_out)
+        dy = relu_backward(dy, relu_out)
     axes = reduce_axes(x.ndim)
     m = x.size // x.shape[1]
     xhat = (x - per_channel(mu, x.ndim)) * per_channel(invstd, x.ndim)
