@@ -26,13 +26,34 @@ def _bn_ref(x, w, b, eps=EPS):
     return w.reshape(shape) * (x - mu) / np.sqrt(var + eps) + b.reshape(shape)
 
 
-def _lp_ref(p, centered):
-    def ref(x, w, b):
-        n = x - x.mean(0)
-        u = n if centered else x
-        s = (np.abs(u).max(0) + EPS) if p == math.inf else ((np.abs(u) ** p).mean(0) + EPS) ** (1 / p)
-        return w * n / s + b
+def _hoffer(p, m):
+    """Hoffer et al.'s constants: sqrt(pi/2) (p = 1), 1 (p = 2), (1 + sqrt(pi ln 4)) / (2 sqrt(2 ln m)) (p = inf)."""
+    return {1: math.sqrt(math.pi / 2), 2: 1.0}.get(p, (1 + math.sqrt(math.pi * math.log(4))) / (2 * math.sqrt(2 * math.log(m))))
+
+
+def _lp_ref(p, centered=True, mean_shift=True, hoffer=False):
+    def ref(x, w=None, b=None):
+        axes = (0,) if x.ndim == 2 else (0, 2)
+        shape = (1, -1) if x.ndim == 2 else (1, -1, 1)
+        centered_x = x - x.mean(axes, keepdims=True)
+        u = centered_x if centered else x
+        if p == math.inf:
+            s = np.abs(u).max(axes, keepdims=True) + EPS
+        else:
+            s = ((np.abs(u) ** p).mean(axes, keepdims=True) + EPS) ** (1 / p)
+        if hoffer:
+            s = s * _hoffer(p, x.size // x.shape[1])
+        y = (centered_x if mean_shift else x) / s
+        return y if w is None else w.reshape(shape) * y + b.reshape(shape)
     return ref
+
+
+def _noise_draws(n, units, seed):
+    """Algorithm 1's draws, in batch_norm_noise's order, from NumPy's generator under mb.Generator(seed)."""
+    rng = np.random.default_rng(seed)
+    mu, sigma = rng.uniform(-0.5, 0.5, units), rng.uniform(1.0, 1.25, units)
+    shift = rng.uniform(mu - 0.1, mu + 0.1, (n, units))
+    return rng.normal(sigma, 0.1, (n, units)), shift
 
 
 def _softmax_ce_ref(x, target):
@@ -52,6 +73,8 @@ def _const(lib, x, a):
 
 
 LAYERS = [
+    _layer("batch_norm_train_no_affine", lambda lib, x: lib.nn.functional.batch_norm(x, None, None, training=True),
+           lambda x: _bn_ref(x, np.ones(x.shape[1]), np.zeros(x.shape[1])), (2, 1)),
     _layer("batch_norm_train", lambda lib, x, w, b: lib.nn.functional.batch_norm(x, None, None, w, b, training=True),
            _bn_ref, (6, 3), (3,), (3,), domains=("real", "positive", "real")),
     _layer("batch_norm_train_3d", lambda lib, x, w, b: lib.nn.functional.batch_norm(x, None, None, w, b, training=True),
@@ -64,18 +87,27 @@ LAYERS = [
         x, None, None, w, b, training=True, input_bias=c, activation="relu"),
         lambda x, w, b, c: np.maximum(_bn_ref(x + c, w, b), 0), (6, 3), (3,), (3,), (3,),
         domains=("spread", "positive", "unit", "real"), analytic=False, torch=False),
-    *[_layer(f"lp_norm_p{p}{'' if centered else '_uncentered'}",
-             lambda lib, x, w, b, p=p, centered=centered: lib.nn.functional.lp_norm(
-                 x, p, None, None, w, b, training=True, centered=centered),
-             _lp_ref(p, centered), (6, 3), (3,), (3,),
+    *[_layer(f"lp_norm_p{p}{'' if centered else '_uncentered'}{'' if mean_shift else '_no_mean_shift'}",
+             lambda lib, x, w, b, p=p, centered=centered, mean_shift=mean_shift: lib.nn.functional.lp_norm(
+                 x, p, None, None, w, b, training=True, centered=centered, mean_shift=mean_shift),
+             _lp_ref(p, centered, mean_shift), (6, 3), (3,), (3,),
              domains=("peaked" if p == math.inf else "spread", "positive", "real"),
              analytic=False, torch=False)
-      for p in (1, 3, math.inf) for centered in (True, False)],
+      for p in (1, 1.5, 2, 3, 4, math.inf) for centered in (True, False) for mean_shift in (True, False)],
+    *[_layer(f"lp_norm_p{p}_hoffer_3d_no_affine",
+             lambda lib, x, p=p: lib.nn.functional.lp_norm(x, p, training=True, hoffer=True),
+             _lp_ref(p, hoffer=True), (5, 3, 2), domains=("peaked" if p == math.inf else "spread",),
+             analytic=False, torch=False)
+      for p in (1, 2, math.inf)],
     _layer("lp_norm_p2_is_batch_norm", lambda lib, x, w, b: lib.nn.functional.lp_norm(x, 2, None, None, w, b,
                                                                                         training=True),
            _bn_ref, (6, 3), (3,), (3,), domains=("real", "positive", "real"), analytic=False, torch=False),
     _layer("linear", lambda lib, x, w, b: lib.nn.functional.linear(x, w, b), lambda x, w, b: x @ w.T + b,
            (5, 4), (3, 4), (3,)),
+    _layer("linear_no_bias", lambda lib, x, w: lib.nn.functional.linear(x, w), lambda x, w: x @ w.T,
+           (5, 4), (3, 4)),
+    _layer("linear_1d", lambda lib, x, w, b: lib.nn.functional.linear(x, w, b), lambda x, w, b: x @ w.T + b,
+           (4,), (3, 4), (3,)),
     _layer("linear_3d", lambda lib, x, w, b: lib.nn.functional.linear(x, w, b), lambda x, w, b: x @ w.T + b,
            (2, 5, 4), (3, 4), (3,)),
     _layer("cross_entropy", lambda lib, x: lib.nn.functional.cross_entropy(x, lib.tensor(TARGET, device=x.device)),
@@ -86,6 +118,10 @@ LAYERS = [
         lib.nn.functional.linear(x, w, b), None, None, g, None, training=True)),
         lambda x, w, b, g: np.maximum(_bn_ref(x @ w.T + b, g, np.zeros(3)), 0), (6, 4), (3, 4), (3,), (3,),
         domains=("real", "real", "real", "positive"), analytic=False),
+    _layer("batch_norm_noise", lambda lib, x, w, b: lib.nn.functional.batch_norm_noise(
+        lib.nn.functional.batch_norm(x, None, None, w, b, training=True), generator=lib.Generator(3)),
+        lambda x, w, b: _bn_ref(x, w, b) * _noise_draws(6, 3, 3)[0] + _noise_draws(6, 3, 3)[1], (6, 3), (3,), (3,),
+        domains=("real", "positive", "real"), torch=False),
 ]
 
 LAYERS_BY_NAME = {s.name: s for s in LAYERS}

@@ -43,10 +43,11 @@ def _spread(rng, shape):
 
 
 def _peaked(rng, shape):
-    """Spread values with one clear extreme per column (the first row, 4 units out): max |x - mean|
-    has a unique argmax far from a tie, so differences of the infinity norm stay on one piece."""
+    """Spread values with one clear extreme per column (of axis 1: the first row, at the first
+    position along any later axes, 4 units out): max |x - mean| has a unique argmax far from a tie,
+    so differences of the infinity norm stay on one piece."""
     v = _spread(rng, shape)
-    v[0] = np.abs(v).max() + 4.0
+    v[(0, slice(None)) + (0,) * (len(shape) - 2)] = np.abs(v).max() + 4.0
     return v
 
 

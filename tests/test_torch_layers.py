@@ -42,22 +42,6 @@ def _first_and_second(m_out, m_in, t_out, t_in, rng):
             assert_close(np.zeros(x.shape) if a is None else a, b)
 
 
-def test_linear(rng):
-    (mx, tx), (mw, tw), (mb_, tb) = (_pair(rng.standard_normal(s)) for s in ((5, 4), (3, 4), (3,)))
-    m_out, t_out = F.linear(mx, mw, mb_), torch.nn.functional.linear(tx, tw, tb)
-    assert_close(m_out, t_out)
-    _first_and_second(m_out, [mx, mw, mb_], t_out, [tx, tw, tb], rng)
-
-
-@pytest.mark.parametrize("shape", [(6, 3), (4, 3, 5)])
-def test_batch_norm_function_to_second_order(shape, rng):
-    (mx, tx), (mw, tw), (mb_, tb) = (_pair(rng.standard_normal(s)) for s in (shape, (3,), (3,)))
-    m_out = F.batch_norm(mx, None, None, mw, mb_, training=True)
-    t_out = torch.nn.functional.batch_norm(tx, None, None, tw, tb, training=True)
-    assert_close(m_out, t_out)
-    _first_and_second(m_out, [mx, mw, mb_], t_out, [tx, tw, tb], rng)
-
-
 @pytest.mark.parametrize("momentum", [0.1, None])
 def test_batchnorm1d_module_over_training_steps_and_eval(momentum, rng):
     m_bn = mb.nn.BatchNorm1d(4, momentum=momentum, dtype=mb.float64)
