@@ -44,11 +44,11 @@ def backward(dy, x, mu, invstd, gamma, relu_out=None, input_grad_sum=False):
     xhat = (x - per_channel(mu, x.ndim)) * per_channel(invstd, x.ndim)
     dbeta = dy.sum(axis=axes)
     dgamma = (dy * xhat).sum(axis=axes)
-    scale = invstd if gamma is None else gamma * invstd
-    xhat *= per_channel(dgamma / m, x.ndim)
-    dx = dy - per_channel(dbeta / m, x.ndim)
+    gamma_over_sigma = invstd if gamma is None else gamma * invstd
+    xhat *= per_channel(dgamma / m, x.ndim)  # xhat mean(dy xhat)
+    dx = dy - per_channel(dbeta / m, x.ndim)  # dy - mean_dy
     dx -= xhat
-    dx *= per_channel(scale, x.ndim)
+    dx *= per_channel(gamma_over_sigma, x.ndim)
     return dx, dgamma, dbeta, dx.sum(axis=axes) if input_grad_sum else None
 
 
@@ -75,7 +75,7 @@ def affine_backward(g, x, center, scale, gamma):
 
 def double_backward(u, x, g, mu, invstd, gamma):
     """The derivatives of dx = gamma s r (``backward``) for an upstream u: (d/dx, d/dg, d/dgamma), with
-    s = invstd, r = g - mean(g) - xhat a, a = mean(g xhat):
+    s = invstd, r = g - mean(g) - xhat a, a = mean(g xhat) (``mean_g_xhat``):
 
         d/dx     = -gamma s^2 (xhat mean(u r) + a (u - mean(u) - xhat mean(u xhat)) + r mean(u xhat))
         d/dg     = gamma s (u - mean(u) - xhat mean(u xhat))
@@ -84,12 +84,12 @@ def double_backward(u, x, g, mu, invstd, gamma):
     axes, nd = reduce_axes(x.ndim), x.ndim
     m = x.size // x.shape[1]
     s = per_channel(invstd, nd)
-    k = s if gamma is None else per_channel(gamma, nd) * s
+    gamma_over_sigma = s if gamma is None else per_channel(gamma, nd) * s
     xhat = (x - per_channel(mu, nd)) * s
-    a = (g * xhat).sum(axis=axes, keepdims=True) / m
-    r = g - g.sum(axis=axes, keepdims=True) / m - xhat * a
+    mean_g_xhat = (g * xhat).sum(axis=axes, keepdims=True) / m
+    r = g - g.sum(axis=axes, keepdims=True) / m - xhat * mean_g_xhat
     u_xhat = (u * xhat).sum(axis=axes, keepdims=True) / m
-    u_proj = u - u.sum(axis=axes, keepdims=True) / m - xhat * u_xhat
-    u_r = (u * r).sum(axis=axes)
-    gx = -(k * s) * (xhat * (u_r.reshape(a.shape) / m) + a * u_proj + r * u_xhat)
-    return gx, k * u_proj, u_r * invstd
+    u_projected = u - u.sum(axis=axes, keepdims=True) / m - xhat * u_xhat
+    sum_ur = (u * r).sum(axis=axes)
+    gx = -(gamma_over_sigma * s) * (xhat * (per_channel(sum_ur, nd) / m) + mean_g_xhat * u_projected + r * u_xhat)
+    return gx, gamma_over_sigma * u_projected, sum_ur * invstd
