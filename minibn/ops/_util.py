@@ -39,15 +39,15 @@ def coerce(a, b, op: str, floating: bool = False):
     """Bring two operands to PyTorch's common dtype.
 
     Fast path: two tensors of one dtype, or a floating tensor and a Python
-    number (NumPy's weak scalar promotion already agrees with PyTorch there).
+    float or int (NumPy's weak scalar promotion already agrees with PyTorch there).
     ``floating=True`` promotes integer results to the default float (true division).
     """
     if isinstance(a, Tensor) and isinstance(b, Tensor) and a._data.dtype is b._data.dtype and (
             not floating or a._data.dtype.kind in "fc"):
         return a, b
-    if b.__class__ is float and isinstance(a, Tensor) and a._data.dtype.kind in "fc":
-        return a, b  # NumPy keeps a Python float weak, as PyTorch does
-    if a.__class__ is float and isinstance(b, Tensor) and b._data.dtype.kind in "fc":
+    if (b.__class__ is float or b.__class__ is int) and isinstance(a, Tensor) and a._data.dtype.kind in "fc":
+        return a, b  # NumPy keeps a Python number weak, as PyTorch does
+    if (a.__class__ is float or a.__class__ is int) and isinstance(b, Tensor) and b._data.dtype.kind in "fc":
         return a, b
     a = as_operand(a, op)
     b = as_operand(b, op)
