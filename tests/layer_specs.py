@@ -28,7 +28,12 @@ def _bn_ref(x, w, b, eps=EPS):
 
 def _hoffer(p, m):
     """Hoffer et al.'s constants: sqrt(pi/2) (p = 1), 1 (p = 2), (1 + sqrt(pi ln 4)) / (2 sqrt(2 ln m)) (p = inf)."""
-    return {1: math.sqrt(math.pi / 2), 2: 1.0}.get(p, (1 + math.sqrt(math.pi * math.log(4))) / (2 * math.sqrt(2 * math.log(m))))
+    if p == 1:
+        return math.sqrt(math.pi / 2)
+    if p == 2:
+        return 1.0
+    assert p == math.inf, p
+    return (1 + math.sqrt(math.pi * math.log(4))) / (2 * math.sqrt(2 * math.log(m)))
 
 
 def _lp_ref(p, centered=True, mean_shift=True, hoffer=False):
@@ -48,12 +53,22 @@ def _lp_ref(p, centered=True, mean_shift=True, hoffer=False):
     return ref
 
 
-def _noise_draws(n, units, seed):
-    """Algorithm 1's draws, in batch_norm_noise's order, from NumPy's generator under mb.Generator(seed)."""
-    rng = np.random.default_rng(seed)
+NOISE_SEED = 3
+
+
+def _noise_draws(shape):
+    """Algorithm 1's (scale, shift), in batch_norm_noise's order and defaults, from NumPy's PCG64
+    generator, which mb.Generator(NOISE_SEED) wraps."""
+    n, units = shape
+    rng = np.random.default_rng(NOISE_SEED)
     mu, sigma = rng.uniform(-0.5, 0.5, units), rng.uniform(1.0, 1.25, units)
     shift = rng.uniform(mu - 0.1, mu + 0.1, (n, units))
     return rng.normal(sigma, 0.1, (n, units)), shift
+
+
+def _noisy_bn_ref(x, w, b):
+    scale, shift = _noise_draws(x.shape)
+    return _bn_ref(x, w, b) * scale + shift
 
 
 def _softmax_ce_ref(x, target):
@@ -73,8 +88,10 @@ def _const(lib, x, a):
 
 
 LAYERS = [
-    _layer("batch_norm_train_no_affine", lambda lib, x: lib.nn.functional.batch_norm(x, None, None, training=True),
-           lambda x: _bn_ref(x, np.ones(x.shape[1]), np.zeros(x.shape[1])), (2, 1)),
+    *[_layer(f"batch_norm_train_no_affine_{'x'.join(map(str, shape))}",
+             lambda lib, x: lib.nn.functional.batch_norm(x, None, None, training=True),
+             lambda x: _bn_ref(x, np.ones(x.shape[1]), np.zeros(x.shape[1])), shape)
+      for shape in ((2, 1), (6, 3), (4, 3, 2))],
     _layer("batch_norm_train", lambda lib, x, w, b: lib.nn.functional.batch_norm(x, None, None, w, b, training=True),
            _bn_ref, (6, 3), (3,), (3,), domains=("real", "positive", "real")),
     _layer("batch_norm_train_3d", lambda lib, x, w, b: lib.nn.functional.batch_norm(x, None, None, w, b, training=True),
@@ -99,13 +116,19 @@ LAYERS = [
              _lp_ref(p, hoffer=True), (5, 3, 2), domains=("peaked" if p == math.inf else "spread",),
              analytic=False, torch=False)
       for p in (1, 2, math.inf)],
+    *[_layer(f"lp_norm_p{p}_hoffer_3d",
+             lambda lib, x, w, b, p=p: lib.nn.functional.lp_norm(x, p, None, None, w, b, training=True, hoffer=True),
+             _lp_ref(p, hoffer=True), (5, 3, 2), (3,), (3,),
+             domains=("peaked" if p == math.inf else "spread", "positive", "real"), analytic=False, torch=False)
+      for p in (1, math.inf)],
     _layer("lp_norm_p2_is_batch_norm", lambda lib, x, w, b: lib.nn.functional.lp_norm(x, 2, None, None, w, b,
                                                                                         training=True),
            _bn_ref, (6, 3), (3,), (3,), domains=("real", "positive", "real"), analytic=False, torch=False),
     _layer("linear", lambda lib, x, w, b: lib.nn.functional.linear(x, w, b), lambda x, w, b: x @ w.T + b,
            (5, 4), (3, 4), (3,)),
-    _layer("linear_no_bias", lambda lib, x, w: lib.nn.functional.linear(x, w), lambda x, w: x @ w.T,
-           (5, 4), (3, 4)),
+    *[_layer(f"linear_no_bias_{len(shape)}d", lambda lib, x, w: lib.nn.functional.linear(x, w),
+             lambda x, w: x @ w.T, shape, (3, 4))
+      for shape in ((4,), (5, 4), (2, 5, 4))],
     _layer("linear_1d", lambda lib, x, w, b: lib.nn.functional.linear(x, w, b), lambda x, w, b: x @ w.T + b,
            (4,), (3, 4), (3,)),
     _layer("linear_3d", lambda lib, x, w, b: lib.nn.functional.linear(x, w, b), lambda x, w, b: x @ w.T + b,
@@ -119,9 +142,8 @@ LAYERS = [
         lambda x, w, b, g: np.maximum(_bn_ref(x @ w.T + b, g, np.zeros(3)), 0), (6, 4), (3, 4), (3,), (3,),
         domains=("real", "real", "real", "positive"), analytic=False),
     _layer("batch_norm_noise", lambda lib, x, w, b: lib.nn.functional.batch_norm_noise(
-        lib.nn.functional.batch_norm(x, None, None, w, b, training=True), generator=lib.Generator(3)),
-        lambda x, w, b: _bn_ref(x, w, b) * _noise_draws(6, 3, 3)[0] + _noise_draws(6, 3, 3)[1], (6, 3), (3,), (3,),
-        domains=("real", "positive", "real"), torch=False),
+        lib.nn.functional.batch_norm(x, None, None, w, b, training=True), generator=lib.Generator(NOISE_SEED)),
+        _noisy_bn_ref, (6, 3), (3,), (3,), domains=("real", "positive", "real"), torch=False),
 ]
 
 LAYERS_BY_NAME = {s.name: s for s in LAYERS}

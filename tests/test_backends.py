@@ -13,8 +13,10 @@ import pytest
 import minibn as mb
 import minibn.functional as F
 from minibn import backend, nn
+from minibn.kernels import cupy_support
 
 from . import cupy_double
+from .layer_specs import LAYERS
 from .op_specs import SPECS
 
 
@@ -30,6 +32,7 @@ def gpu(monkeypatch):
     module = cupy_double.install(monkeypatch)
     yield module
     backend.unregister_array_type(module.ndarray)
+    cupy_support.fuse.cache_clear()  # the stand-in's "fused" functions are the plain ones
     backend.set_default_device(backend.CPU)
 
 
@@ -70,22 +73,6 @@ def assert_devices_agree(fn, arrays, rng, rtol=1e-12):
 @pytest.mark.parametrize("spec", SPECS, ids=lambda s: s.name)
 def test_every_op_on_the_cupy_path(spec, gpu, rng):
     assert_devices_agree(lambda *t: spec.fn(mb, *t), spec.inputs(rng), rng)
-
-
-@pytest.mark.parametrize("layer", [
-    lambda x, w, b: F.linear(x, w.reshape(1, -1).expand(3, -1), b),
-    lambda x, w, b: F.batch_norm(x, None, None, w, b, training=True),
-    lambda x, w, b: F.batch_norm(x, None, None, w, b, training=True, input_bias=b, activation="relu"),
-    lambda x, w, b: F.lp_norm(x, 1, None, None, w, b, training=True),
-    lambda x, w, b: F.lp_norm(x, 3, None, None, w, b, training=True, centered=False),
-    lambda x, w, b: F.lp_norm(x, math.inf, None, None, w, b, training=True, hoffer=True),
-    lambda x, w, b: F.cross_entropy(x * w + b, mb.tensor([0, 2, 1, 1, 0, 2], device=x.device)),
-    lambda x, w, b: F.log_softmax(x * w, 0) + F.softmax(x + b, 1),
-    lambda x, w, b: F.mse_loss(x * w, x + b),
-], ids=["linear", "batch_norm", "batch_norm_fused", "lp1", "lp3_uncentered", "lp_inf_hoffer", "cross_entropy", "softmaxes", "mse"])
-def test_layers_on_the_cupy_path(layer, gpu, rng):
-    arrays = [rng.standard_normal((6, 3)), 1 + 0.2 * rng.standard_normal(3), 0.2 * rng.standard_normal(3)]
-    assert_devices_agree(layer, arrays, rng)
 
 
 def test_eval_mode_and_running_statistics_on_the_cupy_path(gpu, rng):
@@ -188,7 +175,7 @@ def _real_gpu():
 @pytest.mark.gpu
 @pytest.mark.skipif(not _real_gpu(), reason="needs CuPy and a CUDA GPU (pip install 'minibn[cuda12]')")
 def test_every_op_and_layer_on_a_real_gpu(rng):
-    for spec in SPECS:
+    for spec in SPECS + LAYERS:
         assert_devices_agree(lambda *t: spec.fn(mb, *t), spec.inputs(rng), rng, rtol=1e-11)
     arrays = [rng.standard_normal((64, 16)), 1 + 0.2 * rng.standard_normal(16), 0.2 * rng.standard_normal(16)]
     for p in (1, 2, 3, math.inf):

@@ -74,12 +74,11 @@ def test_matches_torch_to_second_order(spec, rng):
     second = mb.grad(sum((g * mb.tensor(v)).sum() for g, v in zip(first, vs)), ours, allow_unused=True)
     second_torch = torch.autograd.grad(sum((g * torch.tensor(v)).sum() for g, v in zip(first_torch, vs)), theirs,
                                        allow_unused=True)
-    pairs = list(zip(first, first_torch)) + list(zip(second, second_torch))
-    for x, y, shape in zip(*zip(*pairs), [x.shape for x in arrays] * 2):
-        want = np.zeros(shape) if y is None else y.detach().numpy()
-        got = np.zeros(shape) if x is None else x.detach().numpy()
-        np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-12 * max(1.0, np.abs(want).max()))
-    assert len(pairs) == 2 * len(arrays)
+    for ours_, theirs_ in ((first, first_torch), (second, second_torch)):
+        for x, y, a in zip(ours_, theirs_, arrays):  # None: the input does not reach this order
+            want = np.zeros(a.shape) if y is None else y.detach().numpy()
+            got = np.zeros(a.shape) if x is None else x.detach().numpy()
+            np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-12 * max(1.0, np.abs(want).max()))
 
 
 @pytest.mark.parametrize("spec", LAYERS, **IDS)

@@ -17,9 +17,15 @@ P the centering projection v -> v - mean(v) (applied where the numerator or
 u subtracts the mean):
 
     ds/du = s |u|^(p-1) sign(u) / (m S)                      (p finite)
-    ds/du = c sign(u) w,  w = 1/k on the k entries where |u| is maximal (p = inf)
+    ds/du = c sign(u) / k on the k entries where |u| is maximal, else 0   (p = inf)
     dx    = P_n(g' / s) - P_u(A ds/du / s^2)
     dgamma = sum dy n / s,   dbeta = sum dy
+
+The kernels (``minibn/kernels/lpnorm/``) write ds/du = ds_du_scale w, with
+w = |u|^(p-1) sign(u) and ds_du_scale = s / (m S) (p finite), or
+w = sign(u) [|u| maximal] and ds_du_scale = c / k (p = inf); then
+dx = P_n(gamma_over_s dy) + P_u(ds_term w), gamma_over_s = gamma / s,
+ds_term = -A ds_du_scale / s^2.
 
 At p = inf the gradient of s is a subgradient: ties for the maximum share it
 evenly. For p = 1, sign(0) = 0.

@@ -38,20 +38,20 @@ def _forward(x, gamma, beta, eps, relu, y, mean, var, invstd):
         for j in range(c):
             s1[j] += b1[j]
             s2[j] += b2[j]
-    scale = np.empty(c, x.dtype)  # y = x * scale + shift, in x's dtype as PyTorch computes it
-    shift = np.empty(c, x.dtype)
+    slope = np.empty(c, x.dtype)  # y = x slope + offset, in x's dtype as PyTorch computes it
+    offset = np.empty(c, x.dtype)
     for j in range(c):
-        m = s1[j] / n
-        v = max(s2[j] / n - m * m, 0.0)
-        mean[j] = x0[j] + m
+        mean_d = s1[j] / n
+        v = max(s2[j] / n - mean_d * mean_d, 0.0)
+        mean[j] = x0[j] + mean_d
         var[j] = v
         inv = 1.0 / math.sqrt(v + eps)
         invstd[j] = inv
-        scale[j] = gamma[j] * inv
-        shift[j] = beta[j] - (x0[j] + m) * (gamma[j] * inv)
+        slope[j] = gamma[j] * inv
+        offset[j] = beta[j] - (x0[j] + mean_d) * (gamma[j] * inv)
     for i in range(n):  # relu: the activation as an epilogue, max(gamma xhat + beta, 0), NaN staying NaN
         for j in range(c):
-            v = x[i, j] * scale[j] + shift[j]
+            v = x[i, j] * slope[j] + offset[j]
             y[i, j] = (0 if v <= 0 else v) if relu else v
 
 
@@ -143,7 +143,9 @@ def backward(dy, x, mean, invstd, gamma, relu_out=None, input_grad_sum=False):
 def _double_backward(u, x, g, mean, invstd, gamma, gx, gg, ggamma):
     # The derivatives of dx = (gamma / sigma) r, r = g - mean(g) - xhat mean(g xhat), for an upstream u
     # (functional/batchnorm.py, BatchNormGrad):  d/dg = (gamma / sigma) (u - mean(u) - xhat mean(u xhat)),
-    # d/dgamma = sum u r / sigma,  d/dx = -(gamma / sigma^2) (xhat mean(u r) + mean(g xhat) P u + r mean(u xhat)).
+    # d/dgamma = sum u r / sigma,
+    # d/dx = -(gamma / sigma^2) (xhat mean(u r) + mean(g xhat) u_projected + r mean(u xhat)),
+    # u_projected = u - mean(u) - xhat mean(u xhat).
     n, c = x.shape
     sum_g = np.zeros(c)
     sum_gx = np.zeros(c)
@@ -159,7 +161,7 @@ def _double_backward(u, x, g, mean, invstd, gamma, gx, gg, ggamma):
     g_mean = sum_g / n
     mean_g_xhat = sum_gx / n
     u_mean = sum_u / n
-    u_xhat = sum_ux / n
+    mean_u_xhat = sum_ux / n
     sum_ur = np.zeros(c)
     for i in range(n):
         for j in range(c):
@@ -171,11 +173,11 @@ def _double_backward(u, x, g, mean, invstd, gamma, gx, gg, ggamma):
         for j in range(c):
             xhat = (x[i, j] - mean[j]) * invstd[j]
             r = g[i, j] - g_mean[j] - xhat * mean_g_xhat[j]
-            u_projected = u[i, j] - u_mean[j] - xhat * u_xhat[j]
+            u_projected = u[i, j] - u_mean[j] - xhat * mean_u_xhat[j]
             gamma_over_sigma = gamma[j] * invstd[j]
             gg[i, j] = gamma_over_sigma * u_projected
             gx[i, j] = -gamma_over_sigma * invstd[j] * (xhat * sum_ur[j] / n + mean_g_xhat[j] * u_projected
-                                                        + r * u_xhat[j])
+                                                        + r * mean_u_xhat[j])
 
 
 def double_backward(u, x, g, mean, invstd, gamma):

@@ -9,12 +9,12 @@ from ..relu.reference import backward as relu_backward
 
 
 def forward(x, gamma, beta, eps: float, relu: bool = False):
-    """y = gamma xhat + beta (then max(y, 0) with ``relu``); returns (y, mu, var, invstd), the
+    """y = gamma xhat + beta (then max(y, 0) with ``relu``); returns (y, mean, var, invstd), the
     statistics of shape (C,)."""
     axes = reduce_axes(x.ndim)
     m = x.size // x.shape[1]
-    mu = x.sum(axis=axes) / m
-    y = x - per_channel(mu, x.ndim)
+    mean = x.sum(axis=axes) / m
+    y = x - per_channel(mean, x.ndim)
     var = (y * y).sum(axis=axes) / m
     invstd = 1 / (var + eps) ** 0.5
     y *= per_channel(invstd, x.ndim)
@@ -24,10 +24,10 @@ def forward(x, gamma, beta, eps: float, relu: bool = False):
         y += per_channel(beta, x.ndim)
     if relu:
         y.clip(0, None, out=y)
-    return y, mu, var, invstd
+    return y, mean, var, invstd
 
 
-def backward(dy, x, mu, invstd, gamma, relu_out=None, input_grad_sum=False):
+def backward(dy, x, mean, invstd, gamma, relu_out=None, input_grad_sum=False):
     """The closed form (seed 000, sec. 3.1; Ioffe and Szegedy 2015):
 
         dx     = (gamma invstd) (dy - mean(dy) - xhat mean(dy xhat))
@@ -41,7 +41,7 @@ def backward(dy, x, mu, invstd, gamma, relu_out=None, input_grad_sum=False):
         dy = relu_backward(dy, relu_out)
     axes = reduce_axes(x.ndim)
     m = x.size // x.shape[1]
-    xhat = (x - per_channel(mu, x.ndim)) * per_channel(invstd, x.ndim)
+    xhat = (x - per_channel(mean, x.ndim)) * per_channel(invstd, x.ndim)
     dbeta = dy.sum(axis=axes)
     dgamma = (dy * xhat).sum(axis=axes)
     gamma_over_sigma = invstd if gamma is None else gamma * invstd
@@ -73,7 +73,7 @@ def affine_backward(g, x, center, scale, gamma):
     return dx, dgamma, dbeta
 
 
-def double_backward(u, x, g, mu, invstd, gamma):
+def double_backward(u, x, g, mean, invstd, gamma):
     """The derivatives of dx = gamma s r (``backward``) for an upstream u: (d/dx, d/dg, d/dgamma), with
     s = invstd, r = g - mean(g) - xhat a, a = mean(g xhat) (``mean_g_xhat``):
 
@@ -85,11 +85,11 @@ def double_backward(u, x, g, mu, invstd, gamma):
     m = x.size // x.shape[1]
     s = per_channel(invstd, nd)
     gamma_over_sigma = s if gamma is None else per_channel(gamma, nd) * s
-    xhat = (x - per_channel(mu, nd)) * s
+    xhat = (x - per_channel(mean, nd)) * s
     mean_g_xhat = (g * xhat).sum(axis=axes, keepdims=True) / m
     r = g - g.sum(axis=axes, keepdims=True) / m - xhat * mean_g_xhat
-    u_xhat = (u * xhat).sum(axis=axes, keepdims=True) / m
-    u_projected = u - u.sum(axis=axes, keepdims=True) / m - xhat * u_xhat
+    mean_u_xhat = (u * xhat).sum(axis=axes, keepdims=True) / m
+    u_projected = u - u.sum(axis=axes, keepdims=True) / m - xhat * mean_u_xhat
     sum_ur = (u * r).sum(axis=axes)
-    gx = -(gamma_over_sigma * s) * (xhat * (per_channel(sum_ur, nd) / m) + mean_g_xhat * u_projected + r * u_xhat)
+    gx = -(gamma_over_sigma * s) * (xhat * (per_channel(sum_ur, nd) / m) + mean_g_xhat * u_projected + r * mean_u_xhat)
     return gx, gamma_over_sigma * u_projected, sum_ur * invstd

@@ -51,10 +51,10 @@ def _forward(x, gamma, beta, p, p_int, c_const, eps, centered, mean_shift, y, mu
 
 
 def _backward(g, x, gamma, mu, s, S, p, q_int, c_const, centered, mean_shift, dx, dgamma, dbeta):
-    # dx = P_n(g' / s) - P_u(A ds/du / s^2), g' = gamma g, A = sum g' n, ds/du = ds_du_scale w
-    # (functional/lpnorm.py); gamma_over_s and ds_term are the two coefficients, shift the projections' means.
+    # dx = P_n(gamma_over_s g) + P_u(ds_term w) (the package docstring); shift holds the two projections'
+    # means. (n here is the number of rows; the numerator n of the formula is v below.)
     n, c = x.shape
-    w = np.empty_like(x)  # ds/du = k w: w = sign(u) [|u| = max] (p = inf), |u|^(p-1) sign(u) (finite p)
+    w = np.empty_like(x)  # ds/du = ds_du_scale w: w = sign(u) [|u| = max] (p = inf), |u|^(p-1) sign(u) (finite p)
     ds_du_scale = np.empty(c)
     if p == np.inf:
         top = np.zeros(c)

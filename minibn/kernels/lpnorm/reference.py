@@ -37,7 +37,7 @@ def forward(x, gamma, beta, p, c, eps, centered, mean_shift):
 
 
 def backward(g, x, gamma, mu, s, S, p, c, centered, mean_shift):
-    """dx = P_n(g'/s) - P_u(A ds/du / s^2), dgamma = sum g n / s, dbeta = sum g (g' = gamma g)."""
+    """dx = P_n(gamma_over_s g) + P_u(ds_term w),  dgamma = sum g n / s,  dbeta = sum g."""
     xp = array_module(x)
     axes = reduce_axes(x.ndim)
     nd = x.ndim
@@ -45,21 +45,21 @@ def backward(g, x, gamma, mu, s, S, p, c, centered, mean_shift):
     centered_x = x - per_channel(mu, nd)
     u = centered_x if centered else x
     n = centered_x if mean_shift else x
-    s_b = per_channel(s, nd)
     dbeta = g.sum(axis=axes)
-    dgamma = (g * n).sum(axis=axes) / s
-    A = dgamma * s if gamma is None else gamma * dgamma * s  # sum gamma g n
-    g_scaled = g if gamma is None else g * per_channel(gamma, nd)
+    sum_gn = (g * n).sum(axis=axes)
+    dgamma = sum_gn / s
+    gamma_over_s = 1 / s if gamma is None else gamma / s
     if p == math.inf:
         size = xp.abs(u)
         hits = (size == per_channel(size.max(axis=axes), nd)).astype(x.dtype)
-        ds_du = xp.sign(u) * hits * per_channel(c / hits.sum(axis=axes), nd)  # ties share the subgradient
-    elif p == 2:
-        ds_du = u * per_channel(s / (m * S), nd)
+        w = xp.sign(u) * hits
+        ds_du_scale = c / hits.sum(axis=axes)  # ties share the subgradient
     else:
-        ds_du = xp.abs(u) ** (p - 1) * xp.sign(u) * per_channel(s / (m * S), nd)
-    through_n = g_scaled / s_b
-    through_s = ds_du * per_channel(-A / (s * s), nd)
+        w = u if p == 2 else xp.abs(u) ** (p - 1) * xp.sign(u)
+        ds_du_scale = s / (m * S)
+    ds_term = -(sum_gn if gamma is None else gamma * sum_gn) / (s * s) * ds_du_scale
+    through_n = g * per_channel(gamma_over_s, nd)
+    through_s = w * per_channel(ds_term, nd)
     if mean_shift:
         through_n -= through_n.sum(axis=axes, keepdims=True) / m
     if centered:

@@ -14,7 +14,7 @@ def _forward(x, y):
 
 def _backward(g, y, dx):
     for i in range(g.size):
-        gi = g[i]
+        gi = g[i]  # loaded unconditionally, so that the choice below compiles to a select, not a branch
         dx[i] = 0 if y[i] <= 0 else gi
 
 
