@@ -85,7 +85,11 @@ class Function:
         fn = cls.__new__(cls)
         if attrs:
             fn.__dict__ = attrs
-        arrays = [t._data if isinstance(t, Tensor) else t for t in inputs]
+        # (plain loops rather than comprehensions here and below: on Python 3.11 each comprehension is a
+        # function call, and this is the hottest path in minibn)
+        arrays = []
+        for t in inputs:
+            arrays.append(t._data if isinstance(t, Tensor) else t)
         xp = backend.only_module
         if xp is None:  # several backends are loaded: find this op's, and refuse a mix
             xp = backend.common_module(cls.__name__, inputs, arrays)
@@ -102,24 +106,32 @@ class Function:
         if _AnomalyMode.enabled:
             fn._site = _creation_site()
             fn._check_forward(arrays, out)
-        result = Tensor.__new__(Tensor)  # _wrap, inlined: this is the hottest path in minibn
+        result = Tensor.__new__(Tensor)  # _wrap, inlined
         result._data = out
         result._grad = result._hooks = result._node = None
         result._requires_grad = False
         result._version = inputs[0]._version if cls.is_view else [0]
         if not _GradMode.enabled:
             return result
-        needs = [isinstance(t, Tensor) and t._requires_grad for t in inputs]
+        needs = []
+        edges = []  # the vertex each input's gradient goes to: its node, or the leaf itself
+        for t in inputs:
+            need = isinstance(t, Tensor) and t._requires_grad
+            needs.append(need)
+            edges.append((t._node or t) if need else None)
         if True not in needs:
             return result
         fn.needs = needs
-        fn.edges = [(t._node or t) if need else None for t, need in zip(inputs, needs)]
+        fn.edges = edges
         fn._released = False
         fn._hooks = fn._retain = None
         fn._meta = (out.shape, out.dtype)
         if cls.save_inputs:
             fn._inputs = inputs
-            fn._versions = [t._version[0] if isinstance(t, Tensor) else None for t in inputs]
+            versions = []
+            for t in inputs:
+                versions.append(t._version[0] if isinstance(t, Tensor) else None)
+            fn._versions = versions
         if cls.save_output:
             fn._out = (out, result._version, result._version[0])
         result._node = fn
