@@ -50,3 +50,10 @@ def test_import_minibn_imports_neither_numba_nor_cupy():
     code = "import sys, minibn; print(sorted({'numba', 'cupy'} & set(sys.modules)))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+@pytest.mark.parametrize("path", sorted((ROOT / "kernels").rglob("*.py")), ids=lambda p: str(p.relative_to(ROOT)))
+def test_kernels_work_on_arrays_alone(path):
+    """A kernel sees arrays: it imports nothing of minibn but the backend's array module and its own package."""
+    imported = _imports(path)
+    assert all(m.startswith(("minibn.kernels", "minibn.backend")) for m in imported), sorted(imported)
