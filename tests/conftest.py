@@ -30,3 +30,13 @@ def _fresh_state():
 def leaf(array, requires_grad=True):
     return mb.tensor(np.asarray(array), requires_grad=requires_grad)
 
+
+
+def assert_refused_before_any_work(main, argv, named, out, capsys):
+    """``main(argv + ["--out", out])`` exits with status 2, its message names ``named`` (the flag at
+    fault), and no run folder was made: bad flags are refused before any work."""
+    with pytest.raises(SystemExit) as exit_:
+        main(list(argv) + ["--out", str(out)])
+    assert exit_.value.code == 2
+    assert named in capsys.readouterr().err
+    assert not out.exists()

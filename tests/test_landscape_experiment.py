@@ -10,6 +10,8 @@ from experiments import landscape as job
 from minibn.experiment import checkpoint
 from minibn.experiment import claims as C
 
+from .conftest import assert_refused_before_any_work
+
 TINY = ["--seeds", "2", "--width", "8", "--hidden-layers", "2", "--epochs", "1", "--train-size", "400",
         "--batch-size", "50", "--grid", "5", "--line-points", "5", "--surface-samples", "200", "--workers", "2",
         "--quiet"]
@@ -77,7 +79,6 @@ def test_a_tiny_run_end_to_end_and_its_resume(tmp_path):
     assert resumed["measures"] == metrics["measures"] and resumed["surfaces"] == metrics["surfaces"]
 
 
-def test_bad_flags_are_refused_before_any_work(tmp_path):
-    with pytest.raises(SystemExit):
-        job.main(["--surface-samples", "20000", "--out", str(tmp_path / "x"), "--quiet"])
-    assert not (tmp_path / "x").exists()
+def test_bad_flags_are_refused_before_any_work(tmp_path, capsys):
+    assert_refused_before_any_work(job.main, ["--surface-samples", "20000", "--quiet"], "--surface-samples",
+                                   tmp_path / "x", capsys)

@@ -11,6 +11,8 @@ import minibn.functional as F
 from experiments import lr_sweep as job
 from minibn.experiment import claims as C
 
+from .conftest import assert_refused_before_any_work
+
 TINY = ["--lrs", "0.0001,0.5", "--seeds", "2", "--steps", "4", "--batch-size", "32", "--width", "8", "--depth", "3",
         "--probe-depths", "4", "--train-size", "200", "--probe-steps", "2", "--alphas", "0.001,0.1,10",
         "--inits", "kaiming_normal,pytorch", "--workers", "2", "--quiet"]
@@ -136,9 +138,4 @@ def test_learning_rate_rules():
                                          (["--batch-size", "300", "--train-size", "200"], "--batch-size"),
                                          (["--probe-depths", "1"], "--probe-depths")])
 def test_bad_flags_are_refused_before_any_work(tmp_path, capsys, argv, named):
-    out = tmp_path / "never"
-    with pytest.raises(SystemExit) as exc:
-        job.main(argv + ["--out", str(out), "--quiet"])
-    assert exc.value.code == 2
-    assert named in capsys.readouterr().err
-    assert not out.exists()
+    assert_refused_before_any_work(job.main, argv + ["--quiet"], named, tmp_path / "never", capsys)

@@ -10,6 +10,8 @@ import minibn as mb
 from experiments import mnist_depth10 as job
 from minibn.experiment import claims as C
 
+from .conftest import assert_refused_before_any_work
+
 SMALL = ["--width", "8", "--depth", "3", "--train-size", "300", "--quiet"]
 
 
@@ -137,12 +139,7 @@ def test_resume_continues_exactly(tmp_path):
     (["--fold-on", "test"], "--fold-on"),
 ])
 def test_bad_flags_exit_2_naming_the_flag_and_leave_no_folder(argv, named, tmp_path, capsys):
-    out = tmp_path / "run"
-    with pytest.raises(SystemExit) as exit_:
-        job.main(SMALL + argv + ["--out", str(out)])
-    assert exit_.value.code == 2
-    assert named in capsys.readouterr().err
-    assert not out.exists()
+    assert_refused_before_any_work(job.main, SMALL + argv, named, tmp_path / "run", capsys)
 
 
 def test_fold_on_first_batch_folds_on_that_batch(tmp_path):

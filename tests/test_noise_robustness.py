@@ -1,7 +1,6 @@
 """Seed 000 sec. 5: noise features; the author's batch norm, data, batch order and protocol; the rules."""
 
 import json
-import math
 
 import numpy as np
 import pytest
@@ -11,6 +10,8 @@ from experiments import noise_robustness as job
 from minibn.experiment import checkpoint
 from minibn.experiment import claims as C
 from minibn.gradcheck import gradcheck
+
+from .conftest import assert_refused_before_any_work
 
 TINY = ["--dim", "40", "--informative", "8", "--sizes", "6,12", "--seeds", "2", "--epochs", "4", "--patience", "2",
         "--test-per-class", "10", "--hidden", "6", "--batch-size", "8", "--workers", "2", "--quiet"]
@@ -149,9 +150,7 @@ def test_a_tiny_run_end_to_end_and_its_resume(tmp_path):
                                          (["--informative", "2000"], "--informative"), (["--seeds", "0"], "--seeds"),
                                          (["--activation", "tanh"], "--activation"), (["--lr", "-0.1"], "--lr")])
 def test_bad_flags(argv, named, tmp_path, capsys):
-    with pytest.raises(SystemExit) as exit_:
-        job.main(argv + ["--out", str(tmp_path / "run")])
-    assert exit_.value.code == 2 and named in capsys.readouterr().err and not (tmp_path / "run").exists()
+    assert_refused_before_any_work(job.main, argv, named, tmp_path / "run", capsys)
 
 
 def _table(bn, none, sizes=("10", "50", "100", "200")):

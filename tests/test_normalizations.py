@@ -12,6 +12,8 @@ from minibn import hessian
 from minibn.experiment import checkpoint
 from minibn.experiment import claims as C
 
+from .conftest import assert_refused_before_any_work
+
 TINY = ["--variants", "l3,l3-uncentered,none", "--seeds", "2", "--epochs", "2", "--train-size", "300",
         "--batch-size", "50", "--hessian-every", "4", "--hessian-images", "200", "--hessian-k", "2",
         "--hessian-tol", "1e-2", "--distance-every", "2", "--distance-from", "0,2", "--patience", "1",
@@ -155,9 +157,4 @@ def test_significance_and_comparability_rules():
                                          (["--train-size", "129", "--batch-size", "64"], "--batch-size"),
                                          (["--variants", "l2,l2"], "--variants"), (["--lr", "0"], "--lr")])
 def test_bad_flags_are_refused_before_any_work(tmp_path, capsys, argv, named):
-    out = tmp_path / "never"
-    with pytest.raises(SystemExit) as exc:
-        job.main(argv + ["--out", str(out), "--quiet"])
-    assert exc.value.code == 2
-    assert named in capsys.readouterr().err
-    assert not out.exists()
+    assert_refused_before_any_work(job.main, argv + ["--quiet"], named, tmp_path / "never", capsys)

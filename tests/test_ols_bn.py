@@ -1,13 +1,14 @@
 """Seed 000 sec. 2: OLS with GD and BN-GD; autograd against the closed forms, the measurements, the rules."""
 
 import json
-import math
 
 import numpy as np
 import pytest
 
 from experiments import ols_bn as job
 from minibn.experiment import claims as C
+
+from .conftest import assert_refused_before_any_work
 
 SMALL = ["--dims", "2,3", "--kappas", "10,100", "--problems", "3", "--max-iter", "3000", "--scan-lr-w", "0.01,1",
          "--scan-lr-a", "0.5,1.1", "--scan-problems", "2", "--scan-max-iter", "400", "--stability-iters", "300", "--quiet"]
@@ -110,9 +111,7 @@ def test_a_small_run_end_to_end(tmp_path):
                                          (["--scan-problems", "30"], "--scan-problems"), (["--lr-w", "0"], "--lr-w"),
                                          (["--update", "jacobi"], "--update"), (["--scan-lr-a", "1,,2"], "--scan-lr-a")])
 def test_bad_flags(argv, named, tmp_path, capsys):
-    with pytest.raises(SystemExit) as exit_:
-        job.main(argv + ["--out", str(tmp_path / "run")])
-    assert exit_.value.code == 2 and named in capsys.readouterr().err and not (tmp_path / "run").exists()
+    assert_refused_before_any_work(job.main, argv, named, tmp_path / "run", capsys)
 
 
 def _metrics(cases):
