@@ -97,7 +97,8 @@ def jvp(func, inputs, v=None, create_graph=False, strict=False):
 
 def jacobian(func, inputs, create_graph=False, strict=False, vectorize=False, strategy="reverse-mode"):
     """d func(inputs) / d inputs, one Tensor of shape output.shape + input.shape per (output, input) pair,
-    one backward pass per output element."""
+    one backward pass per output element. ``vectorize`` (PyTorch's batching of those passes, which gives
+    the same values) is accepted and changes nothing here."""
     if strategy != "reverse-mode":
         raise ValueError(f"jacobian: only strategy='reverse-mode' is available, got {strategy!r}")
     xs, single_in = _as_inputs(inputs, create_graph)
