@@ -26,6 +26,13 @@ def _times(g, slope):
     return g * slope
 
 
+def scale_shift(x, slope, offset, relu=False):
+    """y = x slope + offset per channel (then max(y, 0) with ``relu``), one fused kernel; the Lp
+    normalization's forward ends with it too."""
+    nd = x.ndim
+    return fuse(_scale_shift_relu if relu else _scale_shift)(x, per_channel(slope, nd), per_channel(offset, nd))
+
+
 def forward(x, gamma, beta, eps, relu=False):
     """(y, mean, var, invstd); y = x slope + offset, slope = gamma invstd, offset = beta - mean slope."""
     axes, nd, m = reduce_axes(x.ndim), x.ndim, x.size // x.shape[1]
@@ -35,8 +42,7 @@ def forward(x, gamma, beta, eps, relu=False):
     invstd = 1 / cupy.sqrt(var + eps)
     slope = invstd if gamma is None else gamma * invstd
     offset = -mean * slope if beta is None else beta - mean * slope
-    y = fuse(_scale_shift_relu if relu else _scale_shift)(x, per_channel(slope, nd), per_channel(offset, nd))
-    return y, mean, var, invstd
+    return scale_shift(x, slope, offset, relu), mean, var, invstd
 
 
 def backward(dy, x, mean, invstd, gamma, relu_out=None, input_grad_sum=False):
@@ -56,12 +62,11 @@ def backward(dy, x, mean, invstd, gamma, relu_out=None, input_grad_sum=False):
 
 def affine_forward(x, center, scale, gamma, beta):
     """y = x slope + offset, slope = gamma / scale, offset = beta - center slope."""
-    nd = x.ndim
     slope = 1 / scale if gamma is None else gamma / scale
     offset = cupy.zeros_like(slope) if beta is None else beta.astype(slope.dtype)
     if center is not None:
         offset = offset - center * slope
-    return fuse(_scale_shift)(x, per_channel(slope, nd), per_channel(offset, nd))
+    return scale_shift(x, slope, offset)
 
 
 def affine_backward(g, x, center, scale, gamma):

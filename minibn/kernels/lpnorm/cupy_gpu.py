@@ -6,11 +6,8 @@ from __future__ import annotations
 import math
 
 from ..channels import per_channel, reduce_axes
+from ..batchnorm.cupy_gpu import scale_shift
 from ..cupy_support import cupy, fuse
-
-
-def _scale_shift(x, slope, offset):
-    return x * slope + offset
 
 
 def _signed_power(u, q):
@@ -40,7 +37,7 @@ def forward(x, gamma, beta, p, c, eps, centered, mean_shift):
     offset = cupy.zeros_like(slope) if beta is None else beta.astype(slope.dtype)
     if mean_shift:
         offset = offset - mu * slope
-    return fuse(_scale_shift)(x, per_channel(slope, nd), per_channel(offset, nd)), mu, s, S
+    return scale_shift(x, slope, offset), mu, s, S
 
 
 def backward(g, x, gamma, mu, s, S, p, c, centered, mean_shift):
