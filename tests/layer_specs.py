@@ -19,9 +19,14 @@ EPS = 1e-5
 RUNNING_MEAN, RUNNING_VAR = np.array([0.3, -0.2, 0.1]), np.array([1.5, 0.7, 2.0])
 
 
+def _layout(x):
+    """The axes per-channel statistics of an (N, C) or (N, C, L) array run over, and a (C,) vector's shape
+    for broadcasting against it."""
+    return ((0,), (1, -1)) if x.ndim == 2 else ((0, 2), (1, -1, 1))
+
+
 def _bn_ref(x, w, b, eps=EPS):
-    axes = (0,) if x.ndim == 2 else (0, 2)
-    shape = (1, -1) if x.ndim == 2 else (1, -1, 1)
+    axes, shape = _layout(x)
     mu, var = x.mean(axes, keepdims=True), x.var(axes, keepdims=True)
     return w.reshape(shape) * (x - mu) / np.sqrt(var + eps) + b.reshape(shape)
 
@@ -38,8 +43,7 @@ def _hoffer(p, m):
 
 def _lp_ref(p, centered=True, mean_shift=True, hoffer=False):
     def ref(x, w=None, b=None):
-        axes = (0,) if x.ndim == 2 else (0, 2)
-        shape = (1, -1) if x.ndim == 2 else (1, -1, 1)
+        axes, shape = _layout(x)
         centered_x = x - x.mean(axes, keepdims=True)
         u = centered_x if centered else x
         if p == math.inf:
@@ -56,18 +60,14 @@ def _lp_ref(p, centered=True, mean_shift=True, hoffer=False):
 NOISE_SEED = 3
 
 
-def _noise_draws(shape):
-    """Algorithm 1's (scale, shift), in batch_norm_noise's order and defaults, from NumPy's PCG64
-    generator, which mb.Generator(NOISE_SEED) wraps."""
-    n, units = shape
+def _noisy_bn_ref(x, w, b):
+    """batch norm, then Algorithm 1's noise a s + m, drawn in batch_norm_noise's order and with its defaults
+    from NumPy's PCG64 generator, which mb.Generator(NOISE_SEED) wraps."""
+    n, units = x.shape
     rng = np.random.default_rng(NOISE_SEED)
     mu, sigma = rng.uniform(-0.5, 0.5, units), rng.uniform(1.0, 1.25, units)
     shift = rng.uniform(mu - 0.1, mu + 0.1, (n, units))
-    return rng.normal(sigma, 0.1, (n, units)), shift
-
-
-def _noisy_bn_ref(x, w, b):
-    scale, shift = _noise_draws(x.shape)
+    scale = rng.normal(sigma, 0.1, (n, units))
     return _bn_ref(x, w, b) * scale + shift
 
 
