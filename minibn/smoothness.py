@@ -10,14 +10,16 @@ At parameters theta with gradient g = grad L(theta) on one batch, for step sizes
 
 all on the same batch (a batch-norm network in training mode uses its batch statistics; every
 call of ``loss_fn`` also moves its running statistics, so wrap the probes in
-``minibn.nn.module.running_stats_kept(net)``, as the experiment does). Internal covariate shift (their Definition 2.1): for block i, with
+``minibn.nn.module.running_stats_kept(net)``, as the experiment does). Internal covariate shift
+(their Definition 2.1): for block i, with
 G_i = grad_{W_i} L at the step's parameters and G'_i the same gradient after the blocks before
 i have taken the step (same batch),
 
     ICS_i = ||G_i - G'_i||,  and the cosine of G_i and G'_i.
 
-``loss_fn()`` is a closure computing the loss on the batch from the live parameters; the
-functions set parameters in place and restore them before returning.
+``loss_fn()`` is a closure computing the loss on the batch from the live parameters (the same
+value at the same parameters: noise draws, if any, restored on each call); the functions set
+parameters in place and restore them before returning.
 """
 
 from __future__ import annotations
@@ -80,17 +82,17 @@ def internal_covariate_shift(loss_fn, blocks, weights, after) -> list:
         raise ValueError(f"after needs one array per parameter of the blocks: {len(after)} for {len(flat)}")
     before = [p._data.copy() for p in flat]
     position = {id(p): k for k, p in enumerate(flat)}
+    weights = list(weights)
+    at_step = [_flat([g._data]) for g in grad(loss_fn(), weights)]  # every G_i: one gradient at the step's parameters
     out = []
     try:
-        for i, w in enumerate(weights):
+        for i, (w, g) in enumerate(zip(weights, at_step)):
             for p, b in zip(flat, before):
                 p._data[...] = b
-            (g,) = grad(loss_fn(), [w])
             for block in blocks[:i]:
                 for p in block:
                     p._data[...] = after[position[id(p)]]
-            (g_after,) = grad(loss_fn(), [w])
-            g, g_after = _flat([g._data]), _flat([g_after._data])
+            g_after = _flat([grad(loss_fn(), [w])[0]._data]) if i else g  # (block 0: no block before it moved)
             denom = float(np.linalg.norm(g) * np.linalg.norm(g_after))
             out.append((float(np.linalg.norm(g - g_after)), float(g @ g_after) / denom if denom else float("nan")))
     finally:
