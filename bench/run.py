@@ -94,10 +94,10 @@ def gpu_unavailable() -> str | None:
     CUDA build of PyTorch."""
     import torch
 
-    from minibn import backend
+    from minibn import devices
 
     try:
-        backend.module_for("cuda")
+        devices.module_for("cuda")
     except RuntimeError as exc:
         return f"minibn: {exc}"
     if not torch.cuda.is_available():

@@ -9,7 +9,7 @@
 from . import cuda, functional, gradcheck, hessian, init, linalg, nn, ops, optim, utils, viz
 from .autograd import (Function, backward, detect_anomaly, enable_grad, grad, is_grad_enabled,
                        no_grad, set_grad_enabled, trace)
-from .backend import (Device, bool_, get_default_device, set_default_device, complex64, complex128, float32, float64, get_default_dtype,
+from .devices import (Device, bool_, get_default_device, set_default_device, complex64, complex128, float32, float64, get_default_dtype,
                       int32, int64, result_type, set_default_dtype, synchronize)
 from .creation import (arange, as_tensor, empty, empty_like, eye, from_numpy, full, full_like,
                        linspace, ones, ones_like, rand, rand_like, randint, randn, randn_like, randperm,

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import backend, random
+from . import devices, random
 from .tensor import Tensor, _wrap
 
 
 def _finish(array, device, requires_grad) -> Tensor:
-    backend.as_dtype(array.dtype)
-    array = backend.to_device(array, backend.get_default_device() if device is None else device)
+    devices.as_dtype(array.dtype)
+    array = devices.to_device(array, devices.get_default_device() if device is None else device)
     t = _wrap(array)
     if requires_grad:
         t.requires_grad = True
@@ -31,8 +31,8 @@ def _size(size) -> tuple:
 
 def _dtype(dtype, default=None):
     if dtype is None:
-        return default or backend.get_default_dtype()
-    return backend.as_dtype(dtype)
+        return default or devices.get_default_dtype()
+    return devices.as_dtype(dtype)
 
 
 def tensor(data, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
@@ -44,9 +44,9 @@ def tensor(data, dtype=None, device=None, requires_grad: bool = False) -> Tensor
     if isinstance(data, Tensor):
         array = data._data.copy()
     else:
-        array = backend.as_array(data, copy=True, dtype=dtype)
+        array = devices.as_array(data, copy=True, dtype=dtype)
     if dtype is not None:
-        array = array.astype(backend.as_dtype(dtype), copy=False)
+        array = array.astype(devices.as_dtype(dtype), copy=False)
     return _finish(array, device, requires_grad)
 
 
@@ -55,8 +55,8 @@ def as_tensor(data, dtype=None, device=None) -> Tensor:
     if isinstance(data, Tensor) and (dtype is None or data.dtype == dtype) and (device is None or data.device == device):
         return data
     if isinstance(data, np.ndarray) and (dtype is None or data.dtype == dtype) and (
-            device == "cpu" or (device is None and backend.get_default_device() == "cpu")):
-        return _finish(data, backend.CPU, False)
+            device == "cpu" or (device is None and devices.get_default_device() == "cpu")):
+        return _finish(data, devices.CPU, False)
     return tensor(data, dtype, device)
 
 
@@ -64,13 +64,13 @@ def from_numpy(array: np.ndarray) -> Tensor:
     """A tensor sharing memory with the NumPy array ``array``."""
     if not isinstance(array, np.ndarray):
         raise TypeError(f"from_numpy expects a numpy.ndarray, got {type(array).__name__}")
-    return _finish(array, backend.CPU, False)  # on the CPU whatever the default device
+    return _finish(array, devices.CPU, False)  # on the CPU whatever the default device
 
 
 def _filled(fill, size, device, requires_grad) -> Tensor:
     """A new tensor ``fill(xp, shape)`` made on ``device`` (default: the default device)."""
-    device = backend.Device(device) if device is not None else backend.get_default_device()
-    xp = backend.module_for(device)
+    device = devices.Device(device) if device is not None else devices.get_default_device()
+    xp = devices.module_for(device)
     with _on(xp, device):
         array = fill(xp, _size(size))
     t = _wrap(array)
@@ -112,7 +112,7 @@ def empty(*size, dtype=None, device=None, requires_grad=False) -> Tensor:
 def full(size, fill_value, dtype=None, device=None, requires_grad=False) -> Tensor:
     """A tensor of ``size`` filled with ``fill_value`` (dtype inferred from it, as in PyTorch)."""
     if dtype is None:
-        dtype = backend.result_type(fill_value)
+        dtype = devices.result_type(fill_value)
     size = (size,) if isinstance(size, int) else tuple(size)
     return _filled(lambda xp, s: xp.full(s, fill_value, dtype=_dtype(dtype)), size, device,
                    requires_grad)
@@ -131,7 +131,7 @@ def arange(start, end=None, step=1, dtype=None, device=None, requires_grad=False
     if step == 0:
         raise ValueError("arange: step must be nonzero")
     if dtype is None:
-        dtype = backend.result_type(start, end, step)
+        dtype = devices.result_type(start, end, step)
     return _filled(lambda xp, s: xp.arange(start, end, step).astype(_dtype(dtype)), (), device,
                    requires_grad)
 
@@ -195,7 +195,7 @@ def randint(low, high=None, size=(), generator=None, dtype=None, device=None) ->
     if high is None:
         low, high = 0, low
     rng = random.resolve(generator)
-    array = rng.integers(low, high, size=_size((size,)), dtype=_dtype(dtype, backend.int64))
+    array = rng.integers(low, high, size=_size((size,)), dtype=_dtype(dtype, devices.int64))
     return _finish(array, device, False)
 
 
@@ -203,7 +203,7 @@ def randperm(n, generator=None, dtype=None, device=None) -> Tensor:
     """A random permutation of 0 .. n - 1 (int64 by default)."""
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 0:
         raise ValueError(f"randperm: n must be an integer >= 0, got {n!r}")
-    array = random.resolve(generator).permutation(int(n)).astype(_dtype(dtype, backend.int64))
+    array = random.resolve(generator).permutation(int(n)).astype(_dtype(dtype, devices.int64))
     return _finish(array, device, False)
 
 

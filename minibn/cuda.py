@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .backend import synchronize  # noqa: F401  (mb.cuda.synchronize, as torch.cuda.synchronize)
+from .devices import synchronize  # noqa: F401  (mb.cuda.synchronize, as torch.cuda.synchronize)
 
 
 def device_count() -> int:

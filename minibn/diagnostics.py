@@ -1,5 +1,5 @@
 """``mb.backend_info()``: what minibn runs on, asked of each part (NumPy and its BLAS, the kernels,
-CuPy and the GPU). It sits above ``backend`` and ``kernels`` so that neither imports the other's
+CuPy and the GPU). It sits above ``devices`` and ``kernels`` so that neither imports the other's
 diagnostics."""
 
 from __future__ import annotations

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import backend
+from . import devices
 from .autograd import enable_grad, grad as _grad
 from .tensor import Tensor, _wrap
 
@@ -64,7 +64,7 @@ def _prepare(inputs):
     out = []
     for x in inputs:
         if isinstance(x, Tensor) and x.dtype.kind in "fc":
-            dt = backend.complex128 if x.dtype.kind == "c" else backend.float64
+            dt = devices.complex128 if x.dtype.kind == "c" else devices.float64
             t = _wrap(x.detach()._data.astype(dt))
             t.requires_grad = x.requires_grad
             out.append(t)
@@ -98,7 +98,7 @@ class _Phi:
         if array.dtype.kind == "c":
             # complex step: every float input goes complex, so that no op casts a complex
             # gradient back to a real input (which would drop the imaginary part it carries)
-            args = [_leaf(a._data.astype(backend.complex128), a.requires_grad)
+            args = [_leaf(a._data.astype(devices.complex128), a.requires_grad)
                     if isinstance(a, Tensor) and a.dtype.kind == "f" else a for a in args]
         args[index] = _leaf(array, self.inputs[index].requires_grad)
         with enable_grad():  # the function may take gradients itself (gradgradcheck)

@@ -29,7 +29,7 @@ import warnings
 import numpy as np
 
 from .autograd import grad
-from .backend import to_host
+from .devices import to_host
 from .grad_mode import enable_grad
 from .tensor import Tensor, _wrap
 

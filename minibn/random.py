@@ -1,7 +1,7 @@
 """Seeded random numbers: ``mb.manual_seed(0)`` or an explicit ``mb.Generator(seed)``.
 
 Numbers are drawn on the host with NumPy's PCG64 and moved to the target
-device, so a seed gives the same values on every backend.
+device, so a seed gives the same values on every device.
 """
 
 from __future__ import annotations

@@ -27,7 +27,7 @@ from __future__ import annotations
 import numpy as np
 
 from .autograd import grad
-from .backend import to_host
+from .devices import to_host
 from .hessian import hvp
 
 

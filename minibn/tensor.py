@@ -1,4 +1,4 @@
-"""Tensor: a backend array, its gradient, and its place in the graph.
+"""Tensor: an array (NumPy or CuPy), its gradient, and its place in the graph.
 
 The math lives in :mod:`minibn.ops`; this class gives it PyTorch's spelling
 (operators and methods). ``t._node`` is the Function that produced ``t``
@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import backend
+from . import devices
 
 
 def _reshapes_in_place(array, shape) -> bool:
     """Whether a non-contiguous NumPy ``array`` takes ``shape`` without a copy (its strides allow
-    it); other backends' non-contiguous arrays count as not."""
+    it); other libraries' non-contiguous arrays count as not."""
     if not isinstance(array, np.ndarray):
         return False
     probe = array.view()
@@ -28,7 +28,7 @@ def _reshapes_in_place(array, shape) -> bool:
 
 
 def _wrap(data, node=None, version=None) -> "Tensor":
-    """Make a Tensor around a backend array without checks (the ops' fast path)."""
+    """Make a Tensor around an array without checks (the ops' fast path)."""
     t = Tensor.__new__(Tensor)
     t._data = data
     t._node = node
@@ -53,7 +53,7 @@ class Tensor:
     __array_function__ = None
 
     def __init__(self, data, requires_grad: bool = False):
-        self._data = data._data if isinstance(data, Tensor) else backend.as_array(data)
+        self._data = data._data if isinstance(data, Tensor) else devices.as_array(data)
         self._node = None
         self._requires_grad = False
         self._grad = None
@@ -91,13 +91,13 @@ class Tensor:
         return self._data.dtype
 
     @property
-    def device(self) -> backend.Device:
-        return backend.device_of(self._data)
+    def device(self) -> devices.Device:
+        return devices.device_of(self._data)
 
     @property
     def xp(self):
         """The array module (numpy or cupy) holding this tensor's data."""
-        return backend.array_module(self._data)
+        return devices.array_module(self._data)
 
     @property
     def requires_grad(self) -> bool:
@@ -249,7 +249,7 @@ class Tensor:
         extra = []
         if self.device.type != "cpu":
             extra.append(f"device='{self.device}'")
-        if arr.dtype not in (backend.get_default_dtype(), backend.int64, backend.bool_):
+        if arr.dtype not in (devices.get_default_dtype(), devices.int64, devices.bool_):
             extra.append(f"dtype={arr.dtype}")
         if self._node is not None:
             extra.append(f"grad_fn={self._node!r}")
@@ -262,15 +262,15 @@ class Tensor:
     def to(self, *args, dtype=None, device=None, copy: bool = False) -> "Tensor":
         """``t.to(dtype)``, ``t.to(device)``, ``t.to(device, dtype)`` or keywords; differentiable."""
         for a in args:
-            if isinstance(a, (str, backend.Device)):
+            if isinstance(a, (str, devices.Device)):
                 device = a
             else:
                 dtype = a
         out = self
         if dtype is not None:
-            out = ops.cast(out, backend.as_dtype(dtype))
+            out = ops.cast(out, devices.as_dtype(dtype))
         if device is not None:
-            out = ops.to_device(out, backend.Device(device))
+            out = ops.to_device(out, devices.Device(device))
         if copy and out is self:
             out = ops.clone(self)
         return out
@@ -285,23 +285,23 @@ class Tensor:
 
     def float(self) -> "Tensor":
         """This tensor as float32 (itself if it is); differentiable."""
-        return self.to(backend.float32)
+        return self.to(devices.float32)
 
     def double(self) -> "Tensor":
         """This tensor as float64; differentiable."""
-        return self.to(backend.float64)
+        return self.to(devices.float64)
 
     def long(self) -> "Tensor":
         """This tensor as int64 (no gradient flows through an integer tensor)."""
-        return self.to(backend.int64)
+        return self.to(devices.int64)
 
     def int(self) -> "Tensor":
         """This tensor as int32."""
-        return self.to(backend.int32)
+        return self.to(devices.int32)
 
     def bool(self) -> "Tensor":
         """This tensor as bool (non-zero is True)."""
-        return self.to(backend.bool_)
+        return self.to(devices.bool_)
 
     def half(self) -> "Tensor":
         """Refused: minibn has no float16."""

@@ -28,20 +28,20 @@ from pathlib import Path
 import numpy as np
 
 from .autograd import Function, grad
-from .backend import to_host
+from .devices import to_host
 from .autograd.trace import Trace
 from .fileio import write_atomic
 from .tensor import Tensor
 
-BACKENDS = ("auto", "graphviz", "matplotlib")
+RENDERERS = ("auto", "graphviz", "matplotlib")
 
 
 @dataclasses.dataclass
 class Drawing:
-    """What ``draw`` made: the back end used, the files written, the nodes' labels and the edges
+    """What ``draw`` made: the renderer used, the files written, the nodes' labels and the edges
     (pairs of node keys, from input to consumer), and Graphviz's source when it drew."""
 
-    backend: str
+    renderer: str
     paths: list
     labels: dict
     edges: list
@@ -123,17 +123,17 @@ def _walk(root, max_nodes: int) -> tuple:
 
 
 def draw(tensor: Tensor, path=None, *, show_grads: bool = True, names=None, max_nodes: int = 150,
-         backend: str = "auto") -> Drawing:
+         renderer: str = "auto") -> Drawing:
     """Draw the graph that produced ``tensor``; with ``path`` (no suffix), write path.svg and path.png.
 
     ``names`` is a Module (its parameters are labelled by their state-dict names) or a dict
-    {tensor: name}; ``backend`` is "auto" (Graphviz if available), "graphviz" or "matplotlib"."""
+    {tensor: name}; ``renderer`` is "auto" (Graphviz if available), "graphviz" or "matplotlib"."""
     if not isinstance(tensor, Tensor):
         raise TypeError(f"draw: expected a Tensor, got {type(tensor).__name__}")
-    if backend not in BACKENDS:
-        raise ValueError(f"draw: backend must be one of {BACKENDS}, got {backend!r}")
-    if backend == "graphviz" and not graphviz_available():
-        raise RuntimeError("draw: backend='graphviz' needs the graphviz Python package and its dot program "
+    if renderer not in RENDERERS:
+        raise ValueError(f"draw: renderer must be one of {RENDERERS}, got {renderer!r}")
+    if renderer == "graphviz" and not graphviz_available():
+        raise RuntimeError("draw: renderer='graphviz' needs the graphviz Python package and its dot program "
                            "(pip install graphviz; Debian: apt install graphviz)")
     if max_nodes < 1:
         raise ValueError(f"draw: max_nodes must be >= 1, got {max_nodes}")
@@ -152,7 +152,7 @@ def draw(tensor: Tensor, path=None, *, show_grads: bool = True, names=None, max_
     if hidden:
         labels["more"], kinds["more"] = f"... {hidden} more nodes\n(max_nodes={max_nodes})", "more"
         edges += [("more", key[b]) for b in frontier]
-    return _render(labels, kinds, edges, note, path, backend == "graphviz" or (backend == "auto" and graphviz_available()))
+    return _render(labels, kinds, edges, note, path, renderer == "graphviz" or (renderer == "auto" and graphviz_available()))
 
 
 def _render(labels, kinds, edges, note, path, use_graphviz) -> Drawing:

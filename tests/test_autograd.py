@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import minibn as mb
-from minibn import backend
+from minibn import devices
 
 from .conftest import leaf
 
@@ -299,7 +299,7 @@ class _OnOtherDevice(np.ndarray):
 
 
 def test_mixing_devices_in_one_op_is_an_error_naming_each_operand():
-    backend.register_array_type(_OnOtherDevice, np, lambda a: backend.Device("cuda:0"))
+    devices.register_array_type(_OnOtherDevice, np, lambda a: devices.Device("cuda:0"))
     try:
         a = mb.ones(2, 3)
         b = mb.Tensor(np.ones((1, 3), dtype=np.float32).view(_OnOtherDevice))
@@ -309,7 +309,7 @@ def test_mixing_devices_in_one_op_is_an_error_naming_each_operand():
                                             r"device=cuda:0, dtype=float32, shape=\(1, 3\)\)"):
             mb.mul(a, b)
     finally:
-        backend.unregister_array_type(_OnOtherDevice)
+        devices.unregister_array_type(_OnOtherDevice)
 
 
 def test_asking_for_cuda_without_cupy_or_gpu_is_a_clear_error():

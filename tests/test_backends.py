@@ -12,7 +12,7 @@ import pytest
 
 import minibn as mb
 import minibn.functional as F
-from minibn import backend, nn
+from minibn import devices, nn
 from minibn.kernels import cupy_support
 
 from . import cupy_double
@@ -31,9 +31,9 @@ def gpu(monkeypatch):
         pass
     module = cupy_double.install(monkeypatch)
     yield module
-    backend.unregister_array_type(module.ndarray)
+    devices.unregister_array_type(module.ndarray)
     cupy_support.fuse.cache_clear()  # the stand-in's "fused" functions are the plain ones
-    backend.set_default_device(backend.CPU)
+    devices.set_default_device(devices.CPU)
 
 
 def _pair(arrays, requires_grad=True):

@@ -74,11 +74,11 @@ def _mlp_loss():
     return net, x, F.cross_entropy(net(x), mb.tensor([0, 1, 1, 0, 1]))
 
 
-@pytest.mark.parametrize("backend", ["matplotlib", pytest.param("graphviz", marks=needs_graphviz)])
-def test_draw_labels_ops_fusion_parameters_and_gradients(backend, tmp_path):
+@pytest.mark.parametrize("renderer", ["matplotlib", pytest.param("graphviz", marks=needs_graphviz)])
+def test_draw_labels_ops_fusion_parameters_and_gradients(renderer, tmp_path):
     net, x, loss = _mlp_loss()
-    d = viz.draw(loss, tmp_path / "graph", names=net, backend=backend)
-    assert d.backend == backend
+    d = viz.draw(loss, tmp_path / "graph", names=net, renderer=renderer)
+    assert d.renderer == renderer
     assert [p.suffix for p in d.paths] == [".svg", ".png"]
     assert (tmp_path / "graph.png").read_bytes()[:4] == b"\x89PNG" and b"<svg" in (tmp_path / "graph.svg").read_bytes()
     labels = list(d.labels.values())
@@ -91,22 +91,22 @@ def test_draw_labels_ops_fusion_parameters_and_gradients(backend, tmp_path):
     assert all(p.grad is None for p in net.parameters())  # drawing accumulates nothing
     loss.backward()  # and the graph is still there to backward through
     assert net[0].weight.grad is not None
-    if backend == "graphviz":
+    if renderer == "graphviz":
         assert "digraph" in d.source and "fused" in d.source
 
 
 def test_draw_after_backward_says_why_only_leaves_have_gradients_and_cuts_big_graphs(tmp_path):
     net, x, loss = _mlp_loss()
     loss.backward()
-    d = viz.draw(loss, backend="matplotlib", names=net)
+    d = viz.draw(loss, renderer="matplotlib", names=net)
     assert "freed" in d.note and any("|grad|" in label for label in d.labels.values() if "weight" in label)
     deep = nn.mlp([3] + [4] * 30 + [2], norm="bn", dtype="float64", generator=mb.Generator(0))
     big = viz.draw(F.cross_entropy(deep(x), mb.tensor([0, 1, 1, 0, 1])), tmp_path / "big", max_nodes=20,
-                   backend="matplotlib")
+                   renderer="matplotlib")
     assert len(big.labels) == 21 and big.labels["more"].startswith("... 164 more nodes")
     assert any(a == "more" for a, _ in big.edges)
-    with pytest.raises(ValueError, match="backend must be one of"):
-        viz.draw(loss, backend="svg")
+    with pytest.raises(ValueError, match="renderer must be one of"):
+        viz.draw(loss, renderer="svg")
     with pytest.raises(TypeError, match="expected a Tensor"):
         viz.draw(np.zeros(3))
 
@@ -144,7 +144,7 @@ def test_drawing_leaves_retained_gradients_and_running_statistics_alone():
     hidden = net[0](x)
     hidden.retain_grad()
     out = (hidden * 2).sum()
-    viz.draw(out, backend="matplotlib")
+    viz.draw(out, renderer="matplotlib")
     out.backward()
     np.testing.assert_array_equal(hidden.grad.numpy(), np.full(hidden.shape, 2.0))  # one backward's worth
     before = [b.numpy().copy() for b in net.buffers()]

@@ -28,7 +28,7 @@ def _imports(path: pathlib.Path) -> set:
 
 
 @pytest.mark.parametrize("module, forbidden", [
-    ("backend.py", ("minibn.kernels", "minibn.diagnostics")),
+    ("devices.py", ("minibn.kernels", "minibn.diagnostics")),
     ("kernels/__init__.py", ("minibn.diagnostics",)),
     ("nn/module.py", ("minibn.nn.fusion", "minibn.nn.layers", "minibn.nn.containers")),
     ("nn/layers.py", ("minibn.nn.fusion", "minibn.nn.containers")),
@@ -56,4 +56,4 @@ def test_import_minibn_imports_neither_numba_nor_cupy():
 def test_kernels_work_on_arrays_alone(path):
     """A kernel sees arrays: it imports nothing of minibn but the backend's array module and its own package."""
     imported = _imports(path)
-    assert all(m.startswith(("minibn.kernels", "minibn.backend")) for m in imported), sorted(imported)
+    assert all(m.startswith(("minibn.kernels", "minibn.devices")) for m in imported), sorted(imported)

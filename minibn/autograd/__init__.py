@@ -1,7 +1,7 @@
 """Reverse-mode automatic differentiation.
 
-A :class:`Function` is one node of the graph: ``forward`` maps backend arrays
-to a backend array, ``backward`` maps the output's gradient (a Tensor) to the
+A :class:`Function` is one node of the graph: ``forward`` maps arrays (NumPy
+or CuPy) to an array, ``backward`` maps the output's gradient (a Tensor) to the
 inputs' gradients (Tensors), written with differentiable minibn ops. Because
 backward is itself made of ops, running it with grad mode on records a graph
 of the backward pass: that is all ``create_graph=True`` needs for second,
@@ -20,7 +20,7 @@ import traceback
 
 import numpy as np
 
-from .. import backend
+from .. import devices
 from ..grad_mode import (_AnomalyMode, _GradMode, detect_anomaly, enable_grad,  # noqa: F401
                         is_grad_enabled, no_grad, set_grad_enabled)
 from ..tensor import Tensor, _wrap
@@ -30,7 +30,7 @@ from .trace import Trace, _Tracing, trace  # noqa: F401  (mb.trace)
 def _all_finite(array) -> bool:
     if array.dtype.kind not in "fc":
         return True
-    return bool(backend.array_module(array).isfinite(array).all())
+    return bool(devices.array_module(array).isfinite(array).all())
 
 
 _PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # minibn/
@@ -90,9 +90,9 @@ class Function:
         arrays = []
         for t in inputs:
             arrays.append(t._data if isinstance(t, Tensor) else t)
-        xp = backend.only_module
-        if xp is None:  # several backends are loaded: find this op's, and refuse a mix
-            xp = backend.common_module(cls.__name__, inputs, arrays)
+        xp = devices.only_module
+        if xp is None:  # several array libraries are loaded: find this op's, and refuse a mix
+            xp = devices.common_module(cls.__name__, inputs, arrays)
         fn.xp = xp
         if not cls.analytic:
             _check_real(cls, inputs)

@@ -19,7 +19,7 @@ import re
 
 import numpy as np
 
-from ..backend import to_host
+from ..devices import to_host
 from ..grad_mode import _Mode
 
 _Tracing = _Mode(None)  # the active Trace of this thread, or None

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import backend, fileio, random
+from .. import devices, fileio, random
 from ..nn import Module
 from ..tensor import Tensor
 
@@ -86,9 +86,9 @@ def load(path) -> dict:
 def _pack(obj, arrays: dict, path):
     if isinstance(obj, Tensor):
         obj = obj.detach()._data
-    if backend._is_array(obj):
+    if devices._is_array(obj):
         key = f"a{len(arrays)}"
-        arrays[key] = np.asarray(backend.to_device(obj, "cpu"))
+        arrays[key] = np.asarray(devices.to_device(obj, "cpu"))
         return {"__array__": key}
     if isinstance(obj, np.generic):
         return obj.item()

@@ -128,10 +128,10 @@ class Config:
 
 
 def _check_cupy() -> None:
-    from .. import backend
+    from .. import devices
 
     try:
-        backend.module_for("cuda")
+        devices.module_for("cuda")
     except RuntimeError as exc:
         raise ConfigError("backend", f"cupy needs a GPU: {exc}") from None
 

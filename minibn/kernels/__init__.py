@@ -18,8 +18,7 @@ tested against the reference.
 
 On CPU the kernel set is numba when numba is importable, else NumPy; set it
 with ``mb.set_kernels("numpy" | "numba")`` or the ``MINIBN_KERNELS``
-environment variable. Arrays of another backend (CuPy) always use that
-backend's kernels.
+environment variable. CuPy arrays always use the CuPy kernels.
 """
 
 from __future__ import annotations
@@ -53,8 +52,14 @@ def set_kernels(name: str) -> None:
     _choice = name
 
 
+def default_kernels() -> str:
+    """The CPU kernel set when nothing chooses one: numba if it is installed, else numpy."""
+    return "numba" if numba_available() else "numpy"
+
+
 def get_kernels() -> str:
-    """The CPU kernel set in use: ``set_kernels``'s choice, else $MINIBN_KERNELS, else numba if installed."""
+    """The CPU kernel set in use: ``set_kernels``'s choice, else $MINIBN_KERNELS, else
+    :func:`default_kernels`."""
     if _choice is not None:
         return _choice
     env = os.environ.get("MINIBN_KERNELS")
@@ -62,7 +67,7 @@ def get_kernels() -> str:
         if env not in KERNEL_SETS:
             raise ValueError(f"MINIBN_KERNELS must be one of {KERNEL_SETS}, got {env!r}")
         return env
-    return "numba" if numba_available() else "numpy"
+    return default_kernels()
 
 
 @dataclasses.dataclass(frozen=True)

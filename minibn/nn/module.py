@@ -8,7 +8,7 @@ from collections import OrderedDict
 
 import numpy as np
 
-from .. import backend, serialization
+from .. import devices, serialization
 from ..grad_mode import no_grad
 from ..tensor import Tensor
 
@@ -202,7 +202,7 @@ class Module:
             hosts[key] = host
         for key, host in hosts.items():
             target = own[key]
-            target._data[...] = backend.to_device(host.astype(target.dtype, copy=False), target.device)
+            target._data[...] = devices.to_device(host.astype(target.dtype, copy=False), target.device)
             target._version[0] += 1
 
     def save(self, path) -> None:
@@ -221,11 +221,11 @@ class Module:
         Integer buffers (counters) keep their dtype. Gradients are dropped.
         """
         for a in args:
-            if isinstance(a, (str, backend.Device)):
+            if isinstance(a, (str, devices.Device)):
                 device = a
             else:
                 dtype = a
-        dtype = None if dtype is None else backend.as_dtype(dtype)
+        dtype = None if dtype is None else devices.as_dtype(dtype)
         for module in self.modules():
             for registry in (module._parameters, module._buffers):
                 for t in registry.values():
@@ -235,7 +235,7 @@ class Module:
                     if dtype is not None and data.dtype.kind in "fc":
                         data = data.astype(dtype, copy=False)
                     if device is not None:
-                        data = backend.to_device(data, device)
+                        data = devices.to_device(data, device)
                     if data is not t._data:
                         t._data = data
                         t._version[0] += 1
@@ -243,10 +243,10 @@ class Module:
         return self
 
     def float(self) -> "Module":
-        return self.to(backend.float32)
+        return self.to(devices.float32)
 
     def double(self) -> "Module":
-        return self.to(backend.float64)
+        return self.to(devices.float64)
 
     # -- printing ------------------------------------------------------------------
 

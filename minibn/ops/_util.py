@@ -6,7 +6,7 @@ import numbers
 
 import numpy as np
 
-from .. import backend
+from .. import devices
 from ..tensor import Tensor
 
 
@@ -62,9 +62,9 @@ def coerce(a, b, op: str, floating: bool = False):
             return a, b
     else:
         raise TypeError(f"{op}: at least one operand must be a Tensor")
-    dtype = backend.result_type(a, b)
+    dtype = devices.result_type(a, b)
     if floating and dtype.kind not in "fc":
-        dtype = backend.get_default_dtype()
+        dtype = devices.get_default_dtype()
     return cast_to(a, dtype), cast_to(b, dtype)
 
 

@@ -410,7 +410,7 @@ def _floating(x):
     """Integer tensors go to the default float dtype for transcendental functions (PyTorch)."""
     if x._data.dtype.kind in "fc":
         return x
-    from ..backend import get_default_dtype
+    from ..devices import get_default_dtype
     from .shape import cast
 
     return cast(x, get_default_dtype())

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import backend
+from .. import devices
 from ..autograd import Function
 from ..tensor import Tensor, _wrap
 from ._util import coerce, normalize_axes, shape_of, unbroadcast
@@ -157,7 +157,7 @@ def getitem(x, index):
         return getitem(getitem(x, parts[0]), parts[1])
     if not basic:
         for i in index:
-            if hasattr(i, "dtype") and backend.array_module(i) is not x.xp:
+            if hasattr(i, "dtype") and devices.array_module(i) is not x.xp:
                 raise TypeError(f"getitem: index array on another device than the tensor ({x.device})")
     cls = _GetItemView if basic else GetItem
     return cls.apply(x, index=index, basic=basic)
@@ -198,7 +198,7 @@ def cat(tensors, dim=0):
                 f"cat: all tensors need the same number of dimensions; tensor 0 has shape "
                 f"{tuple(tensors[0].shape)}, tensor {i} has shape {tuple(t.shape)}"
             )
-    dtype = backend.result_type(*tensors)
+    dtype = devices.result_type(*tensors)
     from ._util import cast_to
 
     tensors = [cast_to(t, dtype) for t in tensors]
@@ -282,7 +282,7 @@ class Cast(Function):
 
 
 def cast(x, dtype):
-    dtype = backend.as_dtype(dtype)
+    dtype = devices.as_dtype(dtype)
     if x.dtype == dtype:
         return x
     if x.dtype.kind == "c" and dtype.kind != "c":
@@ -311,8 +311,8 @@ class ToDevice(Function):
     """y = x on another device;  dx = g moved back."""
 
     def forward(self, x):
-        self.source = backend.device_of(x)
-        return backend.to_device(x, self.device)
+        self.source = devices.device_of(x)
+        return devices.to_device(x, self.device)
 
     def backward(self, g):
         return to_device(g, self.source)
@@ -320,7 +320,7 @@ class ToDevice(Function):
 
 def to_device(x, device):
     """Copy ``x`` to ``device``, differentiably (gradients come back to x's device)."""
-    device = backend.Device(device)
+    device = devices.Device(device)
     if x.device == device:
         return x
     return ToDevice.apply(x, device=device)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import math
 
-from ...backend import array_module
+from ...devices import array_module
 from ..channels import per_channel, reduce_axes
 
 

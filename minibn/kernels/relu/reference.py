@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ...backend import array_module
+from ...devices import array_module
 
 
 def forward(x):

@@ -1,7 +1,7 @@
 """Array modules, devices and the dtype policy.
 
 Every op finds the array module (NumPy or CuPy) of its operands here, so a
-new backend plugs in by registering its array type, never by editing ops.
+new array library plugs in by registering its array type, never by editing ops.
 
 Dtype promotion follows PyTorch (``torch.result_type``): operands are sorted
 into three tiers, tensors with dimensions > zero-dimensional tensors > Python
@@ -128,12 +128,12 @@ def result_type(*operands) -> np.dtype:
 
 
 def _is_array(x) -> bool:
-    """A NumPy or other backend array (not a NumPy scalar); NumPy < 2 arrays lack __array_namespace__."""
+    """An array of NumPy or a registered array library (not a NumPy scalar); NumPy < 2 arrays lack __array_namespace__."""
     return isinstance(x, np.ndarray) or (hasattr(x, "__array_namespace__") and not isinstance(x, np.generic))
 
 
 def as_array(data, copy: bool = False, dtype=None):
-    """``data`` as a backend array, with PyTorch's dtypes for Python numbers.
+    """``data`` as an array of its library, with PyTorch's dtypes for Python numbers.
 
     Arrays keep their dtype (and stay on their device); nested lists of Python
     floats give the default dtype (float32), ints int64, complex numbers the
@@ -207,7 +207,7 @@ class Device:
 
     def __enter__(self):
         """``with mb.device("cuda"):`` makes this the default device of new tensors inside the block."""
-        module_for(self)  # a missing backend fails here, not at the first tensor
+        module_for(self)  # a missing array library fails here, not at the first tensor
         _default.outer.append(_default.device)
         _default.device = self
         return self
@@ -244,13 +244,13 @@ def set_default_device(device) -> None:
 # array type -> (array module, function giving the array's Device)
 _ARRAY_TYPES: dict = {np.ndarray: (np, lambda a: CPU)}
 
-# While NumPy is the only backend loaded, every op's array module is NumPy and
+# While NumPy is the only array library loaded, every op's array module is NumPy and
 # no op can mix devices: ops skip the lookup and the check.
 only_module = np
 
 
 def register_array_type(array_type, module, device_of) -> None:
-    """Teach minibn a backend: arrays of ``array_type`` use ``module`` and live on ``device_of(a)``."""
+    """Teach minibn an array library: arrays of ``array_type`` use ``module`` and live on ``device_of(a)``."""
     global only_module
     _ARRAY_TYPES[array_type] = (module, device_of)
     only_module = None
@@ -331,7 +331,7 @@ def synchronize(device=None) -> None:
     when it returns, so there is nothing to wait for."""
     if device is None:
         if _default.device.type == "cpu":
-            for module, _ in list(_ARRAY_TYPES.values())[1:]:  # the GPU backends in use, if any
+            for module, _ in list(_ARRAY_TYPES.values())[1:]:  # the GPU array libraries in use, if any
                 module.cuda.Device().synchronize()
             return
         device = _default.device
@@ -347,7 +347,7 @@ def to_device(array, device):
     if device_of(array) == device:
         return array
     if device.type == "cpu":
-        return array.get()  # a CuPy array; every non-CPU backend offers .get()
+        return array.get()  # a CuPy array; every non-CPU array library offers .get()
     xp = module_for(device)
     with xp.cuda.Device(device.index):
         return xp.asarray(array)
