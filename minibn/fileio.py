@@ -67,19 +67,27 @@ def save_npz(path, arrays: dict) -> None:
 
 
 def save_json(path, obj) -> None:
-    """JSON (NaN and inf written as null), atomically."""
-    write_atomic(path, json.dumps(_finite(obj), indent=1).encode())
+    """``obj`` as JSON, atomically. NumPy scalars and arrays become numbers and lists; NaN and
+    infinities are written as Python's ``json`` writes them (``NaN``, ``Infinity``,
+    ``-Infinity``), so that :func:`load_json` gives back exactly the numbers that were saved."""
+    write_atomic(path, json.dumps(plain(obj), indent=1).encode())
 
 
-def _finite(obj):
-    if isinstance(obj, float):
-        return obj if np.isfinite(obj) else None
+def load_json(path):
+    """What :func:`save_json` wrote (``NaN`` and ``Infinity`` as floats)."""
+    with open(path, encoding="utf-8") as f:
+        return json.load(f)
+
+
+def plain(obj):
+    """``obj`` with tuples as lists and NumPy scalars and arrays as Python numbers and lists:
+    what JSON holds, so that ``json.loads(json.dumps(plain(obj))) == plain(obj)``."""
     if isinstance(obj, dict):
-        return {k: _finite(v) for k, v in obj.items()}
+        return {k: plain(v) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
-        return [_finite(v) for v in obj]
+        return [plain(v) for v in obj]
     if isinstance(obj, np.generic):
-        return _finite(obj.item())
+        return obj.item()
     if isinstance(obj, np.ndarray):
-        return _finite(obj.tolist())
+        return obj.tolist()
     return obj

@@ -1,6 +1,7 @@
 """Atomic writes: the whole new content or the old file, with ordinary permissions."""
 
 import json
+import math
 import os
 import stat
 
@@ -51,9 +52,14 @@ def test_a_failed_write_leaves_the_old_file_and_no_temporary(tmp_path, monkeypat
     assert [p.name for p in tmp_path.iterdir()] == ["m.json"]
 
 
-def test_json_writes_non_finite_as_null_and_npz_round_trips(tmp_path):
-    fileio.save_json(tmp_path / "j.json", {"a": [1.0, float("nan")], "b": np.float32(np.inf)})
-    assert json.loads((tmp_path / "j.json").read_text()) == {"a": [1.0, None], "b": None}
+def test_json_gives_back_what_was_saved_non_finite_numbers_too_and_npz_round_trips(tmp_path):
+    saved = {"a": [1.0, float("nan")], "b": np.float32(np.inf), "c": (np.int64(3), -np.inf), "d": np.arange(2.0)}
+    fileio.save_json(tmp_path / "j.json", saved)
+    back = fileio.load_json(tmp_path / "j.json")
+    assert json.dumps(back) == json.dumps(fileio.plain(saved))  # (NaN != NaN: compared as text)
+    assert back["a"][0] == 1.0 and math.isnan(back["a"][1]) and back["b"] == math.inf
+    assert back["c"] == [3, -math.inf] and type(back["c"][0]) is int and back["d"] == [0.0, 1.0]
+    assert "NaN" in (tmp_path / "j.json").read_text() and "-Infinity" in (tmp_path / "j.json").read_text()
     fileio.save_npz(tmp_path / "w.npz", {"w": np.arange(6.0).reshape(2, 3)})
     with np.load(tmp_path / "w.npz") as f:
         np.testing.assert_array_equal(f["w"], np.arange(6.0).reshape(2, 3))
