@@ -22,7 +22,6 @@ grid). Each (network, seed) runs in a worker process, with a checkpoint after ea
 from __future__ import annotations
 
 import dataclasses
-import sys
 
 import numpy as np
 
@@ -30,7 +29,7 @@ import minibn as mb
 import minibn.functional as F
 from minibn import experiment, landscape, nn, plotting
 from minibn.data import load_mnist_subset
-from minibn.experiment import ConfigError, at_least, option, parallel, positive
+from minibn.experiment import ConfigError, at_least, option, positive
 from minibn.experiment import claims as C
 from minibn.experiment.training import batch_indices, evaluate
 
@@ -53,10 +52,9 @@ NOTES = (
 
 
 @dataclasses.dataclass
-class Config(experiment.Config):
+class Config(experiment.GridConfig):
     CPU_ONLY = True
-    seeds: int = option(5, "seeds (each: initial weights, batch order, directions): --seed, --seed + 1, ...",
-                        check=at_least(1))
+    SEEDS = 5  # each: initial weights, batch order, directions
     width: int = option(100, "hidden width of the MLP", check=at_least(1))
     hidden_layers: int = option(3, "hidden layers (linear layers: one more)", check=at_least(1))
     lr: float = option(0.01, "Adam learning rate (seed 001's)", check=positive)
@@ -69,8 +67,6 @@ class Config(experiment.Config):
     surface_samples: int = option(10_000, "training images the landscape's loss is computed on", check=at_least(1))
     ignore_1d: bool = option(True, "biases and gamma/beta do not move (Li et al.'s default); --no-ignore-1d moves "
                                    "them along themselves")
-    workers: int = option(min(2, parallel.cpu_count()), "processes working at once", check=at_least(1),
-                          resumable=True)
 
     def validate(self):
         if self.surface_samples > self.train_size:
@@ -115,11 +111,12 @@ def train(cfg: Config, net, x, y, seed: int) -> list:
     return losses
 
 
-def task(job: dict) -> dict:
-    """Train one (network, seed), then compute its surface and 1-D curves. Runs in a worker process."""
-    cfg = Config(**job["config"])
-    experiment.use_backend(cfg.backend)
-    network, seed = job["network"], job["seed"]
+def variants(cfg: Config) -> tuple:
+    return NETWORKS
+
+
+def task(cfg: Config, network: str, seed: int) -> dict:
+    """Train one network of one seed, then compute its surface and 1-D curves."""
     x, y, xt, yt = (mb.tensor(a) for a in load_data(cfg))
     net = build_network(cfg, network, seed)
     start = landscape.parameters_of(net)
@@ -132,7 +129,7 @@ def task(job: dict) -> dict:
     interpolation = landscape.interpolation(net, start, landscape.parameters_of(net),
                                             np.linspace(-0.5, 1.5, cfg.line_points), xs, ys)
     along = landscape.line(net, d1, np.linspace(-cfg.extent, cfg.extent, cfg.line_points), xs, ys)
-    return {"network": network, "seed": seed, "train_loss": losses, "test_accuracy": evaluate(net, xt, yt),
+    return {"train_loss": losses, "test_accuracy": evaluate(net, xt, yt),
             "surface": surface.to_dict(), "interpolation": interpolation.to_dict(), "along_d1": along.to_dict(),
             "measures": measures(surface.loss, axis)}
 
@@ -156,47 +153,14 @@ def measures(loss: np.ndarray, axis: np.ndarray) -> dict:
             "beta": float(np.maximum(np.abs(half_trace + root), np.abs(half_trace - root)).max())}
 
 
-def task_key(network: str, seed: int) -> str:
-    return f"{network}/seed={seed}"
-
-
-# -- the run --------------------------------------------------------------------------------------------
-
-
-def run(cfg: Config, resume: bool = False) -> dict:
-    """Every (network, seed) in a worker process, a checkpoint after each; metrics, claims, figures."""
-    with experiment.Run("landscape", cfg, resume) as r:
-        seeds = list(range(cfg.seed, cfg.seed + cfg.seeds))
-        state = r.state({}, {"tasks": {}})
-        done = state.record["tasks"]
-        jobs = [{"network": n, "seed": s, "config": cfg.to_dict()} for s in seeds for n in NETWORKS
-                if task_key(n, s) not in done]
-
-        def keep(result):
-            done[task_key(result["network"], result["seed"])] = result
-
-        r.tasks(state, task, jobs, record=keep, total=2 * len(seeds), unit="network", workers=cfg.workers)
-        results = {n: [done[task_key(n, s)] for s in seeds] for n in NETWORKS}
-        metrics = {"experiment": "seed 001 sec. 3: loss landscapes with and without batch norm (MLP, MNIST)",
-                   "config": cfg.to_dict(), "seeds": seeds,
-                   "measures": {n: {k: [r_["measures"][k] for r_ in rs] for k in results[n][0]["measures"]}
-                                for n, rs in results.items()},
-                   "test_accuracy": {n: [r_["test_accuracy"] for r_ in rs] for n, rs in results.items()},
-                   "final_train_loss": {n: [float(np.mean(r_["train_loss"][-20:])) for r_ in rs]
-                                        for n, rs in results.items()},
-                   "surfaces": {n: [r_["surface"] for r_ in rs] for n, rs in results.items()},
-                   "curves": {n: [{"interpolation": r_["interpolation"], "along_d1": r_["along_d1"]} for r_ in rs]
-                              for n, rs in results.items()},
-                   "notes": list(NOTES)}
-        metrics["claims"] = claims(metrics)
-        first = {n: _landscape(metrics["surfaces"][n][0]) for n in NETWORKS}
-        title = f"seed {seeds[0]}, filter-normalized directions, {cfg.surface_samples} training images, eval mode"
-        return r.finish(metrics, {
-            "surface_contour.png": lambda p: landscape.plot_surfaces(first, p, title=title),
-            "surface_contour_log.png": lambda p: landscape.plot_surfaces(first, p, log=True, title=title),
-            "surface_3d_log.png": lambda p: landscape.plot_surfaces(first, p, kind="3d", log=True, title=title),
-            "curves.png": lambda p: _curves_figure(metrics, p),
-            "measures.png": lambda p: _measures_figure(metrics, p)})
+def collect(cfg: Config, results: dict) -> dict:
+    """The surfaces' measures, accuracies and curves of every network, one value per seed."""
+    return {"measures": {n: {k: [r["measures"][k] for r in rs] for k in rs[0]["measures"]} for n, rs in results.items()},
+            "test_accuracy": {n: [r["test_accuracy"] for r in rs] for n, rs in results.items()},
+            "final_train_loss": {n: [float(np.mean(r["train_loss"][-20:])) for r in rs] for n, rs in results.items()},
+            "surfaces": {n: [r["surface"] for r in rs] for n, rs in results.items()},
+            "curves": {n: [{"interpolation": r["interpolation"], "along_d1": r["along_d1"]} for r in rs]
+                       for n, rs in results.items()}}
 
 
 def _landscape(d: dict) -> landscape.Landscape:
@@ -235,24 +199,35 @@ RULE = ("per seed, the {what} of the loss surface of each network; paired t-test
         "larger or the difference is inside the seeds' spread; INCONCLUSIVE with one seed")
 
 
-def claims(metrics: dict) -> list:
-    setting = _setting(metrics["config"])
-    return [
-        C.claim("LAND-VARIANCE", DOCUMENT, "sec. 3, Figure 2", "the variance of the loss landscape with BatchNorm is "
-                "smaller than that without BatchNorm", setting, _smaller_with_bn("variance")(metrics),
-                RULE.format(what="variance over the grid"), _decide),
-        C.claim("LAND-LIPSCHITZ", DOCUMENT, "sec. 3, Figure 2", "Batch Normalization flattens the loss landscape and "
-                "improves the Lipschitzness", setting, _smaller_with_bn("lipschitz")(metrics),
-                RULE.format(what="largest gradient norm |grad L| over the grid (central differences), the slice's "
-                                 "Lipschitz constant,"), _decide),
-        C.claim("LAND-BETA", DOCUMENT, "sec. 3, Figure 2", "Batch Normalization improves the fluctuation of the loss "
-                "landscape ... improves the beta-smoothness", setting, _smaller_with_bn("beta")(metrics),
-                RULE.format(what="largest |eigenvalue| of the slice's 2 x 2 Hessian over the grid (central "
-                                 "differences), the slice's beta,"), _decide),
-    ]
+claims = C.Claims()
+
+for _cid, _measure, _text, _what in (
+        ("LAND-VARIANCE", "variance", "the variance of the loss landscape with BatchNorm is smaller than that without "
+         "BatchNorm", "variance over the grid"),
+        ("LAND-LIPSCHITZ", "lipschitz", "Batch Normalization flattens the loss landscape and improves the "
+         "Lipschitzness", "largest gradient norm |grad L| over the grid (central differences), the slice's Lipschitz "
+         "constant,"),
+        ("LAND-BETA", "beta", "Batch Normalization improves the fluctuation of the loss landscape ... improves the "
+         "beta-smoothness", "largest |eigenvalue| of the slice's 2 x 2 Hessian over the grid (central differences), "
+         "the slice's beta,")):
+    def _rule(metrics, cid=_cid, measure=_measure, text=_text, what=_what):
+        return C.claim(cid, DOCUMENT, "sec. 3, Figure 2", text, _setting(metrics["config"]),
+                       _smaller_with_bn(measure)(metrics), RULE.format(what=what), _decide)
+    claims.rule(_cid)(_rule)
 
 
 # -- figures and summary ----------------------------------------------------------------------------------
+
+
+def figures(metrics: dict, folder) -> dict:
+    first = {n: _landscape(metrics["surfaces"][n][0]) for n in NETWORKS}
+    title = (f"seed {metrics['seeds'][0]}, filter-normalized directions, {metrics['config']['surface_samples']} "
+             "training images, eval mode")
+    return {"surface_contour.png": lambda p: landscape.plot_surfaces(first, p, title=title),
+            "surface_contour_log.png": lambda p: landscape.plot_surfaces(first, p, log=True, title=title),
+            "surface_3d_log.png": lambda p: landscape.plot_surfaces(first, p, kind="3d", log=True, title=title),
+            "curves.png": lambda p: _curves_figure(metrics, p),
+            "measures.png": lambda p: _measures_figure(metrics, p)}
 
 
 def _curves_figure(metrics, path):
@@ -299,7 +274,6 @@ def summary(metrics: dict) -> str:
     for network in NETWORKS:
         s = C.spread(metrics["test_accuracy"][network])
         lines.append(f"  test accuracy {network}: {100 * s['mean']:.2f}% (+- {100 * s['std']:.2f})")
-    lines.extend(f"note: {n}" for n in metrics["notes"])
     return "\n".join(lines)
 
 
@@ -307,9 +281,5 @@ def headline(metrics: dict) -> dict:
     return {f"{n}_{k}_mean": float(np.mean(v)) for n, m in metrics["measures"].items() for k, v in m.items()}
 
 
-def main(argv=None) -> dict:
-    return experiment.main(sys.modules[__name__], argv)
-
-
 if __name__ == "__main__":
-    main()
+    experiment.main(__name__)

@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import sys
 
 import numpy as np
 
@@ -36,7 +35,7 @@ import minibn as mb
 import minibn.functional as F
 from minibn import experiment, nn, plotting, sweep
 from minibn.data import load_mnist_subset
-from minibn.experiment import ConfigError, at_least, at_most, option, parallel, positive
+from minibn.experiment import ConfigError, at_least, at_most, option, positive
 from minibn.experiment import claims as C
 from minibn.experiment.recording import LayerRecord
 from minibn.experiment.training import batch_indices, running_stats_kept
@@ -64,11 +63,10 @@ NOTES = (
 
 
 @dataclasses.dataclass
-class Config(experiment.Config):
-    CPU_ONLY = True
+class Config(experiment.GridConfig):
+    CPU_ONLY = True  # the probes of parts 2-5 are the grid: a task per (network, depth, init) and seed
     lrs: tuple[float, ...] = option((1e-4, 1e-3, 1e-2, 1e-1, 1.0, 10.0), "learning rates of part 1",
                                     check=positive)
-    seeds: int = option(3, "seeds (--seed, --seed + 1, ...)", check=at_least(1))
     steps: int = option(1000, "SGD steps of each part-1 training", check=at_least(1))
     batch_size: int = option(128, "SGD batch size (parts 1 and 2)", check=at_least(2))
     width: int = option(100, "hidden width", check=at_least(1))
@@ -85,8 +83,6 @@ class Config(experiment.Config):
                                           "before", check=positive)
     big_step: float = option(1.0, "the step size of part 3's large update", check=positive)
     inits: tuple[str, ...] = option(INITS, "initializations compared in part 5", choices=INITS)
-    workers: int = option(min(2, parallel.cpu_count()), "local processes of the part-1 sweep", check=at_least(1),
-                          resumable=True)
     dask: int | None = option(None, "run the part-1 sweep on a local Dask cluster of this many workers",
                               check=at_least(1), resumable=True)
     scheduler: str | None = option(None, "run the part-1 sweep on the Dask cluster at this address",
@@ -109,6 +105,7 @@ QUICK = {"lrs": (1e-4, 1e-1, 1.0), "seeds": 2, "steps": 60, "probe_depths": (10,
 
 
 def load_data(cfg: Config):
+    """The training images (part 2's batches and the probes' data), as tensors."""
     x, y = load_mnist_subset("train", dtype=np.dtype(cfg.dtype))
     if cfg.train_size < len(x):
         keep = np.sort(np.random.default_rng(cfg.seed).choice(len(x), cfg.train_size, replace=False))
@@ -222,13 +219,22 @@ def final_layer_gradients(net, x, y) -> dict:
                                                                                              np.bincount(z.argmax(1)).argmax()))}
 
 
-def probe(cfg: Config, x, y, kind: str, depth: int, seed: int, init: str, full: bool) -> dict:
-    """Parts 2-4 for one network (``full``: with part 3's update and heat-map statistics)."""
+def variants(cfg: Config) -> list:
+    """The probed networks: "<bn|plain>/depth=<d>/init=<init>"."""
+    return [f"{kind}/depth={depth}/init={init}" for depth in cfg.probe_depths for init in cfg.inits
+            for kind in ("bn", "plain")]
+
+
+def task(cfg: Config, variant: str, seed: int) -> dict:
+    """Parts 2-4 for one network (with He initialization also part 3's update and heat-map statistics)."""
+    kind, depth, init = variant.split("/")
+    depth, init = int(depth.removeprefix("depth=")), init.removeprefix("init=")
+    x, y = load_data(cfg)
     net = build(cfg, kind, depth, seed, init)
     idx = batch_indices(seed, 0, len(x), cfg.batch_size, shuffle=True)
     xb, yb = (x, y) if idx is None else (x[idx], y[idx])
     out = {"gradients": final_layer_gradients(net, xb, yb)}
-    if full:
+    if init == "kaiming_normal":
         out["activations"] = activation_stats(net, xb)
         out["update"] = along_update(cfg, net, xb, yb)
     out["one_step"] = one_step_losses(cfg, net, x, y, seed)  # moves the network: last
@@ -241,7 +247,7 @@ def probe(cfg: Config, x, y, kind: str, depth: int, seed: int, init: str, full: 
 
 def accuracy_sweep(cfg: Config, root) -> dict:
     """Part 1 through minibn.sweep: mnist_depth10 for every (lr, seed, norm in bn/none)."""
-    grid = {"lr": list(cfg.lrs), "seed": list(range(cfg.seed, cfg.seed + cfg.seeds)), "norm": ["bn", "none"]}
+    grid = {"lr": list(cfg.lrs), "seed": cfg.seed_list(), "norm": ["bn", "none"]}
     fixed = {"steps": cfg.steps, "batch_size": cfg.batch_size, "width": cfg.width, "depth": cfg.depth,
              "train_size": cfg.train_size, "eval_every": cfg.steps, "checkpoint_every": cfg.steps,
              "dtype": cfg.dtype, "backend": cfg.backend}
@@ -274,31 +280,11 @@ def accuracy_table(cfg: Config, table: dict) -> dict:
     return {"accuracy": out, "diverged_at": diverged, "chance": chance}
 
 
-def run(cfg: Config, resume: bool = False) -> dict:
-    with experiment.Run("lr_sweep", cfg, resume) as r:
-        state = r.state({}, {})
-        r.checkpoint(state)  # the sweep's finished points survive a kill: --resume goes on from them
-        table = accuracy_sweep(cfg, r.path / SWEEP_FOLDER)
-        x, y = load_data(cfg)
-        seeds = list(range(cfg.seed, cfg.seed + cfg.seeds))
-        probes = {}
-        bar = experiment.progress(None, cfg.quiet, total=len(cfg.probe_depths) * len(seeds) * len(cfg.inits) * 2,
-                                  desc="lr_sweep probes", unit="network")
-        try:
-            for depth in cfg.probe_depths:
-                for init in cfg.inits:
-                    for kind in ("bn", "plain"):
-                        probes[f"{kind}/depth={depth}/init={init}"] = [
-                            probe(cfg, x, y, kind, depth, s, init, full=init == "kaiming_normal") for s in seeds]
-                        bar.update(len(seeds))
-        finally:
-            bar.close()
-        metrics = {"experiment": "seed 003 (Bjorck et al. 2018): learning rates, one-step losses, activations and "
-                                 "gradients with and without batch norm, on MNIST MLPs",
-                   "config": cfg.to_dict(), "seeds": seeds, "part1": accuracy_table(cfg, table),
-                   "sweep_folder": table["folder"], "probes": probes, "notes": list(NOTES)}
-        metrics["claims"] = claims(metrics)
-        return r.finish(metrics, figures(metrics))
+def measure(cfg: Config, run) -> dict:
+    """The probes (the grid), then part 1's sweep in its own folder (resumed point by point)."""
+    probes = run.grid()
+    table = accuracy_sweep(cfg, run.path / SWEEP_FOLDER)
+    return {"part1": accuracy_table(cfg, table), "sweep_folder": table["folder"], "probes": probes}
 
 
 # -- claims -------------------------------------------------------------------------------------------------
@@ -317,12 +303,20 @@ def _mean(values):
     return float(np.mean(values)) if len(values) else math.nan
 
 
-def claims(metrics: dict) -> list:
-    cfg = metrics["config"]
-    out = _lr_claims(metrics, cfg)
-    for depth in cfg["probe_depths"]:
-        out += _probe_claims(metrics, cfg, depth)
-    return out
+claims = C.Claims()
+
+
+@claims.rule("LR-SMALL-SIMILAR", "LR-LARGE-BN", "LR-IS-THE-BENEFIT")
+def learning_rates(metrics):
+    """Part 1: accuracy against the learning rate."""
+    return _lr_claims(metrics, metrics["config"])
+
+
+@claims.rule("ONE-STEP-D<depth>", "ACT-ORDERS-D<depth>", "ACT-CAUSE-D<depth>", "ACT-HEATMAP-D<depth>",
+             "GRAD-ALIGN-D<depth>", "INIT-D<depth>")
+def probed(metrics):
+    """Parts 2-5 at each probed depth."""
+    return [c for depth in metrics["config"]["probe_depths"] for c in _probe_claims(metrics, metrics["config"], depth)]
 
 
 def _lr_claims(metrics, cfg) -> list:
@@ -544,7 +538,7 @@ def _probe_claims(metrics, cfg, depth) -> list:
 # -- figures and summary ------------------------------------------------------------------------------------
 
 
-def figures(metrics: dict) -> dict:
+def figures(metrics: dict, folder) -> dict:
     out = {"accuracy_vs_lr.png": lambda path: _accuracy_figure(metrics, path)}
     for depth in metrics["config"]["probe_depths"]:
         out[f"relative_loss_depth{depth}.png"] = lambda path, d=depth: _relative_loss_figure(metrics, d, path)
@@ -646,7 +640,6 @@ def summary(metrics: dict) -> str:
              f"{'lr':>8} " + " ".join(f"{k:>14}" for k in part)]
     for lr in sorted(part["bn"], key=float):
         lines.append(f"{float(lr):>8g} " + " ".join(f"{100 * np.mean(part[k][lr]):>14.2f}" for k in part))
-    lines.extend(f"note: {n}" for n in metrics["notes"])
     return "\n".join(lines)
 
 
@@ -659,9 +652,5 @@ def headline(metrics: dict) -> dict:
     return out
 
 
-def main(argv=None) -> dict:
-    return experiment.main(sys.modules[__name__], argv)
-
-
 if __name__ == "__main__":
-    main()
+    experiment.main(__name__)

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import sys
 import time
 
 import numpy as np
@@ -162,53 +161,43 @@ def _empty_record(normalized: bool) -> dict:
 # -- the run -----------------------------------------------------------------------------------
 
 
-def run(cfg: Config, resume: bool = False) -> dict:
-    """Train the networks; write the checkpoint, metrics.json and the figures; return the metrics."""
-    with experiment.Run("mnist_depth10", cfg, resume) as r:
-        x_np, y_np, xt_np, yt_np = load_data(cfg)
-        x, y = mb.tensor(x_np, device=r.device), mb.tensor(y_np, device=r.device)
-        xt, yt = mb.tensor(xt_np, device=r.device), mb.tensor(yt_np, device=r.device)
-        x_fold = fold_data(cfg, x)
-        nets = build_networks(cfg, x_fold, r.device)
-        optimizers = {name: mb.optim.SGD(net.parameters(), lr=cfg.lr) for name, net in nets.items()}
-        record = {"networks": {name: _empty_record(name != "plain") for name in nets}}
-        state = r.state({**{f"net/{k}": v for k, v in nets.items()}, **{f"sgd/{k}": v for k, v in optimizers.items()}},
-                        record)
-        if not state.resumed:
-            state.record["fold_relative_gap_at_step_0"] = fold_gap(nets, x_fold)
-            state.record["fold_relative_gap_on_train_at_step_0"] = fold_gap(nets, x)
-        networks = state.record["networks"]
+def measure(cfg: Config, run) -> dict:
+    """Train the networks side by side, a checkpoint every ``checkpoint_every`` steps."""
+    x_np, y_np, xt_np, yt_np = load_data(cfg)
+    x, y = mb.tensor(x_np, device=run.device), mb.tensor(y_np, device=run.device)
+    xt, yt = mb.tensor(xt_np, device=run.device), mb.tensor(yt_np, device=run.device)
+    x_fold = fold_data(cfg, x)
+    nets = build_networks(cfg, x_fold, run.device)
+    optimizers = {name: mb.optim.SGD(net.parameters(), lr=cfg.lr) for name, net in nets.items()}
+    record = {"networks": {name: _empty_record(name != "plain") for name in nets}}
+    state = run.state({**{f"net/{k}": v for k, v in nets.items()}, **{f"sgd/{k}": v for k, v in optimizers.items()}},
+                      record)
+    if not state.resumed:
+        state.record["fold_relative_gap_at_step_0"] = fold_gap(nets, x_fold)
+        state.record["fold_relative_gap_on_train_at_step_0"] = fold_gap(nets, x)
+    networks = state.record["networks"]
 
-        started = time.perf_counter()
-        for step in r.steps(state, cfg.steps, every=cfg.checkpoint_every):
-            idx = batch_indices(cfg.seed, step, len(x_np), cfg.batch_size, cfg.shuffle)
-            xb, yb = (x, y) if idx is None else (x[idx], y[idx])
-            for name, net in nets.items():
-                if networks[name]["diverged_at"] is None:
-                    train_step(cfg, step, net, optimizers[name], xb, yb, xt, yt, networks[name])
-            r.bar.set_postfix({k: f"{v['loss'][-1]:.3g}" if v["diverged_at"] is None else "diverged"
-                               for k, v in networks.items()})
+    started = time.perf_counter()
+    for step in run.steps(state, cfg.steps, every=cfg.checkpoint_every):
+        idx = batch_indices(cfg.seed, step, len(x_np), cfg.batch_size, cfg.shuffle)
+        xb, yb = (x, y) if idx is None else (x[idx], y[idx])
+        for name, net in nets.items():
+            if networks[name]["diverged_at"] is None:
+                train_step(cfg, step, net, optimizers[name], xb, yb, xt, yt, networks[name])
+        run.bar.set_postfix({k: f"{v['loss'][-1]:.3g}" if v["diverged_at"] is None else "diverged"
+                             for k, v in networks.items()})
 
-        for name, rec in networks.items():
-            if rec["diverged_at"] is not None:
-                rec["final_test_accuracy"] = None
-            elif rec["test_accuracy"] and rec["test_accuracy"][-1][0] == cfg.steps - 1:
-                rec["final_test_accuracy"] = rec["test_accuracy"][-1][1]  # measured after the last step
-            else:
-                rec["final_test_accuracy"] = evaluate(nets[name], xt, yt)
-        metrics = {
-            "experiment": "seed 000 sec. 3: a normalized network vs its equivalent plain network at a high "
-                          "learning rate",
-            "config": cfg.to_dict(),
-            "layers": list(range(1, cfg.depth + 1)),
+    for name, rec in networks.items():
+        if rec["diverged_at"] is not None:
+            rec["final_test_accuracy"] = None
+        elif rec["test_accuracy"] and rec["test_accuracy"][-1][0] == cfg.steps - 1:
+            rec["final_test_accuracy"] = rec["test_accuracy"][-1][1]  # measured after the last step
+        else:
+            rec["final_test_accuracy"] = evaluate(nets[name], xt, yt)
+    return {"layers": list(range(1, cfg.depth + 1)),
             "fold_relative_gap_at_step_0": state.record["fold_relative_gap_at_step_0"],
             "fold_relative_gap_on_train_at_step_0": state.record["fold_relative_gap_on_train_at_step_0"],
-            "seconds": time.perf_counter() - started,
-            "networks": networks,
-            "notes": list(NOTES),
-        }
-        metrics["claims"] = claims(metrics)
-        return r.finish(metrics, figures(metrics))
+            "seconds": time.perf_counter() - started, "networks": networks}
 
 
 def train_step(cfg: Config, step: int, net, opt, xb, yb, xt, yt, rec: dict) -> None:
@@ -286,46 +275,59 @@ def _bounded_verdict(key):
     return decide
 
 
-def claims(metrics: dict) -> list:
-    """The claims of seed 000 sec. 3, 3.1 (and 4 for other normalizations), with verdicts from the
-    recorded norms by the rules stated in each."""
-    cfg = metrics["config"]
-    setting = _setting(cfg)
-    nets = metrics["networks"]
-    plain = nets["plain"]
-    out = []
-    name = next((k for k in nets if k != "plain"), None)
+claims = C.Claims()
 
-    if name is not None:
-        other = nets[name]
-        evidence = {"lr": cfg["lr"], "plain_diverged_at": plain["diverged_at"],
-                    "plain_diverged_because": plain["diverged_because"], f"{name}_diverged_at": other["diverged_at"],
-                    "steps": cfg["steps"], "normalized_final_test_accuracy": other["final_test_accuracy"]}
 
-        def decide(e, name=name):
-            if e["lr"] != 1:
-                return C.INCONCLUSIVE
-            if e[f"{name}_diverged_at"] is not None or e["plain_diverged_at"] is None:
-                return C.NOT_REPRODUCED
-            return C.REPRODUCED
+def _normalized(metrics) -> str | None:
+    """The name of the run's normalized network ("bn", "l1", ...), None with --norm none."""
+    return next((k for k in metrics["networks"] if k != "plain"), None)
 
-        rule = (f"at lr = 1: REPRODUCED if the plain network diverges within the run and the {name} network "
-                "does not; NOT-REPRODUCED if the normalized network diverges or the plain one does not; "
-                "INCONCLUSIVE at another lr")
-        if cfg["norm"] == "bn":
-            out.append(C.claim("D10-LR1", DOCUMENT, "sec. 3", "lr = 1 has been chosen as BN doesn't diverge at "
-                               "this lr, but the neural net without BN (initialized at the equivalent point) "
-                               "diverges", setting, evidence, rule, decide))
-        else:
-            out.append(C.claim(f"D10-NORM-{name.upper()}", DOCUMENT, "sec. 4", f"every normalization enables "
-                               f"higher lr ({name}: at lr = 1 it does not diverge where the equivalent plain "
-                               "network does)", setting, evidence, rule, decide))
 
+@claims.rule("D10-LR1", "D10-NORM-<norm>")
+def lr_one(metrics):
+    """Seed 000 sec. 3 (and sec. 4 for another normalization): no divergence at lr = 1."""
+    cfg, nets = metrics["config"], metrics["networks"]
+    name = _normalized(metrics)
+    if name is None:
+        return None
+    plain, other = nets["plain"], nets[name]
+    evidence = {"lr": cfg["lr"], "plain_diverged_at": plain["diverged_at"],
+                "plain_diverged_because": plain["diverged_because"], f"{name}_diverged_at": other["diverged_at"],
+                "steps": cfg["steps"], "normalized_final_test_accuracy": other["final_test_accuracy"]}
+
+    def decide(e, name=name):
+        if e["lr"] != 1:
+            return C.INCONCLUSIVE
+        if e[f"{name}_diverged_at"] is not None or e["plain_diverged_at"] is None:
+            return C.NOT_REPRODUCED
+        return C.REPRODUCED
+
+    rule = (f"at lr = 1: REPRODUCED if the plain network diverges within the run and the {name} network "
+            "does not; NOT-REPRODUCED if the normalized network diverges or the plain one does not; "
+            "INCONCLUSIVE at another lr")
+    if cfg["norm"] == "bn":
+        return C.claim("D10-LR1", DOCUMENT, "sec. 3", "lr = 1 has been chosen as BN doesn't diverge at this lr, but "
+                       "the neural net without BN (initialized at the equivalent point) diverges", _setting(cfg),
+                       evidence, rule, decide)
+    return C.claim(f"D10-NORM-{name.upper()}", DOCUMENT, "sec. 4", f"every normalization enables higher lr ({name}: "
+                   "at lr = 1 it does not diverge where the equivalent plain network does)", _setting(cfg), evidence,
+                   rule, decide)
+
+
+@claims.rule("D10-W-Y", "D10-W-DY", "D10-Y-W", "D10-DEPTH")
+def plain_explosion(metrics):
     with np.errstate(divide="ignore", invalid="ignore"):  # a dead layer's norm is 0, a diverged one's inf
-        out.extend(_explosion_claims(plain, setting))
-        if name is not None:
-            out.extend(_normalized_claims(nets[name], name, setting, cfg["depth"]))
-    return out
+        return _explosion_claims(metrics["networks"]["plain"], _setting(metrics["config"]))
+
+
+@claims.rule("D10-<norm>-Y", "D10-<norm>-DY", "D10-<norm>-AFFINE")
+def normalized_bounded(metrics):
+    name = _normalized(metrics)
+    if name is None:
+        return None
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return _normalized_claims(metrics["networks"][name], name, _setting(metrics["config"]),
+                                  metrics["config"]["depth"])
 
 
 def _feedback_claim(cid, section, text, names, pairing, growth, driver, response, diverged, to_step, setting):
@@ -438,7 +440,7 @@ def _normalized_claims(rec: dict, name: str, setting: str, depth: int) -> list:
 # -- figures and summary -----------------------------------------------------------------------
 
 
-def figures(metrics: dict) -> dict:
+def figures(metrics: dict, folder) -> dict:
     nets = metrics["networks"]
     marks = {title(k): v["diverged_at"] for k, v in nets.items()}
     cfg = metrics["config"]
@@ -468,7 +470,6 @@ def summary(metrics: dict) -> str:
     if metrics["fold_relative_gap_at_step_0"] is not None:
         lines.append(f"plain and normalized networks agree at step 0 to {metrics['fold_relative_gap_at_step_0']:.1e} "
                      f"(relative, on the {metrics['config']['fold_on']} data)")
-    lines.extend(f"note: {n}" for n in metrics["notes"])
     return "\n".join(lines)
 
 
@@ -482,9 +483,5 @@ def headline(metrics: dict) -> dict:
     return out
 
 
-def main(argv=None) -> dict:
-    return experiment.main(sys.modules[__name__], argv)
-
-
 if __name__ == "__main__":
-    main()
+    experiment.main(__name__)

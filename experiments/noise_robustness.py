@@ -11,25 +11,24 @@ points per class, and its best validation accuracy is recorded, for three varian
 
     python experiments/noise_robustness.py [--quick] [--sizes 100,200,...] [--seeds 5] [--workers 2]
 
-For each n, the batch-norm variants of every seed train at once as one ensemble (batched
-matrix products, one batch norm over all their channels: the numbers of the separate
-networks, to rounding), and the networks without batch norm as another, in a worker process
-per n; the run checkpoints after each n, so --resume continues a killed
-run. Writes metrics.json (with the claims) and figures.
+The grid's variants are the sizes: for each n, the batch-norm networks of every seed train at
+once as one ensemble (batched matrix products, one batch norm over all their channels: the
+numbers of the separate networks, to rounding), and the networks without batch norm as
+another, in a worker process per n; the run checkpoints after each n, so --resume continues
+a killed run. Writes metrics.json (with the claims) and figures.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
-import sys
 
 import numpy as np
 
 import minibn as mb
 import minibn.functional as F
 from minibn import experiment, nn, plotting
-from minibn.experiment import ConfigError, at_least, option, parallel, positive
+from minibn.experiment import ConfigError, at_least, option, positive
 from minibn.experiment import claims as C
 from minibn.experiment.training import evaluate, lr_below
 
@@ -57,12 +56,12 @@ NOTES = (
 
 
 @dataclasses.dataclass
-class Config(experiment.Config):
+class Config(experiment.GridConfig):
     CPU_ONLY = True
+    SEEDS = 5
     sizes: tuple[int, ...] = option(DEFAULT_SIZES, "training points per class (the author's figure: 100, 200, "
                                                    "..., 1000; smaller ones such as 5,10,20,50 work too)",
                                     check=at_least(2))
-    seeds: int = option(5, "seeds per (variant, size): --seed, --seed + 1, ...", check=at_least(1))
     variants: tuple[str, ...] = option(VARIANTS, "which networks to train", choices=VARIANTS)
     dim: int = option(1000, "input dimension d", check=at_least(2))
     informative: int = option(100, "informative dimensions d1", check=at_least(1))
@@ -76,8 +75,6 @@ class Config(experiment.Config):
     epochs: int = option(200, "the most epochs of one training", check=at_least(1))
     patience: int = option(20, "epochs without a new best validation accuracy before lr x 0.1", check=at_least(1))
     lr_floor: float = option(1e-3, "training stops once lr falls below this", check=positive)
-    workers: int = option(min(2, parallel.cpu_count()), "processes training at once", check=at_least(1),
-                          resumable=True)
 
     def validate(self):
         if self.informative > self.dim:
@@ -202,26 +199,30 @@ class Ensemble(nn.Module):
                 p._version[0] += 1
 
 
-def train_size(task: dict) -> dict:
-    """Train every (variant, seed) at ``task["n"]`` points per class with the author's protocol:
-    each network's own plateau schedule and stop; returns, per network, its best validation
-    accuracy, its epochs and its validation curve. Runs in a worker process."""
-    cfg = Config(**task["config"])
-    experiment.use_backend(cfg.backend)
-    n, seeds = task["n"], list(range(cfg.seed, cfg.seed + cfg.seeds))
+def variants(cfg: Config) -> list:
+    """The sizes, largest (longest) first: each is one job, every network and seed of it at once."""
+    return [f"n={n}" for n in sorted(cfg.sizes, reverse=True)]
+
+
+def ensemble(cfg: Config, size: str, seeds: list) -> list:
+    """Train every network of every seed at one size ("n=200": points per class) with the
+    author's protocol, each with its own plateau schedule and stop; returns, per seed, {network:
+    its best validation accuracy, epochs, final lr and validation curve}."""
+    n = int(size.removeprefix("n="))
     data = [make_data(cfg, s, n) for s in seeds]
     x, y = np.stack([d[0] for d in data]), np.stack([d[1] for d in data])    # (seeds, samples, d)
     xt, yt = np.stack([d[2] for d in data]), np.stack([d[3] for d in data])
-    out = {}
+    out = [{} for _ in seeds]
     for group in ([v for v in cfg.variants if v != "no_bn"], [v for v in cfg.variants if v == "no_bn"]):
         members = [(v, j) for v in group for j in range(len(seeds))]
         if members:
-            out.update(_train_group(cfg, n, seeds, members, x, y, xt, yt))
+            for (v, j), result in zip(members, _train_group(cfg, n, seeds, members, x, y, xt, yt)):
+                out[j][v] = result
     return out
 
 
-def _train_group(cfg, n, seeds, members, x, y, xt, yt) -> dict:
-    """One ensemble of (variant, seed index) members, trained to each member's own stop."""
+def _train_group(cfg, n, seeds, members, x, y, xt, yt) -> list:
+    """One ensemble of (variant, seed index) members, trained to each member's own stop; a result per member."""
     net = Ensemble([build_network(cfg, v, seeds[j], n) for v, j in members])
     of_seed = np.array([j for _, j in members])
     lr = np.full(len(members), cfg.lr)
@@ -252,9 +253,8 @@ def _train_group(cfg, n, seeds, members, x, y, xt, yt) -> dict:
                 running[m] = lr[m] >= cfg.lr_floor
         if not running.any():
             break
-    return {task_key(v, n, seeds[j]): {"best_val_accuracy": float(best[m]), "epochs": len(curves[m]),
-                                       "final_lr": float(lr[m]), "curve": curves[m]}
-            for m, (v, j) in enumerate(members)}
+    return [{"best_val_accuracy": float(best[m]), "epochs": len(curves[m]), "final_lr": float(lr[m]),
+             "curve": curves[m]} for m in range(len(members))]
 
 
 @mb.no_grad()
@@ -292,36 +292,14 @@ def train(cfg: Config, variant: str, n: int, seed: int) -> dict:
             "curve": curve}
 
 
-def task_key(variant, n, seed) -> str:
-    return f"{variant}/n={n}/seed={seed}"
-
-
-# -- the run --------------------------------------------------------------------------------------------
-
-
-def run(cfg: Config, resume: bool = False) -> dict:
-    """Every size in a worker process (its variants and seeds as one ensemble), a checkpoint after
-    each; metrics, claims, figures."""
-    with experiment.Run("noise_robustness", cfg, resume) as r:
-        seeds = list(range(cfg.seed, cfg.seed + cfg.seeds))
-        state = r.state({}, {"trainings": {}})
-        done = state.record["trainings"]
-        todo = [{"n": n, "config": cfg.to_dict()} for n in sorted(cfg.sizes, reverse=True)
-                if any(task_key(v, n, s) not in done for v in cfg.variants for s in seeds)]
-        r.tasks(state, train_size, todo, total=len(cfg.sizes), unit="size", workers=cfg.workers, record=done.update)
-        table = {v: {str(n): [done[task_key(v, n, s)]["best_val_accuracy"] for s in seeds] for n in cfg.sizes}
-                 for v in cfg.variants}
-        metrics = {"experiment": "seed 000 sec. 5: robustness to noise features, batch norm against none",
-                   "config": cfg.to_dict(), "seeds": seeds, "best_val_accuracy": table,
-                   "summary": {v: {n: C.spread(a) for n, a in t.items()} for v, t in table.items()},
-                   "epochs": {v: {str(n): [done[task_key(v, n, s)]["epochs"] for s in seeds] for n in cfg.sizes}
-                              for v in cfg.variants},
-                   "author": {"sizes": list(AUTHOR_SIZES), "best_val_accuracy_percent": AUTHOR, "seed": 3689},
-                   "notes": list(NOTES)}
-        metrics["claims"] = claims(metrics)
-        curves = {key: v["curve"] for key, v in done.items()}
-        return r.finish(metrics, {"best_val_accuracy.png": lambda path: _accuracy_figure(metrics, path),
-                                  "validation_curves.png": lambda path: _curves_figure(metrics, curves, path)})
+def collect(cfg: Config, results: dict) -> dict:
+    """results["n=200"][i][network] -> per network and size (as text), one value per seed."""
+    def per(key):
+        return {v: {str(n): [r[v][key] for r in results[f"n={n}"]] for n in cfg.sizes} for v in cfg.variants}
+    table = per("best_val_accuracy")
+    return {"best_val_accuracy": table, "summary": {v: {n: C.spread(a) for n, a in t.items()} for v, t in table.items()},
+            "epochs": per("epochs"), "curves": per("curve"),
+            "author": {"sizes": list(AUTHOR_SIZES), "best_val_accuracy_percent": AUTHOR, "seed": 3689}}
 
 
 # -- claims -------------------------------------------------------------------------------------------
@@ -347,7 +325,12 @@ def _comparison(table: dict, variant: str, other: str) -> dict:
     return out
 
 
-def claims(metrics: dict) -> list:
+claims = C.Claims()
+
+
+@claims.rule("NOISE-BN-NOREG", "NOISE-BN-REG")
+def bn_with_less_data(metrics):
+    """Batch norm, with and without its reshuffling, against no batch norm at the smaller sizes."""
     cfg = metrics["config"]
     table = metrics["best_val_accuracy"]
     out = []
@@ -386,6 +369,11 @@ def claims(metrics: dict) -> list:
 # -- figures and summary ------------------------------------------------------------------------------
 
 
+def figures(metrics: dict, folder) -> dict:
+    return {"best_val_accuracy.png": lambda path: _accuracy_figure(metrics, path),
+            "validation_curves.png": lambda path: _curves_figure(metrics, path)}
+
+
 def _accuracy_figure(metrics, path):
     plt = plotting.plt
     fig, ax = plt.subplots(figsize=(7, 4.5))
@@ -403,13 +391,13 @@ def _accuracy_figure(metrics, path):
     plotting.save_figure(fig, path)
 
 
-def _curves_figure(metrics, curves, path):
+def _curves_figure(metrics, path):
     seed = metrics["seeds"][0]
     sizes = sorted(int(n) for n in next(iter(metrics["best_val_accuracy"].values())))
     panels = {}
     for n in (sizes[0], sizes[-1]):
         panels[f"validation accuracy, n = {n} (seed {seed})"] = {
-            v: curves[task_key(v, n, seed)] for v in metrics["best_val_accuracy"]}
+            v: curves[str(n)][0] for v, curves in metrics["curves"].items()}
     plotting.curves(panels, "validation accuracy per epoch", path)
 
 
@@ -420,7 +408,6 @@ def summary(metrics: dict) -> str:
     for variant, s in metrics["summary"].items():
         lines.append(f"{variant:<15} " + " ".join(f"{100 * s[str(n)]['mean']:6.2f}+-{100 * s[str(n)]['std']:4.2f}"
                                                    for n in sizes))
-    lines.extend(f"note: {n}" for n in metrics["notes"])
     return "\n".join(lines)
 
 
@@ -428,9 +415,5 @@ def headline(metrics: dict) -> dict:
     return {f"{v}_n{n}_mean_best_val_accuracy": s["mean"] for v, t in metrics["summary"].items() for n, s in t.items()}
 
 
-def main(argv=None) -> dict:
-    return experiment.main(sys.modules[__name__], argv)
-
-
 if __name__ == "__main__":
-    main()
+    experiment.main(__name__)

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import sys
 import time
 import warnings
 
@@ -33,7 +32,7 @@ import minibn as mb
 import minibn.functional as F
 from minibn import experiment, hessian, nn, plotting
 from minibn.data import load_mnist_subset
-from minibn.experiment import ConfigError, at_least, at_most, option, parallel, positive
+from minibn.experiment import ConfigError, at_least, at_most, option, positive
 from minibn.experiment import claims as C
 from minibn.experiment.training import evaluate, lr_below, running_stats_kept
 
@@ -71,12 +70,10 @@ NOTES = (
 
 
 @dataclasses.dataclass
-class Config(experiment.Config):
-    CPU_ONLY = True
+class Config(experiment.GridConfig):
+    CPU_ONLY = True  # a seed fixes the initial linear weights and the batch order, the same for every variant
     variants: tuple[str, ...] = option(VARIANTS, "networks to train: an Lp normalization (l1, l2, l3, linf; "
                                                  "-uncentered for the uncentered scale), bn or none", choices=VARIANTS)
-    seeds: int = option(3, "seeds per variant (--seed, --seed + 1, ...; a seed fixes the initial linear weights "
-                           "and the batch order, the same for every variant)", check=at_least(1))
     hessian_seeds: int = option(1, "the first this many seeds also record the Hessian spectrum", check=at_least(0))
     epochs: int = option(30, "the most epochs of one training (the author: 200)", check=at_least(1))
     lr: float = option(0.1, "SGD learning rate", check=positive)
@@ -96,8 +93,6 @@ class Config(experiment.Config):
                                 check=positive)
     hessian_images: int = option(EMBEDDED, "training images the Hessian's loss is computed on, as one batch",
                                  check=at_least(2))
-    workers: int = option(min(2, parallel.cpu_count()), "processes training at once", check=at_least(1),
-                          resumable=True)
 
     def validate(self):
         if self.hessian_seeds > self.seeds:
@@ -225,40 +220,21 @@ def train(cfg: Config, variant: str, seed: int, with_hessian: bool) -> dict:
                              if isinstance(m, nn.Linear)]}
 
 
-def train_task(task: dict) -> dict:
-    cfg = Config(**task["config"])
-    experiment.use_backend(cfg.backend)
-    return {task_key(task["variant"], task["seed"]): train(cfg, task["variant"], task["seed"], task["hessian"])}
+# -- the grid: every variant with every seed ------------------------------------------------------------
 
 
-def task_key(variant: str, seed: int) -> str:
-    return f"{variant}/seed={seed}"
+def variants(cfg: Config) -> tuple:
+    return cfg.variants
 
 
-# -- the run ---------------------------------------------------------------------------------------------
+def task(cfg: Config, variant: str, seed: int) -> dict:
+    return train(cfg, variant, seed, with_hessian=seed - cfg.seed < cfg.hessian_seeds)
 
 
-def run(cfg: Config, resume: bool = False) -> dict:
-    """Every (variant, seed) in a worker process, a checkpoint after each; metrics, claims, figures."""
-    with experiment.Run("normalizations", cfg, resume) as r:
-        seeds = list(range(cfg.seed, cfg.seed + cfg.seeds))
-        state = r.state({}, {"trainings": {}})
-        done = state.record["trainings"]
-        todo = [{"variant": v, "seed": s, "hessian": i < cfg.hessian_seeds, "config": cfg.to_dict()}
-                for i, s in enumerate(seeds) for v in cfg.variants if task_key(v, s) not in done]
-        todo.sort(key=lambda t: not t["hessian"])  # the long ones first
-        total = len(seeds) * len(cfg.variants)
-        r.tasks(state, train_task, todo, total=total, unit="training", workers=cfg.workers, record=done.update)
-        trainings = {v: [done[task_key(v, s)] for s in seeds] for v in cfg.variants}
-        metrics = {"experiment": "seed 000 sec. 4: other normalizations, their accuracy, distance moved and top "
-                                 "Hessian eigenvalues",
-                   "config": cfg.to_dict(), "seeds": seeds,
-                   "best_val_accuracy": {v: [t["best_val_accuracy"] for t in ts] for v, ts in trainings.items()},
-                   "summary": summarize(trainings),
-                   "author": {"best_val_accuracy_percent": AUTHOR, "seed": 3689},
-                   "trainings": trainings, "notes": list(NOTES)}
-        metrics["claims"] = claims(metrics)
-        return r.finish(metrics, figures(metrics))
+def collect(cfg: Config, trainings: dict) -> dict:
+    return {"best_val_accuracy": {v: [t["best_val_accuracy"] for t in ts] for v, ts in trainings.items()},
+            "summary": summarize(trainings), "author": {"best_val_accuracy_percent": AUTHOR, "seed": 3689},
+            "trainings": trainings}
 
 
 def summarize(trainings: dict) -> dict:
@@ -310,7 +286,12 @@ def _ratio(values):
     return float(max(values) / min(values)) if len(values) >= 2 and min(values) > 0 else None
 
 
-def claims(metrics: dict) -> list:
+claims = C.Claims()
+
+
+@claims.rule("NORM-ACC-<variant>")
+def author_accuracy(metrics):
+    """The author's best validation accuracy of each of his variants."""
     cfg, summary, table = metrics["config"], metrics["summary"], metrics["best_val_accuracy"]
     setting = _setting(cfg)
     out = []
@@ -324,8 +305,16 @@ def claims(metrics: dict) -> list:
         label = v.replace("-", " ").replace("l", "L", 1) if v.startswith("l") else v
         out.append(C.claim(f"NORM-ACC-{v.upper()}", DOCUMENT, "sec. 4", f"{label} normalization: best val acc "
                            f"{author:.2f}%", setting, e, ACCURACY_RULE, _accuracy_verdict))
+    return out
 
+
+@claims.rule("NORM-NOT-SIGNIFICANT")
+def accuracy_difference(metrics):
+    """The differences between the author's variants' accuracies."""
+    cfg, table = metrics["config"], metrics["best_val_accuracy"]
+    setting = _setting(cfg)
     theirs = [v for v in AUTHOR if v in table]
+    out = []
     if len(theirs) >= 2:
         means = {v: float(np.mean(table[v])) for v in theirs}
         hi, lo = max(means, key=means.get), min(means, key=means.get)
@@ -342,7 +331,16 @@ def claims(metrics: dict) -> list:
                            "seeds (with few seeds the test has little power: see p and the pairs)",
                            lambda e: C.INCONCLUSIVE if e["seeds"] < 2 else
                            C.REPRODUCED if e["p"] >= 0.05 else C.NOT_REPRODUCED))
+    return out
 
+
+@claims.rule("NORM-COMPARABLE")
+def eigenvalues_and_distance(metrics):
+    """The final top eigenvalue and distance from initialization across the author's variants."""
+    cfg, summary, table = metrics["config"], metrics["summary"], metrics["best_val_accuracy"]
+    setting = _setting(cfg)
+    theirs = [v for v in AUTHOR if v in table]
+    out = []
     with_spectra = [v for v in theirs if summary[v]["final_top_eigenvalues"]]
     if len(theirs) >= 2:
         top = {v: summary[v]["final_top_eigenvalues"][0] for v in with_spectra}
@@ -380,7 +378,7 @@ def _first(trainings):
     return next((t for t in trainings if t["hessian"]), trainings[0])
 
 
-def figures(metrics: dict) -> dict:
+def figures(metrics: dict, folder) -> dict:
     out = {"distance_moved.png": lambda path: _distance_figure(metrics, path),
            "comparison.png": lambda path: _comparison_figure(metrics, path)}
     if any(t["hessian"] for ts in metrics["trainings"].values() for t in ts):
@@ -388,19 +386,9 @@ def figures(metrics: dict) -> dict:
     return out
 
 
-def _grid(n):
-    cols = min(n, 4)
-    rows = math.ceil(n / cols)
-    fig, axes = plotting.plt.subplots(rows, cols, figsize=(3.6 * cols, 2.9 * rows), squeeze=False,
-                                      layout="constrained")
-    for ax in axes.ravel()[n:]:
-        ax.set_visible(False)
-    return fig, axes.ravel()
-
-
 def _distance_figure(metrics, path):
     trainings = metrics["trainings"]
-    fig, axes = _grid(len(trainings))
+    fig, axes = plotting.panel_grid(len(trainings))
     for ax, (v, ts) in zip(axes, trainings.items()):
         t = _first(ts)
         for ref, points in t["distance"].items():
@@ -415,7 +403,7 @@ def _distance_figure(metrics, path):
 
 def _eigenvalue_figure(metrics, path):
     trainings = {v: ts for v, ts in metrics["trainings"].items() if any(t["hessian"] for t in ts)}
-    fig, axes = _grid(len(trainings))
+    fig, axes = plotting.panel_grid(len(trainings))
     for ax, (v, ts) in zip(axes, trainings.items()):
         t = _first(ts)
         steps = [h["step"] for h in t["hessian"]]
@@ -463,7 +451,6 @@ def summary(metrics: dict) -> str:
         author = f"{AUTHOR[v]:.2f}" if v in AUTHOR else "-"
         lines.append(f"{v:>16}  {100 * a['mean']:6.2f} +- {100 * a['std']:4.2f} (n={a['n']})  {author:>6}  "
                      f"{top:14.3f}  {s['distance_from_init']['mean']:.2f}")
-    lines.extend(f"note: {n}" for n in metrics["notes"])
     return "\n".join(lines)
 
 
@@ -475,9 +462,5 @@ def headline(metrics: dict) -> dict:
     return out
 
 
-def main(argv=None) -> dict:
-    return experiment.main(sys.modules[__name__], argv)
-
-
 if __name__ == "__main__":
-    main()
+    experiment.main(__name__)

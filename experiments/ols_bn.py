@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import sys
 
 import numpy as np
 
@@ -29,6 +28,7 @@ from minibn.experiment import ConfigError, at_least, option, positive
 from minibn.experiment import claims as C
 
 DOCUMENT = "000"
+TRAJECTORIES = "trajectories.npz"  # the arrays the figures draw
 NOTES = (
     "GD follows the seed author's code (OLS.ipynb): w <- w + lr (H u - H w), gradient descent on "
     "1/2 (w - u)^T H (w - u) = 1/2 E[(y - x^T w)^2] + const, from w0 / ||w0||_H with lr 2 / (kappa + 1). "
@@ -233,49 +233,45 @@ def _stats(values) -> dict:
             "max": float(ok.max()) if len(ok) else None, "converged": int(len(ok)), "of": int(len(v))}
 
 
-def run(cfg: Config, resume: bool = False) -> dict:
-    """Run every (d, kappa) case, the scan and the bisection; write metrics, arrays, figures."""
-    with experiment.Run("ols_bn", cfg, resume) as r:
-        dtype = np.dtype(cfg.dtype)
-        cases, scan, stability, arrays = {}, {}, {}, {}
-        for d in cfg.dims:  # every kappa's problems of one d in one batch
-            p = Problems.make(cfg.seed, d, cfg.kappas, cfg.problems, dtype)
-            first = [int(p.rows(k)[0]) for k in cfg.kappas]
-            gd_at, gd_hist, gd_path = run_gd(p, 2 / (p.kappa + 1), cfg.tol, cfg.max_iter, keep=first)
-            bn_at, bn_hist, bn_path = run_bn(p, cfg.lr_w, cfg.lr_a, cfg.a0, cfg.update, cfg.tol, cfg.max_iter,
-                                             keep=first)
-            exact_at, exact_hist, _ = run_bn(p, cfg.lr_w, 1.0, cfg.a0, cfg.update, cfg.tol, cfg.max_iter)
-            scan.update(lr_scan(cfg, d, dtype))
-            stability.update(stable_steps(cfg, p))
-            for n, kappa in enumerate(cfg.kappas):
-                key, rows, j = f"d={d},kappa={kappa:g}", p.rows(kappa), first[n]
-                gd_end, bn_end = _until(gd_at[j], len(gd_hist)), _until(bn_at[j], len(bn_hist))
-                arrays.update(_showcase(key, p, j, gd_hist[:gd_end, j], gd_path[:gd_end, n], bn_hist[:bn_end, j],
-                                        bn_path[:bn_end, n], cfg.lr_w))
-                cases[key] = {
-                    "d": d, "kappa": kappa, "gd_lr": 2 / (kappa + 1),
-                    "gd_iterations": gd_at[rows].tolist(), "bn_iterations": bn_at[rows].tolist(),
-                    "gd": _stats(gd_at[rows]), "bn": _stats(bn_at[rows]),
-                    "bn_tail_rate": tail_rate(bn_hist[:, rows], bn_at[rows]).tolist(),
-                    "bn_lr_a_1_iterations": exact_at[rows].tolist(),
-                    "bn_lr_a_1_tail_rate": tail_rate(exact_hist[:, rows], exact_at[rows]).tolist(),
-                    "pseudo_condition": [pseudo_condition(p.h[i], p.u[i]) for i in rows],
-                }
-            best = [scan[f"d={d},kappa={k:g}"]["best"] for k in cfg.kappas]
-            if all(best):
-                lr_w = np.concatenate([np.full(cfg.problems, b["lr_w"]) for b in best])
-                lr_a = np.concatenate([np.full(cfg.problems, b["lr_a"]) for b in best])
-                at, _, _ = run_bn(p, lr_w, lr_a, cfg.a0, cfg.update, cfg.tol, cfg.max_iter)
-                for kappa, b in zip(cfg.kappas, best):
-                    rows = p.rows(kappa)
-                    cases[f"d={d},kappa={kappa:g}"]["bn_best"] = {**b, "iterations": at[rows].tolist(),
-                                                                  **_stats(at[rows])}
-        metrics = {"experiment": "seed 000 sec. 2: OLS, gradient descent against batch-norm gradient descent",
-                   "config": cfg.to_dict(), "cases": cases, "scan": scan, "stable_step": stability,
-                   "notes": list(NOTES)}
-        metrics["claims"] = claims(metrics)
-        r.save_arrays("trajectories.npz", arrays)
-        return r.finish(metrics, figures(metrics, arrays))
+def measure(cfg: Config, run) -> dict:
+    """Run every (d, kappa) case, the scan and the bisection; the arrays the figures draw go to
+    trajectories.npz."""
+    dtype = np.dtype(cfg.dtype)
+    cases, scan, stability, arrays = {}, {}, {}, {}
+    for d in cfg.dims:  # every kappa's problems of one d in one batch
+        p = Problems.make(cfg.seed, d, cfg.kappas, cfg.problems, dtype)
+        first = [int(p.rows(k)[0]) for k in cfg.kappas]
+        gd_at, gd_hist, gd_path = run_gd(p, 2 / (p.kappa + 1), cfg.tol, cfg.max_iter, keep=first)
+        bn_at, bn_hist, bn_path = run_bn(p, cfg.lr_w, cfg.lr_a, cfg.a0, cfg.update, cfg.tol, cfg.max_iter,
+                                         keep=first)
+        exact_at, exact_hist, _ = run_bn(p, cfg.lr_w, 1.0, cfg.a0, cfg.update, cfg.tol, cfg.max_iter)
+        scan.update(lr_scan(cfg, d, dtype))
+        stability.update(stable_steps(cfg, p))
+        for n, kappa in enumerate(cfg.kappas):
+            key, rows, j = f"d={d},kappa={kappa:g}", p.rows(kappa), first[n]
+            gd_end, bn_end = _until(gd_at[j], len(gd_hist)), _until(bn_at[j], len(bn_hist))
+            arrays.update(_showcase(key, p, j, gd_hist[:gd_end, j], gd_path[:gd_end, n], bn_hist[:bn_end, j],
+                                    bn_path[:bn_end, n], cfg.lr_w))
+            cases[key] = {
+                "d": d, "kappa": kappa, "gd_lr": 2 / (kappa + 1),
+                "gd_iterations": gd_at[rows].tolist(), "bn_iterations": bn_at[rows].tolist(),
+                "gd": _stats(gd_at[rows]), "bn": _stats(bn_at[rows]),
+                "bn_tail_rate": tail_rate(bn_hist[:, rows], bn_at[rows]).tolist(),
+                "bn_lr_a_1_iterations": exact_at[rows].tolist(),
+                "bn_lr_a_1_tail_rate": tail_rate(exact_hist[:, rows], exact_at[rows]).tolist(),
+                "pseudo_condition": [pseudo_condition(p.h[i], p.u[i]) for i in rows],
+            }
+        best = [scan[f"d={d},kappa={k:g}"]["best"] for k in cfg.kappas]
+        if all(best):
+            lr_w = np.concatenate([np.full(cfg.problems, b["lr_w"]) for b in best])
+            lr_a = np.concatenate([np.full(cfg.problems, b["lr_a"]) for b in best])
+            at, _, _ = run_bn(p, lr_w, lr_a, cfg.a0, cfg.update, cfg.tol, cfg.max_iter)
+            for kappa, b in zip(cfg.kappas, best):
+                rows = p.rows(kappa)
+                cases[f"d={d},kappa={kappa:g}"]["bn_best"] = {**b, "iterations": at[rows].tolist(),
+                                                              **_stats(at[rows])}
+    run.save_arrays(TRAJECTORIES, arrays)
+    return {"cases": cases, "scan": scan, "stable_step": stability}
 
 
 def _until(converged_at: int, length: int) -> int:
@@ -359,7 +355,11 @@ def _faster(a, b) -> str:
     return f"{sum(x < y for x, y in pairs)} of {len(pairs)}"
 
 
-def claims(metrics: dict) -> list:
+claims = C.Claims()
+
+
+@claims.rule("OLS-D2-KAPPA", "OLS-D2-KAPPA-BEST")
+def d2_kappa(metrics):
     cfg = metrics["config"]
     small, large = min(cfg["kappas"]), max(cfg["kappas"])
     out = []
@@ -390,6 +390,13 @@ def claims(metrics: dict) -> list:
                                    ((f"{small:g}", lo), (f"{large:g}", hi))}
         out.append(C.claim(f"OLS-D2-KAPPA{label}", DOCUMENT, "sec. 2", "the rate of convergence of BN is almost "
                            f"unaffected by condition number in d = 2 ({text})", _setting(cfg), e, rule, kappa_effect))
+    return out
+
+
+@claims.rule("OLS-D3")
+def higher_dimensions(metrics):
+    cfg = metrics["config"]
+    small, large = min(cfg["kappas"]), max(cfg["kappas"])
 
     lo, hi = _case(metrics, 3, small), _case(metrics, 3, large)
     e = {}
@@ -409,14 +416,18 @@ def claims(metrics: dict) -> list:
         first, second = e["small_kappa_gd_vs_bn"] == -1, e["large_kappa_gd_vs_bn"] == 1
         return C.REPRODUCED if first and second else C.PARTLY if first or second else C.NOT_REPRODUCED
 
-    out.append(C.claim("OLS-D3", DOCUMENT, "sec. 2", "in higher dimensions, for small condition numbers non-BN "
-                       "networks converge faster, while for higher condition numbers the convergence rate of BN is "
-                       "slightly better than non-BN networks", _setting(cfg, "; d = 3"), e,
-                       f"iterations to converge on the same problems, d = 3: REPRODUCED if GD needs fewer than BN-GD "
-                       f"at kappa = {small:g} and more at kappa = {large:g}, each on significantly many problems (exact "
-                       "two-sided sign test, p < 0.05; a run that did not converge counts as slowest); PARTLY if only "
-                       "one holds; NOT-REPRODUCED if neither; INCONCLUSIVE without d = 3 and two kappas", higher_dims))
+    return C.claim("OLS-D3", DOCUMENT, "sec. 2", "in higher dimensions, for small condition numbers non-BN "
+                   "networks converge faster, while for higher condition numbers the convergence rate of BN is "
+                   "slightly better than non-BN networks", _setting(cfg, "; d = 3"), e,
+                   f"iterations to converge on the same problems, d = 3: REPRODUCED if GD needs fewer than BN-GD "
+                   f"at kappa = {small:g} and more at kappa = {large:g}, each on significantly many problems (exact "
+                   "two-sided sign test, p < 0.05; a run that did not converge counts as slowest); PARTLY if only "
+                   "one holds; NOT-REPRODUCED if neither; INCONCLUSIVE without d = 3 and two kappas", higher_dims)
 
+
+@claims.rule("OLS-HSTAR")
+def pseudo_condition_number(metrics):
+    cfg = metrics["config"]
     e = {"d2_pseudo_condition_max": None, "d3": {}}
     two = [c for c in metrics["cases"].values() if c["d"] == 2]
     if two:
@@ -442,16 +453,20 @@ def claims(metrics: dict) -> list:
             return C.REPRODUCED
         return C.PARTLY if flat and depends[1] else C.NOT_REPRODUCED
 
-    out.append(C.claim("OLS-HSTAR", DOCUMENT, "sec. 2", "the asymptotic convergence speed with batchnorm depends on "
-                       "the pseudo-condition number of H* = H - g g^T/(u^T H u), which is independent of kappa of H "
-                       "for d = 2", _setting(cfg, "; the asymptotic rate is the mean residual ratio over the last 30 % "
-                                              "of the iterations"), e,
-                       "REPRODUCED if H*'s pseudo-condition number is 1 for every d = 2 problem (independent of "
-                       "kappa) and, over the d = 3 problems, BN-GD's asymptotic slowness -1/log(rate) rises with it "
-                       "(Pearson correlation of the logs >= 0.5) at the author's learning rates; PARTLY if it does "
-                       "so only with lr_a = 1 (a solved exactly at every step, so that a's own rate 1 - lr_a does "
-                       "not set the pace); NOT-REPRODUCED otherwise", hstar))
+    return C.claim("OLS-HSTAR", DOCUMENT, "sec. 2", "the asymptotic convergence speed with batchnorm depends on "
+                   "the pseudo-condition number of H* = H - g g^T/(u^T H u), which is independent of kappa of H "
+                   "for d = 2", _setting(cfg, "; the asymptotic rate is the mean residual ratio over the last 30 % "
+                                          "of the iterations"), e,
+                   "REPRODUCED if H*'s pseudo-condition number is 1 for every d = 2 problem (independent of "
+                   "kappa) and, over the d = 3 problems, BN-GD's asymptotic slowness -1/log(rate) rises with it "
+                   "(Pearson correlation of the logs >= 0.5) at the author's learning rates; PARTLY if it does "
+                   "so only with lr_a = 1 (a solved exactly at every step, so that a's own rate 1 - lr_a does "
+                   "not set the pace); NOT-REPRODUCED otherwise", hstar)
 
+
+@claims.rule("OLS-MAXSTEP")
+def maximum_step(metrics):
+    cfg = metrics["config"]
     gaps = metrics["stable_step"].values()
     e = {"worst_gap_half_loss_vs_2_over_lambda_max": max(g["worst_relative_gap_half_vs_2_over_lambda"] for g in gaps),
          "worst_gap_written_loss_vs_2_over_lambda_max": max(g["worst_relative_gap_written_vs_2_over_lambda"]
@@ -464,15 +479,19 @@ def claims(metrics: dict) -> list:
             return C.REPRODUCED
         return C.PARTLY if e["worst_gap_half_loss_vs_2_over_lambda_max"] <= 0.01 else C.NOT_REPRODUCED
 
-    out.append(C.claim("OLS-MAXSTEP", DOCUMENT, "sec. 2", "in case of standard gradient descent the maximum allowed "
-                       "step size is 2/lambda_max of H (for min E[(y - x^T w)^2])",
-                       _setting(cfg, f"; bisection of the largest step whose residual has not grown after "
-                                     f"{cfg['stability_iters']} iterations"), e,
-                       "REPRODUCED if the bisected largest stable step of GD on E[(y - x^T w)^2] as written is "
-                       "2/lambda_max within 1 % for every problem; PARTLY if only GD on 1/2 E[(y - x^T w)^2] (the "
-                       "author's update) has 2/lambda_max, the loss as written having 1/lambda_max; NOT-REPRODUCED "
-                       "otherwise", max_step))
+    return C.claim("OLS-MAXSTEP", DOCUMENT, "sec. 2", "in case of standard gradient descent the maximum allowed "
+                   "step size is 2/lambda_max of H (for min E[(y - x^T w)^2])",
+                   _setting(cfg, f"; bisection of the largest step whose residual has not grown after "
+                                 f"{cfg['stability_iters']} iterations"), e,
+                   "REPRODUCED if the bisected largest stable step of GD on E[(y - x^T w)^2] as written is "
+                   "2/lambda_max within 1 % for every problem; PARTLY if only GD on 1/2 E[(y - x^T w)^2] (the "
+                   "author's update) has 2/lambda_max, the loss as written having 1/lambda_max; NOT-REPRODUCED "
+                   "otherwise", max_step)
 
+
+@claims.rule("OLS-CAI")
+def cai_lr_up_to_1(metrics):
+    cfg = metrics["config"]
     grid = [g for s in metrics["scan"].values() for g in s["grid"]]
     up_to_1 = [g for g in grid if g["lr_a"] <= 1]
     e = {"runs_with_lr_a_up_to_1": sum(len(g["status"]) for g in up_to_1),
@@ -489,21 +508,22 @@ def claims(metrics: dict) -> list:
             return C.NOT_REPRODUCED
         return C.REPRODUCED if not e["still_converging_at_cap"] else C.PARTLY
 
-    out.append(C.claim("OLS-CAI", DOCUMENT, "sec. 1", "with BN reparameterization, gradient descent converges for any "
-                       "lr up to 1 (Cai et al. 2019, OLS); here: any lr_w and lr_a <= 1, lr_a being the step of the "
-                       "scale a, whose update a <- a + lr_a (w^T H u/||w||_H - a) contracts for lr_a < 2",
-                       _setting(cfg, f"; scan of {cfg['scan_problems']} problems per (d, kappa), cap "
-                                     f"{cfg['scan_max_iter']}"), e,
-                       "over the scan with lr_a <= 1: REPRODUCED if every run reached tol; PARTLY if the others were "
-                       "still converging at the cap (residual falling); NOT-REPRODUCED if any stopped converging",
-                       cai))
-    return out
+    return C.claim("OLS-CAI", DOCUMENT, "sec. 1", "with BN reparameterization, gradient descent converges for any "
+                   "lr up to 1 (Cai et al. 2019, OLS); here: any lr_w and lr_a <= 1, lr_a being the step of the "
+                   "scale a, whose update a <- a + lr_a (w^T H u/||w||_H - a) contracts for lr_a < 2",
+                   _setting(cfg, f"; scan of {cfg['scan_problems']} problems per (d, kappa), cap "
+                                 f"{cfg['scan_max_iter']}"), e,
+                   "over the scan with lr_a <= 1: REPRODUCED if every run reached tol; PARTLY if the others were "
+                   "still converging at the cap (residual falling); NOT-REPRODUCED if any stopped converging",
+                   cai)
 
 
 # -- figures and summary --------------------------------------------------------------------------
 
 
-def figures(metrics: dict, arrays: dict) -> dict:
+def figures(metrics: dict, folder) -> dict:
+    with np.load(folder / TRAJECTORIES) as saved:
+        arrays = dict(saved)
     keys = list(metrics["cases"])
     out = {"residual.png": lambda path: _residuals(keys, arrays, path),
            "effective_lr.png": lambda path: plotting.curves(
@@ -517,16 +537,8 @@ def figures(metrics: dict, arrays: dict) -> dict:
     return out
 
 
-def _grid(n):
-    plt = plotting.plt
-    cols = min(n, 2)
-    rows = math.ceil(n / cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(5.2 * cols, 3.8 * rows), squeeze=False, layout="constrained")
-    return fig, axes.ravel()
-
-
 def _residuals(keys, arrays, path):
-    fig, axes = _grid(len(keys))
+    fig, axes = plotting.panel_grid(len(keys), columns=2, size=(5.2, 3.8))
     for ax, k in zip(axes, keys):
         ax.semilogy(arrays[f"{k}/gd_residual"], label="GD")
         ax.semilogy(arrays[f"{k}/bn_residual"], label="BN-GD")
@@ -554,7 +566,7 @@ def _iterations(metrics, path):
 
 def _scan(metrics, path):
     cfg = metrics["config"]
-    fig, axes = _grid(len(metrics["scan"]))
+    fig, axes = plotting.panel_grid(len(metrics["scan"]), columns=2, size=(5.2, 3.8))
     lw, la = list(cfg["scan_lr_w"]), list(cfg["scan_lr_a"])
     for ax, (k, s) in zip(axes, metrics["scan"].items()):
         table = np.full((len(lw), len(la)), np.nan)
@@ -619,7 +631,6 @@ def summary(metrics: dict) -> str:
         lines.append(f"{k}: median iterations GD {c['gd']['median']}, BN-GD {c['bn']['median']} "
                      f"({c['bn']['converged']}/{c['bn']['of']} converged); H* pseudo-condition "
                      f"{np.median(c['pseudo_condition']):.3g} (median)")
-    lines.extend(f"note: {n}" for n in metrics["notes"])
     return "\n".join(lines)
 
 
@@ -628,9 +639,5 @@ def headline(metrics: dict) -> dict:
             for c in metrics["cases"].values() for m in ("gd", "bn")}
 
 
-def main(argv=None) -> dict:
-    return experiment.main(sys.modules[__name__], argv)
-
-
 if __name__ == "__main__":
-    main()
+    experiment.main(__name__)

@@ -1,11 +1,16 @@
 """The reproduction report: run every registered experiment and gather the claims it checked.
 
-    python experiments/reproduce.py [--quick] [--only NAME ...] [--out DIR] [--quiet]
+    python experiments/reproduce.py [--quick] [--only NAME ...] [--out DIR] [--quiet] [--docs DOCS]
+    python experiments/reproduce.py --rejudge DIR [--docs DOCS]
 
-Each entry of REGISTRY is an experiment of this folder with settings of its own; it runs with
-its default settings (or its --quick preset) into DIR/<entry>/, and DIR/REPRODUCTION.md gets
-one table of every claim with its verdict (computed by the experiment from what it measured,
-by the rule listed under the table), with links to the figures; DIR/claims.json holds the same.
+Each entry of REGISTRY is an experiment with settings of its own; it runs with its default
+settings (or its --quick preset) into DIR/<entry>/, and DIR/REPRODUCTION.md gets one table of
+every claim with its verdict (computed by the experiment from what it measured, by the rule
+listed under the table), with links to the figures; DIR/claims.json holds the same.
+
+``--rejudge DIR`` decides the claims of a finished report again from its runs' metrics.json (no
+training) and rewrites its REPRODUCTION.md; ``--docs DOCS`` writes one Markdown page per
+experiment, with its numbers, claims and figures, from the report's runs (docs/results).
 """
 
 from __future__ import annotations
@@ -17,14 +22,16 @@ import platform
 import sys
 import time
 import traceback
+from collections import defaultdict
 from pathlib import Path
 
 import minibn
 from minibn import experiment, fileio
-from minibn.experiment import rundir
+from minibn.experiment import pages, rundir
 from minibn.experiment.claims import INCONCLUSIVE, NOT_REPRODUCED, PARTLY, REPRODUCED, VERDICTS, claim, count
 
-# entry -> (experiment, settings it runs with on top of the default or --quick preset)
+# entry -> (experiment, settings it runs with on top of the default or --quick preset); an
+# experiment's first entry is its main run (its page shows that run's figures first)
 REGISTRY = {
     "mnist_depth10": ("mnist_depth10", {}),
     "mnist_depth10_l1": ("mnist_depth10", {"norm": "l1"}),
@@ -41,6 +48,9 @@ REGISTRY = {
     "landscape": ("landscape", {}),
     "smoothness": ("smoothness", {}),
 }
+COMBINED = "combined"  # the entry of the claims decided from other entries' verdicts
+REPORT = "REPRODUCTION.md"
+CLAIMS = "claims.json"
 
 
 def combined_claims(results: dict) -> list:
@@ -73,14 +83,26 @@ def parse_args(argv=None):
     p.add_argument("--only", nargs="+", metavar="NAME", choices=sorted(REGISTRY), default=None,
                    help=f"run only these entries (of {', '.join(REGISTRY)})")
     p.add_argument("--out", metavar="DIR", default=None, help="report folder (default runs/reproduce/<timestamp>)")
+    p.add_argument("--rejudge", metavar="DIR", default=None,
+                   help="decide the claims of the report in DIR again from its runs (no training) and rewrite it")
+    p.add_argument("--docs", metavar="DOCS", default=None,
+                   help="also write a page per experiment from the report's runs into DOCS (e.g. docs/results)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     args = p.parse_args(argv)
+    if args.rejudge:
+        for name, given in (("--quick", args.quick), ("--only", args.only), ("--out", args.out)):
+            if given:
+                p.error(f"{name}: not with --rejudge (the report keeps the runs it has)")
+        args.out = Path(args.rejudge)
+        if not (args.out / CLAIMS).is_file():
+            p.error(f"--rejudge: {args.out} holds no reproduction report ({CLAIMS} is missing)")
+        args.plan = {}
+        return args
     args.out = Path(args.out) if args.out else rundir.default_path("reproduce")
-    entries = args.only or list(REGISTRY)
     try:  # every entry's config and folder are checked before anything runs
         rundir.check_output(args.out)
         args.plan = {}
-        for name in entries:
+        for name in args.only or list(REGISTRY):
             exp = experiment.load(REGISTRY[name][0])
             cfg = exp.config(quick=args.quick, **REGISTRY[name][1], out=str(args.out / name), quiet=args.quiet)
             cfg.check()
@@ -102,32 +124,31 @@ def machine() -> str:
     return f"{cpu}, {cores} cores, {platform.system()} {platform.release()}"
 
 
-def _fmt(value) -> str:
-    if isinstance(value, float):
-        return f"{value:.3g}"
-    if isinstance(value, (list, tuple)):
-        return "[" + ", ".join(_fmt(v) for v in value) + "]"
-    if isinstance(value, dict):
-        return "; ".join(f"{k} {_fmt(v)}" for k, v in value.items())
-    return str(value)
-
-
-def _cell(text: str) -> str:
-    return str(text).replace("|", "\\|").replace("\n", " ")
-
-
-def write_report(out: Path, results: dict, argv, seconds: float) -> Path:
-    """REPRODUCTION.md and claims.json in ``out`` from {entry: metrics or {"error": ...}}."""
+def provenance(argv, seconds: float) -> dict:
+    """Where the report's numbers come from: the command, when, how long, on what."""
     info = minibn.backend_info()
+    return {"command": "python experiments/reproduce.py" + "".join(f" {a}" for a in argv),
+            "made": datetime.datetime.now().isoformat(timespec="seconds"), "seconds": seconds,
+            "machine": machine(), "versions": f"Python {info['python']}, minibn {info['minibn']}, NumPy "
+                                              f"{info['numpy']} ({info['blas']}), numba {info['numba']}"}
+
+
+def made_line(origin: dict) -> str:
+    line = (f"Made {origin['made']} with `{origin['command']}` in {origin['seconds']:.0f} s on {origin['machine']}; "
+            f"{origin['versions']}.")
+    if origin.get("rejudged"):
+        line += f" Claims decided again on {origin['rejudged']} by the rules of that day (`--rejudge`)."
+    return line
+
+
+def write_report(out: Path, results: dict, origin: dict) -> Path:
+    """REPRODUCTION.md and claims.json in ``out`` from {entry: metrics or {"error": ...}}."""
     claims = [{"entry": name, **c} for name, m in results.items() for c in m.get("claims", [])]
     tally = count(c["verdict"] for c in claims)
     lines = [
         "# Reproduction report",
         "",
-        f"Made {datetime.datetime.now().isoformat(timespec='seconds')} with "
-        f"`python experiments/reproduce.py{' ' + ' '.join(argv) if argv else ''}` in {seconds:.0f} s on "
-        f"{machine()}; Python {info['python']}, minibn {info['minibn']}, NumPy {info['numpy']} ({info['blas']}), "
-        f"numba {info['numba']}.",
+        made_line(origin),
         "",
         "Each verdict is computed by the experiment from the numbers it measured, by the rule listed "
         "below the table; the evidence column shows those numbers, the setting column what was run (MLPs "
@@ -139,13 +160,12 @@ def write_report(out: Path, results: dict, argv, seconds: float) -> Path:
         "| --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for name, metrics in results.items():
-        figures = ", ".join(f"[{Path(f).stem}]({Path(f).relative_to(out.resolve()).as_posix()})"
-                            for f in metrics.get("files", []) if f.endswith(".png"))
+        figures = ", ".join(f"[{Path(f).stem}]({name}/{Path(f).name})" for f in _pngs(out, name))
         if "error" in metrics:
-            lines.append(f"| {name} | | | | | | FAILED: {_cell(metrics['error'])} | |")
+            lines.append(f"| {name} | | | | | | FAILED: {pages.cell(metrics['error'])} | |")
         for i, c in enumerate(metrics.get("claims", [])):  # the run's figures on its first row
-            lines.append("| " + " | ".join(_cell(v) for v in (
-                name, c["seed"], c["section"], c["claim"], c["setting"], _fmt(c["evidence"]),
+            lines.append("| " + " | ".join(pages.cell(v) for v in (
+                name, c["seed"], c["section"], c["claim"], c["setting"], pages.fmt(c["evidence"]),
                 f"**{c['verdict']}**", figures if i == 0 else "")) + " |")
     lines += ["", "## Rules", ""]
     lines += [f"- **{c['id']}** ({c['entry']}): {c['rule']}" for c in claims]
@@ -153,32 +173,92 @@ def write_report(out: Path, results: dict, argv, seconds: float) -> Path:
     if failed:
         lines += ["", "## Failures", ""]
         for name, m in failed.items():
-            lines += [f"### {name}", "", "```", m["traceback"].rstrip(), "```", ""]
-    path = out / "REPRODUCTION.md"
+            lines += [f"### {name}", "", "```", m.get("traceback", m["error"]).rstrip(), "```", ""]
+    path = out / REPORT
     fileio.write_atomic(path, ("\n".join(lines) + "\n").encode())
-    fileio.save_json(out / "claims.json", {"claims": claims, "failed": {n: m["error"] for n, m in failed.items()}})
+    fileio.save_json(out / CLAIMS, {"origin": origin, "entries": list(results), "claims": claims,
+                                    "failed": {n: m["error"] for n, m in failed.items()}})
     return path
 
 
-def main(argv=None) -> dict:
-    argv = sys.argv[1:] if argv is None else argv
-    args = parse_args(argv)
-    args.out.mkdir(parents=True, exist_ok=True)
-    out = args.out.resolve()
-    started = time.perf_counter()
+def _pngs(out: Path, entry: str) -> list:
+    return sorted((out / entry).glob("*.png")) if entry != COMBINED else []
+
+
+def run_entries(plan: dict, out: Path) -> dict:
     results = {}
-    for name, (exp, cfg) in args.plan.items():
+    for name, (exp, cfg) in plan.items():
         cfg.out = str(out / name)
         try:
             results[name] = exp.run(cfg)
         except Exception as exc:  # one experiment's failure is reported; the others still run
             results[name] = {"error": f"{type(exc).__name__}: {exc}", "traceback": traceback.format_exc()}
             print(f"{name} failed: {results[name]['error']}", file=sys.stderr)
+    return results
+
+
+def rejudge_entries(out: Path, entries: list) -> dict:
+    results = {}
+    for name in entries:
+        if name == COMBINED:
+            continue
+        try:
+            results[name] = experiment.rejudge(out / name)
+        except experiment.RejudgeError as exc:
+            results[name] = {"error": str(exc)}
+            print(f"{name}: {exc}", file=sys.stderr)
+    return results
+
+
+def write_docs(docs: Path, out: Path, results: dict, origin: dict) -> list:
+    """One page per experiment of the report (docs/<experiment>.md) and an index (docs/index.md)."""
+    by_experiment = defaultdict(list)
+    for name, metrics in results.items():
+        if name != COMBINED:
+            by_experiment[REGISTRY[name][0] if name in REGISTRY else name].append(name)
+    made = made_line(origin)
+    written = []
+    for spec, names in by_experiment.items():
+        exp = experiment.load(spec)
+        runs = [(n, results[n], out / n) for n in names]
+        written.append(pages.write_page(docs / f"{exp.name}.md", exp, runs, made))
+    claims = [{"entry": n, **c} for n, m in results.items() for c in m.get("claims", [])]
+    tally = count(c["verdict"] for c in claims)
+    lines = ["# Results", "", f"*{made}*", "",
+             "Every claim the experiments check, with the verdict its run computed; each experiment's page has "
+             "the numbers, the evidence, the rules and the figures.", "",
+             "Verdicts: " + ", ".join(f"{tally[v]} {v}" for v in VERDICTS) + f" ({len(claims)} claims).", "",
+             "| claim | experiment | verdict |", "| --- | --- | --- |"]
+    for c in claims:
+        spec = REGISTRY.get(c["entry"], (c["entry"],))[0]
+        where = f"[{c['entry']}]({experiment.load(spec).name}.md)" if c["entry"] in REGISTRY else c["entry"]
+        lines.append(f"| **{c['id']}**: {pages.cell(c['claim'])} | {where} | **{c['verdict']}** |")
+    index = docs / "index.md"
+    fileio.write_atomic(index, ("\n".join(lines) + "\n").encode())
+    return [index, *written]
+
+
+def main(argv=None) -> dict:
+    argv = sys.argv[1:] if argv is None else argv
+    args = parse_args(argv)
+    out = args.out.resolve()
+    if args.rejudge:
+        saved = fileio.load_json(out / CLAIMS)
+        origin = {**saved["origin"], "rejudged": datetime.datetime.now().isoformat(timespec="seconds")}
+        results = rejudge_entries(out, saved["entries"])
+    else:
+        out.mkdir(parents=True, exist_ok=True)
+        started = time.perf_counter()
+        results = run_entries(args.plan, out)
+        origin = provenance(argv, time.perf_counter() - started)
     combined = combined_claims(results)
     if combined:
-        results["combined"] = {"claims": combined}
-    path = write_report(out, results, argv, time.perf_counter() - started)
-    print(f"wrote {path}\nwrote {out / 'claims.json'}")
+        results[COMBINED] = {"claims": combined}
+    path = write_report(out, results, origin)
+    print(f"wrote {path}\nwrote {out / CLAIMS}")
+    if args.docs:
+        for page in write_docs(Path(args.docs), out, results, origin):
+            print(f"wrote {page}")
     if any("error" in m for m in results.values()):
         sys.exit(1)
     return results

@@ -25,7 +25,6 @@ Writes metrics.json (with the claims) and figures.
 from __future__ import annotations
 
 import dataclasses
-import sys
 
 import numpy as np
 
@@ -34,7 +33,7 @@ import minibn.functional as F
 from minibn import experiment, nn, plotting, smoothness
 from minibn.data import load_mnist_subset
 from minibn.data.synthetic import deep_linear_regression
-from minibn.experiment import ConfigError, at_least, option, parallel, positive
+from minibn.experiment import ConfigError, at_least, option, positive
 from minibn.experiment import claims as C
 from minibn.experiment.training import batch_indices, evaluate, running_stats_kept
 
@@ -61,9 +60,9 @@ NOTES = (
 
 
 @dataclasses.dataclass
-class Config(experiment.Config):
+class Config(experiment.GridConfig):
     CPU_ONLY = True
-    seeds: int = option(5, "seeds: --seed, --seed + 1, ...", check=at_least(1))
+    SEEDS = 5
     width: int = option(100, "hidden width of the MLPs", check=at_least(1))
     hidden_layers: int = option(3, "hidden layers of the MLPs", check=at_least(2))
     lr: float = option(0.01, "Adam learning rate (seed 001's)", check=positive)
@@ -78,8 +77,6 @@ class Config(experiment.Config):
     dln_width: int = option(20, "width (and input dimension) of the deep linear network", check=at_least(2))
     dln_samples: int = option(2000, "samples of the deep linear network's regression", check=at_least(2))
     dln_lr: float = option(1e-3, "Adam learning rate of the deep linear networks", check=positive)
-    workers: int = option(min(2, parallel.cpu_count()), "processes working at once", check=at_least(1),
-                          resumable=True)
 
     def validate(self):
         for name, n in (("train_size", self.train_size), ("dln_samples", self.dln_samples)):
@@ -153,11 +150,12 @@ class _NoiseState:
 # -- one training with its probes ------------------------------------------------------------------------
 
 
-def task(job: dict) -> dict:
-    """Train one (network, seed) with probes every ``probe_every`` steps. Runs in a worker process."""
-    cfg = Config(**job["config"])
-    experiment.use_backend(cfg.backend)
-    network, seed = job["network"], job["seed"]
+def variants(cfg: Config) -> tuple:
+    return MLP_NETWORKS + (DLN_NETWORKS if cfg.dln else ())
+
+
+def task(cfg: Config, network: str, seed: int) -> dict:
+    """Train one network of one seed with probes every ``probe_every`` steps."""
     x_np, y_np, xt_np, yt_np, loss_of, classification = load_data(cfg, network, seed)
     x, y, xt, yt = (mb.tensor(a) for a in (x_np, y_np, xt_np, yt_np))
     net = build_network(cfg, network, seed)
@@ -208,7 +206,7 @@ def task(job: dict) -> dict:
         if (step + 1) % per_epoch == 0:
             test_curve.append(_test_score(net, xt, yt, loss_of, classification))
     final = {"train": _test_score(net, x, y, loss_of, classification), "test": test_curve[-1]}
-    return {"network": network, "seed": seed, "train_loss": losses, "test_curve": test_curve, "final": final,
+    return {"train_loss": losses, "test_curve": test_curve, "final": final,
             "probes": probes, "ics": ics, "layer_inputs": inputs, "neuron": neuron}
 
 
@@ -240,42 +238,8 @@ def _test_score(net, x, y, loss_of, classification) -> float:
     return out
 
 
-def task_key(network, seed) -> str:
-    return f"{network}/seed={seed}"
-
-
-# -- the run --------------------------------------------------------------------------------------------
-
-
-def networks(cfg: Config) -> tuple:
-    return MLP_NETWORKS + (DLN_NETWORKS if cfg.dln else ())
-
-
-def run(cfg: Config, resume: bool = False) -> dict:
-    with experiment.Run("smoothness", cfg, resume) as r:
-        seeds = list(range(cfg.seed, cfg.seed + cfg.seeds))
-        state = r.state({}, {"tasks": {}})
-        done = state.record["tasks"]
-        nets = networks(cfg)
-        jobs = [{"network": n, "seed": s, "config": cfg.to_dict()} for s in seeds for n in nets
-                if task_key(n, s) not in done]
-        total = len(nets) * len(seeds)
-
-        def keep(result):
-            done[task_key(result["network"], result["seed"])] = result
-
-        r.tasks(state, task, jobs, record=keep, total=total, unit="network", workers=cfg.workers)
-        results = {n: [done[task_key(n, s)] for s in seeds] for n in nets}
-        metrics = {"experiment": "seeds 001 and 004: smoothness probes, internal covariate shift, noisy batch norm",
-                   "config": cfg.to_dict(), "seeds": seeds, "runs": results,
-                   "summary": {n: summarize(rs) for n, rs in results.items()}, "notes": list(NOTES)}
-        metrics["claims"] = claims(metrics)
-        figures = {"probes.png": lambda p: _probes_figure(metrics, ("plain", "bn"), p),
-                   "ics.png": lambda p: _ics_figure(metrics, p),
-                   "noisy_bn.png": lambda p: _noisy_figure(metrics, p)}
-        if cfg.dln:
-            figures["dln_probes.png"] = lambda p: _probes_figure(metrics, DLN_NETWORKS, p)
-        return r.finish(metrics, figures)
+def collect(cfg: Config, results: dict) -> dict:
+    return {"runs": results, "summary": {n: summarize(rs) for n, rs in results.items()}}
 
 
 def summarize(runs: list) -> dict:
@@ -331,20 +295,24 @@ def _decide_smaller(e):
     return C.REPRODUCED if e["result"].startswith("smaller") else C.NOT_REPRODUCED
 
 
-def claims(metrics: dict) -> list:
+claims = C.Claims()
+TEXTS = {"loss_variation": ("004", "sec. 1.3, Figure 3", "introducing BN ... leads to a smoother loss function: smaller "
+                            "loss variation along the gradient"),
+         "gradient_predictiveness": ("004", "sec. 1.3, Figure 3", "BN makes the gradients more reliable (predictive)"),
+         "effective_beta": ("001", "sec. 3, Figure 1", "the gradient with BatchNorm is more predictive (smaller "
+                            "'effective' beta-smoothness)"),
+         "curvature": ("001", "sec. 2.2, eq. (9)-(10)", "BatchNorm reduces the quadratic form of the loss Hessian in "
+                       "the gradient direction, improving the effective beta-smoothness")}
+
+
+@claims.rule("SMOOTH-<measure>", "DLN-<measure>")
+def smoother(metrics):
+    """Each probe's measure smaller with batch norm, on the MLPs and on the deep linear networks."""
     cfg, out = metrics["config"], []
-    texts = {"loss_variation": ("004", "sec. 1.3, Figure 3", "introducing BN ... leads to a smoother loss function: "
-                                "smaller loss variation along the gradient"),
-             "gradient_predictiveness": ("004", "sec. 1.3, Figure 3", "BN makes the gradients more reliable "
-                                         "(predictive)"),
-             "effective_beta": ("001", "sec. 3, Figure 1", "the gradient with BatchNorm is more predictive (smaller "
-                                "'effective' beta-smoothness)"),
-             "curvature": ("001", "sec. 2.2, eq. (9)-(10)", "BatchNorm reduces the quadratic form of the loss Hessian "
-                           "in the gradient direction, improving the effective beta-smoothness")}
     for kind, (bn, plain) in (("SMOOTH", ("bn", "plain")), ("DLN", DLN_NETWORKS[::-1])):
         if bn not in metrics["summary"]:
             continue
-        for measure, (doc, where, text) in texts.items():
+        for measure, (doc, where, text) in TEXTS.items():
             if kind == "DLN" and measure == "curvature":
                 continue
             cid = f"{kind}-{measure.upper().replace('_', '-')}"
@@ -352,11 +320,10 @@ def claims(metrics: dict) -> list:
             out.append(C.claim(cid, doc, where, claim_text, _setting(cfg, kind == "DLN"),
                                _smaller(metrics, measure, bn, plain),
                                PROBE_RULE.format(what=MEASURES[measure], bn=bn, plain=plain), _decide_smaller))
-    out.append(_ics_claim(metrics))
-    out.append(_noisy_claim(metrics))
     return out
 
 
+@claims.rule("ICS-NOT-REDUCED")
 def _ics_claim(metrics) -> dict:
     s = metrics["summary"]
     a, b = s["bn"]["ics_cos"], s["plain"]["ics_cos"]
@@ -379,6 +346,7 @@ def _ics_claim(metrics) -> dict:
                    "||G - G'|| is reported beside it; INCONCLUSIVE with one seed", decide)
 
 
+@claims.rule("NOISY-BN-TRAINS")
 def _noisy_claim(metrics) -> dict:
     s = metrics["summary"]
     gap = np.subtract(s["noisy_bn"]["final_train"], s["bn"]["final_train"])
@@ -404,6 +372,15 @@ def _noisy_claim(metrics) -> dict:
 
 
 # -- figures and summary ----------------------------------------------------------------------------------
+
+
+def figures(metrics: dict, folder) -> dict:
+    out = {"probes.png": lambda p: _probes_figure(metrics, ("plain", "bn"), p),
+           "ics.png": lambda p: _ics_figure(metrics, p),
+           "noisy_bn.png": lambda p: _noisy_figure(metrics, p)}
+    if metrics["config"]["dln"]:
+        out["dln_probes.png"] = lambda p: _probes_figure(metrics, DLN_NETWORKS, p)
+    return out
 
 
 def _probes_figure(metrics, pair, path):
@@ -484,7 +461,6 @@ def summary(metrics: dict) -> str:
     lines.append(f"{'network':<10} " + " ".join(f"{k:>14}" for k in keys))
     for network, s in metrics["summary"].items():
         lines.append(f"{network:<10} " + " ".join(f"{np.mean(s[k]):14.4g}" for k in keys))
-    lines.extend(f"note: {n}" for n in metrics["notes"])
     return "\n".join(lines)
 
 
@@ -492,9 +468,5 @@ def headline(metrics: dict) -> dict:
     return {f"{n}_{k}_mean": float(np.mean(v)) for n, s in metrics["summary"].items() for k, v in s.items()}
 
 
-def main(argv=None) -> dict:
-    return experiment.main(sys.modules[__name__], argv)
-
-
 if __name__ == "__main__":
-    main()
+    experiment.main(__name__)

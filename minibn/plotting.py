@@ -21,6 +21,17 @@ def save_figure(fig, path) -> None:
     write_atomic(path, buffer.getvalue())
 
 
+def panel_grid(n: int, columns: int = 4, size=(3.6, 2.9)):
+    """A figure of ``n`` panels, ``columns`` to a row, each ``size`` inches: (figure, the n axes);
+    the grid's unused places are hidden."""
+    cols = min(n, columns)
+    rows = -(-n // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(size[0] * cols, size[1] * rows), squeeze=False, layout="constrained")
+    for ax in axes.ravel()[n:]:
+        ax.set_visible(False)
+    return fig, axes.ravel()[:n]
+
+
 def layer_panels(series: dict, ylabel: str, title: str, path, marks: dict | None = None) -> None:
     """One panel per network, side by side: a line per layer (step on x, log-scale y).
 

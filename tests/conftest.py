@@ -1,3 +1,6 @@
+import json
+import pathlib
+
 import numpy as np
 import pytest
 
@@ -40,3 +43,20 @@ def assert_refused_before_any_work(main, argv, named, out, capsys):
     assert exit_.value.code == 2
     assert named in capsys.readouterr().err
     assert not out.exists()
+
+
+def assert_rejudge_restores_the_claims(folder):
+    """With its claims deleted from metrics.json, the run in ``folder`` gets them back from ``rejudge``
+    (the same claims, evidence and verdicts), its checkpoint untouched."""
+    from minibn import experiment, fileio
+
+    folder = pathlib.Path(folder)
+    metrics = fileio.load_json(folder / "metrics.json")
+    checkpoint = folder / "checkpoint.ckpt"
+    before = checkpoint.read_bytes() if checkpoint.exists() else None
+    fileio.save_json(folder / "metrics.json", {k: v for k, v in metrics.items() if k != "claims"})
+    again = experiment.rejudge(folder)
+    assert json.dumps(again["claims"]) == json.dumps(metrics["claims"])
+    assert json.dumps(fileio.load_json(folder / "metrics.json")) == json.dumps(metrics)
+    assert (checkpoint.read_bytes() if checkpoint.exists() else None) == before
+    return again

@@ -12,7 +12,7 @@ import pytest
 
 import minibn as mb
 import minibn.functional as F
-from minibn import devices, nn
+from minibn import devices, experiment, nn
 from minibn.kernels import cupy_support
 
 from . import cupy_double
@@ -155,8 +155,8 @@ def test_short_training_run_on_the_cupy_path(gpu, tmp_path):
 
     args = ["--width", "8", "--depth", "3", "--train-size", "200", "--steps", "3", "--lr", "0.1", "--quiet",
             "--dtype", "float64"]
-    cpu = job.main(args + ["--backend", "numpy", "--out", str(tmp_path / "cpu")])
-    cuda = job.main(args + ["--backend", "cupy", "--out", str(tmp_path / "cuda")])
+    cpu = experiment.main(job, args + ["--backend", "numpy", "--out", str(tmp_path / "cpu")])
+    cuda = experiment.main(job, args + ["--backend", "cupy", "--out", str(tmp_path / "cuda")])
     for name in ("plain", "bn"):
         np.testing.assert_allclose(cuda["networks"][name]["loss"], cpu["networks"][name]["loss"], rtol=1e-12)
         np.testing.assert_allclose(cuda["networks"][name]["activation_grad_norm"],

@@ -18,6 +18,8 @@ from minibn.experiment import rundir
 from minibn.experiment.training import Best, batch_indices, divergence, evaluate, lr_below
 from tests import toy_experiment as toy
 
+TOY_RUN = experiment.load(toy).run
+
 TOY = experiment.load(toy)
 
 
@@ -84,7 +86,7 @@ def test_check_refuses_wrong_types_and_choices_in_code():
 
 def test_run_checks_the_config_before_anything(tmp_path):
     with pytest.raises(experiment.ConfigError, match="--lr"):
-        toy.run(toy.Config(lr=math.nan, out=str(tmp_path / "r")))
+        TOY_RUN(toy.Config(lr=math.nan, out=str(tmp_path / "r")))
     assert not (tmp_path / "r").exists()
 
 
@@ -113,7 +115,7 @@ def test_an_unwritable_output_folder_is_refused_before_any_work(tmp_path, capsys
                 parse(["--out", str(out)])
             assert exit_.value.code == 2 and "not writable" in capsys.readouterr().err
             with pytest.raises(experiment.OutputError, match="not writable"):
-                toy.run(toy.Config(out=str(out), quiet=True))
+                TOY_RUN(toy.Config(out=str(out), quiet=True))
     finally:
         undo()
 
@@ -128,44 +130,44 @@ def test_an_output_path_that_is_a_file_is_refused(tmp_path, capsys):
 
 def test_a_fresh_run_does_not_overwrite_a_finished_one(tmp_path, capsys):
     out = tmp_path / "run"
-    toy.run(toy.Config(out=str(out), steps=2, quiet=True))
+    TOY_RUN(toy.Config(out=str(out), steps=2, quiet=True))
     before = (out / "metrics.json").read_bytes()
     with pytest.raises(SystemExit):
         parse(["--out", str(out)])
     assert "already holds a run" in capsys.readouterr().err
     with pytest.raises(experiment.OutputError, match="--resume"):
-        toy.run(toy.Config(out=str(out), steps=2, quiet=True))
+        TOY_RUN(toy.Config(out=str(out), steps=2, quiet=True))
     assert (out / "metrics.json").read_bytes() == before
 
 
 def test_a_run_failing_before_its_first_result_leaves_no_folder(tmp_path):
     out = tmp_path / "a" / "b" / "run"
     with pytest.raises(RuntimeError, match="fails at step 1"):
-        toy.run(toy.Config(out=str(out), fail_at=1, checkpoint_every=5, quiet=True))
+        TOY_RUN(toy.Config(out=str(out), fail_at=1, checkpoint_every=5, quiet=True))
     assert not (tmp_path / "a").exists()  # the folders it created, parents included
     existing = tmp_path / "mine"
     existing.mkdir()
     (existing / "notes.txt").write_text("keep")
     with pytest.raises(RuntimeError):
-        toy.run(toy.Config(out=str(existing), fail_at=0, quiet=True))
+        TOY_RUN(toy.Config(out=str(existing), fail_at=0, quiet=True))
     assert (existing / "notes.txt").read_text() == "keep"  # a folder it did not create stays
 
 
 def test_a_run_failing_after_a_checkpoint_keeps_it_and_can_resume(tmp_path):
     out = tmp_path / "run"
     with pytest.raises(RuntimeError):
-        toy.run(toy.Config(out=str(out), steps=8, fail_at=6, checkpoint_every=5, quiet=True))
+        TOY_RUN(toy.Config(out=str(out), steps=8, fail_at=6, checkpoint_every=5, quiet=True))
     assert (out / rundir.CHECKPOINT).exists() and not (out / "metrics.json").exists()
-    resumed = toy.run(toy.Config(out=str(out), steps=8, checkpoint_every=5, quiet=True), resume=True)
-    whole = toy.run(toy.Config(out=str(tmp_path / "whole"), steps=8, checkpoint_every=5, quiet=True))
+    resumed = TOY_RUN(toy.Config(out=str(out), steps=8, checkpoint_every=5, quiet=True), resume=True)
+    whole = TOY_RUN(toy.Config(out=str(tmp_path / "whole"), steps=8, checkpoint_every=5, quiet=True))
     assert resumed["loss"] == whole["loss"] and resumed["draws"] == whole["draws"]
 
 
 def test_leftover_temporary_files_are_removed_at_the_start(tmp_path):
     out = tmp_path / "run"
-    toy.run(toy.Config(out=str(out), steps=4, quiet=True))
+    TOY_RUN(toy.Config(out=str(out), steps=4, quiet=True))
     (out / ".tmp-abc-checkpoint.ckpt").write_bytes(b"half a checkpoint")
-    toy.run(toy.Config(out=str(out), steps=6, quiet=True), resume=True)
+    TOY_RUN(toy.Config(out=str(out), steps=6, quiet=True), resume=True)
     assert not list(out.glob(".tmp-*"))
 
 
@@ -174,7 +176,7 @@ def test_numbers_come_before_figures_and_a_failing_figure_loses_nothing(tmp_path
         raise RuntimeError("no ink")
 
     monkeypatch.setattr(toy.plotting, "curves", broken)
-    metrics = toy.run(toy.Config(out=str(tmp_path / "run"), steps=3, quiet=True))
+    metrics = TOY_RUN(toy.Config(out=str(tmp_path / "run"), steps=3, quiet=True))
     assert "no ink" in capsys.readouterr().err
     saved = json.loads((tmp_path / "run" / "metrics.json").read_text())
     assert saved["loss"] == metrics["loss"] and len(saved["loss"]) == 3
@@ -196,7 +198,7 @@ def test_the_summary_names_every_file_written(tmp_path, capsys):
 
 def test_default_folder_is_timestamped_under_runs(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    metrics = toy.run(toy.Config(steps=2, quiet=True))
+    metrics = TOY_RUN(toy.Config(steps=2, quiet=True))
     out = metrics["config"]["out"]
     assert out.startswith(os.path.join("runs", "toy_experiment", ""))
     second = rundir.default_path("toy_experiment")
@@ -228,7 +230,7 @@ def test_resume_refuses_fewer_steps_than_done(tmp_path, capsys):
         parse(["--resume", str(out), "--steps", "3"])
     assert exit_.value.code == 2 and "--steps: 3 is below the 6 steps" in capsys.readouterr().err
     with pytest.raises(experiment.ConfigError, match="below the 6 steps"):
-        toy.run(toy.Config(out=str(out), steps=3, quiet=True), resume=True)
+        TOY_RUN(toy.Config(out=str(out), steps=3, quiet=True), resume=True)
 
 
 def test_resume_of_a_missing_or_damaged_checkpoint_names_the_file(tmp_path, capsys):
@@ -257,27 +259,33 @@ def test_a_two_file_checkpoint_of_an_earlier_version_is_refused(tmp_path, capsys
 
 def test_the_checkpoint_of_another_experiment_is_refused(tmp_path):
     out = tmp_path / "run"
-    toy.run(toy.Config(out=str(out), steps=2, quiet=True))
+    TOY_RUN(toy.Config(out=str(out), steps=2, quiet=True))
     state = experiment.checkpoint.load(out / rundir.CHECKPOINT)
     experiment.checkpoint.save(out / rundir.CHECKPOINT, {**state, "experiment": "other"})
     with pytest.raises(experiment.CheckpointError, match="checkpoint of 'other'"):
-        toy.run(toy.Config(out=str(out), steps=2, quiet=True), resume=True)
+        TOY_RUN(toy.Config(out=str(out), steps=2, quiet=True), resume=True)
 
 
 def test_resume_in_code_refuses_a_config_that_differs(tmp_path):
     out = tmp_path / "run"
-    toy.run(toy.Config(out=str(out), steps=2, quiet=True))
+    TOY_RUN(toy.Config(out=str(out), steps=2, quiet=True))
     with pytest.raises(experiment.ConfigError, match="--lr 0.2 asked, 0.1 in the run"):
-        toy.run(toy.Config(out=str(out), steps=4, lr=0.2, quiet=True), resume=True)
+        TOY_RUN(toy.Config(out=str(out), steps=4, lr=0.2, quiet=True), resume=True)
 
 
 # -- experiments by name ------------------------------------------------------------------------
 
 
 def test_experiments_load_by_name_or_module_path():
-    assert experiment.load("mnist_depth10").name == "mnist_depth10"
+    depth = experiment.load("mnist_depth10")
+    assert (depth.name, depth.spec, depth.module.__name__) == ("mnist_depth10", "mnist_depth10",
+                                                                "experiments.mnist_depth10")
+    assert experiment.load(depth.module).spec == "mnist_depth10"  # a registered module keeps its short name
     assert experiment.load("tests.toy_experiment").Config is toy.Config
-    with pytest.raises(ValueError, match="no experiment 'nope'.*mnist_depth10"):
+    assert experiment.load(toy).spec == "tests.toy_experiment"
+    assert set(experiment.registered()) == {"mnist_depth10", "ols_bn", "noise_robustness", "normalizations",
+                                            "lr_sweep", "landscape", "smoothness"}
+    with pytest.raises(ValueError, match="no experiment named 'nope'.*mnist_depth10"):
         experiment.load("nope")
     with pytest.raises(ValueError, match="not an experiment"):
         experiment.load("minibn.fileio")
@@ -450,8 +458,8 @@ def test_resume_accepts_the_run_folder_however_it_is_spelled_and_names_a_bad_sav
 def test_two_runs_started_in_the_same_second_get_their_own_folders(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr(rundir, "default_path", lambda name, root="runs": Path(root) / name / "same-second")
-    a = toy.run(toy.Config(steps=2, quiet=True))
-    b = toy.run(toy.Config(steps=2, quiet=True))
+    a = TOY_RUN(toy.Config(steps=2, quiet=True))
+    b = TOY_RUN(toy.Config(steps=2, quiet=True))
     assert a["config"]["out"] == str(Path("runs/toy_experiment/same-second"))
     assert b["config"]["out"] == str(Path("runs/toy_experiment/same-second-2"))
 

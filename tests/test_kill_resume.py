@@ -31,8 +31,8 @@ if kill_at:
                 os.kill(os.getpid(), signal.SIGKILL)
         return real_replace(src, dst)
     os.replace = replace
-from experiments import mnist_depth10
-mnist_depth10.main(sys.argv[2:])
+from minibn import experiment
+experiment.main("mnist_depth10", sys.argv[2:])
 """
 
 

@@ -6,11 +6,12 @@ import numpy as np
 import pytest
 
 import minibn as mb
+from minibn import experiment
 from experiments import landscape as job
 from minibn.experiment import checkpoint
 from minibn.experiment import claims as C
 
-from .conftest import assert_refused_before_any_work
+from .conftest import assert_refused_before_any_work, assert_rejudge_restores_the_claims
 
 TINY = ["--seeds", "2", "--width", "8", "--hidden-layers", "2", "--epochs", "1", "--train-size", "400",
         "--batch-size", "50", "--grid", "5", "--line-points", "5", "--surface-samples", "200", "--workers", "2",
@@ -61,7 +62,8 @@ def test_the_rules_decide_from_the_measures(bn, plain, verdict):
 
 def test_a_tiny_run_end_to_end_and_its_resume(tmp_path):
     out = tmp_path / "run"
-    metrics = job.main(TINY + ["--out", str(out)])
+    metrics = experiment.main(job, TINY + ["--out", str(out)])
+    assert_rejudge_restores_the_claims(out)
     saved = json.loads((out / "metrics.json").read_text())
     for network in job.NETWORKS:
         assert len(saved["surfaces"][network]) == 2
@@ -75,10 +77,10 @@ def test_a_tiny_run_end_to_end_and_its_resume(tmp_path):
     state = checkpoint.load(out / "checkpoint.ckpt")
     del state["record"]["tasks"]["bn/seed=1"]
     checkpoint.save(out / "checkpoint.ckpt", state)
-    resumed = job.main(["--resume", str(out), "--workers", "1", "--quiet"])
+    resumed = experiment.main(job, ["--resume", str(out), "--workers", "1", "--quiet"])
     assert resumed["measures"] == metrics["measures"] and resumed["surfaces"] == metrics["surfaces"]
 
 
 def test_bad_flags_are_refused_before_any_work(tmp_path, capsys):
-    assert_refused_before_any_work(job.main, ["--surface-samples", "20000", "--quiet"], "--surface-samples",
+    assert_refused_before_any_work(lambda argv: experiment.main(job, argv), ["--surface-samples", "20000", "--quiet"], "--surface-samples",
                                    tmp_path / "x", capsys)

@@ -7,11 +7,12 @@ import numpy as np
 import pytest
 
 import minibn as mb
+from minibn import experiment
 import minibn.functional as F
 from experiments import lr_sweep as job
 from minibn.experiment import claims as C
 
-from .conftest import assert_refused_before_any_work
+from .conftest import assert_refused_before_any_work, assert_rejudge_restores_the_claims
 
 TINY = ["--lrs", "0.0001,0.5", "--seeds", "2", "--steps", "4", "--batch-size", "32", "--width", "8", "--depth", "3",
         "--probe-depths", "4", "--train-size", "200", "--probe-steps", "2", "--alphas", "0.001,0.1,10",
@@ -85,7 +86,8 @@ def test_the_update_probe_restores_the_parameters(rng):
 
 def test_a_tiny_run_end_to_end_and_its_resume(tmp_path):
     out = tmp_path / "run"
-    metrics = job.main(TINY + ["--out", str(out)])
+    metrics = experiment.main(job, TINY + ["--out", str(out)])
+    assert_rejudge_restores_the_claims(out)
     saved = json.loads((out / "metrics.json").read_text())
     acc = saved["part1"]["accuracy"]
     assert set(acc) == {"bn", "plain", "plain_folded"}
@@ -101,7 +103,7 @@ def test_a_tiny_run_end_to_end_and_its_resume(tmp_path):
     for name in ("accuracy_vs_lr", "relative_loss_depth4", "activations_depth4", "channel_heatmaps_depth4",
                  "gradient_heatmap_depth4"):
         assert (out / f"{name}.png").read_bytes()[:4] == b"\x89PNG"
-    resumed = job.main(["--resume", str(out), "--quiet"])  # the sweep's points are all done: only the probes
+    resumed = experiment.main(job, ["--resume", str(out), "--quiet"])  # the sweep's points are all done: only the probes
     assert resumed["part1"] == metrics["part1"] and resumed["claims"] == metrics["claims"]
 
 
@@ -138,4 +140,4 @@ def test_learning_rate_rules():
                                          (["--batch-size", "300", "--train-size", "200"], "--batch-size"),
                                          (["--probe-depths", "1"], "--probe-depths")])
 def test_bad_flags_are_refused_before_any_work(tmp_path, capsys, argv, named):
-    assert_refused_before_any_work(job.main, argv + ["--quiet"], named, tmp_path / "never", capsys)
+    assert_refused_before_any_work(lambda argv: experiment.main(job, argv), argv + ["--quiet"], named, tmp_path / "never", capsys)

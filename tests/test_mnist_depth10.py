@@ -7,10 +7,11 @@ import numpy as np
 import pytest
 
 import minibn as mb
+from minibn import experiment
 from experiments import mnist_depth10 as job
 from minibn.experiment import claims as C
 
-from .conftest import assert_refused_before_any_work
+from .conftest import assert_refused_before_any_work, assert_rejudge_restores_the_claims
 
 SMALL = ["--width", "8", "--depth", "3", "--train-size", "300", "--quiet"]
 
@@ -40,7 +41,8 @@ def test_the_step_0_fold_check_leaves_the_running_statistics_as_they_were():
 
 def test_end_to_end_run_writes_what_it_should(tmp_path, capsys):
     out = tmp_path / "run"
-    metrics = job.main(SMALL + ["--steps", "4", "--out", str(out), "--lr", "0.1"])
+    metrics = experiment.main(job, SMALL + ["--steps", "4", "--out", str(out), "--lr", "0.1"])
+    assert_rejudge_restores_the_claims(out)
     printed = capsys.readouterr().out
     saved = json.loads((out / "metrics.json").read_text())
     assert saved["config"]["steps"] == 4 and saved["layers"] == [1, 2, 3]
@@ -81,12 +83,12 @@ def test_the_loss_panel_is_log_scaled(monkeypatch, tmp_path):
         real(fig, path)
 
     monkeypatch.setattr(job.plotting, "save_figure", keep)
-    job.main(SMALL + ["--steps", "2", "--out", str(tmp_path / "run")])
+    experiment.main(job, SMALL + ["--steps", "2", "--out", str(tmp_path / "run")])
     assert seen["loss_accuracy.png"] == ["log", "linear"]
 
 
 def test_divergence_is_recorded_and_the_other_network_finishes(tmp_path):
-    metrics = job.main(SMALL + ["--width", "32", "--depth", "6", "--steps", "6", "--lr", "5",
+    metrics = experiment.main(job, SMALL + ["--width", "32", "--depth", "6", "--steps", "6", "--lr", "5",
                                 "--out", str(tmp_path / "run")])
     plain, bn = metrics["networks"]["plain"], metrics["networks"]["bn"]
     assert plain["diverged_at"] is not None and plain["diverged_because"]
@@ -97,8 +99,8 @@ def test_divergence_is_recorded_and_the_other_network_finishes(tmp_path):
 @pytest.mark.parametrize("backend", ["numpy", "numba"])
 def test_backends_give_the_same_run(backend, tmp_path):
     args = SMALL + ["--steps", "3", "--dtype", "float64", "--lr", "0.1"]
-    ref = job.main(args + ["--backend", "numpy", "--out", str(tmp_path / "ref")])
-    other = job.main(args + ["--backend", backend, "--out", str(tmp_path / backend)])
+    ref = experiment.main(job, args + ["--backend", "numpy", "--out", str(tmp_path / "ref")])
+    other = experiment.main(job, args + ["--backend", backend, "--out", str(tmp_path / backend)])
     assert mb.get_kernels() == backend
     for name in ("plain", "bn"):
         np.testing.assert_allclose(other["networks"][name]["loss"], ref["networks"][name]["loss"], rtol=1e-12)
@@ -106,12 +108,12 @@ def test_backends_give_the_same_run(backend, tmp_path):
 
 def test_same_seed_same_numbers_and_minibatches(tmp_path):
     args = SMALL + ["--steps", "3", "--batch-size", "64", "--eval-every", "2"]
-    a = job.main(args + ["--out", str(tmp_path / "a")])
-    b = job.main(args + ["--out", str(tmp_path / "b")])
+    a = experiment.main(job, args + ["--out", str(tmp_path / "a")])
+    b = experiment.main(job, args + ["--out", str(tmp_path / "b")])
     for name in ("plain", "bn"):
         assert a["networks"][name]["loss"] == b["networks"][name]["loss"]
         assert a["networks"][name]["activation_norm"] == b["networks"][name]["activation_norm"]
-    c = job.main(args + ["--out", str(tmp_path / "c"), "--seed", "1"])
+    c = experiment.main(job, args + ["--out", str(tmp_path / "c"), "--seed", "1"])
     assert c["networks"]["bn"]["loss"] != a["networks"]["bn"]["loss"]
     assert [s for s, _ in a["networks"]["bn"]["test_accuracy"]] == [0, 2]
 
@@ -121,9 +123,9 @@ def _numbers(metrics):
 
 
 def test_resume_continues_exactly(tmp_path):
-    whole = job.main(SMALL + ["--steps", "4", "--lr", "0.1", "--out", str(tmp_path / "whole")])
-    job.main(SMALL + ["--steps", "2", "--lr", "0.1", "--out", str(tmp_path / "part")])
-    resumed = job.main(["--resume", str(tmp_path / "part"), "--steps", "4", "--quiet"])
+    whole = experiment.main(job, SMALL + ["--steps", "4", "--lr", "0.1", "--out", str(tmp_path / "whole")])
+    experiment.main(job, SMALL + ["--steps", "2", "--lr", "0.1", "--out", str(tmp_path / "part")])
+    resumed = experiment.main(job, ["--resume", str(tmp_path / "part"), "--steps", "4", "--quiet"])
     assert _numbers(resumed) == _numbers(whole)
     saved = json.loads((tmp_path / "part" / "metrics.json").read_text())
     assert saved["config"]["steps"] == 4
@@ -139,11 +141,11 @@ def test_resume_continues_exactly(tmp_path):
     (["--fold-on", "test"], "--fold-on"),
 ])
 def test_bad_flags_exit_2_naming_the_flag_and_leave_no_folder(argv, named, tmp_path, capsys):
-    assert_refused_before_any_work(job.main, SMALL + argv, named, tmp_path / "run", capsys)
+    assert_refused_before_any_work(lambda argv: experiment.main(job, argv), SMALL + argv, named, tmp_path / "run", capsys)
 
 
 def test_fold_on_first_batch_folds_on_that_batch(tmp_path):
-    metrics = job.main(SMALL + ["--steps", "1", "--batch-size", "32", "--fold-on", "first-batch", "--dtype", "float64",
+    metrics = experiment.main(job, SMALL + ["--steps", "1", "--batch-size", "32", "--fold-on", "first-batch", "--dtype", "float64",
                                 "--out", str(tmp_path / "run")])
     assert metrics["config"]["fold_on"] == "first-batch"
     assert metrics["fold_relative_gap_at_step_0"] <= 1e-12  # exact on the batch it was folded on
@@ -153,7 +155,7 @@ def test_fold_on_first_batch_folds_on_that_batch(tmp_path):
 
 
 def test_no_shuffle_keeps_one_batch_order_and_says_so(tmp_path, capsys):
-    metrics = job.main(SMALL + ["--steps", "2", "--batch-size", "100", "--no-shuffle", "--out", str(tmp_path / "run")])
+    metrics = experiment.main(job, SMALL + ["--steps", "2", "--batch-size", "100", "--no-shuffle", "--out", str(tmp_path / "run")])
     assert metrics["config"]["shuffle"] is False
     assert all("in one fixed order" in c["setting"] for c in metrics["claims"])
     assert "note: The seed's text trains with batch gradient descent" in capsys.readouterr().out
@@ -164,7 +166,7 @@ def test_no_shuffle_keeps_one_batch_order_and_says_so(tmp_path, capsys):
                                                      ("l3", True, "l3-uncentered")])
 def test_other_normalizations_take_batch_norms_place(norm, uncentered, name, tmp_path):
     argv = SMALL + ["--steps", "2", "--norm", norm, "--dtype", "float64", "--out", str(tmp_path / "run")]
-    metrics = job.main(argv + (["--uncentered"] if uncentered else []))
+    metrics = experiment.main(job, argv + (["--uncentered"] if uncentered else []))
     assert list(metrics["networks"]) == ["plain", name]
     assert metrics["fold_relative_gap_at_step_0"] <= 1e-10
     ids = [c["id"] for c in metrics["claims"]]
@@ -173,7 +175,7 @@ def test_other_normalizations_take_batch_norms_place(norm, uncentered, name, tmp
 
 
 def test_norm_none_trains_the_plain_network_alone(tmp_path):
-    metrics = job.main(SMALL + ["--steps", "2", "--norm", "none", "--out", str(tmp_path / "run")])
+    metrics = experiment.main(job, SMALL + ["--steps", "2", "--norm", "none", "--out", str(tmp_path / "run")])
     assert list(metrics["networks"]) == ["plain"] and metrics["fold_relative_gap_at_step_0"] is None
     assert [c["id"] for c in metrics["claims"]] == ["D10-W-Y", "D10-W-DY", "D10-Y-W", "D10-DEPTH"]
 

@@ -6,12 +6,13 @@ import numpy as np
 import pytest
 
 import minibn as mb
+from minibn import experiment
 from experiments import noise_robustness as job
 from minibn.experiment import checkpoint
 from minibn.experiment import claims as C
 from minibn.gradcheck import gradcheck
 
-from .conftest import assert_refused_before_any_work
+from .conftest import assert_refused_before_any_work, assert_rejudge_restores_the_claims
 
 TINY = ["--dim", "40", "--informative", "8", "--sizes", "6,12", "--seeds", "2", "--epochs", "4", "--patience", "2",
         "--test-per-class", "10", "--hidden", "6", "--batch-size", "8", "--workers", "2", "--quiet"]
@@ -126,7 +127,8 @@ def test_the_plateau_protocol_is_the_authors(rng):
 
 def test_a_tiny_run_end_to_end_and_its_resume(tmp_path):
     out = tmp_path / "run"
-    metrics = job.main(TINY + ["--out", str(out)])
+    metrics = experiment.main(job, TINY + ["--out", str(out)])
+    assert_rejudge_restores_the_claims(out)
     saved = json.loads((out / "metrics.json").read_text())
     assert set(saved["best_val_accuracy"]) == set(job.VARIANTS)
     assert all(len(saved["best_val_accuracy"][v][n]) == 2 for v in job.VARIANTS for n in ("6", "12"))
@@ -135,12 +137,13 @@ def test_a_tiny_run_end_to_end_and_its_resume(tmp_path):
     assert all(c["verdict"] in C.VERDICTS for c in saved["claims"])
     for name in ("best_val_accuracy", "validation_curves"):
         assert (out / f"{name}.png").read_bytes()[:4] == b"\x89PNG"
-    # a run killed after some trainings resumes with the rest, to the same numbers
+    # a run killed after some sizes resumes with the rest, to the same numbers
     state = checkpoint.load(out / "checkpoint.ckpt")
-    dropped = "no_bn/n=12/seed=1"
-    del state["record"]["trainings"][dropped]
+    assert sorted(state["record"]["tasks"]) == [f"n={n}/seed={s}" for n in (12, 6) for s in (0, 1)]
+    for seed in (0, 1):  # a size is one task: all its seeds at once
+        del state["record"]["tasks"][f"n=12/seed={seed}"]
     checkpoint.save(out / "checkpoint.ckpt", state)
-    resumed = job.main(["--resume", str(out), "--workers", "1", "--quiet"])
+    resumed = experiment.main(job, ["--resume", str(out), "--workers", "1", "--quiet"])
     assert resumed["best_val_accuracy"] == metrics["best_val_accuracy"]
     assert resumed["epochs"] == metrics["epochs"]
 
@@ -150,7 +153,7 @@ def test_a_tiny_run_end_to_end_and_its_resume(tmp_path):
                                          (["--informative", "2000"], "--informative"), (["--seeds", "0"], "--seeds"),
                                          (["--activation", "tanh"], "--activation"), (["--lr", "-0.1"], "--lr")])
 def test_bad_flags(argv, named, tmp_path, capsys):
-    assert_refused_before_any_work(job.main, argv, named, tmp_path / "run", capsys)
+    assert_refused_before_any_work(lambda argv: experiment.main(job, argv), argv, named, tmp_path / "run", capsys)
 
 
 def _table(bn, none, sizes=("10", "50", "100", "200")):
@@ -208,10 +211,10 @@ def test_the_ensemble_computes_what_each_network_computes_alone(rng):
 def test_training_as_an_ensemble_equals_training_each_network_alone():
     cfg = job.Config(dim=20, informative=5, sizes=(8,), seeds=2, epochs=6, patience=2, test_per_class=10,
                      hidden=6, batch_size=8, dtype="float64", backend="numpy")
-    together = job.train_size({"n": 8, "config": cfg.to_dict()})
+    together = job.ensemble(cfg, "n=8", [0, 1])
     for v in job.VARIANTS:
         for s in (0, 1):
             alone = job.train(cfg, v, 8, s)
-            got = together[job.task_key(v, 8, s)]
+            got = together[s][v]
             assert got["curve"] == pytest.approx(alone["curve"], abs=1e-12), (v, s)
             assert (got["epochs"], got["best_val_accuracy"]) == (alone["epochs"], alone["best_val_accuracy"])

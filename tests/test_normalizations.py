@@ -8,11 +8,11 @@ import pytest
 import minibn as mb
 import minibn.functional as F
 from experiments import normalizations as job
-from minibn import hessian
+from minibn import experiment, hessian
 from minibn.experiment import checkpoint
 from minibn.experiment import claims as C
 
-from .conftest import assert_refused_before_any_work
+from .conftest import assert_refused_before_any_work, assert_rejudge_restores_the_claims
 
 TINY = ["--variants", "l3,l3-uncentered,none", "--seeds", "2", "--epochs", "2", "--train-size", "300",
         "--batch-size", "50", "--hessian-every", "4", "--hessian-images", "200", "--hessian-k", "2",
@@ -85,7 +85,8 @@ def test_the_spectrum_is_of_the_training_mode_loss_and_leaves_running_statistics
 
 def test_a_tiny_run_end_to_end_and_its_resume(tmp_path):
     out = tmp_path / "run"
-    metrics = job.main(TINY + ["--out", str(out)])
+    metrics = experiment.main(job, TINY + ["--out", str(out)])
+    assert_rejudge_restores_the_claims(out)
     saved = json.loads((out / "metrics.json").read_text())
     assert set(saved["best_val_accuracy"]) == {"l3", "l3-uncentered", "none"}
     for v, ts in saved["trainings"].items():
@@ -105,9 +106,9 @@ def test_a_tiny_run_end_to_end_and_its_resume(tmp_path):
         assert (out / f"{name}.png").read_bytes()[:4] == b"\x89PNG"
     # a run killed after some trainings resumes with the rest, to the same numbers
     state = checkpoint.load(out / "checkpoint.ckpt")
-    del state["record"]["trainings"]["l3/seed=0"]
+    del state["record"]["tasks"]["l3/seed=0"]
     checkpoint.save(out / "checkpoint.ckpt", state)
-    resumed = job.main(["--resume", str(out), "--workers", "1", "--quiet"])
+    resumed = experiment.main(job, ["--resume", str(out), "--workers", "1", "--quiet"])
     assert _without_timing(resumed["trainings"]) == _without_timing(metrics["trainings"])
 
 
@@ -157,4 +158,4 @@ def test_significance_and_comparability_rules():
                                          (["--train-size", "129", "--batch-size", "64"], "--batch-size"),
                                          (["--variants", "l2,l2"], "--variants"), (["--lr", "0"], "--lr")])
 def test_bad_flags_are_refused_before_any_work(tmp_path, capsys, argv, named):
-    assert_refused_before_any_work(job.main, argv + ["--quiet"], named, tmp_path / "never", capsys)
+    assert_refused_before_any_work(lambda argv: experiment.main(job, argv), argv + ["--quiet"], named, tmp_path / "never", capsys)

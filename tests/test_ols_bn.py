@@ -6,9 +6,10 @@ import numpy as np
 import pytest
 
 from experiments import ols_bn as job
+from minibn import experiment
 from minibn.experiment import claims as C
 
-from .conftest import assert_refused_before_any_work
+from .conftest import assert_refused_before_any_work, assert_rejudge_restores_the_claims
 
 SMALL = ["--dims", "2,3", "--kappas", "10,100", "--problems", "3", "--max-iter", "3000", "--scan-lr-w", "0.01,1",
          "--scan-lr-a", "0.5,1.1", "--scan-problems", "2", "--scan-max-iter", "400", "--stability-iters", "300", "--quiet"]
@@ -88,7 +89,8 @@ def test_tail_rate_reads_a_geometric_decay():
 
 
 def test_a_small_run_end_to_end(tmp_path):
-    metrics = job.main(SMALL + ["--out", str(tmp_path / "run")])
+    metrics = experiment.main(job, SMALL + ["--out", str(tmp_path / "run")])
+    assert_rejudge_restores_the_claims(tmp_path / "run")
     saved = json.loads((tmp_path / "run" / "metrics.json").read_text())
     assert list(saved["cases"]) == ["d=2,kappa=10", "d=2,kappa=100", "d=3,kappa=10", "d=3,kappa=100"]
     case = saved["cases"]["d=2,kappa=10"]
@@ -111,7 +113,7 @@ def test_a_small_run_end_to_end(tmp_path):
                                          (["--scan-problems", "30"], "--scan-problems"), (["--lr-w", "0"], "--lr-w"),
                                          (["--update", "jacobi"], "--update"), (["--scan-lr-a", "1,,2"], "--scan-lr-a")])
 def test_bad_flags(argv, named, tmp_path, capsys):
-    assert_refused_before_any_work(job.main, argv, named, tmp_path / "run", capsys)
+    assert_refused_before_any_work(lambda argv: experiment.main(job, argv), argv, named, tmp_path / "run", capsys)
 
 
 def _metrics(cases):

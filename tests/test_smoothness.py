@@ -1,5 +1,6 @@
 """minibn.smoothness (Santurkar et al.'s probes and ICS) and experiments/smoothness.py."""
 
+import dataclasses
 import json
 
 import numpy as np
@@ -7,9 +8,11 @@ import pytest
 
 import minibn as mb
 from experiments import smoothness as job
-from minibn import nn, smoothness
+from minibn import experiment, nn, smoothness
 from minibn.experiment import checkpoint
 from minibn.experiment import claims as C
+from .conftest import assert_rejudge_restores_the_claims
+
 
 TINY = ["--seeds", "2", "--width", "8", "--hidden-layers", "2", "--epochs", "1", "--train-size", "300",
         "--batch-size", "50", "--probe-every", "2", "--dln-depth", "4", "--dln-width", "6", "--dln-samples", "200",
@@ -63,9 +66,9 @@ def test_internal_covariate_shift_is_the_gradient_change_from_the_earlier_blocks
 
 @pytest.mark.parametrize("network", ["noisy_bn", "bn", "dln_bn"])
 def test_probing_does_not_change_the_training(network):
-    cfg = dict(job.Config(**dict(job.QUICK, train_size=400, epochs=1, dln_samples=300)).to_dict(), quiet=True)
-    probed = job.task({"network": network, "seed": 3, "config": dict(cfg, probe_every=1)})
-    plain = job.task({"network": network, "seed": 3, "config": dict(cfg, probe_every=10 ** 6)})
+    cfg = job.Config(**dict(job.QUICK, train_size=400, epochs=1, dln_samples=300), quiet=True)
+    probed = job.task(dataclasses.replace(cfg, probe_every=1), network, 3)
+    plain = job.task(dataclasses.replace(cfg, probe_every=10 ** 6), network, 3)
     assert probed["train_loss"] == plain["train_loss"] and probed["final"] == plain["final"]
     assert len(probed["probes"]) == len(probed["train_loss"]) and len(plain["probes"]) == 2  # first and last step
 
@@ -97,7 +100,8 @@ def test_the_rules_decide_from_the_measures():
 
 def test_a_tiny_run_end_to_end_and_its_resume(tmp_path):
     out = tmp_path / "run"
-    metrics = job.main(TINY + ["--out", str(out)])
+    metrics = experiment.main(job, TINY + ["--out", str(out)])
+    assert_rejudge_restores_the_claims(out)
     saved = json.loads((out / "metrics.json").read_text())
     assert set(saved["runs"]) == set(job.MLP_NETWORKS + job.DLN_NETWORKS)
     first = saved["runs"]["bn"][0]
@@ -112,5 +116,5 @@ def test_a_tiny_run_end_to_end_and_its_resume(tmp_path):
     state = checkpoint.load(out / "checkpoint.ckpt")
     del state["record"]["tasks"]["noisy_bn/seed=1"]
     checkpoint.save(out / "checkpoint.ckpt", state)
-    resumed = job.main(["--resume", str(out), "--workers", "1", "--quiet"])
+    resumed = experiment.main(job, ["--resume", str(out), "--workers", "1", "--quiet"])
     assert resumed["summary"] == metrics["summary"]

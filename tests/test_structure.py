@@ -1,5 +1,6 @@
 """The import graph follows the data flow: a lower layer never imports a higher one, not even
-inside a function (two such cycles were broken: backend <-> kernels, module -> fusion -> layers -> module)."""
+inside a function (two such cycles were broken: devices <-> kernels, module -> fusion -> layers -> module); the
+experiments hold their science and the framework the rest."""
 
 import ast
 import subprocess
@@ -54,6 +55,31 @@ def test_import_minibn_imports_neither_numba_nor_cupy():
 
 @pytest.mark.parametrize("path", sorted((ROOT / "kernels").rglob("*.py")), ids=lambda p: str(p.relative_to(ROOT)))
 def test_kernels_work_on_arrays_alone(path):
-    """A kernel sees arrays: it imports nothing of minibn but the backend's array module and its own package."""
+    """A kernel sees arrays: it imports nothing of minibn but the array modules (devices.py) and its own package."""
     imported = _imports(path)
     assert all(m.startswith(("minibn.kernels", "minibn.devices")) for m in imported), sorted(imported)
+
+
+EXPERIMENTS = sorted(p for p in (ROOT.parent / "experiments").glob("[!_]*.py") if p.name != "reproduce.py")
+
+
+def test_every_experiment_file_is_registered():
+    from minibn import experiment
+
+    assert sorted(experiment.registered()) == [p.stem for p in EXPERIMENTS]
+
+
+@pytest.mark.parametrize("path", EXPERIMENTS, ids=lambda p: p.stem)
+def test_an_experiment_leaves_the_grid_the_run_and_the_shared_fields_to_the_framework(path):
+    tree = ast.parse(path.read_text())
+    names = {n.name for n in ast.walk(tree) if isinstance(n, (ast.FunctionDef, ast.ClassDef))}
+    assert not names & {"run", "task_key", "main"}, names & {"run", "task_key", "main"}
+    config = next(n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == "Config")
+    fields = {t.target.id for t in config.body if isinstance(t, ast.AnnAssign)}
+    assert not fields & {"seeds", "workers", "out", "quiet", "backend", "seed"}, fields
+    assert "experiment.Run(" not in path.read_text() and "sys.modules[__name__]" not in path.read_text()
+
+
+def test_the_library_does_not_know_where_the_checkout_is():
+    sources = "\n".join(p.read_text() for p in ROOT.rglob("*.py"))
+    assert "PROJECT_ROOT" not in sources and "PYTHONPATH" not in sources

@@ -14,6 +14,8 @@ from minibn import experiment, sweep
 from minibn.sweep.__main__ import main as sweep_main
 from tests import toy_experiment as toy
 
+TOY_RUN = experiment.load(toy).run
+
 TOY = "tests.toy_experiment"
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -62,7 +64,7 @@ def test_every_point_is_checked_before_any_runs(tmp_path):
 
 
 @pytest.mark.parametrize("argv, message", [
-    (["nope", "--grid", "seed=0"], "no experiment 'nope'"),
+    (["nope", "--grid", "seed=0"], "no experiment named 'nope'"),
     ([TOY], "--grid: give at least one"),
     ([TOY, "--grid", "speed=1"], "no config field"),
     ([TOY, "--grid", "seed=0", "--workers", "0"], "--workers: must be at least 1"),
@@ -90,7 +92,7 @@ def test_a_local_sweep_runs_every_point_and_a_rerun_runs_none(tmp_path, capsys):
     assert [r["point"] for r in rows] == ["lr=0.05,seed=0", "lr=0.05,seed=1", "lr=0.2,seed=0", "lr=0.2,seed=1"]
     assert all(r["status"] == "ok" and r["steps"] == "4" for r in rows)
     for point in table["points"]:
-        direct = toy.run(toy.Config(lr=point["lr"], seed=point["seed"], steps=4, quiet=True,
+        direct = TOY_RUN(toy.Config(lr=point["lr"], seed=point["seed"], steps=4, quiet=True,
                                     out=str(tmp_path / "direct" / point["point"])))
         assert point["final_loss"] == direct["loss"][-1]  # a sweep point is the run itself
         assert point["claims"] == [{"id": "TOY-1", "verdict": direct["claims"][0]["verdict"]}]
@@ -116,7 +118,7 @@ def test_a_point_whose_process_dies_is_run_again(tmp_path):
                             out=tmp_path / "s", workers=2, quiet=True)
     assert marker.exists()  # one point's process was SIGKILLed mid-run
     assert [p["status"] for p in table["points"]] == ["ok", "ok"]
-    direct = toy.run(toy.Config(seed=0, steps=6, quiet=True, out=str(tmp_path / "direct")))
+    direct = TOY_RUN(toy.Config(seed=0, steps=6, quiet=True, out=str(tmp_path / "direct")))
     first = json.loads((tmp_path / "s" / "points" / "seed=0" / "metrics.json").read_text())
     assert first["loss"] == direct["loss"]  # resumed from its checkpoint, as if never killed
 
@@ -174,7 +176,7 @@ def test_a_sweep_on_a_local_dask_cluster_survives_a_killed_worker(tmp_path):
     assert marker.exists()  # a worker process was SIGKILLed in the middle of a point
     assert [p["status"] for p in table["points"]] == ["ok"] * 4
     for point in table["points"]:
-        direct = toy.run(toy.Config(lr=point["lr"], seed=point["seed"], steps=6, quiet=True,
+        direct = TOY_RUN(toy.Config(lr=point["lr"], seed=point["seed"], steps=6, quiet=True,
                                     out=str(tmp_path / "direct" / point["point"])))
         assert point["final_loss"] == direct["loss"][-1]
     rerun = sweep.run_sweep(TOY, {"lr": [0.05, 0.2], "seed": [0, 1]},
@@ -192,7 +194,7 @@ def test_a_sweep_on_an_existing_dask_cluster(tmp_path):
         table = sweep_main([TOY, "--grid", "seed=0,1,2", "--set", "steps=3", "--scheduler", cluster.scheduler_address,
                             "--out", str(tmp_path / "s"), "--quiet"])
     assert [p["status"] for p in table["points"]] == ["ok"] * 3
-    direct = toy.run(toy.Config(seed=2, steps=3, quiet=True, out=str(tmp_path / "direct")))
+    direct = TOY_RUN(toy.Config(seed=2, steps=3, quiet=True, out=str(tmp_path / "direct")))
     assert table["points"][2]["final_loss"] == direct["loss"][-1]  # two threads per worker: points still one at a time
 
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 import dataclasses
 import os
 import signal
-import sys
 import time
 from pathlib import Path
 
@@ -39,37 +38,46 @@ class Config(experiment.Config):
 QUICK = {"steps": 6}
 
 
-def run(cfg: Config, resume: bool = False) -> dict:
-    with experiment.Run("toy_experiment", cfg, resume) as r:
-        rng = np.random.default_rng(cfg.seed)
-        x = mb.tensor(rng.standard_normal((64, 5)).astype(cfg.dtype))
-        y = mb.tensor((rng.standard_normal(64) > 0).astype(np.int64))
-        g = mb.Generator(cfg.seed)
-        net = nn.Sequential(nn.Linear(5, cfg.width, dtype=cfg.dtype, generator=g),
-                            nn.BatchNorm1d(cfg.width, noise=nn.BatchNormNoise(seed=cfg.seed), dtype=cfg.dtype),
-                            nn.ReLU(), nn.Linear(cfg.width, 2, dtype=cfg.dtype, generator=g))
-        opt = mb.optim.SGD(net.parameters(), lr=cfg.lr, momentum=0.9)
-        state = r.state({"net": net, "sgd": opt}, {"loss": [], "draws": []})
-        for step in r.steps(state, cfg.steps, every=cfg.checkpoint_every):
-            if cfg.kill_once and step == (cfg.fail_at or 0) and not Path(cfg.kill_once).exists():
-                Path(cfg.kill_once).write_text("killed")
-                os.kill(os.getpid(), signal.SIGKILL)
-            if cfg.fail_at == step and not cfg.kill_once:
-                raise RuntimeError(f"toy_experiment fails at step {step} as asked")
-            time.sleep(cfg.sleep)
-            idx = batch_indices(cfg.seed, step, 64, 16)
-            opt.zero_grad()
-            loss = F.cross_entropy(net(x[idx]), y[idx])
-            loss.backward()
-            opt.step()
-            state.record["loss"].append(loss.item())
-            state.record["draws"].append(mb.randn(1).item())
-        losses = state.record["loss"]
-        metrics = {"config": cfg.to_dict(), "loss": losses, "draws": state.record["draws"]}
-        metrics["claims"] = [C.claim("TOY-1", "none", "-", "training lowers the loss", "toy", {
-            "first": losses[0], "last": losses[-1]}, "REPRODUCED if the last loss is below the first",
-            lambda e: C.REPRODUCED if e["last"] < e["first"] else C.NOT_REPRODUCED)]
-        return r.finish(metrics, {"loss.png": lambda path: plotting.curves({"loss": {"toy": losses}}, "toy", path)})
+def measure(cfg: Config, run) -> dict:
+    rng = np.random.default_rng(cfg.seed)
+    x = mb.tensor(rng.standard_normal((64, 5)).astype(cfg.dtype))
+    y = mb.tensor((rng.standard_normal(64) > 0).astype(np.int64))
+    g = mb.Generator(cfg.seed)
+    net = nn.Sequential(nn.Linear(5, cfg.width, dtype=cfg.dtype, generator=g),
+                        nn.BatchNorm1d(cfg.width, noise=nn.BatchNormNoise(seed=cfg.seed), dtype=cfg.dtype),
+                        nn.ReLU(), nn.Linear(cfg.width, 2, dtype=cfg.dtype, generator=g))
+    opt = mb.optim.SGD(net.parameters(), lr=cfg.lr, momentum=0.9)
+    state = run.state({"net": net, "sgd": opt}, {"loss": [], "draws": []})
+    for step in run.steps(state, cfg.steps, every=cfg.checkpoint_every):
+        if cfg.kill_once and step == (cfg.fail_at or 0) and not Path(cfg.kill_once).exists():
+            Path(cfg.kill_once).write_text("killed")
+            os.kill(os.getpid(), signal.SIGKILL)
+        if cfg.fail_at == step and not cfg.kill_once:
+            raise RuntimeError(f"toy_experiment fails at step {step} as asked")
+        time.sleep(cfg.sleep)
+        idx = batch_indices(cfg.seed, step, 64, 16)
+        opt.zero_grad()
+        loss = F.cross_entropy(net(x[idx]), y[idx])
+        loss.backward()
+        opt.step()
+        state.record["loss"].append(loss.item())
+        state.record["draws"].append(mb.randn(1).item())
+    return {"loss": state.record["loss"], "draws": state.record["draws"]}
+
+
+claims = C.Claims()
+
+
+@claims.rule("TOY-1")
+def lowers_the_loss(metrics):
+    losses = metrics["loss"]
+    return C.claim("TOY-1", "none", "-", "training lowers the loss", "toy", {"first": losses[0], "last": losses[-1]},
+                   "REPRODUCED if the last loss is below the first",
+                   lambda e: C.REPRODUCED if e["last"] < e["first"] else C.NOT_REPRODUCED)
+
+
+def figures(metrics, folder) -> dict:
+    return {"loss.png": lambda path: plotting.curves({"loss": {"toy": metrics["loss"]}}, "toy", path)}
 
 
 def headline(metrics: dict) -> dict:
@@ -81,4 +89,4 @@ def summary(metrics: dict) -> str:
 
 
 if __name__ == "__main__":
-    experiment.main(sys.modules[__name__])
+    experiment.main(__name__)

@@ -2,10 +2,13 @@
 rule gives on those measurements.
 
 A verdict is never written by hand: :func:`claim` takes the evidence and a ``decide``
-function, and records what ``decide(evidence)`` returns. With several seeds, a difference
-inside the seeds' spread is not a difference: :func:`compare` for independent samples (their
-ranges must not overlap), :func:`paired_compare` for the same seeds under two conditions (an
-exact sign test), or :func:`paired_t_compare` (a paired t-test, for few seeds).
+function, and records what ``decide(evidence)`` returns. An experiment's claims are a
+:class:`Claims`, one rule function per claim (or family of claims), each computing its evidence
+from the run's metrics alone, so that ``rejudge`` can decide them again from a saved
+metrics.json. With several seeds, a difference inside the seeds' spread is not a difference:
+:func:`compare` for independent samples (their ranges must not overlap), :func:`paired_compare`
+for the same seeds under two conditions (an exact sign test), or :func:`paired_t_compare` (a
+paired t-test, for few seeds).
 """
 
 from __future__ import annotations
@@ -33,6 +36,51 @@ def claim(id: str, seed: str, section: str, text: str, setting: str, evidence: d
         raise ValueError(f"claim {id}: decide returned {verdict!r}, not one of {VERDICTS}")
     return {"id": id, "seed": seed, "section": section, "claim": text, "setting": setting,
             "evidence": evidence, "verdict": verdict, "rule": rule}
+
+
+class ClaimError(ValueError):
+    """A claim that cannot be decided from the metrics it was given; the message names the claim
+    and, for missing evidence, the key."""
+
+
+class Claims:
+    """An experiment's claims, in the order they are declared:
+
+        claims = C.Claims()
+
+        @claims.rule("D10-LR1")
+        def lr_one(metrics):            # -> a claim, a list of claims, or None (not applicable)
+            ...
+            return C.claim("D10-LR1", ...)
+
+    ``claims(metrics)`` decides every one; a rule whose metrics lack a key it reads raises
+    :class:`ClaimError` naming the claim and the key (a run saved before the rule asked for it).
+    """
+
+    def __init__(self):
+        self.rules: list = []  # (ids, function)
+
+    def rule(self, *ids: str):
+        """Register the decorated ``function(metrics)`` as the rule of the claims ``ids`` (a family
+        written as "NORM-ACC-<variant>")."""
+        if not ids:
+            raise ValueError("Claims.rule: name the claim ids the rule decides")
+
+        def register(function):
+            self.rules.append((ids, function))
+            return function
+        return register
+
+    def __call__(self, metrics: dict) -> list:
+        out = []
+        for ids, function in self.rules:
+            try:
+                made = function(metrics)
+            except KeyError as exc:
+                raise ClaimError(f"claim {' / '.join(ids)}: the metrics lack {exc.args[0]!r}, which its rule "
+                                 "reads (a run saved before the rule asked for it?)") from exc
+            out.extend([] if made is None else [made] if isinstance(made, dict) else made)
+        return out
 
 
 def compare(a, b) -> int:

@@ -1,7 +1,7 @@
 """The command line of an experiment, generated from its config.
 
     if __name__ == "__main__":
-        experiment.main(sys.modules[__name__])
+        experiment.main(__name__)
 
 Every config field is a flag; ``--quick`` applies the experiment's preset (explicit flags
 override it); ``--resume RUN_DIR`` continues a run from its checkpoint with its saved config,
@@ -13,11 +13,12 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import sys
 from pathlib import Path
 
 from . import checkpoint, rundir
 from .config import ConfigError, flag, from_saved, parse_value
-from .loader import Experiment, load
+from .protocol import Experiment, load
 from .run import check_resume
 
 
@@ -112,9 +113,10 @@ def _resumed_config(exp: Experiment, folder: Path, given: dict):
 
 
 def main(spec, argv=None) -> dict:
-    """Parse the command line of experiment ``spec`` (a module or a name), run it, print its
-    summary and every file it wrote; return its metrics."""
-    exp = load(spec)
+    """Parse the command line of experiment ``spec`` (a module, its name, or ``__name__`` of the
+    script calling it), run it, print its summary, its notes, every verdict and every file it
+    wrote; return its metrics."""
+    exp = load(sys.modules["__main__"] if spec == "__main__" else spec)
     config, resume = parse_args(exp, argv)
     metrics = exp.run(config, resume=resume)
     print(report(exp, metrics))
@@ -122,11 +124,10 @@ def main(spec, argv=None) -> dict:
 
 
 def report(exp: Experiment, metrics: dict) -> str:
-    """The experiment's summary, its claims with their verdicts, and the files written."""
-    summary = exp.summary(metrics)
-    lines = [summary] if summary else []
+    """The experiment's summary and notes, its claims with their verdicts, and the files written."""
+    lines = [exp.summary(metrics)]
     for c in metrics.get("claims", []):
         lines.append(f"{c['verdict']:>14}  {c['id']}: {c['claim']}")
     lines.extend(f"wrote {p}" for p in metrics.get("files", []))
     lines.extend(f"FAILED figure {name}: {error}" for name, error in metrics.get("figure_errors", {}).items())
-    return "\n".join(lines)
+    return "\n".join(line for line in lines if line)

@@ -5,6 +5,11 @@
         lr: float = option(1.0, "learning rate", check=positive)
         steps: int = option(300, "training steps", check=at_least(1), resumable=True)
 
+    @dataclasses.dataclass
+    class Config(experiment.GridConfig):   # a grid of variants x seeds, in worker processes
+        SEEDS = 5                           # the default of --seeds
+        lr: float = option(0.01, "Adam learning rate", check=positive)
+
 Each field becomes a flag (``lr`` -> ``--lr``) with its type, default, help
 and choices; a ``tuple[int, ...]`` or ``tuple[float, ...]`` field is written as
 a comma-separated list (``--sizes 100,200``) of distinct values, and its checks
@@ -12,6 +17,9 @@ apply to every element. :meth:`Config.check` tests every value (types, choices, 
 field's checks, then the experiment's own ``validate`` for rules that tie
 fields together) and raises :class:`ConfigError` naming the flag; the command
 line turns that into an argparse error (exit 2) before anything runs.
+
+``--backend`` is what an experiment computes with: a device and a kernel set
+(:data:`BACKENDS`, applied by :func:`use_backend`).
 """
 
 from __future__ import annotations
@@ -21,7 +29,8 @@ import math
 import types
 import typing
 
-from ..kernels import numba_available
+from ..kernels import KERNEL_SETS, default_kernels, numba_available, set_kernels
+from .parallel import cpu_count
 
 
 class ConfigError(ValueError):
@@ -76,8 +85,17 @@ def finite(value):
         return f"must be a finite number, got {value}"
 
 
-def _default_backend() -> str:
-    return "numba" if numba_available() else "numpy"
+BACKENDS = {"numpy": "cpu", "numba": "cpu", "cupy": "cuda"}  # backend -> its device; the CPU ones name a kernel set
+
+
+def use_backend(backend: str) -> str:
+    """Apply a ``--backend`` choice and return its device: numpy and numba run on the CPU with
+    that kernel set, cupy on the GPU (with CuPy's kernels)."""
+    if backend not in BACKENDS:
+        raise ValueError(f"unknown backend {backend!r}; choose one of {sorted(BACKENDS)}")
+    if backend in KERNEL_SETS:
+        set_kernels(backend)
+    return BACKENDS[backend]
 
 
 @dataclasses.dataclass
@@ -89,8 +107,8 @@ class Config:
 
     out: str | None = option(None, "output folder (default runs/<experiment>/<timestamp>)", metavar="DIR")
     quiet: bool = option(False, "no progress bar", resumable=True)
-    backend: str = option(_default_backend(), "numpy or numba kernels on the CPU, cupy on the GPU",
-                          choices=("numpy", "numba", "cupy"))
+    backend: str = option(default_kernels(), "numpy or numba kernels on the CPU, cupy on the GPU",
+                          choices=tuple(BACKENDS))
     seed: int = option(0, "random seed (initialization, batch order, data subsampling)", check=at_least(0))
     dtype: str = option("float32", "floating-point type of data and parameters", choices=("float32", "float64"))
 
@@ -127,8 +145,30 @@ class Config:
         return dataclasses.asdict(self)
 
 
+@dataclasses.dataclass
+class GridConfig(Config):
+    """The config of an experiment measured on a grid of variants x seeds (``task(cfg, variant,
+    seed)``), each task in one of ``workers`` processes. ``SEEDS`` sets the default of ``seeds``."""
+
+    SEEDS: typing.ClassVar[int] = 3
+
+    seeds: int = option(3, "seeds: --seed, --seed + 1, ... (every variant runs with each)", check=at_least(1))
+    workers: int = option(min(2, cpu_count()), "processes working at once", check=at_least(1), resumable=True)
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if "SEEDS" in vars(cls):  # redefine the inherited field with this default (before @dataclass reads it)
+            field = GridConfig.__dataclass_fields__["seeds"]
+            cls.__annotations__ = {**vars(cls).get("__annotations__", {}), "seeds": int}
+            cls.seeds = dataclasses.field(default=cls.SEEDS, metadata=field.metadata)
+
+    def seed_list(self) -> list:
+        """The seeds the grid runs: seed, seed + 1, ..., seed + seeds - 1."""
+        return list(range(self.seed, self.seed + self.seeds))
+
+
 def _check_cupy() -> None:
-    from .. import devices
+    from .. import devices  # (imported when needed: the config module stays light)
 
     try:
         devices.module_for("cuda")

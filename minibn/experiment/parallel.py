@@ -1,5 +1,6 @@
 """Independent pieces of work in worker processes: a fresh spawned process per worker, with a
-fixed number of BLAS threads, so that results do not depend on how many workers ran them."""
+fixed number of BLAS threads, so that results do not depend on how many workers ran them. A
+spawned process starts with this one's import path, so it finds what this one found."""
 
 from __future__ import annotations
 
@@ -7,8 +8,6 @@ import concurrent.futures
 import contextlib
 import multiprocessing
 import os
-
-from .loader import PROJECT_ROOT
 
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS")
 
@@ -23,11 +22,8 @@ def cpu_count() -> int:
 @contextlib.contextmanager
 def worker_environment(threads: int | None = None):
     """While starting worker processes: ``threads`` BLAS threads each (unless the user set the
-    variables; None leaves them alone), and the project on their import path (for experiments/
-    and the user's own modules)."""
+    variables; None leaves them alone)."""
     changes = {} if threads is None else {k: str(threads) for k in THREAD_VARIABLES if k not in os.environ}
-    paths = [os.getcwd(), str(PROJECT_ROOT), *filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep))]
-    changes["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(paths))
     saved = {k: os.environ.get(k) for k in changes}
     os.environ.update(changes)
     try:

@@ -1,19 +1,46 @@
 """One run of an experiment: its folder, its checkpoints, its numbers, its figures.
 
-    def run(cfg: Config, resume: bool = False) -> dict:
-        with Run("mnist_depth10", cfg, resume) as r:
-            state = r.state({"net": net, "sgd": opt}, record={"loss": []})
-            for step in r.steps(state, cfg.steps, every=cfg.checkpoint_every):
-                ...                                # one step; append to state.record
-            metrics = {...}
-            r.save_metrics(metrics)                # numbers first: metrics.json
-            r.figure("loss.png", draw_loss, metrics)
-        return metrics
+An experiment is a module; the framework drives it (:mod:`minibn.experiment.protocol` says what
+it provides). One measured on a grid of variants x seeds gives a task per unit:
 
-The folder is checked before any work and created on entry; a run that fails before its
-first result (a checkpoint or metrics.json) removes what it created. Leftover temporary
-files of a write killed before its rename are deleted at the start. ``r.files`` lists every
-file written, in order.
+    \"\"\"Loss landscapes with and without batch norm (seed 001 sec. 3).\"\"\"   # the title: first line
+
+    @dataclasses.dataclass
+    class Config(experiment.GridConfig):              # seeds, workers, seed, backend, dtype, out, quiet
+        SEEDS = 5
+        epochs: int = option(20, "training epochs (seed 001's)", check=at_least(1))
+
+    QUICK = {"seeds": 3, "epochs": 2}                 # --quick
+    NOTES = ("Seed 001 ran LeNet on CIFAR-10; this runs an MLP on MNIST.",)
+
+    def variants(cfg): return ("plain", "bn")
+    def task(cfg, variant, seed) -> dict: ...         # one network: train, measure; in a worker process
+    def collect(cfg, results) -> dict: ...            # results[variant][i]: seed i's; the metrics' numbers
+
+    claims = C.Claims()                               # claims(metrics) -> [claim]
+
+    @claims.rule("LAND-VARIANCE")
+    def variance(metrics): return C.claim("LAND-VARIANCE", ..., evidence, rule, decide)
+
+    def figures(metrics, folder): return {"surface.png": lambda path: ...}
+    def summary(metrics): return "..."
+
+and one without a grid measures in one function, with the run at hand for its checkpoints:
+
+    def measure(cfg, run) -> dict:
+        state = run.state({"net": net, "sgd": opt}, record={"loss": []})   # fresh, or loaded on --resume
+        for step in run.steps(state, cfg.steps, every=100):               # checkpointed every 100 steps
+            ...                                                           # append to state.record
+        return {"loss": state.record["loss"]}
+
+Either way the framework writes ``metrics.json`` (the experiment, its title, the config, the
+seeds, the measured numbers and the notes), then decides the claims into it, then draws the
+figures, and prints the summary, the notes and every verdict.
+
+The folder is checked before any work and created on entry; a run that fails before its first
+result (a checkpoint or metrics.json) removes what it created. Leftover temporary files of a
+write killed before its rename are deleted at the start. ``run.files`` lists every file
+written, in order.
 """
 
 from __future__ import annotations
@@ -24,21 +51,8 @@ from pathlib import Path
 from tqdm.auto import tqdm
 
 from .. import fileio, random
-from ..kernels import KERNEL_SETS, set_kernels
-from . import checkpoint, parallel, rundir
-from .config import Config, ConfigError, flag, resume_conflicts
-
-BACKENDS = {"numpy": "cpu", "numba": "cpu", "cupy": "cuda"}
-
-
-def use_backend(backend: str) -> str:
-    """Apply a ``--backend`` choice and return its device: numpy and numba run on the CPU with
-    that kernel set, cupy on the GPU."""
-    if backend not in BACKENDS:
-        raise ValueError(f"unknown backend {backend!r}; choose one of {sorted(BACKENDS)}")
-    if backend in KERNEL_SETS:
-        set_kernels(backend)
-    return BACKENDS[backend]
+from . import checkpoint, grid, parallel, rundir
+from .config import Config, ConfigError, flag, resume_conflicts, use_backend
 
 
 def progress(iterable, quiet: bool = False, **kwargs):
@@ -62,15 +76,34 @@ def check_resume(name: str, config: Config, saved: dict, where) -> None:
                                  f"{Path(where).parent} has already done")
 
 
-class Run:
-    """The context of one run of experiment ``name`` with ``config`` (checked first); with
-    ``resume``, the run continues from the checkpoint in ``config.out``."""
+def draw_figures(figures: dict, folder: Path, name: str) -> tuple:
+    """Draw each figure (file name -> ``draw(path)``) into ``folder``; return (the files written,
+    {file name: error} for those that failed). A figure that fails is reported on stderr: it is
+    never worth the numbers, which are saved before."""
+    written, errors = [], {}
+    for file, draw in figures.items():
+        path = Path(folder) / file
+        try:
+            draw(path)
+        except Exception as exc:
+            errors[file] = f"{type(exc).__name__}: {exc}"
+            print(f"{name}: figure {file} failed ({errors[file]})", file=sys.stderr)
+            continue
+        written.append(path)
+    return written, errors
 
-    def __init__(self, name: str, config: Config, resume: bool = False):
+
+class Run:
+    """The context of one run of ``experiment`` (a :class:`~minibn.experiment.protocol.Experiment`)
+    with ``config`` (checked first); with ``resume``, the run continues from the checkpoint in
+    ``config.out``."""
+
+    def __init__(self, experiment, config: Config, resume: bool = False):
         config.check()
+        name = experiment.name
         if resume and not config.out:
             raise ValueError(f"{name}: resuming needs the run folder (config.out)")
-        self.name, self.config, self.resume = name, config, bool(resume)
+        self.experiment, self.name, self.config, self.resume = experiment, name, config, bool(resume)
         self.path = Path(config.out) if config.out else rundir.default_path(name)
         # a default folder is made on entry, with a suffix if taken: its parent must take it
         rundir.check_output(self.path if config.out else self.path.parent, resume=self.resume)
@@ -81,6 +114,7 @@ class Run:
         self._top = None
         self._has_result = False
         self._saved_step = None
+        self._state = None
 
     def __enter__(self) -> "Run":
         if self.config.out:
@@ -88,6 +122,7 @@ class Run:
         else:  # runs/<name>/<timestamp>, made atomically: a run started in the same second gets its own
             self.path, self._top = rundir.create_unique(self.path)
         self.config.out = str(self.path)
+        self.checkpoint_path = self.path / rundir.CHECKPOINT
         rundir.remove_leftovers(self.path)
         self.device = use_backend(self.config.backend)
         random.manual_seed(self.config.seed)
@@ -102,13 +137,16 @@ class Run:
 
     def state(self, objects: dict, record: dict) -> checkpoint.TrainingState:
         """The training state of ``objects`` (modules, optimizers, schedules, generators) and
-        ``record``: fresh, or when resuming, loaded from the run's checkpoint."""
+        ``record``: fresh, or when resuming, loaded from the run's checkpoint. A run has one."""
+        if self._state is not None:
+            raise RuntimeError(f"{self.name}: a run has one training state (Run.state was called twice)")
         state = checkpoint.TrainingState(objects, record)
         if self.resume:
             saved = checkpoint.load(self.checkpoint_path)
             check_resume(self.name, self.config, saved, self.checkpoint_path)
             state.restore(saved, self.checkpoint_path)
             self._saved_step = state.step
+        self._state = state
         return state
 
     def steps(self, state: checkpoint.TrainingState, total: int, every: int):
@@ -131,20 +169,27 @@ class Run:
         if self._saved_step != state.step:
             self.checkpoint(state)
 
-    def tasks(self, state: checkpoint.TrainingState, fn, todo: list, *, total: int, record, unit: str = "task",
-              workers: int = 1):
-        """Run ``fn`` on each task of ``todo`` in ``workers`` processes (``parallel.imap_unordered``);
-        ``record(result)`` files each result in ``state``, then a checkpoint is written, so that a
-        resumed run does only the tasks still missing. ``total`` counts the done ones too (the
-        progress bar)."""
-        bar = progress(None, self.config.quiet, total=total, initial=total - len(todo), desc=self.name, unit=unit)
+    def grid(self) -> dict:
+        """Every (variant, seed) of the experiment's grid (:mod:`minibn.experiment.grid`), in
+        ``config.workers`` processes, a checkpoint after each job, so that a resumed run computes
+        only what is missing; returns {variant: [the result of each seed, in order]}."""
+        state = self.state({}, {"tasks": {}})
+        done = state.record.get("tasks")
+        if not isinstance(done, dict):
+            raise checkpoint.CheckpointError(f"{self.checkpoint_path} holds no task results (a checkpoint of an "
+                                             "earlier version of this experiment?): start the run again")
+        todo = grid.jobs(self.experiment, self.config, done)
+        variants, seeds = grid.variants_of(self.experiment, self.config), self.config.seed_list()
+        total = len(variants) * (1 if self.experiment.ensembled else len(seeds))
+        bar = progress(None, self.config.quiet, total=total, initial=total - len(todo), desc=self.name, unit="task")
         try:
-            for _, result in parallel.imap_unordered(fn, todo, workers=workers):
-                record(result)
+            for _, result in parallel.imap_unordered(grid.work, todo, workers=self.config.workers):
+                done.update(result)
                 self.checkpoint(state)
                 bar.update(1)
         finally:
             bar.close()
+        return {v: [done[grid.key(v, s)] for s in seeds] for v in variants}
 
     def checkpoint(self, state: checkpoint.TrainingState) -> Path:
         """Write the one-file checkpoint of ``state`` (atomically)."""
@@ -156,9 +201,9 @@ class Run:
 
     # -- results ---------------------------------------------------------------------------------
 
-    def save_metrics(self, metrics: dict, name: str = rundir.METRICS) -> Path:
-        """Write the run's numbers as JSON (NaN and inf as null), atomically."""
-        path = self.path / name
+    def save_metrics(self, metrics: dict) -> Path:
+        """Write the run's numbers as JSON, atomically (:func:`minibn.fileio.save_json`)."""
+        path = self.path / rundir.METRICS
         fileio.save_json(path, metrics)
         self._written(path)
         return path
@@ -170,25 +215,15 @@ class Run:
         self._written(path)
         return path
 
-    def figure(self, name: str, draw, *args, **kwargs) -> Path | None:
-        """``draw(*args, path, **kwargs)``: a figure ``name`` in the run folder. A figure that fails is
-        reported on stderr and in :attr:`figure_errors`; the numbers are already saved."""
-        path = self.path / name
-        try:
-            draw(*args, path, **kwargs)
-        except Exception as exc:  # a figure is never worth the run's results
-            self.figure_errors[name] = f"{type(exc).__name__}: {exc}"
-            print(f"{self.name}: figure {name} failed ({self.figure_errors[name]})", file=sys.stderr)
-            return None
-        self._written(path)
-        return path
+    def draw(self, figures: dict) -> None:
+        """Draw ``figures`` (file name -> ``draw(path)``) into the run folder (:func:`draw_figures`)."""
+        written, errors = draw_figures(figures, self.path, self.name)
+        for path in written:
+            self._written(path)
+        self.figure_errors.update(errors)
 
-    def finish(self, metrics: dict, figures: dict | None = None) -> dict:
-        """Save ``metrics`` (numbers first), then draw ``figures`` (file name -> ``draw(path)``);
-        return the metrics with ``files`` (every file written) and ``figure_errors`` added."""
-        self.save_metrics(metrics)
-        for name, draw in (figures or {}).items():
-            self.figure(name, draw)
+    def result(self, metrics: dict) -> dict:
+        """The metrics with ``files`` (every file written) and ``figure_errors``."""
         return {**metrics, "files": [str(p) for p in self.files], "figure_errors": dict(self.figure_errors)}
 
     def _written(self, path: Path) -> None:

@@ -30,7 +30,7 @@ from pathlib import Path
 from .. import fileio
 from ..experiment import rundir
 from ..experiment.config import ConfigError, field_names, parse_value
-from ..experiment.loader import load
+from ..experiment.protocol import load
 
 POINT_RESULT = "point.json"
 SPEC = "sweep.json"

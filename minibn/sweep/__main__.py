@@ -7,7 +7,7 @@ import sys
 
 from . import SweepError, execute, parse_assignments, plan_sweep
 from ..experiment import OutputError
-from ..experiment.loader import load
+from ..experiment.protocol import load
 
 
 def build_parser() -> argparse.ArgumentParser:
