@@ -2,7 +2,8 @@
 CuPy against PyTorch on CUDA) when both can use one.
 
     python bench/run.py [--quick] [--threads N] [--device auto|cpu|cuda] [--json PATH]
-                        [--markdown PATH] [--only NAME ...]
+                        [--markdown PATH] [--only NAME ...] [--page docs/results/benchmark.md]
+    python bench/run.py --from bench/results/<stamp>.json --page docs/results/benchmark.md
 
 Method: the same thread count for both libraries (NumPy's BLAS, numba and
 torch); before a case is timed, minibn's and PyTorch's results (gradients)
@@ -17,7 +18,8 @@ one step above what the process holds once the inputs exist and freed
 memory has been returned to the system (on the CPU only). On the GPU every
 timed call ends by waiting for the device (``mb.synchronize``,
 ``torch.cuda.synchronize``). Results go to stdout and to bench/results/
-(JSON and markdown), with the machine they were measured on.
+(JSON and markdown), with the machine they were measured on; ``--page`` also writes the table as
+a documentation page, and ``--from`` writes that page from a saved run without running anything.
 """
 
 from __future__ import annotations
@@ -248,8 +250,21 @@ def main(argv=None):
     parser.add_argument("--rounds", type=int, default=None)
     parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
                         help="auto: the CPU, and the GPU too when minibn (CuPy) and PyTorch can both use one")
+    parser.add_argument("--page", metavar="PATH", help="also write the table as a documentation page "
+                                                       "(docs/results/benchmark.md)")
+    parser.add_argument("--from", dest="saved", metavar="JSON", help="run nothing: write --page from this saved "
+                                                                   "run (bench/results/<stamp>.json)")
     parser.add_argument("--memory-child", nargs=3, metavar=("CASE", "LIB", "DTYPE"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.saved:
+        if not args.page:
+            parser.error("--from: give --page PATH, the page to write from the saved run")
+        from minibn import fileio
+
+        saved = fileio.load_json(args.saved)
+        write_page(args.page, markdown(saved["cases"], saved["machine"], saved["command"]), Path(args.saved))
+        print(f"page: {args.page}")
+        return
     set_threads(args.threads)
     if args.memory_child:
         if args.memory_child[1] == "torch":
@@ -303,6 +318,23 @@ def main(argv=None):
     fileio.save_json(json_path, {"machine": info, "command": command, "cases": rows})
     fileio.write_atomic(md_path, (table + "\n").encode())
     print(f"\nJSON: {json_path}\nmarkdown: {md_path}")
+    if args.page:
+        write_page(args.page, table, json_path)
+        print(f"page: {args.page}")
+
+
+def write_page(path, table: str, source: Path) -> None:
+    """The documentation page of one run's table (``source``: the run's JSON, named on the page)."""
+    from minibn import fileio
+
+    try:
+        source = source.resolve().relative_to(HERE.parent)
+    except ValueError:
+        pass
+    text = ("# Speed: the latest run\n\n"
+            f"*Generated from the run saved in `{source}` (again: `python bench/run.py --from {source} --page "
+            f"{path}`); do not edit it by hand.*\n\n" + table + "\n")
+    fileio.write_atomic(path, text.encode())
 
 
 if __name__ == "__main__":

@@ -30,7 +30,7 @@ def main(argv=None) -> int:
         fileio.save_json(args.json, as_json(entries))
         print(f"JSON: {args.json}")
     if args.markdown:
-        fileio.write_atomic(args.markdown, markdown(entries).encode())
+        fileio.write_atomic(args.markdown, markdown(entries, args.markdown).encode())
         print(f"markdown: {args.markdown}")
     return 0
 

@@ -19,9 +19,12 @@ def markdown_table(entries) -> str:
     return "\n".join(lines)
 
 
-def markdown(entries) -> str:
-    """The table, then each entry in full (reading, correction, evidence)."""
-    parts = ["# Formula audit", "", markdown_table(entries), "", "## Entries", ""]
+def markdown(entries, path=None) -> str:
+    """The table, then each entry in full (reading, correction, evidence); ``path``, the file it
+    goes to, is named in the command that writes it again."""
+    command = f"python -m minibn.audit --markdown {path or 'PATH'}"
+    parts = ["# Formula audit: the verdicts", "", f"*Written by `{command}`: every verdict and residual below comes "
+             "from that run; do not edit it by hand.*", "", markdown_table(entries), "", "## Entries", ""]
     for e in entries:
         parts += [f"### {e.id} ({e.seed}, {e.where}): {e.verdict}", "", f"- as written: {e.as_written}",
                   f"- reading: {e.interpretation}"]
