@@ -6,7 +6,7 @@ import re
 import pytest
 
 from experiments import reproduce
-from minibn import experiment
+from minibn import experiment, fileio
 
 TINY = {"width": 8, "depth": 3, "train_size": 300, "steps": 3}
 
@@ -55,6 +55,46 @@ def test_a_failing_experiment_is_reported_and_the_others_still_run(tmp_path, mon
     text = (tmp_path / "r" / "REPRODUCTION.md").read_text()
     assert "| broken | | | | | | FAILED: RuntimeError: toy_experiment fails at step 1" in text
     assert "| fine |" in text and "## Failures" in text
+
+
+def test_rejudge_rebuilds_the_report_from_its_runs_and_docs_get_a_page_per_experiment(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(reproduce, "REGISTRY", {"depth": ("mnist_depth10", TINY),
+                                                "depth_l1": ("mnist_depth10", {**TINY, "norm": "l1"}),
+                                                "toy": ("tests.toy_experiment", {})})
+    out = tmp_path / "report"
+    results = reproduce.main(["--quick", "--out", str(out), "--quiet"])
+    report = (out / "REPRODUCTION.md").read_text()
+    for entry in ("depth", "toy"):  # the claims gone from the runs' metrics
+        metrics = fileio.load_json(out / entry / "metrics.json")
+        fileio.save_json(out / entry / "metrics.json", {k: v for k, v in metrics.items() if k != "claims"})
+    (out / "REPRODUCTION.md").unlink()
+    docs = tmp_path / "docs"
+    again = reproduce.main(["--rejudge", str(out), "--docs", str(docs)])
+    assert [(n, c["id"], c["verdict"]) for n, m in again.items() for c in m["claims"]] == \
+        [(n, c["id"], c["verdict"]) for n, m in results.items() for c in m["claims"]]
+    rebuilt = (out / "REPRODUCTION.md").read_text()
+    assert rebuilt.split("\n", 3)[3] == report.split("\n", 3)[3]  # all but the line saying when it was made
+    assert "`python experiments/reproduce.py --quick --out" in rebuilt and "Claims decided again on" in rebuilt
+    printed = capsys.readouterr().out
+    assert f"wrote {docs / 'index.md'}" in printed and f"wrote {docs / 'mnist_depth10.md'}" in printed
+    page = (docs / "mnist_depth10.md").read_text()
+    assert page.startswith("# Why does batch norm allow a high learning rate?")
+    assert "## depth\n" in page and "## depth_l1\n" in page and "--norm l1" in page
+    assert "**D10-LR1**" in page and "**D10-NORM-L1**" in page and "How each verdict was decided" in page
+    for link in re.findall(r"\]\(([^)]+\.png)\)", page):
+        assert (docs / link).is_file(), link
+    index = (docs / "index.md").read_text()
+    assert "[depth](mnist_depth10.md)" in index and "**NORM-HIGHER-LR**" in index
+    assert (docs / "toy_experiment.md").read_text().startswith("# A tiny experiment on the framework")
+
+
+def test_rejudge_refuses_a_folder_without_a_report_and_flags_that_would_run(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        reproduce.main(["--rejudge", str(tmp_path)])
+    assert exit_.value.code == 2 and "holds no reproduction report" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exit_:
+        reproduce.main(["--rejudge", str(tmp_path), "--quick"])
+    assert exit_.value.code == 2 and "--quick: not with --rejudge" in capsys.readouterr().err
 
 
 def test_bad_arguments_exit_2_before_any_work(tmp_path, capsys):

@@ -134,7 +134,7 @@ def _scalar(func, op):
 
 def hessian(func, inputs, create_graph=False, strict=False, vectorize=False, outer_jacobian_strategy="reverse-mode"):
     """d^2 func / d inputs^2 of a one-element func: a Tensor of shape input.shape * 2, or a tuple of tuples
-    [i][j] over the inputs."""
+    (``h[i][j]`` for inputs i and j)."""
     f = _scalar(func, "hessian")
 
     def gradient(*xs):
