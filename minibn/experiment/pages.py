@@ -3,8 +3,8 @@ them comes from a run's metrics.json and its folder, none is typed.
 
 A page is one experiment with one or more runs of it (the entries of a reproduction report):
 its title and description, then per run the settings that differ from the defaults, the
-summary the run printed, its claims (verdict, evidence and rule) and its figures (copied next
-to the page), then the notes.
+summary the run printed and its claims (verdict, evidence and rule), with the main run's
+figures (copied next to the page), then the notes.
 """
 
 from __future__ import annotations
@@ -79,7 +79,8 @@ def write_page(path: Path, exp: Experiment, runs: list, made: str) -> Path:
         if summary:
             lines += ["```text", summary, "```", ""]
         lines += claims_table(metrics.get("claims", [])) + [""]
-        lines += _figures(path.parent, entry, folder)
+        if entry == runs[0][0]:  # the main run's figures (the others' numbers are in their tables)
+            lines += _figures(path.parent, entry, folder)
     notes = runs[0][1].get("notes", []) if runs else []
     if notes:
         lines += ["## Notes", ""] + [f"- {n}" for n in notes] + [""]
@@ -97,7 +98,9 @@ def _description(exp: Experiment) -> list:
             out += ["```bash"]
             code = True
         elif not indented and code and line.strip():
-            out += ["```"]
+            while out[-1] == "":
+                out.pop()
+            out += ["```", ""]
             code = False
         out.append(line[4:] if code and indented else line)
     while out and not out[-1].strip():
