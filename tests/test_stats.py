@@ -123,3 +123,11 @@ def test_noninferiority_is_scipys_one_sided_test(rng):
         got = S.noninferiority_test(a, b, margin=margin)
         assert got["p"] == pytest.approx(stats.ttest_1samp(a - b, -margin, alternative="greater").pvalue, rel=1e-10)
         assert got["noninferior"] == shown == (got["lower_bound"] > -margin)
+    assert S.noninferiority_test(a, b, margin=0.1)["inferior"] and not S.noninferiority_test(a, b, margin=2)["inferior"]
+
+
+def test_the_partial_correlation_test_is_the_correlation_test_without_covariates(rng):
+    x, y = rng.standard_normal(20), rng.standard_normal(20)
+    x2 = x + 0.3 * y
+    got = S.partial_correlation_test(x2, y, np.zeros((20, 0)))
+    assert got["r"] == pytest.approx(stats.pearsonr(x2, y)[0]) and got["p"] == pytest.approx(stats.pearsonr(x2, y)[1])

@@ -179,21 +179,24 @@ def equivalence_test(a, b=None, *, margin: float, paired: bool = True, ratio: bo
 def noninferiority_test(a, b, *, margin: float, alpha: float = 0.05) -> dict:
     """The one-sided paired t-test that ``a`` is not below ``b`` by ``margin`` or more (H0: mean(a - b)
     <= -margin), for claims such as "trains nearly as well": shown (``noninferior``) when the
-    one-sided (1 - alpha) lower confidence bound of the mean difference is above -margin. Returns
-    the test's name, the margin, the estimate, that bound, p and the count; p is NaN with fewer than
-    2 pairs or no spread."""
+    one-sided (1 - alpha) lower confidence bound of the mean difference is above -margin; the
+    contrary is shown (``inferior``) when the one-sided upper bound is below -margin. Returns the
+    test's name, the margin, the estimate, both bounds, p and the count; p is NaN (and neither
+    shown) with fewer than 2 pairs or no spread."""
     if not margin > 0:
         raise ValueError(f"noninferiority_test: the margin must be > 0, got {margin}")
     d = _pairs(a, b, "noninferiority_test")
     n, estimate = len(d), float(d.mean()) if len(d) else math.nan
     se = _spread(d) / math.sqrt(n) if n >= 2 else math.nan
     if not se > 0:
-        p, bound = math.nan, math.nan
+        p, low, high = math.nan, math.nan, math.nan
     else:
         p = float(_scipy.t.sf((estimate + margin) / se, n - 1))
-        bound = estimate - float(_scipy.t.ppf(1 - alpha, n - 1)) * se
+        half = float(_scipy.t.ppf(1 - alpha, n - 1)) * se
+        low, high = estimate - half, estimate + half
     return {"test": "one-sided paired t (non-inferiority)", "margin": margin, "estimate": estimate,
-            "lower_bound": bound, "level": 1 - alpha, "p": p, "n": int(n), "noninferior": bool(p < alpha)}
+            "lower_bound": low, "upper_bound": high, "level": 1 - alpha, "p": p, "n": int(n),
+            "noninferior": bool(p < alpha), "inferior": bool(high < -margin)}
 
 
 # -- a reported number ----------------------------------------------------------------------------------
@@ -277,6 +280,21 @@ def correlation(x, y) -> float:
     if len(x) < 3 or x.std() == 0 or y.std() == 0:
         return math.nan
     return float(np.corrcoef(x, y)[0, 1])
+
+
+def partial_correlation_test(x, y, covariates) -> dict:
+    """:func:`partial_correlation` r with its two-sided p-value (t = r sqrt(df / (1 - r^2)) on df =
+    n - 2 - k degrees of freedom, k covariate columns) and the count; p NaN where r is."""
+    z = np.asarray(covariates, dtype=float).reshape(len(_values(x)), -1)
+    keep = np.isfinite(_values(x)) & np.isfinite(_values(y)) & np.all(np.isfinite(z), axis=1)
+    n, k = int(keep.sum()), z.shape[1]
+    r = partial_correlation(x, y, z)
+    df = n - 2 - k
+    if not math.isfinite(r) or df < 1:
+        return {"r": r, "p": math.nan, "n": n}
+    if abs(r) >= 1:
+        return {"r": r, "p": 0.0, "n": n}
+    return {"r": r, "p": float(2 * _scipy.t.sf(abs(r) * math.sqrt(df / (1 - r * r)), df)), "n": n}
 
 
 def partial_correlation(x, y, covariates) -> float:
