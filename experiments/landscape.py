@@ -180,40 +180,30 @@ def _setting(cfg: dict) -> str:
             f"{cfg['seeds']} seeds from {cfg['seed']}")
 
 
-def _smaller_with_bn(measure: str):
-    def evidence(metrics):
-        bn, plain = metrics["measures"]["bn"][measure], metrics["measures"]["plain"][measure]
-        return {**C.paired_log_ratio(bn, plain, ("bn", "plain")), "bn_spread": C.spread(bn),
-                "plain_spread": C.spread(plain), "bn_smaller_in_seeds": int(np.sum(np.less(bn, plain)))}
-    return evidence
-
-
-def _decide(e):
-    if e["seeds"] < 2:
-        return C.INCONCLUSIVE
-    return C.REPRODUCED if e["result"] == "smaller with bn" else C.NOT_REPRODUCED
-
-
-RULE = ("per seed, the {what} of the loss surface of each network; paired t-test over the seeds of log10(bn) - "
-        "log10(plain) at p < 0.05: REPRODUCED if batch norm's is significantly smaller, NOT-REPRODUCED if it is "
-        "larger or the difference is inside the seeds' spread; INCONCLUSIVE with one seed")
-
-
 claims = C.Claims()
+SURFACE_MEASURES = {  # claim id: (measure, the document's words, the measure in the rule's words)
+    "LAND-VARIANCE": ("variance", "the variance of the loss landscape with BatchNorm is smaller than that without "
+                      "BatchNorm", "variance of the loss over the grid"),
+    "LAND-LIPSCHITZ": ("lipschitz", "Batch Normalization flattens the loss landscape and improves the Lipschitzness",
+                       "largest gradient norm |grad L| over the grid (central differences), the slice's Lipschitz "
+                       "constant"),
+    "LAND-BETA": ("beta", "Batch Normalization improves the fluctuation of the loss landscape ... improves the "
+                  "beta-smoothness", "largest |eigenvalue| of the slice's 2 x 2 Hessian over the grid (central "
+                  "differences), the slice's beta"),
+}
 
-for _cid, _measure, _text, _what in (
-        ("LAND-VARIANCE", "variance", "the variance of the loss landscape with BatchNorm is smaller than that without "
-         "BatchNorm", "variance over the grid"),
-        ("LAND-LIPSCHITZ", "lipschitz", "Batch Normalization flattens the loss landscape and improves the "
-         "Lipschitzness", "largest gradient norm |grad L| over the grid (central differences), the slice's Lipschitz "
-         "constant,"),
-        ("LAND-BETA", "beta", "Batch Normalization improves the fluctuation of the loss landscape ... improves the "
-         "beta-smoothness", "largest |eigenvalue| of the slice's 2 x 2 Hessian over the grid (central differences), "
-         "the slice's beta,")):
-    def _rule(metrics, cid=_cid, measure=_measure, text=_text, what=_what):
-        return C.claim(cid, DOCUMENT, "sec. 3, Figure 2", text, _setting(metrics["config"]),
-                       _smaller_with_bn(measure)(metrics), RULE.format(what=what), _decide)
-    claims.rule(_cid)(_rule)
+
+@claims.rule(*SURFACE_MEASURES)
+def smoother_surface(metrics):
+    """Each measure of the loss surface smaller with batch norm (seed 001 reads them off Figure 2)."""
+    out = []
+    for cid, (measure, text, what) in SURFACE_MEASURES.items():
+        bn, plain = metrics["measures"]["bn"][measure], metrics["measures"]["plain"][measure]
+        e = {**C.smaller(bn, plain, ("bn", "plain")), "bn_spread": C.spread(bn), "plain_spread": C.spread(plain)}
+        out.append(C.claim(cid, DOCUMENT, "sec. 3, Figure 2", text, _setting(metrics["config"]), e,
+                           C.smaller_rule(what + " of the loss surface"), C.decide_smaller, test=C.SMALLER_TEST,
+                           margin=C.margin(C.SMALLER_FACTOR, "factor (for 'not smaller')")))
+    return out
 
 
 # -- figures and summary ----------------------------------------------------------------------------------

@@ -319,6 +319,9 @@ def probed(metrics):
     return [c for depth in metrics["config"]["probe_depths"] for c in _probe_claims(metrics, metrics["config"], depth)]
 
 
+SIMILAR = 0.02  # "similar performance": final test accuracies within 2 points
+
+
 def _lr_claims(metrics, cfg) -> list:
     acc = metrics["part1"]["accuracy"]
     lrs = sorted(float(k) for k in acc["bn"])
@@ -328,56 +331,80 @@ def _lr_claims(metrics, cfg) -> list:
     bn, plain = acc["bn"][small], acc["plain"][small]
     best = {name: max(_mean(v) for v in acc[name].values()) for name in ("bn", "plain")}
     e = {"lr": min(lrs), "bn": bn, "plain": plain, "plain_folded": acc["plain_folded"][small],
-         "difference_points": 100 * (_mean(bn) - _mean(plain)), "clearly_apart": C.compare(bn, plain),
-         "best_over_lrs": best, "unfinished": [name for name, v in (("bn", bn), ("plain", plain))
-                                               if _mean(v) < best[name] - 0.10]}
+         "difference_points": 100 * (_mean(bn) - _mean(plain)), "seeds": len(bn),
+         "equivalence": C.equivalence_test(bn, plain, margin=SIMILAR), "best_over_lrs": best,
+         "unfinished": [name for name, v in (("bn", bn), ("plain", plain)) if _mean(v) < best[name] - 0.10]}
     out.append(C.claim("LR-SMALL-SIMILAR", DOCUMENT, "Large Learning Rates Are the Key", "with a small learning "
                        "rate (lr = 0.0001) BN and non-BN networks reach similar performance", setting, e,
-                       "final test accuracies at the grid's smallest lr, BN against the He-initialized plain "
-                       "network: REPRODUCED if their seeds' ranges overlap or the means differ by <= 2 points; "
-                       "PARTLY within 5 points; NOT-REPRODUCED otherwise; INCONCLUSIVE if the smallest lr is above "
-                       "1e-4, or if a network there is more than 10 points below its best over the lrs (it has not "
-                       "finished training in --steps steps: the claim is about what the networks reach)",
-                       lambda e: C.INCONCLUSIVE if e["lr"] > 1e-4 or e["unfinished"] else C.REPRODUCED
-                       if e["clearly_apart"] == 0 or abs(e["difference_points"]) <= 2 else C.PARTLY
-                       if abs(e["difference_points"]) <= 5 else C.NOT_REPRODUCED))
+                       "final test accuracies at the grid's smallest lr, BN against the He-initialized plain network, "
+                       f"paired by seed: REPRODUCED if equal within {100 * SIMILAR:g} points (TOST, paired t, alpha "
+                       "0.05; 'similar performance', taken as 2 points of test accuracy); NOT-REPRODUCED if the 90 % "
+                       "interval of the difference lies outside the margin; INCONCLUSIVE otherwise, if the smallest "
+                       "lr is above 1e-4, or if a network there is more than 10 points below its best over the lrs "
+                       "(it has not finished training in --steps steps: the claim is about what the networks reach)",
+                       decide_small_lr, test="TOST (paired t), margin 2 points",
+                       margin=C.margin(100 * SIMILAR, "test accuracy points")))
 
     large = [repr(v) for v in lrs if v >= 0.1]
-    per_lr = {k: {"bn": acc["bn"][k], "plain": acc["plain"][k], "bn_better": C.compare(acc["bn"][k], acc["plain"][k])}
-              for k in large}
+    tests = [C.paired_t_test(acc["bn"][k], acc["plain"][k]) for k in large]
+    adjusted = C.holm([p for _, p in tests])
+    per_lr = {k: {"bn": acc["bn"][k], "plain": acc["plain"][k], "mean_difference": mean, "p": p, "p_holm": q}
+              for k, (mean, p), q in zip(large, tests, adjusted)}
     e = {"large_lrs": [float(k) for k in large], "per_lr": per_lr,
-         "bn_better_at": [float(k) for k, v in per_lr.items() if v["bn_better"] > 0]}
+         "bn_better_at": [float(k) for k, v in per_lr.items() if v["p_holm"] < 0.05 and v["mean_difference"] > 0],
+         "bn_worse_at": [float(k) for k, v in per_lr.items() if v["p_holm"] < 0.05 and v["mean_difference"] < 0]}
     out.append(C.claim("LR-LARGE-BN", DOCUMENT, "Large Learning Rates Are the Key", "networks with BN have a clear "
                        "advantage when the learning rates are large", setting, e,
-                       "at every lr >= 0.1 of the grid, the final test accuracies of BN and the He-initialized plain "
-                       "network, clearly apart when the seeds' ranges do not overlap: REPRODUCED if BN is clearly "
-                       "better at every such lr, PARTLY at some, NOT-REPRODUCED at none; INCONCLUSIVE without an "
-                       "lr >= 0.1", lambda e: C.INCONCLUSIVE if not e["large_lrs"] else C.REPRODUCED
-                       if len(e["bn_better_at"]) == len(e["large_lrs"]) else C.PARTLY if e["bn_better_at"]
-                       else C.NOT_REPRODUCED))
+                       "at every lr >= 0.1 of the grid, BN's final test accuracy against the He-initialized plain "
+                       "network's, paired t-tests over the seeds, Holm-adjusted over those lrs, p < 0.05: REPRODUCED "
+                       "if BN is better at every such lr; PARTLY if at some and worse at none; NOT-REPRODUCED if worse "
+                       "at some; INCONCLUSIVE if no difference is shown or without an lr >= 0.1", decide_large_lr,
+                       test="paired t-tests, Holm-adjusted over the lrs"))
 
     best = {name: max(lrs, key=lambda v: _mean(acc[name][repr(v)])) for name in ("bn", "plain")}
     at_plain_best = repr(best["plain"])
-    e = {"best_lr": best, "bn_best": acc["bn"][repr(best["bn"])], "plain_best": acc["plain"][at_plain_best],
-         "bn_at_plain_best_lr": acc["bn"][at_plain_best],
-         "bn_best_clearly_above_plain_best": C.compare(acc["bn"][repr(best["bn"])], acc["plain"][at_plain_best]),
-         "clearly_apart_at_plain_best_lr": C.compare(acc["bn"][at_plain_best], acc["plain"][at_plain_best])}
-
-    def decide(e):
-        if e["best_lr"]["bn"] <= e["best_lr"]["plain"]:
-            return C.NOT_REPRODUCED
-        if e["clearly_apart_at_plain_best_lr"] > 0:
-            return C.PARTLY
-        return C.REPRODUCED if e["bn_best_clearly_above_plain_best"] > 0 else C.PARTLY
-
+    bn_best, plain_best = acc["bn"][repr(best["bn"])], acc["plain"][at_plain_best]
+    e = {"best_lr": best, "bn_best": bn_best, "plain_best": plain_best, "bn_at_plain_best_lr": acc["bn"][at_plain_best],
+         "bn_best_above_plain_best": dict(zip(("mean_difference", "p"), C.paired_t_test(bn_best, plain_best))),
+         "equal_at_plain_best_lr": C.equivalence_test(acc["bn"][at_plain_best], plain_best, margin=SIMILAR)}
     out.append(C.claim("LR-IS-THE-BENEFIT", DOCUMENT, "Large Learning Rates Are the Key", "enabling high learning "
                        "rates is what makes BN beneficial", setting, e,
-                       "each network's best lr of the grid (by mean final test accuracy): REPRODUCED if BN's best lr "
-                       "is higher than the plain network's, BN at its best is clearly above the plain network at "
-                       "its best, and at the plain network's best lr the two are not clearly apart; PARTLY if BN's "
-                       "best lr is higher but one of the other two fails; NOT-REPRODUCED if BN's best lr is not "
-                       "higher", decide))
+                       "each network's best lr of the grid (by mean final test accuracy): REPRODUCED if BN's best lr is "
+                       "higher than the plain network's, BN at its best is above the plain network at its best (paired "
+                       "t-test, p < 0.05), and at the plain network's best lr the two are equal within "
+                       f"{100 * SIMILAR:g} points (TOST, paired t: the benefit comes through the lr alone); PARTLY if "
+                       "BN's best lr is higher but one of the other two is not shown; NOT-REPRODUCED if BN's best lr is "
+                       "not higher", decide_benefit, test="paired t-test; TOST (paired t), margin 2 points",
+                       margin=C.margin(100 * SIMILAR, "test accuracy points")))
     return out
+
+
+def decide_small_lr(e) -> str:
+    if e["lr"] > 1e-4 or e["unfinished"] or e["seeds"] < 2:
+        return C.INCONCLUSIVE
+    eq = e["equivalence"]
+    if eq["equivalent"]:
+        return C.REPRODUCED
+    if eq["ci"][0] > SIMILAR or eq["ci"][1] < -SIMILAR:
+        return C.NOT_REPRODUCED
+    return C.INCONCLUSIVE
+
+
+def decide_large_lr(e) -> str:
+    if not e["large_lrs"]:
+        return C.INCONCLUSIVE
+    if e["bn_worse_at"]:
+        return C.NOT_REPRODUCED
+    if len(e["bn_better_at"]) == len(e["large_lrs"]):
+        return C.REPRODUCED
+    return C.PARTLY if e["bn_better_at"] else C.INCONCLUSIVE
+
+
+def decide_benefit(e) -> str:
+    if e["best_lr"]["bn"] <= e["best_lr"]["plain"]:
+        return C.NOT_REPRODUCED
+    above = e["bn_best_above_plain_best"]["p"] < 0.05 and e["bn_best_above_plain_best"]["mean_difference"] > 0
+    return C.REPRODUCED if above and e["equal_at_plain_best_lr"]["equivalent"] else C.PARTLY
 
 
 def _probe_claims(metrics, cfg, depth) -> list:
@@ -398,19 +425,14 @@ def _probe_claims(metrics, cfg, depth) -> list:
          "relative_loss_plain": [s["relative_loss"] for run in plain for s in run["one_step"]],
          "relative_loss_bn": [s["relative_loss"] for run in bn for s in run["one_step"]]}
 
-    def one_step(e):
-        p, b = e["plain_median_threshold"], e["bn_median_threshold"]
-        if b <= p:
-            return C.NOT_REPRODUCED
-        return C.REPRODUCED if 1e-3 < p <= 1e-2 + 1e-12 and b >= 10 * p else C.PARTLY
-
     out.append(C.claim(f"ONE-STEP-{tag}", DOCUMENT, "Divergence of NN Without BN", "at the first few updates, the "
                        "network without BN exhibits great relative loss (divergence) when the step size is greater "
                        "than 1e-3; the same does not happen to the network with BN", setting, e,
                        "the smallest alpha of the grid whose step diverges (relative loss > --divergence-ratio), "
                        "median over the probed updates and seeds (never: 10x the largest alpha): REPRODUCED if the "
                        "plain network's is in (1e-3, 1e-2] and BN's at least 10x higher; PARTLY if BN's is higher "
-                       "but not so; NOT-REPRODUCED if BN's is not higher", one_step))
+                       "but not so; NOT-REPRODUCED if BN's is not higher", decide_one_step,
+                       test="threshold on the median over updates and seeds"))
 
     upd = [run["update"] for run in plain]
     ratio_end = [u["rms"][-1][-1] / u["rms"][-1][0] for u in upd]
@@ -424,9 +446,8 @@ def _probe_claims(metrics, cfg, depth) -> list:
                        "several orders of magnitude larger than lower ones", setting, e,
                        "the plain network after one update of --big-step: the last hidden layer's activation RMS "
                        "over the first's, every seed: REPRODUCED if >= 100, PARTLY if >= 10, NOT-REPRODUCED "
-                       "otherwise; INCONCLUSIVE if the activations are not finite",
-                       lambda e: C.INCONCLUSIVE if e["min_ratio"] is None else C.REPRODUCED if e["min_ratio"] >= 100
-                       else C.PARTLY if e["min_ratio"] >= 10 else C.NOT_REPRODUCED))
+                       "otherwise; INCONCLUSIVE if the activations are not finite", decide_orders,
+                       test="threshold on every seed"))
 
     e = {"per_seed": []}
     for u in upd:
@@ -437,22 +458,13 @@ def _probe_claims(metrics, cfg, depth) -> list:
                                   "top_growth": float(growth[-1]), "bottom_growth": float(growth[0]),
                                   "loss_top_correlation": C.correlation(np.log(u["loss"]), np.log(rms[:, -1]))})
 
-    def caused(e):
-        seeds = e["per_seed"]
-        if not all(s["diverged"] for s in seeds):
-            return C.INCONCLUSIVE
-        explode = [s["top_growth"] >= 10 and s["top_growth"] >= 10 * s["bottom_growth"] for s in seeds]
-        follows = [s["loss_top_correlation"] >= 0.9 for s in seeds]
-        if all(explode) and all(follows):
-            return C.REPRODUCED
-        return C.PARTLY if any(explode) else C.NOT_REPRODUCED
-
     out.append(C.claim(f"ACT-CAUSE-{tag}", DOCUMENT, "Step Size", "divergence is caused by exploding activations",
                        setting, e, "along the plain network's update of --big-step (fractions 0 ... 1): "
                        "REPRODUCED if, for every seed, the update diverges, the last hidden layer's RMS grows >= 10x "
                        "and >= 10x more than the first's, and log loss follows log top-layer RMS over the fractions "
                        "(Pearson >= 0.9); PARTLY if the top layer explodes for some seed but not all conditions "
-                       "hold; NOT-REPRODUCED if it does not; INCONCLUSIVE if the update does not diverge", caused))
+                       "hold; NOT-REPRODUCED if it does not; INCONCLUSIVE if the update does not diverge",
+                       decide_cause, test="thresholds and Pearson correlation, every seed"))
 
     def depth_profile(runs):
         stats = [r["activations"] for r in runs]
@@ -474,18 +486,14 @@ def _probe_claims(metrics, cfg, depth) -> list:
 
     e = {"plain": depth_profile(plain), "bn": depth_profile(bn), "at": "initialization"}
 
-    def heat(e):
-        grows = all(f["growth_per_layer"] >= 1.1 and f["r_squared"] >= 0.8 for f in e["plain"]["fit"])
-        flat = e["bn"]["max_over_min_std"] <= 2
-        return C.REPRODUCED if grows and flat else C.PARTLY if grows or flat else C.NOT_REPRODUCED
-
     out.append(C.claim(f"ACT-HEATMAP-{tag}", DOCUMENT, "Activation Heat Map", "with BN the activations stay within a "
                        "roughly constant range across layers, while without it the channels' means and standard "
                        "deviations grow exponentially with depth", setting, e,
                        "at initialization, the mean over channels of each hidden layer's channel standard deviation: "
                        "the plain network's grows exponentially if a line fitted to its log against the layer rises "
                        ">= 10 % a layer with R^2 >= 0.8 (every seed), and BN's is roughly constant if max / min over "
-                       "layers <= 2: REPRODUCED if both, PARTLY if one, NOT-REPRODUCED if neither", heat))
+                       "layers <= 2: REPRODUCED if both, PARTLY if one, NOT-REPRODUCED if neither", decide_heatmap,
+                       test="log-linear fit over the layers (every seed); max / min over the layers"))
 
     p_cos = [run["gradients"]["mean_pairwise_cosine"] for run in plain]
     b_cos = [run["gradients"]["mean_pairwise_cosine"] for run in bn]
@@ -498,9 +506,7 @@ def _probe_claims(metrics, cfg, depth) -> list:
                        setting, e, "at initialization, the mean pairwise cosine of the per-sample gradients of the "
                        "final layer's weights over one batch: REPRODUCED if the plain network's is >= 0.5 for every "
                        "seed and clearly above BN's (ranges apart); PARTLY if clearly above but < 0.5; "
-                       "NOT-REPRODUCED otherwise", lambda e: C.REPRODUCED if e["clearly_apart"] > 0 and
-                       min(e["plain_mean_pairwise_cosine"]) >= 0.5 else C.PARTLY if e["clearly_apart"] > 0
-                       else C.NOT_REPRODUCED))
+                       "NOT-REPRODUCED otherwise", decide_alignment, test="ranges over the seeds apart; threshold"))
 
     inits = cfg["inits"]
     if len(inits) >= 2:
@@ -518,21 +524,59 @@ def _probe_claims(metrics, cfg, depth) -> list:
 
         e = {"plain": summary("plain"), "bn": summary("bn")}
 
-        def decide(e):
-            def matters(s):
-                return s["threshold_max_over_min"] >= 10 or s["cosine_range"] >= 0.3
-            if not matters(e["plain"]):
-                return C.NOT_REPRODUCED
-            return C.PARTLY if matters(e["bn"]) else C.REPRODUCED
-
         out.append(C.claim(f"INIT-{tag}", DOCUMENT, "Random Initialization", "the exploding gradients of networks "
                            "without BN are caused by the random initialization", setting + "; inits " +
                            ",".join(inits), e, "the plain network's first-update divergence threshold and final-layer "
                            "gradient cosine under each initialization: the initialization decides them if the "
                            "threshold varies >= 10x or the cosine by >= 0.3 across initializations: REPRODUCED if it "
                            "does for the plain network and not for BN (batch norm removes the dependence); PARTLY if "
-                           "it does for both; NOT-REPRODUCED if not for the plain network", decide))
+                           "it does for both; NOT-REPRODUCED if not for the plain network", decide_init,
+                           test="thresholds across initializations (medians over the seeds)"))
     return out
+
+
+def decide_one_step(e) -> str:
+    p, b = e["plain_median_threshold"], e["bn_median_threshold"]
+    if b <= p:
+        return C.NOT_REPRODUCED
+    return C.REPRODUCED if 1e-3 < p <= 1e-2 + 1e-12 and b >= 10 * p else C.PARTLY
+
+
+def decide_orders(e) -> str:
+    if e["min_ratio"] is None:
+        return C.INCONCLUSIVE
+    return C.REPRODUCED if e["min_ratio"] >= 100 else C.PARTLY if e["min_ratio"] >= 10 else C.NOT_REPRODUCED
+
+
+def decide_cause(e) -> str:
+    seeds = e["per_seed"]
+    if not all(s["diverged"] for s in seeds):
+        return C.INCONCLUSIVE
+    explode = [s["top_growth"] >= 10 and s["top_growth"] >= 10 * s["bottom_growth"] for s in seeds]
+    follows = [s["loss_top_correlation"] >= 0.9 for s in seeds]
+    if all(explode) and all(follows):
+        return C.REPRODUCED
+    return C.PARTLY if any(explode) else C.NOT_REPRODUCED
+
+
+def decide_heatmap(e) -> str:
+    grows = all(f["growth_per_layer"] >= 1.1 and f["r_squared"] >= 0.8 for f in e["plain"]["fit"])
+    flat = e["bn"]["max_over_min_std"] <= 2
+    return C.REPRODUCED if grows and flat else C.PARTLY if grows or flat else C.NOT_REPRODUCED
+
+
+def decide_alignment(e) -> str:
+    if e["clearly_apart"] > 0:
+        return C.REPRODUCED if min(e["plain_mean_pairwise_cosine"]) >= 0.5 else C.PARTLY
+    return C.NOT_REPRODUCED
+
+
+def decide_init(e) -> str:
+    def matters(s):
+        return s["threshold_max_over_min"] >= 10 or s["cosine_range"] >= 0.3
+    if not matters(e["plain"]):
+        return C.NOT_REPRODUCED
+    return C.PARTLY if matters(e["bn"]) else C.REPRODUCED
 
 
 # -- figures and summary ------------------------------------------------------------------------------------

@@ -30,7 +30,8 @@ from minibn.data import load_mnist, load_mnist_subset
 from minibn.experiment import ConfigError, at_least, at_most, option, positive
 from minibn.experiment import claims as C
 from minibn.experiment.recording import LayerRecord, norm, weight_norms
-from minibn.experiment.training import accuracy, batch_indices, divergence, evaluate
+from minibn.experiment.training import accuracy, batch_indices, divergence, evaluate, running_stats_kept
+from minibn.grad_mode import no_grad
 
 NORMS = {"bn": ("bn", {}), "l1": ("lp", {"p": 1}), "l2": ("lp", {"p": 2}), "l3": ("lp", {"p": 3}),
          "linf": ("lp", {"p": math.inf})}
@@ -64,6 +65,8 @@ class Config(experiment.Config):
     checkpoint_every: int = option(100, "steps between checkpoints", check=at_least(1), resumable=True)
     diverge_rms: float = option(1e4, "an activation root-mean-square above this counts as diverged",
                                 check=positive)
+    factors: tuple[float, ...] = option((0.5, 1.0, 2.0, 4.0), "the interventions at step 0: the hidden weights, "
+                                        "and apart from them the input, times each of these", check=positive)
 
     def validate(self):
         if self.batch_size is not None and self.batch_size > self.train_size:
@@ -80,6 +83,11 @@ NOTES = (
     "on the first batch: --batch-size 64 --no-shuffle --fold-on first-batch.",
     "The seed author's code normalizes with the unbiased batch variance (torch.var's default); batch norm here, "
     "as in PyTorch's BatchNorm1d, uses the biased one (sigma^2 = mean((x - mu)^2)) + eps.",
+    "The claims 'as W grows, Y grows' and their like are tested by intervention at step 0, on the first batch: the "
+    "hidden layers' weights (those a normalization follows) times each of --factors, or the input times them, "
+    "everything else as it is; per layer the norms of the linear output Z (pre-activation), of the activation Y "
+    "(after the normalization and the ReLU), of dL/dY and of dL/dW. Along training the activations are recorded "
+    "after the normalization and the ReLU, which the normalization keeps flat by construction.",
 )
 
 
@@ -150,6 +158,45 @@ def fold_gap(nets: dict, x: mb.Tensor) -> float | None:
     return float(gap)
 
 
+@no_grad()
+def _scaled(layers, weights, factor) -> None:
+    for m, w in zip(layers, weights):
+        m.weight._data[...] = factor * w
+
+
+def intervene(cfg: Config, net, x, y) -> dict:
+    """The norms, per layer, of Z (each linear output), Y (each activation, and the logits), dL/dY and
+    dL/dW on the batch (x, y) for each factor c of --factors: with the hidden linear layers' weights
+    times c ("weights"), and with the input times c ("input"). The network is as it was afterwards:
+    weights, running statistics and its fusion."""
+    linears = [m for m in net if isinstance(m, nn.Linear)]
+    hidden, saved = linears[:-1], [m.weight._data.copy() for m in linears[:-1]]  # on the network's device
+    out = {"factors": list(cfg.factors), "weights": {}, "input": {}}
+    fuse, net.fuse = net.fuse, False  # each module its own node: the linear outputs show
+    try:
+        with running_stats_kept(net), np.errstate(over="ignore", invalid="ignore"):
+            for kind in ("weights", "input"):
+                for c in cfg.factors:
+                    if kind == "weights":
+                        _scaled(hidden, saved, c)
+                    z = []
+                    handles = [m.register_forward_hook(lambda mod, inp, o: z.append(norm(o))) for m in linears]
+                    try:
+                        layers = LayerRecord(net, x * c if kind == "input" else x)
+                    finally:
+                        for h in handles:
+                            h.remove()
+                    grads = mb.grad(F.cross_entropy(layers.logits, y), [m.weight for m in linears])
+                    out[kind][repr(float(c))] = {"pre_activation_norm": z, "activation_norm": layers.activation_norms(),
+                                                 "activation_grad_norm": list(layers.grad_norms),
+                                                 "weight_grad_norm": [norm(g) for g in grads]}
+                    _scaled(hidden, saved, 1.0)
+    finally:
+        _scaled(hidden, saved, 1.0)
+        net.fuse = fuse
+    return out
+
+
 def _empty_record(normalized: bool) -> dict:
     rec = {"loss": [], "train_accuracy": [], "test_accuracy": [], "activation_norm": [],
            "activation_grad_norm": [], "weight_norm": [], "diverged_at": None, "diverged_because": None}
@@ -175,6 +222,9 @@ def measure(cfg: Config, run) -> dict:
     if not state.resumed:
         state.record["fold_relative_gap_at_step_0"] = fold_gap(nets, x_fold)
         state.record["fold_relative_gap_on_train_at_step_0"] = fold_gap(nets, x)
+        idx = batch_indices(cfg.seed, 0, len(x_np), cfg.batch_size, cfg.shuffle)
+        xb, yb = (x, y) if idx is None else (x[idx], y[idx])
+        state.record["interventions"] = {name: intervene(cfg, net, xb, yb) for name, net in nets.items()}
     networks = state.record["networks"]
 
     started = time.perf_counter()
@@ -197,12 +247,13 @@ def measure(cfg: Config, run) -> dict:
     return {"layers": list(range(1, cfg.depth + 1)),
             "fold_relative_gap_at_step_0": state.record["fold_relative_gap_at_step_0"],
             "fold_relative_gap_on_train_at_step_0": state.record["fold_relative_gap_on_train_at_step_0"],
-            "seconds": time.perf_counter() - started, "networks": networks}
+            "interventions": state.record["interventions"], "seconds": time.perf_counter() - started,
+            "networks": networks}
 
 
 def train_step(cfg: Config, step: int, net, opt, xb, yb, xt, yt, rec: dict) -> None:
     """One SGD step of ``net`` with its per-layer norms appended to ``rec``; a diverged network
-    is recorded as such and not updated."""
+    is recorded as such and not updated (its gradients are, while its loss is finite)."""
     layers = LayerRecord(net, xb)
     loss = F.cross_entropy(layers.logits, yb)
     act = layers.activation_norms()
@@ -215,14 +266,17 @@ def train_step(cfg: Config, step: int, net, opt, xb, yb, xt, yt, rec: dict) -> N
         rec["affine_norm"].append([math.hypot(norm(m.weight), norm(m.bias)) for m in net
                                    if isinstance(m, (nn.BatchNorm1d, nn.LpNorm1d))])
     reason = divergence(loss_value, layers.activation_rms(act), cfg.diverge_rms)
+    if reason is not None and not math.isfinite(loss_value):
+        rec["activation_grad_norm"].append([math.nan] * cfg.depth)
+    else:
+        opt.zero_grad()
+        with np.errstate(over="ignore", invalid="ignore"):
+            loss.backward()
+        rec["activation_grad_norm"].append(layers.grad_norms)
     if reason is not None:
         rec["diverged_at"], rec["diverged_because"] = step, reason
-        rec["activation_grad_norm"].append([math.nan] * cfg.depth)
         return
-    opt.zero_grad()
-    loss.backward()
     opt.step()
-    rec["activation_grad_norm"].append(layers.grad_norms)
     if step % cfg.eval_every == 0:
         rec["test_accuracy"].append([step, evaluate(net, xt, yt)])
 
@@ -239,40 +293,71 @@ def _setting(cfg: dict) -> str:
             f"plain network folded on {cfg['fold_on']}")
 
 
-def _follows(driver, response):
-    """Evidence that ``response`` grows with ``driver`` over (step transition, layer) pairs."""
+INVARIANT = 0.01  # "does not grow": within 1 % under the intervention (the normalization's eps moves it less)
+
+
+def _ratios(intervention: dict, kind: str, key: str) -> dict:
+    """{factor: [the layer's norm under the intervention / without it]}: ``key`` of ``kind``
+    ("weights" or "input") over the factors."""
+    base = np.asarray(intervention[kind]["1.0"][key], dtype=float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return {c: (np.asarray(v[key], dtype=float) / base).tolist() for c, v in intervention[kind].items()}
+
+
+def _rises(ratios: dict, layers: slice = slice(None)) -> list:
+    """Per layer, whether the ratio rises strictly with the factor (over the factors, in order)."""
+    order = sorted(ratios, key=float)
+    table = np.asarray([ratios[c] for c in order], dtype=float)[:, layers]
+    return [bool(np.all(np.isfinite(col)) and np.all(np.diff(col) > 0)) for col in table.T]
+
+
+def _gain(intervention: dict) -> dict:
+    """{factor: per layer l >= 2, ||dL/dY_{l-1}|| / ||dL/dY_l|| relative to the factor 1}: how much
+    more layer l amplifies the gradient on its way down when the hidden weights are scaled."""
+    def gains(v):
+        g = np.asarray(v["activation_grad_norm"], dtype=float)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return g[:-1] / g[1:]
+    base = gains(intervention["weights"]["1.0"])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return {c: (gains(v) / base).tolist() for c, v in intervention["weights"].items()}
+
+
+def _trajectory(driver, response) -> dict:
+    """Within each layer, the Pearson correlation over the step transitions of the log growths of
+    ``driver`` and ``response`` (transitions x layers); None with fewer than 3 transitions."""
     driver, response = np.asarray(driver, dtype=float), np.asarray(response, dtype=float)
-    return {"transitions": len(response), "pairs": int(np.isfinite(driver + response).sum()),
-            "correlation": C.correlation(driver, response)}
+    if len(driver) < 3:
+        return {"transitions": len(driver), "within_layer_correlation": None}
+    return {"transitions": len(driver),
+            "within_layer_correlation": [C.correlation(driver[:, l], response[:, l]) for l in range(driver.shape[1])]}
 
 
-def _grew(series, t0, t1) -> list:
-    """value at step t1 / value at step t0, per layer."""
-    a = np.asarray(series, dtype=float)
-    return [float(v) for v in a[t1] / a[t0]]
-
-
-FOLLOW_RULE = ("REPRODUCED if {a} and {b} both grew from step 0 to step {t} in every layer and the step-to-step "
-               "growth of {b} follows that of {a} (Pearson correlation of log growths over (step, layer) pairs "
-               ">= 0.5); PARTLY if only one of the two holds; NOT-REPRODUCED if neither; INCONCLUSIVE if the "
-               "plain network did not diverge (the claim explains a divergence) or fewer than 2 step-to-step "
-               "changes were recorded (growing together over steps cannot be seen)")
-
-
-def _follow_verdict(e):
-    if e["plain_diverged_at"] is None or e["transitions"] < 2:
+def decide_rises(e) -> str:
+    """By intervention: REPRODUCED if the response rises with the factor in every layer, PARTLY in some,
+    NOT-REPRODUCED in none; INCONCLUSIVE without the intervention's numbers."""
+    rises = e["rises_with_factor"]
+    if not rises:
         return C.INCONCLUSIVE
-    both = e["all_layers_grew"]
-    follows = e["correlation"] >= 0.5 if math.isfinite(e["correlation"]) else False
-    return C.REPRODUCED if both and follows else C.PARTLY if both or follows else C.NOT_REPRODUCED
+    return C.REPRODUCED if all(rises) else C.PARTLY if any(rises) else C.NOT_REPRODUCED
 
 
-def _bounded_verdict(key):
-    def decide(e):
-        if e[key] is None or not math.isfinite(e[key]):
-            return C.NOT_REPRODUCED if e[key] is not None else C.INCONCLUSIVE
-        return C.REPRODUCED if e[key] <= 2 else C.PARTLY if e[key] <= 10 else C.NOT_REPRODUCED
-    return decide
+def decide_invariant(e) -> str:
+    """By intervention: the premise first (the linear outputs grow with the weights: the factor of the
+    largest intervention at least half reached), then REPRODUCED if the response stays within the
+    margin of its value at factor 1 for every factor and layer, PARTLY within 10 %, NOT-REPRODUCED else."""
+    if e["largest_pre_activation_growth"] is None or e["largest_pre_activation_growth"] < e["largest_factor"] / 2:
+        return C.INCONCLUSIVE
+    worst = e["largest_deviation"]
+    if worst is None or not np.isfinite(worst):
+        return C.NOT_REPRODUCED
+    return C.REPRODUCED if worst <= INVARIANT else C.PARTLY if worst <= 0.1 else C.NOT_REPRODUCED
+
+
+INTERVENTION = ("by intervention at step 0 on the first batch (--factors: {factors}), {what}: REPRODUCED if it rises "
+                "strictly with the factor in every layer, PARTLY in some, NOT-REPRODUCED in none (a correlation "
+                "along training would mostly be the layer structure: both rise with depth); the within-layer "
+                "correlation over the steps is reported beside it")
 
 
 claims = C.Claims()
@@ -291,91 +376,90 @@ def lr_one(metrics):
     if name is None:
         return None
     plain, other = nets["plain"], nets[name]
-    evidence = {"lr": cfg["lr"], "plain_diverged_at": plain["diverged_at"],
-                "plain_diverged_because": plain["diverged_because"], f"{name}_diverged_at": other["diverged_at"],
+    evidence = {"lr": cfg["lr"], "normalization": name, "plain_diverged_at": plain["diverged_at"],
+                "plain_diverged_because": plain["diverged_because"], "normalized_diverged_at": other["diverged_at"],
                 "steps": cfg["steps"], "normalized_final_test_accuracy": other["final_test_accuracy"]}
-
-    def decide(e, name=name):
-        if e["lr"] != 1:
-            return C.INCONCLUSIVE
-        if e[f"{name}_diverged_at"] is not None or e["plain_diverged_at"] is None:
-            return C.NOT_REPRODUCED
-        return C.REPRODUCED
-
     rule = (f"at lr = 1: REPRODUCED if the plain network diverges within the run and the {name} network "
             "does not; NOT-REPRODUCED if the normalized network diverges or the plain one does not; "
             "INCONCLUSIVE at another lr")
     if cfg["norm"] == "bn":
         return C.claim("D10-LR1", DOCUMENT, "sec. 3", "lr = 1 has been chosen as BN doesn't diverge at this lr, but "
                        "the neural net without BN (initialized at the equivalent point) diverges", _setting(cfg),
-                       evidence, rule, decide)
+                       evidence, rule, decide_lr_one, test="divergence within the run")
     return C.claim(f"D10-NORM-{name.upper()}", DOCUMENT, "sec. 4", f"every normalization enables higher lr ({name}: "
                    "at lr = 1 it does not diverge where the equivalent plain network does)", _setting(cfg), evidence,
-                   rule, decide)
+                   rule, decide_lr_one, test="divergence within the run")
 
 
-@claims.rule("D10-W-Y", "D10-W-DY", "D10-Y-W", "D10-DEPTH")
-def plain_explosion(metrics):
-    with np.errstate(divide="ignore", invalid="ignore"):  # a dead layer's norm is 0, a diverged one's inf
-        return _explosion_claims(metrics["networks"]["plain"], _setting(metrics["config"]))
+def decide_lr_one(e) -> str:
+    if e["lr"] != 1:
+        return C.INCONCLUSIVE
+    if e["normalized_diverged_at"] is not None or e["plain_diverged_at"] is None:
+        return C.NOT_REPRODUCED
+    return C.REPRODUCED
 
 
-@claims.rule("D10-<norm>-Y", "D10-<norm>-DY", "D10-<norm>-AFFINE")
-def normalized_bounded(metrics):
-    name = _normalized(metrics)
-    if name is None:
-        return None
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return _normalized_claims(metrics["networks"][name], name, _setting(metrics["config"]),
-                                  metrics["config"]["depth"])
-
-
-def _feedback_claim(cid, section, text, names, pairing, growth, driver, response, diverged, to_step, setting):
-    """A claim "as A grows, B grows" of the plain network's feedback loop, decided by FOLLOW_RULE."""
-    e = {"plain_diverged_at": diverged, "from_step": 0, "to_step": to_step, **growth, **_follows(driver, response)}
-    e["all_layers_grew"] = bool(all(np.all(np.asarray(g) > 1) for g in growth.values()))
-    rule = FOLLOW_RULE.format(a=names[0], b=names[1], t=names[2]) + "; " + pairing
-    return C.claim(cid, DOCUMENT, section, text, setting, e, rule, _follow_verdict)
-
-
-def _explosion_claims(plain: dict, setting: str) -> list:
-    """Seed 000 sec. 3.1's three reasons for the plain network's explosion, and its depth."""
+@claims.rule("D10-W-Y", "D10-W-DY", "D10-Y-W")
+def plain_feedback(metrics):
+    """Seed 000 sec. 3.1's three reasons for the plain network's explosion, each by intervention."""
+    plain, setting = metrics["networks"]["plain"], _setting(metrics["config"])
+    factors = ", ".join(f"{c:g}" for c in metrics["config"]["factors"])
     act = np.asarray(plain["activation_norm"], dtype=float)          # (steps, layers)
     weights = np.asarray(plain["weight_norm"], dtype=float)
     grads = np.asarray(plain["activation_grad_norm"], dtype=float)
-    last = len(act) - 1                                               # the diverged step, or the last one
-    finite_grads = [t for t in range(len(grads)) if np.all(np.isfinite(grads[t]))]
-    g_last = finite_grads[-1] if finite_grads else 0
-    diverged = plain["diverged_at"]
-    d_act = np.diff(np.log(act), axis=0)                              # (transitions, layers)
-    d_w = np.diff(np.log(weights), axis=0)
-    d_grad = np.diff(np.log(grads[:g_last + 1]), axis=0)
+    finite = [t for t in range(len(grads)) if np.all(np.isfinite(grads[t]))]
+    g_last = finite[-1] if finite else 0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        d_act, d_w = np.diff(np.log(act), axis=0), np.diff(np.log(weights), axis=0)
+        d_grad = np.diff(np.log(grads[:g_last + 1]), axis=0)
     below = np.cumsum(d_w, axis=1)                                    # layers 1..l: what Y_l is a product of
     above = np.cumsum(d_w[:, ::-1], axis=1)[:, ::-1] - d_w            # layers l+1..L: what dL/dY_l passes through
-    n = g_last + 1
-    out = [
-        _feedback_claim("D10-W-Y", "sec. 3.1 (1)", "in the network without BN, as the norm of W grows, the norm of Y "
-                        "grows (Y_l = W Y_{l-1} + B)", ("||W||", "||Y||", "T (divergence)"),
-                        "the growth of ||Y_l|| is paired with the summed log growth of ||W_1|| ... ||W_l||",
-                        {"weight_growth": _grew(weights, 0, last), "activation_growth": _grew(act, 0, last)},
-                        below, d_act, diverged, last, setting),
-        _feedback_claim("D10-W-DY", "sec. 3.1 (2)", "in the network without BN, as the norm of W grows, the norm of "
-                        "dL/dY_{l-1} grows (dL/dY_{l-1} = dL/dY_l W)",
-                        ("||W||", "||dL/dY||", "T' (the last step with finite gradients)"),
-                        "the growth of ||dL/dY_l|| is paired with the summed log growth of ||W_{l+1}|| ... ||W_L||",
-                        {"weight_growth": _grew(weights, 0, g_last), "activation_grad_growth": _grew(grads, 0, g_last)},
-                        above[:n - 1, :-1], d_grad[:, :-1], diverged, g_last, setting),
-        _feedback_claim("D10-Y-W", "sec. 3.1 (3)", "in the network without BN, as the norm of Y_{l-1} grows, the norm "
-                        "of W grows (dL/dW = dL/dY_l Y_{l-1}^T)", ("||Y_{l-1}||", "||W_l||", "T (divergence)"),
-                        "the growth of ||W_l|| over step t -> t+1 is paired with log ||Y_{l-1}|| at step t (the "
-                        "input of the update)",
-                        {"weight_growth": _grew(weights, 0, last), "input_growth": _grew(act[:, :-1], 0, last)},
-                        np.log(act[:-1, :-1]), d_w[:, 1:], diverged, last, setting),
+    i = metrics["interventions"]["plain"]
+    activations = _ratios(i, "weights", "activation_norm")
+    gain = _gain(i)
+    inputs = _ratios(i, "input", "activation_norm")
+    weight_grads = _ratios(i, "input", "weight_grad_norm")
+    base = {"plain_diverged_at": plain["diverged_at"], "factors": metrics["config"]["factors"]}
+    return [
+        C.claim("D10-W-Y", DOCUMENT, "sec. 3.1 (1)", "in the network without BN, as the norm of W grows, the norm of Y "
+                "grows (Y_l = W Y_{l-1} + B)", setting,
+                {**base, "activation_norm_ratio": activations, "rises_with_factor": _rises(activations),
+                 "along_training": _trajectory(below, d_act)},
+                INTERVENTION.format(factors=factors, what="the hidden weights times the factor, ||Y_l|| over its value "
+                                    "at factor 1") + " (the summed log growth of ||W_1|| ... ||W_l|| against that of "
+                "||Y_l||)", decide_rises, test="intervention: the hidden weights scaled"),
+        C.claim("D10-W-DY", DOCUMENT, "sec. 3.1 (2)", "in the network without BN, as the norm of W grows, the norm of "
+                "dL/dY_{l-1} grows (dL/dY_{l-1} = dL/dY_l W)", setting,
+                {**base, "gain_ratio": gain, "rises_with_factor": _rises(gain, slice(0, -1)),
+                 "along_training": _trajectory(above[:g_last, :-1], d_grad[:, :-1]), "steps_with_gradients": len(finite)},
+                INTERVENTION.format(factors=factors, what="the hidden weights times the factor, the gain of each hidden "
+                                    "layer l >= 2 on the gradient's way down, ||dL/dY_{l-1}|| / ||dL/dY_l|| (what W_l "
+                                    "multiplies it by), over its value at factor 1") + " (the summed log growth of "
+                "||W_{l+1}|| ... ||W_L|| against that of ||dL/dY_l||, up to the last step with finite gradients)",
+                decide_rises, test="intervention: the hidden weights scaled"),
+        C.claim("D10-Y-W", DOCUMENT, "sec. 3.1 (3)", "in the network without BN, as the norm of Y_{l-1} grows, the norm "
+                "of W grows (dL/dW = dL/dY_l Y_{l-1}^T)", setting,
+                {**base, "input_activation_ratio": inputs, "weight_grad_ratio": weight_grads,
+                 "rises_with_factor": [r for r, y in zip(_rises(weight_grads, slice(1, None)),
+                                                         _rises(inputs, slice(0, -1))) if y],
+                 "along_training": _trajectory(np.log(act[:-1, :-1]), d_w[:, 1:])},
+                INTERVENTION.format(factors=factors, what="the input times the factor (which scales every Y_{l-1}), "
+                                    "||dL/dW_l||, the size of W_l's update, over its value at factor 1, in the layers "
+                                    "whose input ||Y_{l-1}|| rises with the factor") + " (log ||Y_{l-1}|| at step t "
+                "against the growth of ||W_l|| over t -> t+1)", decide_rises, test="intervention: the input scaled"),
     ]
 
+
+@claims.rule("D10-DEPTH")
+def depth(metrics):
+    """The explosion is exponential in depth, at the plain network's divergence."""
+    plain = metrics["networks"]["plain"]
+    act = np.asarray(plain["activation_norm"], dtype=float)
+    last = len(act) - 1                                               # the diverged step, or the last one
     layers = np.arange(1, act.shape[1] + 1)
-    y = np.log(act[last])
-    e = {"plain_diverged_at": diverged, "step": last, "activation_norm_by_layer": [float(v) for v in act[last]]}
+    with np.errstate(divide="ignore", invalid="ignore"):
+        y = np.log(act[last])
+    e = {"plain_diverged_at": plain["diverged_at"], "step": last, "activation_norm_by_layer": [float(v) for v in act[last]]}
     if np.all(np.isfinite(y)):
         slope, intercept = np.polyfit(layers, y, 1)
         fit = slope * layers + intercept
@@ -383,58 +467,83 @@ def _explosion_claims(plain: dict, setting: str) -> list:
         e.update(growth_per_layer=float(np.exp(slope)), r_squared=r2)
     else:
         e.update(growth_per_layer=None, r_squared=None)
-
-    def depth_verdict(e):
-        if e["plain_diverged_at"] is None:
-            return C.INCONCLUSIVE
-        if e["growth_per_layer"] is None:
-            return C.INCONCLUSIVE
-        if e["growth_per_layer"] > 1 and e["r_squared"] >= 0.9:
-            return C.REPRODUCED
-        return C.PARTLY if e["growth_per_layer"] > 1 else C.NOT_REPRODUCED
-
-    out.append(C.claim("D10-DEPTH", DOCUMENT, "sec. 3.1", "weight, gradient and activation explosion feed each "
-                       "other, which leads to sudden divergence as depth increases (due to exponential growth "
-                       "with depth)", setting, e,
-                       "at the plain network's divergence step, a line fitted to log ||Y_l|| against the layer l: "
-                       "REPRODUCED if it rises (growth factor per layer > 1) with R^2 >= 0.9 (geometric growth); "
-                       "PARTLY if it rises less regularly; NOT-REPRODUCED if it does not rise; INCONCLUSIVE if the "
-                       "plain network did not diverge or its activations are not finite", depth_verdict))
-    return out
+    return C.claim("D10-DEPTH", DOCUMENT, "sec. 3.1", "weight, gradient and activation explosion feed each other, "
+                   "which leads to sudden divergence as depth increases (due to exponential growth with depth)",
+                   _setting(metrics["config"]), e,
+                   "at the plain network's divergence step, a line fitted to log ||Y_l|| against the layer l: "
+                   "REPRODUCED if it rises (growth factor per layer > 1) with R^2 >= 0.9 (geometric growth); "
+                   "PARTLY if it rises less regularly; NOT-REPRODUCED if it does not rise; INCONCLUSIVE if the "
+                   "plain network did not diverge or its activations are not finite", decide_depth,
+                   test="log-linear fit over the layers")
 
 
-def _normalized_claims(rec: dict, name: str, setting: str, depth: int) -> list:
+def decide_depth(e) -> str:
+    if e["plain_diverged_at"] is None or e["growth_per_layer"] is None:
+        return C.INCONCLUSIVE
+    if e["growth_per_layer"] > 1 and e["r_squared"] >= 0.9:
+        return C.REPRODUCED
+    return C.PARTLY if e["growth_per_layer"] > 1 else C.NOT_REPRODUCED
+
+
+@claims.rule("D10-<norm>-Y", "D10-<norm>-DY", "D10-<norm>-AFFINE")
+def normalized_bounded(metrics):
     """Seed 000 sec. 3.1's three reasons why batch norm's activations and gradients stay bounded."""
-    act = np.asarray(rec["activation_norm"], dtype=float)[:, :depth - 1]  # the layers that are normalized
-    grads = np.asarray(rec["activation_grad_norm"], dtype=float)
-    grads = grads[np.all(np.isfinite(grads), axis=1)]
+    name = _normalized(metrics)
+    if name is None:
+        return None
+    cfg, rec = metrics["config"], metrics["networks"][name]
+    setting, factors = _setting(cfg), ", ".join(f"{c:g}" for c in cfg["factors"])
+    i, plain = metrics["interventions"][name], metrics["interventions"]["plain"]
+    hidden = slice(0, cfg["depth"] - 1)  # the layers a normalization follows
+
+    def invariance(key):
+        ratios = _ratios(i, "weights", key)
+        table = np.asarray(list(ratios.values()), dtype=float)[:, hidden]
+        pre = np.asarray(list(_ratios(i, "weights", "pre_activation_norm").values()), dtype=float)[:, hidden]
+        with np.errstate(invalid="ignore"):
+            return {"ratio": ratios, "largest_deviation": float(np.max(np.abs(table - 1))),
+                    "largest_factor": max(cfg["factors"]), "largest_pre_activation_growth": float(np.min(pre.max(0))),
+                    "plain_ratio": _ratios(plain, "weights", key)}
+
+    act = np.asarray(rec["activation_norm"], dtype=float)[:, hidden]
     affine = np.asarray(rec["affine_norm"], dtype=float)
-    across = float(np.max(act.max(1) / act.min(1)))
-    along = float(np.max(np.maximum(act / act[0], act[0] / act)))
-    e = {"steps_recorded": len(act), "max_ratio_across_layers": across, "max_ratio_to_step_0": along,
-         "weight_growth": _grew(rec["weight_norm"], 0, len(act) - 1), "spread": max(across, along)}
-    out = [C.claim(f"D10-{name.upper()}-Y", DOCUMENT, "sec. 3.1 (BN 1)", "with BN, Y does not grow as W grows, due "
-                   "to forward normalization (the activation norms stay flat across layers and steps)", setting, e,
-                   "over the normalized hidden layers and all recorded steps, the larger of (max/min of ||Y_l|| "
-                   "across layers at a step) and (||Y_l(t)|| against ||Y_l(0)||, either way): REPRODUCED if <= 2, "
-                   "PARTLY if <= 10, NOT-REPRODUCED above", _bounded_verdict("spread"))]
-    growth = float(np.max(grads / grads[0])) if len(grads) else None
-    e = {"steps_with_gradients": len(grads), "max_growth_of_dL_dY": growth,
-         "weight_growth": _grew(rec["weight_norm"], 0, len(act) - 1)}
-    out.append(C.claim(f"D10-{name.upper()}-DY", DOCUMENT, "sec. 3.1 (BN 2)", "with BN, dL/dY does not grow as W "
-                       "grows, as sigma in the denominator approximately cancels the effect of w_i", setting, e,
-                       "the largest ||dL/dY_l(t)|| / ||dL/dY_l(0)|| over layers and steps: REPRODUCED if <= 2, "
-                       "PARTLY if <= 10, NOT-REPRODUCED above; INCONCLUSIVE without gradients",
-                       _bounded_verdict("max_growth_of_dL_dY")))
+    e_y = {**invariance("activation_norm"),
+           "along_training_max_ratio_to_step_0": float(np.max(np.maximum(act / act[0], act[0] / act))),
+           "weight_growth": (np.asarray(rec["weight_norm"][-1]) / np.asarray(rec["weight_norm"][0])).tolist()}
+    e_dy = invariance("activation_grad_norm")
     growth = float(np.max(affine / affine[0])) if len(affine) else None
-    e = {"max_growth_of_gamma_beta": growth, "gamma_beta_norm_first": affine[0].tolist() if len(affine) else None,
-         "gamma_beta_norm_last": affine[-1].tolist() if len(affine) else None}
-    out.append(C.claim(f"D10-{name.upper()}-AFFINE", DOCUMENT, "sec. 3.1 (BN 3)", "with BN, gamma and beta do not "
-                       "blow up as dL/dY does not blow up", setting, e,
-                       "the largest ||(gamma_l, beta_l)(t)|| / ||(gamma_l, beta_l)(0)|| over layers and steps: "
-                       "REPRODUCED if <= 2, PARTLY if <= 10, NOT-REPRODUCED above",
-                       _bounded_verdict("max_growth_of_gamma_beta")))
-    return out
+    e_affine = {"max_growth_of_gamma_beta": growth,
+                "gamma_beta_norm_first": affine[0].tolist() if len(affine) else None,
+                "gamma_beta_norm_last": affine[-1].tolist() if len(affine) else None}
+    rule = (f"by intervention at step 0 on the first batch, the hidden weights times each factor of --factors "
+            f"({factors}): the premise, that the linear outputs Z_l = W_l Y_(l-1) grow with W (in every normalized "
+            "layer by at least half the largest factor), or INCONCLUSIVE; then WHAT in every normalized layer over its "
+            f"value at factor 1: REPRODUCED if within {100 * INVARIANT:g} % for every factor (the normalization's eps "
+            "moves it less; the plain network's, beside it, grows), PARTLY within 10 %, NOT-REPRODUCED otherwise")
+    return [
+        C.claim(f"D10-{name.upper()}-Y", DOCUMENT, "sec. 3.1 (BN 1)", "with BN, Y does not grow as W grows, due to "
+                "forward normalization", setting, e_y, rule.replace("WHAT", "||Y_l|| (after the normalization and the "
+                "ReLU)") + "; the activations' flatness along training is reported beside it", decide_invariant,
+                test="intervention: the hidden weights scaled", margin=C.margin(100 * INVARIANT, "% of ||Y_l||")),
+        C.claim(f"D10-{name.upper()}-DY", DOCUMENT, "sec. 3.1 (BN 2)", "with BN, dL/dY does not grow as W grows, as "
+                "sigma in the denominator approximately cancels the effect of w_i", setting, e_dy,
+                rule.replace("WHAT", "||dL/dY_l||"), decide_invariant, test="intervention: the hidden weights scaled",
+                margin=C.margin(100 * INVARIANT, "% of ||dL/dY_l||")),
+        C.claim(f"D10-{name.upper()}-AFFINE", DOCUMENT, "sec. 3.1 (BN 3)", "with BN, gamma and beta do not blow up as "
+                "dL/dY does not blow up", setting, e_affine,
+                "the largest ||(gamma_l, beta_l)(t)|| / ||(gamma_l, beta_l)(0)|| over layers and steps: REPRODUCED if "
+                "<= 2, PARTLY if <= 10, NOT-REPRODUCED above; INCONCLUSIVE without the record",
+                decide_affine, test="threshold over the layers and steps"),
+    ]
+
+
+def decide_affine(e) -> str:
+    g = e["max_growth_of_gamma_beta"]
+    if g is None:
+        return C.INCONCLUSIVE
+    if not math.isfinite(g):
+        return C.NOT_REPRODUCED
+    return C.REPRODUCED if g <= 2 else C.PARTLY if g <= 10 else C.NOT_REPRODUCED
 
 
 # -- figures and summary -----------------------------------------------------------------------

@@ -313,15 +313,26 @@ def _setting(cfg: dict) -> str:
             f"{cfg['seeds']} seeds from {cfg['seed']}, n per class {','.join(map(str, cfg['sizes']))}")
 
 
-def _comparison(table: dict, variant: str, other: str) -> dict:
-    """Per size: mean difference of best validation accuracy (variant - other) over the seeds, its
-    paired t-test p-value, and the verdict of the test."""
+# "when there is less training data": the sizes at which the author's own figure has batch norm without
+# regularization ahead of no batch norm (AUTHOR above: 300 to 800 per class); at 100 and 200 all three sit
+# within a point of each other near 30 %, at 900 and 1000 all are above 98 %.
+LESS_DATA = tuple(n for n, bn, no in zip(AUTHOR_SIZES, AUTHOR["bn_without_reg"], AUTHOR["no_bn"]) if bn > no and no < 98)
+NEAR_CHANCE = 0.05  # a network within 5 points of chance (1 / classes) has learned next to nothing
+
+
+def _comparison(table: dict, variant: str, sizes: list, chance: float) -> dict:
+    """Per size: the mean difference of best validation accuracy (variant - no_bn) over the seeds,
+    its paired t-test p-value and Holm's adjustment over the sizes, the result, and whether both
+    networks are near chance."""
+    tests = {n: C.paired_t_test(table[variant][n], table["no_bn"][n]) for n in sizes}
+    adjusted = dict(zip(sizes, C.holm([p for _, p in tests.values()])))
     out = {}
-    for n in table[variant]:
-        mean, p = C.paired_t_test(table[variant][n], table[other][n])
-        out[n] = {"mean_difference": mean, "p": p,
-                  "result": {1: "better", -1: "worse", 0: "no significant difference"}[
-                      C.paired_t_compare(table[variant][n], table[other][n])]}
+    for n, (mean, p) in tests.items():
+        means = {v: float(sum(table[v][n]) / len(table[v][n])) for v in (variant, "no_bn")}
+        shown = adjusted[n] < 0.05
+        out[n] = {"mean_difference": mean, "p": p, "p_holm": adjusted[n],
+                  "result": "better" if shown and mean > 0 else "worse" if shown and mean < 0 else "not shown",
+                  "means": means, "near_chance": all(m < chance + NEAR_CHANCE for m in means.values())}
     return out
 
 
@@ -330,12 +341,13 @@ claims = C.Claims()
 
 @claims.rule("NOISE-BN-NOREG", "NOISE-BN-REG")
 def bn_with_less_data(metrics):
-    """Batch norm, with and without its reshuffling, against no batch norm at the smaller sizes."""
+    """Batch norm, with and without its reshuffling, against no batch norm where the document has less data."""
     cfg = metrics["config"]
     table = metrics["best_val_accuracy"]
+    chance = 1 / cfg["classes"]
+    ran = sorted(int(n) for n in next(iter(table.values())))
+    sizes = [str(n) for n in ran if n in LESS_DATA]
     out = []
-    sizes = sorted(int(n) for n in next(iter(table.values())))
-    small = [str(n) for n in sizes[:max(1, len(sizes) // 2)]]  # the smaller half of the sizes
     for variant, cid, text in (("bn_without_reg", "NOISE-BN-NOREG", "batchnorm, even without regularization, beats "
                                 "the non-batchnorm network in terms of best validation accuracy, when there is less "
                                 "training data"),
@@ -344,26 +356,33 @@ def bn_with_less_data(metrics):
                                 "there is less training data")):
         if variant not in table or "no_bn" not in table:
             continue
-        per_size = _comparison(table, variant, "no_bn")
-        e = {"smaller_half_of_sizes": [int(n) for n in small], "per_size": per_size,
-             "better_at": [int(n) for n in small if per_size[n]["result"] == "better"],
-             "worse_at": [int(n) for n in small if per_size[n]["result"] == "worse"],
-             "seeds": len(metrics["seeds"])}
-
-        def decide(e):
-            if e["seeds"] < 2:
-                return C.INCONCLUSIVE
-            if len(e["better_at"]) == len(e["smaller_half_of_sizes"]):
-                return C.REPRODUCED
-            return C.PARTLY if e["better_at"] and not e["worse_at"] else C.NOT_REPRODUCED
-
+        per_size = _comparison(table, variant, sizes, chance)
+        e = {"less_data_sizes": list(LESS_DATA), "sizes_run": ran, "compared_at": [int(n) for n in sizes],
+             "per_size": per_size, "chance": chance, "seeds": len(metrics["seeds"]),
+             "better_at": [int(n) for n in sizes if per_size[n]["result"] == "better"],
+             "worse_at": [int(n) for n in sizes if per_size[n]["result"] == "worse"],
+             "near_chance_at": [int(n) for n in sizes if per_size[n]["near_chance"]]}
         out.append(C.claim(cid, DOCUMENT, "sec. 5", text, _setting(cfg), e,
-                           f"over the smaller half of the sizes ({','.join(small)} per class), {variant} against "
-                           "no_bn on the same seeds (same data, same initial weights), paired t-test of the best "
-                           "validation accuracies at p < 0.05: REPRODUCED if better at every one of these sizes; "
-                           "PARTLY if better at some and worse at none; NOT-REPRODUCED otherwise; INCONCLUSIVE with "
-                           "one seed", decide))
+                           f"'less training data' is where the author's figure has BN without regularization ahead: "
+                           f"{LESS_DATA[0]} to {LESS_DATA[-1]} points per class; at each such size run, {variant} "
+                           "against no_bn on the same seeds (same data, same initial weights), paired t-test of the "
+                           "best validation accuracies, Holm-adjusted over those sizes, p < 0.05: REPRODUCED if "
+                           "better at every one; PARTLY if better at some and worse at none; NOT-REPRODUCED if worse "
+                           "at some; INCONCLUSIVE if no difference is shown, if no size of the range was run, with one "
+                           f"seed, or where both networks are within {100 * NEAR_CHANCE:g} points of chance "
+                           f"({100 * chance:g} %)", decide_less_data,
+                           test="paired t-tests, Holm-adjusted over the sizes"))
     return out
+
+
+def decide_less_data(e) -> str:
+    if e["seeds"] < 2 or not e["compared_at"] or e["near_chance_at"]:
+        return C.INCONCLUSIVE
+    if e["worse_at"]:
+        return C.NOT_REPRODUCED
+    if len(e["better_at"]) == len(e["compared_at"]):
+        return C.REPRODUCED
+    return C.PARTLY if e["better_at"] else C.INCONCLUSIVE
 
 
 # -- figures and summary ------------------------------------------------------------------------------

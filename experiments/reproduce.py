@@ -61,20 +61,21 @@ def combined_claims(results: dict) -> list:
     if not per_norm:
         return []
 
-    def decide(e):
-        verdicts = set(e["verdicts"].values())
-        if verdicts == {REPRODUCED}:
-            return REPRODUCED
-        if REPRODUCED in verdicts:
-            return PARTLY
-        return NOT_REPRODUCED if NOT_REPRODUCED in verdicts else INCONCLUSIVE
-
     return [claim("NORM-HIGHER-LR", "000", "sec. 4", "every normalization, whether L1, L3 or L-infinity, centered "
                   "or not, enables higher lr", "the depth-10 runs of this report, one per --norm (see their rows)",
                   {"verdicts": per_norm}, "from the D10-NORM-* verdicts (each: at lr = 1 the normalized network "
                   "does not diverge where its equivalent plain network does): REPRODUCED if all are REPRODUCED, "
                   "PARTLY if some are, NOT-REPRODUCED if none is and one is NOT-REPRODUCED, INCONCLUSIVE otherwise",
-                  decide)]
+                  decide_higher_lr, test="the entries' verdicts")]
+
+
+def decide_higher_lr(e) -> str:
+    verdicts = set(e["verdicts"].values())
+    if verdicts == {REPRODUCED}:
+        return REPRODUCED
+    if REPRODUCED in verdicts:
+        return PARTLY
+    return NOT_REPRODUCED if NOT_REPRODUCED in verdicts else INCONCLUSIVE
 
 
 def parse_args(argv=None):
@@ -233,9 +234,23 @@ def write_docs(docs: Path, out: Path, results: dict, origin: dict) -> list:
         spec = REGISTRY.get(c["entry"], (c["entry"],))[0]
         where = f"[{c['entry']}]({experiment.load(spec).name}.md)" if c["entry"] in REGISTRY else c["entry"]
         lines.append(f"| **{c['id']}**: {pages.cell(c['claim'])} | {where} | **{c['verdict']}** |")
+    lines += ["", "How each claim is decided, and the sameness margins: [the rules](claims.md)."]
     index = docs / "index.md"
     fileio.write_atomic(index, ("\n".join(lines) + "\n").encode())
-    return [index, *written]
+    rules = ["# The rules", "", f"*{made}*", "",
+             "Every claim of the report: the procedure that decides it, the margin within which a claim of sameness "
+             "counts values as the same, and its rule in words (where the margin is justified).", "",
+             "| claim | test | margin |", "| --- | --- | --- |"]
+    rules += [f"| **{c['id']}** | {pages.cell(c.get('test') or '')} | "
+              f"{pages.cell(_margin(c.get('margin')))} |" for c in claims]
+    rules += ["", "## In words", ""] + [f"- **{c['id']}** ({c['entry']}): {c['rule']}" for c in claims]
+    page = docs / "claims.md"
+    fileio.write_atomic(page, ("\n".join(rules) + "\n").encode())
+    return [index, page, *written]
+
+
+def _margin(margin) -> str:
+    return "" if not margin else f"{pages.fmt(margin['value'])} {margin['unit']}"
 
 
 def main(argv=None) -> dict:

@@ -60,3 +60,23 @@ def assert_rejudge_restores_the_claims(folder):
     assert json.dumps(fileio.load_json(folder / "metrics.json")) == json.dumps(metrics)
     assert (checkpoint.read_bytes() if checkpoint.exists() else None) == before
     return again
+
+
+def assert_rules_decide(cases: dict, claims=()):
+    """The rules' own test. ``cases``: {claim id, or a family's prefix ending in "-": (decide,
+    [(verdict, synthetic evidence), ...])}. Every decide gives each listed verdict for its evidence,
+    and can give REPRODUCED and something else (a rule that cannot fail is a defect). Each of
+    ``claims`` (a real run's) has its case, whose decide gives the recorded verdict from the recorded
+    evidence (so the cases test the functions the run used)."""
+    from minibn.experiment import claims as C
+
+    for cid, (decide, verdicts) in cases.items():
+        given = [v for v, _ in verdicts]
+        assert C.REPRODUCED in given and set(given) - {C.REPRODUCED}, f"{cid}: a rule must be able to give both"
+        for verdict, evidence in verdicts:
+            assert decide(evidence) == verdict, (cid, verdict, evidence)
+    for c in claims:
+        key = c["id"] if c["id"] in cases else next((k for k in cases if k.endswith("-") and c["id"].startswith(k)),
+                                                    None)
+        assert key is not None, f"claim {c['id']} has no rule case"
+        assert cases[key][0](c["evidence"]) == c["verdict"], c["id"]

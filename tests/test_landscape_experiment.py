@@ -11,7 +11,7 @@ from experiments import landscape as job
 from minibn.experiment import checkpoint
 from minibn.experiment import claims as C
 
-from .conftest import assert_refused_before_any_work, assert_rejudge_restores_the_claims
+from .conftest import assert_refused_before_any_work, assert_rejudge_restores_the_claims, assert_rules_decide
 
 TINY = ["--seeds", "2", "--width", "8", "--hidden-layers", "2", "--epochs", "1", "--train-size", "400",
         "--batch-size", "50", "--grid", "5", "--line-points", "5", "--surface-samples", "200", "--workers", "2",
@@ -50,7 +50,8 @@ def _metrics(bn, plain, seeds=None):
 @pytest.mark.parametrize("bn, plain, verdict", [
     ([0.1, 0.2, 0.15], [1.0, 1.5, 2.0], C.REPRODUCED),        # smaller in every seed, clearly
     ([2.0, 3.0, 2.5], [1.0, 1.5, 1.2], C.NOT_REPRODUCED),     # larger
-    ([1.0, 0.5, 2.0], [0.8, 1.9, 1.1], C.NOT_REPRODUCED),     # inside the seeds' spread
+    ([1.0, 1.01, 0.99, 1.02, 1.0], [1.01, 1.0, 1.0, 1.01, 0.99], C.NOT_REPRODUCED),  # the same, within a factor 1.25
+    ([1.0, 0.5, 2.0], [0.8, 1.9, 1.1], C.INCONCLUSIVE),       # inside the seeds' spread: neither shown
     ([0.1], [1.0], C.INCONCLUSIVE),                           # one seed
 ])
 def test_the_rules_decide_from_the_measures(bn, plain, verdict):
@@ -64,6 +65,7 @@ def test_a_tiny_run_end_to_end_and_its_resume(tmp_path):
     out = tmp_path / "run"
     metrics = experiment.main(job, TINY + ["--out", str(out)])
     assert_rejudge_restores_the_claims(out)
+    assert_rules_decide(RULES, metrics["claims"])
     saved = json.loads((out / "metrics.json").read_text())
     for network in job.NETWORKS:
         assert len(saved["surfaces"][network]) == 2
@@ -84,3 +86,16 @@ def test_a_tiny_run_end_to_end_and_its_resume(tmp_path):
 def test_bad_flags_are_refused_before_any_work(tmp_path, capsys):
     assert_refused_before_any_work(lambda argv: experiment.main(job, argv), ["--surface-samples", "20000", "--quiet"], "--surface-samples",
                                    tmp_path / "x", capsys)
+
+
+RULES = {cid: (C.decide_smaller, [
+    (C.REPRODUCED, {"seeds": 5, "result": "smaller with bn", "equivalence": {"equivalent": False}}),
+    (C.NOT_REPRODUCED, {"seeds": 5, "result": "larger with bn", "equivalence": {"equivalent": False}}),
+    (C.NOT_REPRODUCED, {"seeds": 5, "result": "no significant difference", "equivalence": {"equivalent": True}}),
+    (C.INCONCLUSIVE, {"seeds": 5, "result": "no significant difference", "equivalence": {"equivalent": False}}),
+    (C.INCONCLUSIVE, {"seeds": 1, "result": "smaller with bn", "equivalence": {"equivalent": False}})])
+    for cid in job.SURFACE_MEASURES}
+
+
+def test_every_rule_gives_each_of_its_verdicts():
+    assert_rules_decide(RULES, job.claims(_metrics([0.1, 0.2, 0.15], [1.0, 1.5, 2.0])))

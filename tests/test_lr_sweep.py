@@ -12,7 +12,7 @@ import minibn.functional as F
 from experiments import lr_sweep as job
 from minibn.experiment import claims as C
 
-from .conftest import assert_refused_before_any_work, assert_rejudge_restores_the_claims
+from .conftest import assert_refused_before_any_work, assert_rejudge_restores_the_claims, assert_rules_decide
 
 TINY = ["--lrs", "0.0001,0.5", "--seeds", "2", "--steps", "4", "--batch-size", "32", "--width", "8", "--depth", "3",
         "--probe-depths", "4", "--train-size", "200", "--probe-steps", "2", "--alphas", "0.001,0.1,10",
@@ -103,35 +103,91 @@ def test_a_tiny_run_end_to_end_and_its_resume(tmp_path):
     for name in ("accuracy_vs_lr", "relative_loss_depth4", "activations_depth4", "channel_heatmaps_depth4",
                  "gradient_heatmap_depth4"):
         assert (out / f"{name}.png").read_bytes()[:4] == b"\x89PNG"
+    assert_rules_decide(RULES, saved["claims"])
     resumed = experiment.main(job, ["--resume", str(out), "--quiet"])  # the sweep's points are all done: only the probes
     assert resumed["part1"] == metrics["part1"] and resumed["claims"] == metrics["claims"]
 
 
 def _part1(bn, plain, folded=None, chance=0.1135):
     lrs = sorted(bn)
-    return {"config": {"lrs": lrs, "probe_depths": [], "train_size": 10000, "width": 100, "seeds": 2, "seed": 0,
+    return {"config": {"lrs": lrs, "probe_depths": [], "train_size": 10000, "width": 100, "seeds": 3, "seed": 0,
                        "depth": 10, "batch_size": 128, "steps": 600},
             "part1": {"chance": chance, "accuracy": {"bn": {repr(k): v for k, v in bn.items()},
                                                      "plain": {repr(k): v for k, v in plain.items()},
                                                      "plain_folded": {repr(k): v for k, v in (folded or plain).items()}}}}
 
 
-def test_learning_rate_rules():
+def test_learning_rate_rules_on_synthetic_runs():
     verdicts = lambda m: {c["id"]: c["verdict"] for c in job.claims(m)}  # noqa: E731
-    paper_like = verdicts(_part1({1e-4: [0.90, 0.91], 0.1: [0.96, 0.97], 1.0: [0.98, 0.985]},
-                                 {1e-4: [0.905, 0.9], 0.1: [0.965, 0.96], 1.0: [0.11, 0.11]}))
-    assert paper_like == {"LR-SMALL-SIMILAR": C.REPRODUCED, "LR-LARGE-BN": C.PARTLY,
-                          "LR-IS-THE-BENEFIT": C.REPRODUCED}
-    untrained = verdicts(_part1({1e-4: [0.12, 0.13], 1.0: [0.9, 0.9]}, {1e-4: [0.11, 0.12], 1.0: [0.11, 0.11]}))
+    paper_like = verdicts(_part1({1e-4: [0.900, 0.910, 0.905], 0.1: [0.960, 0.970, 0.965], 1.0: [0.980, 0.985, 0.982]},
+                                 {1e-4: [0.905, 0.902, 0.908], 0.1: [0.965, 0.961, 0.966], 1.0: [0.11, 0.11, 0.11]}))
+    assert paper_like == {"LR-SMALL-SIMILAR": C.REPRODUCED, "LR-LARGE-BN": C.PARTLY, "LR-IS-THE-BENEFIT": C.REPRODUCED}
+    untrained = verdicts(_part1({1e-4: [0.12, 0.13, 0.125], 1.0: [0.90, 0.91, 0.92]},
+                                {1e-4: [0.11, 0.12, 0.115], 1.0: [0.11, 0.12, 0.10]}))
     assert untrained["LR-SMALL-SIMILAR"] == C.INCONCLUSIVE and untrained["LR-LARGE-BN"] == C.REPRODUCED
-    half_trained = verdicts(_part1({1e-4: [0.80, 0.81], 0.1: [0.96, 0.96]}, {1e-4: [0.94, 0.94], 0.1: [0.95, 0.95]}))
-    assert half_trained["LR-SMALL-SIMILAR"] == C.INCONCLUSIVE  # BN is 15 points below its best: unfinished
-    better_everywhere = verdicts(_part1({1e-4: [0.95, 0.95], 0.1: [0.97, 0.97], 1.0: [0.98, 0.98]},
-                                        {1e-4: [0.80, 0.81], 0.1: [0.90, 0.90], 1.0: [0.11, 0.11]}))
-    assert better_everywhere["LR-SMALL-SIMILAR"] == C.NOT_REPRODUCED
-    assert better_everywhere["LR-IS-THE-BENEFIT"] == C.PARTLY  # BN already clearly better at plain's best lr
-    same_best = verdicts(_part1({1e-4: [0.9, 0.9], 0.1: [0.97, 0.97]}, {1e-4: [0.9, 0.9], 0.1: [0.96, 0.97]}))
-    assert same_best["LR-IS-THE-BENEFIT"] == C.NOT_REPRODUCED
+    better = verdicts(_part1({1e-4: [0.950, 0.952, 0.949], 0.1: [0.970, 0.972, 0.969], 1.0: [0.980, 0.982, 0.979]},
+                             {1e-4: [0.800, 0.810, 0.805], 0.1: [0.900, 0.905, 0.902], 1.0: [0.11, 0.11, 0.11]}))
+    assert better["LR-SMALL-SIMILAR"] == C.NOT_REPRODUCED  # 15 points apart at the smallest lr
+    assert better["LR-IS-THE-BENEFIT"] == C.PARTLY  # BN already better at the plain network's best lr
+    same_best = verdicts(_part1({1e-4: [0.9, 0.91, 0.9], 0.1: [0.97, 0.96, 0.97]},
+                                {1e-4: [0.9, 0.9, 0.91], 0.1: [0.96, 0.97, 0.965]}))
+    assert same_best["LR-IS-THE-BENEFIT"] == C.NOT_REPRODUCED  # the same best lr
+
+
+def _tost(equivalent, ci):
+    return {"equivalent": equivalent, "ci": list(ci)}
+
+
+RULES = {
+    "LR-SMALL-SIMILAR": (job.decide_small_lr, [
+        (C.REPRODUCED, {"lr": 1e-4, "unfinished": [], "seeds": 3, "equivalence": _tost(True, (-0.01, 0.01))}),
+        (C.NOT_REPRODUCED, {"lr": 1e-4, "unfinished": [], "seeds": 3, "equivalence": _tost(False, (0.05, 0.08))}),
+        (C.INCONCLUSIVE, {"lr": 1e-4, "unfinished": [], "seeds": 3, "equivalence": _tost(False, (-0.01, 0.05))}),
+        (C.INCONCLUSIVE, {"lr": 1e-4, "unfinished": ["bn"], "seeds": 3, "equivalence": _tost(True, (0, 0))})]),
+    "LR-LARGE-BN": (job.decide_large_lr, [
+        (C.REPRODUCED, {"large_lrs": [0.1, 1.0], "bn_better_at": [0.1, 1.0], "bn_worse_at": []}),
+        (C.PARTLY, {"large_lrs": [0.1, 1.0], "bn_better_at": [1.0], "bn_worse_at": []}),
+        (C.NOT_REPRODUCED, {"large_lrs": [0.1, 1.0], "bn_better_at": [1.0], "bn_worse_at": [0.1]}),
+        (C.INCONCLUSIVE, {"large_lrs": [0.1, 1.0], "bn_better_at": [], "bn_worse_at": []}),
+        (C.INCONCLUSIVE, {"large_lrs": [], "bn_better_at": [], "bn_worse_at": []})]),
+    "LR-IS-THE-BENEFIT": (job.decide_benefit, [
+        (C.REPRODUCED, {"best_lr": {"bn": 1.0, "plain": 0.1}, "bn_best_above_plain_best": {"p": 0.01, "mean_difference": 0.02},
+                        "equal_at_plain_best_lr": {"equivalent": True}}),
+        (C.PARTLY, {"best_lr": {"bn": 1.0, "plain": 0.1}, "bn_best_above_plain_best": {"p": 0.3, "mean_difference": 0.01},
+                    "equal_at_plain_best_lr": {"equivalent": True}}),
+        (C.NOT_REPRODUCED, {"best_lr": {"bn": 0.1, "plain": 0.1}, "bn_best_above_plain_best": {"p": 0.01,
+                            "mean_difference": 0.02}, "equal_at_plain_best_lr": {"equivalent": True}})]),
+    "ONE-STEP-": (job.decide_one_step, [
+        (C.REPRODUCED, {"plain_median_threshold": 0.01, "bn_median_threshold": 10.0}),
+        (C.PARTLY, {"plain_median_threshold": 1.0, "bn_median_threshold": 10.0}),
+        (C.NOT_REPRODUCED, {"plain_median_threshold": 1.0, "bn_median_threshold": 1.0})]),
+    "ACT-ORDERS-": (job.decide_orders, [(C.REPRODUCED, {"min_ratio": 500.0}), (C.PARTLY, {"min_ratio": 20.0}),
+                                        (C.NOT_REPRODUCED, {"min_ratio": 2.0}), (C.INCONCLUSIVE, {"min_ratio": None})]),
+    "ACT-CAUSE-": (job.decide_cause, [
+        (C.REPRODUCED, {"per_seed": [{"diverged": True, "top_growth": 100.0, "bottom_growth": 2.0,
+                                      "loss_top_correlation": 0.99}]}),
+        (C.PARTLY, {"per_seed": [{"diverged": True, "top_growth": 100.0, "bottom_growth": 2.0,
+                                  "loss_top_correlation": 0.5}]}),
+        (C.NOT_REPRODUCED, {"per_seed": [{"diverged": True, "top_growth": 2.0, "bottom_growth": 2.0,
+                                          "loss_top_correlation": 0.99}]}),
+        (C.INCONCLUSIVE, {"per_seed": [{"diverged": False, "top_growth": 100.0, "bottom_growth": 2.0,
+                                        "loss_top_correlation": 0.99}]})]),
+    "ACT-HEATMAP-": (job.decide_heatmap, [
+        (C.REPRODUCED, {"plain": {"fit": [{"growth_per_layer": 1.5, "r_squared": 0.95}]}, "bn": {"max_over_min_std": 1.1}}),
+        (C.PARTLY, {"plain": {"fit": [{"growth_per_layer": 0.8, "r_squared": 0.95}]}, "bn": {"max_over_min_std": 1.1}}),
+        (C.NOT_REPRODUCED, {"plain": {"fit": [{"growth_per_layer": 0.8, "r_squared": 0.9}]}, "bn": {"max_over_min_std": 5}})]),
+    "GRAD-ALIGN-": (job.decide_alignment, [
+        (C.REPRODUCED, {"clearly_apart": 1, "plain_mean_pairwise_cosine": [0.6, 0.7]}),
+        (C.PARTLY, {"clearly_apart": 1, "plain_mean_pairwise_cosine": [0.1, 0.2]}),
+        (C.NOT_REPRODUCED, {"clearly_apart": 0, "plain_mean_pairwise_cosine": [0.6, 0.7]})]),
+    "INIT-": (job.decide_init, [
+        (C.REPRODUCED, {"plain": {"threshold_max_over_min": 100.0, "cosine_range": 0.0},
+                        "bn": {"threshold_max_over_min": 1.0, "cosine_range": 0.0}}),
+        (C.PARTLY, {"plain": {"threshold_max_over_min": 100.0, "cosine_range": 0.0},
+                    "bn": {"threshold_max_over_min": 100.0, "cosine_range": 0.0}}),
+        (C.NOT_REPRODUCED, {"plain": {"threshold_max_over_min": 1.0, "cosine_range": 0.1},
+                            "bn": {"threshold_max_over_min": 1.0, "cosine_range": 0.0}})]),
+}
 
 
 @pytest.mark.parametrize("argv, named", [(["--lrs", "0"], "--lrs"), (["--alphas", "1,0.1"], "--alphas"),

@@ -11,7 +11,7 @@ from minibn import experiment
 from experiments import mnist_depth10 as job
 from minibn.experiment import claims as C
 
-from .conftest import assert_refused_before_any_work, assert_rejudge_restores_the_claims
+from .conftest import assert_refused_before_any_work, assert_rejudge_restores_the_claims, assert_rules_decide
 
 SMALL = ["--width", "8", "--depth", "3", "--train-size", "300", "--quiet"]
 
@@ -183,65 +183,69 @@ def test_norm_none_trains_the_plain_network_alone(tmp_path):
 # -- the claims' rules, on records made to test them --------------------------------------------------
 
 
-def _record(act, weights, grads, diverged_at=None, affine=None):
-    rec = {"activation_norm": act, "weight_norm": weights, "activation_grad_norm": grads,
-           "diverged_at": diverged_at, "diverged_because": "test" if diverged_at is not None else None,
-           "final_test_accuracy": None if diverged_at is not None else 0.9, "loss": [1.0] * len(act)}
-    if affine is not None:
-        rec["affine_norm"] = affine
-    return rec
+RULES = {
+    "D10-LR1": (job.decide_lr_one, [
+        (C.REPRODUCED, {"lr": 1.0, "plain_diverged_at": 2, "normalized_diverged_at": None}),
+        (C.NOT_REPRODUCED, {"lr": 1.0, "plain_diverged_at": None, "normalized_diverged_at": None}),
+        (C.NOT_REPRODUCED, {"lr": 1.0, "plain_diverged_at": 2, "normalized_diverged_at": 5}),
+        (C.INCONCLUSIVE, {"lr": 0.5, "plain_diverged_at": 2, "normalized_diverged_at": None})]),
+    "D10-NORM-": (job.decide_lr_one, [
+        (C.REPRODUCED, {"lr": 1.0, "plain_diverged_at": 1, "normalized_diverged_at": None}),
+        (C.NOT_REPRODUCED, {"lr": 1.0, "plain_diverged_at": 1, "normalized_diverged_at": 1})]),
+    **{cid: (job.decide_rises, [(C.REPRODUCED, {"rises_with_factor": [True, True]}),
+                                (C.PARTLY, {"rises_with_factor": [True, False]}),
+                                (C.NOT_REPRODUCED, {"rises_with_factor": [False, False]}),
+                                (C.INCONCLUSIVE, {"rises_with_factor": []})])
+       for cid in ("D10-W-Y", "D10-W-DY", "D10-Y-W")},
+    "D10-DEPTH": (job.decide_depth, [
+        (C.REPRODUCED, {"plain_diverged_at": 2, "growth_per_layer": 3.0, "r_squared": 0.98}),
+        (C.PARTLY, {"plain_diverged_at": 2, "growth_per_layer": 3.0, "r_squared": 0.5}),
+        (C.NOT_REPRODUCED, {"plain_diverged_at": 2, "growth_per_layer": 0.8, "r_squared": 0.9}),
+        (C.INCONCLUSIVE, {"plain_diverged_at": None, "growth_per_layer": 3.0, "r_squared": 0.98}),
+        (C.INCONCLUSIVE, {"plain_diverged_at": 2, "growth_per_layer": None, "r_squared": None})]),
+    **{cid: (job.decide_invariant, [
+        (C.REPRODUCED, {"largest_factor": 4.0, "largest_pre_activation_growth": 4.0, "largest_deviation": 1e-5}),
+        (C.PARTLY, {"largest_factor": 4.0, "largest_pre_activation_growth": 4.0, "largest_deviation": 0.05}),
+        (C.NOT_REPRODUCED, {"largest_factor": 4.0, "largest_pre_activation_growth": 4.0, "largest_deviation": 3.0}),
+        (C.NOT_REPRODUCED, {"largest_factor": 4.0, "largest_pre_activation_growth": 4.0, "largest_deviation": math.inf}),
+        (C.INCONCLUSIVE, {"largest_factor": 4.0, "largest_pre_activation_growth": 1.2, "largest_deviation": 1e-5})])
+       for cid in ("D10-BN-Y", "D10-BN-DY")},
+    "D10-BN-AFFINE": (job.decide_affine, [(C.REPRODUCED, {"max_growth_of_gamma_beta": 1.1}),
+                                          (C.PARTLY, {"max_growth_of_gamma_beta": 5.0}),
+                                          (C.NOT_REPRODUCED, {"max_growth_of_gamma_beta": 50.0}),
+                                          (C.INCONCLUSIVE, {"max_growth_of_gamma_beta": None})]),
+}
 
 
-def _metrics(plain, bn, lr=1.0, depth=3):
-    cfg = {**job.Config().to_dict(), "lr": lr, "depth": depth}
-    return {"config": cfg, "networks": {"plain": plain, "bn": bn}}
+def test_every_rule_gives_each_of_its_verdicts_and_decides_a_real_run(tmp_path):
+    metrics = experiment.main(job, SMALL + ["--steps", "3", "--out", str(tmp_path / "run")])
+    assert_rules_decide(RULES, metrics["claims"])
+    assert {c["id"] for c in metrics["claims"]} == {k for k in RULES if not k.endswith("-")}
 
 
-def _by_id(metrics):
-    return {c["id"]: c for c in job.claims(metrics)}
+def test_the_interventions_scale_what_they_say_and_leave_the_network_as_it_was(tmp_path):
+    cfg = job.Config(dtype="float64", width=8, depth=4, train_size=300)
+    x, y, _, _ = job.load_data(cfg)
+    x, y = mb.tensor(x), mb.tensor(y)
+    nets = job.build_networks(cfg, x)
+    before = {n: {k: v.numpy().copy() for k, v in net.state_dict().items()} for n, net in nets.items()}
+    got = {n: job.intervene(cfg, net, x, y) for n, net in nets.items()}
+    for n, net in nets.items():  # weights, running statistics and fusion as they were
+        assert net.fuse and all(np.array_equal(v.numpy(), before[n][k]) for k, v in net.state_dict().items())
+    bn, plain = got["bn"], got["plain"]
+    assert list(bn["weights"]) == ["0.5", "1.0", "2.0", "4.0"]
+    z = np.asarray(bn["weights"]["2.0"]["pre_activation_norm"]) / np.asarray(bn["weights"]["1.0"]["pre_activation_norm"])
+    assert z[0] == pytest.approx(2.0, rel=1e-12)  # the first hidden linear output scales exactly, the others
+    np.testing.assert_allclose(z[1:-1], 2.0, rtol=1e-4)  # nearly (their inputs are normalized, up to eps)
+    np.testing.assert_allclose(bn["weights"]["4.0"]["activation_norm"], bn["weights"]["1.0"]["activation_norm"],
+                               rtol=1e-3)  # the normalization undoes it (up to eps)
+    assert plain["weights"]["4.0"]["activation_norm"][-2] > 10 * plain["weights"]["1.0"]["activation_norm"][-2]
+    assert plain["input"]["2.0"]["activation_norm"][0] > plain["input"]["1.0"]["activation_norm"][0]
 
 
-def _exploding():
-    """Weights growing faster at each step and in deeper layers; activations as the product of the
-    weights below, gradients as the product of those above: the feedback loop of sec. 3.1."""
-    w = [[1.0] * 3]
-    for g in (1.2, 1.5, 2.0):
-        w.append([w[-1][l] * g ** (1 + 0.3 * l) for l in range(3)])
-    act = [[2 * math.prod(w[t][:l + 1]) for l in range(3)] for t in range(4)]
-    grads = [[math.prod(w[t][l + 1:]) * 1.05 ** t for l in range(3)] for t in range(3)] + [[math.nan] * 3]
-    return _record(act, w, grads, diverged_at=3)
-
-
-def _flat(scale=1.0, steps=4):
-    act = [[10.0 * (scale if t == steps - 1 else 1.0)] * 2 + [3.0] for t in range(steps)]
-    return _record(act, [[1.0] * 3] * steps, [[1.0, 0.9, 0.8]] * steps, affine=[[2.0, 2.0]] * steps)
-
-
-def test_claims_reproduced_when_the_numbers_show_it():
-    got = _by_id(_metrics(_exploding(), _flat()))
-    for cid in ("D10-LR1", "D10-W-Y", "D10-W-DY", "D10-Y-W", "D10-DEPTH", "D10-BN-Y", "D10-BN-DY", "D10-BN-AFFINE"):
-        assert got[cid]["verdict"] == C.REPRODUCED, (cid, got[cid]["evidence"])
-
-
-def test_claims_not_reproduced_when_the_numbers_do_not_show_it():
-    shrinking = _record([[1.0, 0.5, 0.25]] * 4, [[1.0, 1.0, 1.0], [0.9] * 3, [0.8] * 3, [0.7] * 3],
-                        [[1.0] * 3] * 3 + [[math.nan] * 3], diverged_at=3)
-    got = _by_id(_metrics(shrinking, _flat(scale=50.0)))
-    assert got["D10-W-Y"]["verdict"] == C.NOT_REPRODUCED
-    assert got["D10-DEPTH"]["verdict"] == C.NOT_REPRODUCED  # activations fall with depth
-    assert got["D10-BN-Y"]["verdict"] == C.NOT_REPRODUCED  # one step 50x its start
-    assert _by_id(_metrics(_exploding(), _flat(scale=5.0)))["D10-BN-Y"]["verdict"] == C.PARTLY
-    bn_diverged = {**_flat(), "diverged_at": 2}
-    assert _by_id(_metrics(_exploding(), bn_diverged))["D10-LR1"]["verdict"] == C.NOT_REPRODUCED
-
-
-def test_claims_inconclusive_when_the_run_cannot_tell():
-    calm = {**_exploding(), "diverged_at": None}
-    got = _by_id(_metrics(calm, _flat()))
-    assert got["D10-LR1"]["verdict"] == C.NOT_REPRODUCED  # the plain network did not diverge
-    for cid in ("D10-W-Y", "D10-W-DY", "D10-Y-W", "D10-DEPTH"):
-        assert got[cid]["verdict"] == C.INCONCLUSIVE  # they explain a divergence that did not happen
-    assert _by_id(_metrics(_exploding(), _flat(), lr=0.5))["D10-LR1"]["verdict"] == C.INCONCLUSIVE
-    early = _record([[1.0, 2.0, 4.0], [2.0, 8.0, 32.0]], [[1.0] * 3, [2.0] * 3], [[1.0] * 3, [math.nan] * 3],
-                    diverged_at=1)
-    assert _by_id(_metrics(early, _flat()))["D10-W-Y"]["verdict"] == C.INCONCLUSIVE  # one step: no co-growth to see
+def test_the_diverging_step_keeps_its_gradients_while_its_loss_is_finite(tmp_path):
+    metrics = experiment.main(job, SMALL + ["--width", "32", "--depth", "6", "--steps", "6", "--lr", "5",
+                                            "--out", str(tmp_path / "run")])
+    plain = metrics["networks"]["plain"]
+    assert plain["diverged_at"] is not None and math.isfinite(plain["loss"][plain["diverged_at"]])
+    assert all(math.isfinite(g) for g in plain["activation_grad_norm"][plain["diverged_at"]])

@@ -12,7 +12,7 @@ from minibn.experiment import checkpoint
 from minibn.experiment import claims as C
 from minibn.gradcheck import gradcheck
 
-from .conftest import assert_refused_before_any_work, assert_rejudge_restores_the_claims
+from .conftest import assert_refused_before_any_work, assert_rejudge_restores_the_claims, assert_rules_decide
 
 TINY = ["--dim", "40", "--informative", "8", "--sizes", "6,12", "--seeds", "2", "--epochs", "4", "--patience", "2",
         "--test-per-class", "10", "--hidden", "6", "--batch-size", "8", "--workers", "2", "--quiet"]
@@ -134,6 +134,7 @@ def test_a_tiny_run_end_to_end_and_its_resume(tmp_path):
     assert all(len(saved["best_val_accuracy"][v][n]) == 2 for v in job.VARIANTS for n in ("6", "12"))
     assert all(1 <= e <= 4 for v in job.VARIANTS for n in ("6", "12") for e in saved["epochs"][v][n])
     assert [c["id"] for c in saved["claims"]] == ["NOISE-BN-NOREG", "NOISE-BN-REG"]
+    assert_rules_decide(RULES, saved["claims"])
     assert all(c["verdict"] in C.VERDICTS for c in saved["claims"])
     for name in ("best_val_accuracy", "validation_curves"):
         assert (out / f"{name}.png").read_bytes()[:4] == b"\x89PNG"
@@ -156,26 +157,50 @@ def test_bad_flags(argv, named, tmp_path, capsys):
     assert_refused_before_any_work(lambda argv: experiment.main(job, argv), argv, named, tmp_path / "run", capsys)
 
 
-def _table(bn, none, sizes=("10", "50", "100", "200")):
+def _table(bn, none, sizes=("100", "300", "500", "1000")):
     return {"config": {**job.Config(sizes=tuple(map(int, sizes))).to_dict(), "seeds": len(bn[0])},
             "seeds": list(range(len(bn[0]))),
             "best_val_accuracy": {"bn_without_reg": dict(zip(sizes, bn)), "bn_reg": dict(zip(sizes, bn)),
                                   "no_bn": dict(zip(sizes, none))}}
 
 
-def test_the_rule_decides_from_a_paired_test_at_the_smaller_sizes():
-    better = [0.30, 0.32, 0.31, 0.33, 0.30]
-    worse = [0.25, 0.26, 0.27, 0.26, 0.24]
+def _less_data(**changes):
+    e = {"seeds": 5, "compared_at": [300, 500], "near_chance_at": [], "better_at": [300, 500], "worse_at": []}
+    return {**e, **changes}
+
+
+RULES = {cid: (job.decide_less_data, [
+    (C.REPRODUCED, _less_data()),
+    (C.PARTLY, _less_data(better_at=[300])),
+    (C.NOT_REPRODUCED, _less_data(better_at=[300], worse_at=[500])),
+    (C.INCONCLUSIVE, _less_data(better_at=[])),
+    (C.INCONCLUSIVE, _less_data(compared_at=[], better_at=[])),      # no size of the document's range run
+    (C.INCONCLUSIVE, _less_data(near_chance_at=[300])),             # both at chance: nothing learned
+    (C.INCONCLUSIVE, _less_data(seeds=1))]) for cid in ("NOISE-BN-NOREG", "NOISE-BN-REG")}
+
+
+def test_less_data_is_where_the_authors_figure_has_bn_ahead():
+    assert job.LESS_DATA == (300, 400, 500, 600, 700, 800)
+
+
+def test_the_rule_compares_at_the_documents_sizes_with_holms_adjustment():
+    better = [0.50, 0.52, 0.51, 0.53, 0.50]
+    worse = [0.45, 0.46, 0.47, 0.46, 0.44]
     same = [0.5, 0.6, 0.55, 0.52, 0.58]
-    got = {c["id"]: c for c in job.claims(_table([better, better, same, same], [worse, worse, same, same]))}
-    assert got["NOISE-BN-NOREG"]["verdict"] == C.REPRODUCED
-    assert got["NOISE-BN-NOREG"]["evidence"]["smaller_half_of_sizes"] == [10, 50]
-    got = job.claims(_table([better, same, same, same], [worse, same, same, same]))
+    got = {c["id"]: c for c in job.claims(_table([same, better, better, same], [same, worse, worse, same]))}
+    e = got["NOISE-BN-NOREG"]["evidence"]
+    assert got["NOISE-BN-NOREG"]["verdict"] == C.REPRODUCED and e["compared_at"] == [300, 500]
+    assert e["per_size"]["300"]["p_holm"] == pytest.approx(min(1.0, 2 * min(e["per_size"][n]["p"] for n in ("300", "500"))))
+    got = job.claims(_table([same, better, same, same], [same, worse, same, same]))
     assert got[0]["verdict"] == C.PARTLY
-    got = job.claims(_table([worse, better, same, same], [better, worse, same, same]))
+    got = job.claims(_table([same, worse, better, same], [same, better, worse, same]))
     assert got[0]["verdict"] == C.NOT_REPRODUCED
-    one_seed = job.claims(_table([[0.3]] * 4, [[0.2]] * 4))
-    assert one_seed[0]["verdict"] == C.INCONCLUSIVE
+    assert job.claims(_table([[0.3]] * 4, [[0.2]] * 4))[0]["verdict"] == C.INCONCLUSIVE  # one seed
+    outside = job.claims(_table([better] * 4, [worse] * 4, sizes=("10", "50", "100", "200")))
+    assert outside[0]["verdict"] == C.INCONCLUSIVE and outside[0]["evidence"]["compared_at"] == []
+    chance = [0.21, 0.22, 0.20, 0.21, 0.22]
+    near = job.claims(_table([same, chance, better, same], [same, [0.2] * 5, worse, same]))
+    assert near[0]["verdict"] == C.INCONCLUSIVE and near[0]["evidence"]["near_chance_at"] == [300]
 
 
 MEMBERS = [("bn_reg", 0), ("bn_without_reg", 1), ("bn_reg", 1)]

@@ -12,7 +12,7 @@ from minibn import experiment, hessian
 from minibn.experiment import checkpoint
 from minibn.experiment import claims as C
 
-from .conftest import assert_refused_before_any_work, assert_rejudge_restores_the_claims
+from .conftest import assert_refused_before_any_work, assert_rejudge_restores_the_claims, assert_rules_decide
 
 TINY = ["--variants", "l3,l3-uncentered,none", "--seeds", "2", "--epochs", "2", "--train-size", "300",
         "--batch-size", "50", "--hessian-every", "4", "--hessian-images", "200", "--hessian-k", "2",
@@ -87,11 +87,12 @@ def test_a_tiny_run_end_to_end_and_its_resume(tmp_path):
     out = tmp_path / "run"
     metrics = experiment.main(job, TINY + ["--out", str(out)])
     assert_rejudge_restores_the_claims(out)
+    assert_rules_decide(RULES, metrics["claims"])
     saved = json.loads((out / "metrics.json").read_text())
     assert set(saved["best_val_accuracy"]) == {"l3", "l3-uncentered", "none"}
     for v, ts in saved["trainings"].items():
         assert [t["seed"] for t in ts] == [0, 1]
-        assert [bool(t["hessian"]) for t in ts] == [True, False]
+        assert [len(t["hessian"]) for t in ts] == [4, 1]  # along training on the first seed, at the end on each
         first = ts[0]
         assert first["steps"] == 2 * 6  # 300 images in batches of 50, two epochs
         assert [h["step"] for h in first["hessian"]] == [0, 4, 8, 12]  # every 4 steps and at the end
@@ -118,38 +119,68 @@ def _without_timing(trainings):
 
 
 def _metrics(table, stopped="lr floor", spectra=None, distance=None):
-    summary = {v: {"best_val_accuracy": C.spread(a), "stopped_by": [stopped] * len(a),
-                   "final_top_eigenvalues": (spectra or {}).get(v), "final_weight_norms": [1.0],
-                   "distance_from_init": C.spread([(distance or {}).get(v, 5.0)] * len(a))} for v, a in table.items()}
+    """Metrics of a run with ``table`` {variant: best val accuracy per seed}; ``spectra`` and ``distance``
+    {variant: a value per seed} (default: alike)."""
+    seeds = len(next(iter(table.values())))
+    wobble = {v: [1 + 0.02 * i + 0.01 * j * (-1) ** i for i in range(seeds)] for j, v in enumerate(table)}  # alike, not equal
+    spectra = spectra or {v: [1.0 * w for w in wobble[v]] for v in table}
+    distance = distance or {v: [5.0 * w for w in wobble[v]] for v in table}
+    summary = {v: {"best_val_accuracy": C.spread(a), "stopped_by": [stopped] * len(a), "final_top_eigenvalue": spectra[v],
+                   "final_weight_norms": [1.0], "distance_from_init": C.spread(distance[v])} for v, a in table.items()}
+    trainings = {v: [{"distance_from_init": d} for d in distance[v]] for v in table}
     return {"config": job.Config().to_dict(), "summary": summary, "best_val_accuracy": table,
-            "seeds": list(range(len(next(iter(table.values())))))}
+            "trainings": trainings, "seeds": list(range(seeds))}
 
 
-def test_accuracy_rule():
-    by_id = lambda m: {c["id"]: c["verdict"] for c in job.claims(m)}  # noqa: E731
-    near = by_id(_metrics({"l2": [0.9630, 0.9640, 0.9645]}))  # mean 96.38, std 0.076
-    assert near["NORM-ACC-L2"] == C.REPRODUCED
-    off = by_id(_metrics({"l2": [0.9580, 0.9582, 0.9584]}))   # 0.55 points below, tight seeds
-    assert off["NORM-ACC-L2"] == C.PARTLY
-    far = by_id(_metrics({"l2": [0.940, 0.941, 0.942]}))
-    assert far["NORM-ACC-L2"] == C.NOT_REPRODUCED
-    assert by_id(_metrics({"l2": [0.940, 0.941, 0.942]}, stopped="epochs"))["NORM-ACC-L2"] == C.INCONCLUSIVE
-    assert by_id(_metrics({"l2": [0.963]}))["NORM-ACC-L2"] == C.INCONCLUSIVE
+def _pair(equivalent, ci=(0.9, 1.1), p_holm=0.5):
+    return {"equivalence": {"equivalent": equivalent, "ci": list(ci)}, "p_holm": p_holm}
 
 
-def test_significance_and_comparability_rules():
+def _comparable(eigen, distance, seeds=3):
+    return {"seeds": seeds, "margin_factor": 1.5, "top_eigenvalue": {"pairs": {"a / b": eigen}},
+            "distance_from_init": {"pairs": {"a / b": distance}}}
+
+
+RULES = {
+    "NORM-ACC-": (job.decide_accuracy, [
+        (C.REPRODUCED, {"author_percent": 96.3, "prediction_interval_95_percent": [95.9, 96.6], "seeds": 3,
+                        "cut_by_epochs": False}),
+        (C.NOT_REPRODUCED, {"author_percent": 96.9, "prediction_interval_95_percent": [95.9, 96.6], "seeds": 3,
+                            "cut_by_epochs": False}),
+        (C.INCONCLUSIVE, {"author_percent": 96.9, "prediction_interval_95_percent": [95.9, 96.6], "seeds": 3,
+                          "cut_by_epochs": True}),  # short of the author's, but stopped early
+        (C.INCONCLUSIVE, {"author_percent": 96.3, "prediction_interval_95_percent": [float("nan")] * 2, "seeds": 1,
+                          "cut_by_epochs": False})]),
+    "NORM-NOT-SIGNIFICANT": (job.decide_not_significant, [
+        (C.REPRODUCED, {"seeds": 3, "pairs": {"a - b": {"equivalence": {"equivalent": True}, "p_holm": 0.01}}}),
+        (C.NOT_REPRODUCED, {"seeds": 3, "pairs": {"a - b": {"equivalence": {"equivalent": False}, "p_holm": 0.01}}}),
+        (C.INCONCLUSIVE, {"seeds": 3, "pairs": {"a - b": {"equivalence": {"equivalent": False}, "p_holm": 0.4}}}),
+        (C.INCONCLUSIVE, {"seeds": 1, "pairs": {}})]),
+    "NORM-COMPARABLE": (job.decide_comparable, [
+        (C.REPRODUCED, _comparable({"equivalent": True, "ci": [0.9, 1.1]}, {"equivalent": True, "ci": [0.9, 1.1]})),
+        (C.PARTLY, _comparable({"equivalent": True, "ci": [0.9, 1.1]}, {"equivalent": False, "ci": [0.5, 2.0]})),
+        (C.NOT_REPRODUCED, _comparable({"equivalent": False, "ci": [3.0, 5.0]}, {"equivalent": True, "ci": [0.9, 1.1]})),
+        (C.INCONCLUSIVE, _comparable({"equivalent": False, "ci": [0.5, 2.0]}, {"equivalent": False, "ci": [0.5, 2.0]})),
+        (C.INCONCLUSIVE, _comparable({"equivalent": True, "ci": [0.9, 1.1]}, {"equivalent": True, "ci": [0.9, 1.1]},
+                                     seeds=1))]),
+}
+
+
+def test_the_rules_on_synthetic_runs():
     by_id = lambda m: {c["id"]: c for c in job.claims(m)}  # noqa: E731
-    same = by_id(_metrics({"l2": [0.960, 0.962, 0.958], "l3": [0.961, 0.960, 0.959]},
-                          spectra={"l2": [5.0], "l3": [7.0]}, distance={"l2": 10.0, "l3": 12.0}))
-    assert same["NORM-NOT-SIGNIFICANT"]["verdict"] == C.REPRODUCED
-    assert same["NORM-COMPARABLE"]["verdict"] == C.REPRODUCED
-    assert same["NORM-COMPARABLE"]["evidence"]["eigenvalue_ratio_max_min"] == pytest.approx(1.4)
+    near = by_id(_metrics({"l2": [0.9630, 0.9640, 0.9645]}))["NORM-ACC-L2"]  # mean 96.38
+    assert near["verdict"] == C.REPRODUCED and near["test"].startswith("95 % prediction interval")
+    assert by_id(_metrics({"l2": [0.940, 0.941, 0.942]}))["NORM-ACC-L2"]["verdict"] == C.NOT_REPRODUCED
+    assert by_id(_metrics({"l2": [0.940, 0.941, 0.942]}, stopped="epochs"))["NORM-ACC-L2"]["verdict"] == C.INCONCLUSIVE
+    same = by_id(_metrics({"l2": [0.9600, 0.9620, 0.9580], "l3": [0.9601, 0.9622, 0.9583]}))
+    assert same["NORM-NOT-SIGNIFICANT"]["verdict"] == C.REPRODUCED and same["NORM-COMPARABLE"]["verdict"] == C.REPRODUCED
+    assert same["NORM-NOT-SIGNIFICANT"]["margin"] == {"value": 0.5, "unit": "best validation accuracy points"}
     apart = by_id(_metrics({"l2": [0.960, 0.962, 0.958, 0.961], "l3": [0.950, 0.951, 0.949, 0.950]},
-                           spectra={"l2": [5.0], "l3": [50.0]}, distance={"l2": 10.0, "l3": 12.0}))
-    assert apart["NORM-NOT-SIGNIFICANT"]["verdict"] == C.NOT_REPRODUCED
-    assert apart["NORM-COMPARABLE"]["verdict"] == C.PARTLY
-    unseen = by_id(_metrics({"l2": [0.96, 0.95], "l3": [0.95, 0.96]}, spectra={"l2": [5.0]}))
-    assert unseen["NORM-COMPARABLE"]["verdict"] == C.INCONCLUSIVE
+                           spectra={"l2": [5.0, 5.2, 4.9, 5.1], "l3": [50.0, 51.0, 49.0, 50.5]}))
+    assert apart["NORM-NOT-SIGNIFICANT"]["verdict"] == C.NOT_REPRODUCED  # a point apart, on every seed
+    assert apart["NORM-COMPARABLE"]["verdict"] == C.NOT_REPRODUCED  # 10x apart
+    few = by_id(_metrics({"l2": [0.960, 0.950], "l3": [0.955, 0.962]}))
+    assert few["NORM-NOT-SIGNIFICANT"]["verdict"] == C.INCONCLUSIVE  # two seeds: neither shown
 
 
 @pytest.mark.parametrize("argv, named", [(["--variants", "l4"], "--variants"), (["--seeds", "0"], "--seeds"),

@@ -9,7 +9,7 @@ from experiments import ols_bn as job
 from minibn import experiment
 from minibn.experiment import claims as C
 
-from .conftest import assert_refused_before_any_work, assert_rejudge_restores_the_claims
+from .conftest import assert_refused_before_any_work, assert_rejudge_restores_the_claims, assert_rules_decide
 
 SMALL = ["--dims", "2,3", "--kappas", "10,100", "--problems", "3", "--max-iter", "3000", "--scan-lr-w", "0.01,1",
          "--scan-lr-a", "0.5,1.1", "--scan-problems", "2", "--scan-max-iter", "400", "--stability-iters", "300", "--quiet"]
@@ -116,35 +116,73 @@ def test_bad_flags(argv, named, tmp_path, capsys):
     assert_refused_before_any_work(lambda argv: experiment.main(job, argv), argv, named, tmp_path / "run", capsys)
 
 
-def _metrics(cases):
-    cfg = job.Config().to_dict()
-    base = {"gd_iterations": [10], "bn_iterations": [10], "pseudo_condition": [1.0], "bn_tail_rate": [0.9],
-            "bn_lr_a_1_tail_rate": [0.9]}
-    full = {}
-    for key, c in cases.items():
-        d, kappa = key
-        c = {**base, **c, "d": d, "kappa": kappa}
-        c["gd"], c["bn"] = job._stats(c["gd_iterations"]), job._stats(c["bn_iterations"])
-        full[f"d={d},kappa={kappa:g}"] = c
-    return {"config": {**cfg, "kappas": (10.0, 1000.0)}, "cases": full, "scan": {},
-            "stable_step": {"x": {"worst_relative_gap_half_vs_2_over_lambda": 0.001,
-                                  "worst_relative_gap_written_vs_2_over_lambda": 0.5,
-                                  "worst_relative_gap_written_vs_1_over_lambda": 0.001}}}
+def _tost(equivalent, ci):
+    return {"equivalent": equivalent, "ci": list(ci)}
 
 
-def test_the_rules_decide_from_the_iterations():
-    six = lambda *v: list(v) * (6 // len(v))  # noqa: E731
-    m = _metrics({(2, 10.0): dict(gd_iterations=six(30, 35), bn_iterations=six(700, 720)),
-                  (2, 1000.0): dict(gd_iterations=six(3000, 3400), bn_iterations=six(710, 760)),
-                  (3, 10.0): dict(gd_iterations=six(30, 35), bn_iterations=six(700, 800)),
-                  (3, 1000.0): dict(gd_iterations=six(3000, 3400), bn_iterations=six(1500, 2900))})
-    got = {c["id"]: c["verdict"] for c in job.claims(m)}
-    assert got["OLS-D2-KAPPA"] == C.REPRODUCED and got["OLS-D3"] == C.REPRODUCED
-    assert got["OLS-D2-KAPPA-BEST"] == C.INCONCLUSIVE  # no scan, no best learning rates
-    assert got["OLS-MAXSTEP"] == C.PARTLY and got["OLS-CAI"] == C.INCONCLUSIVE
-    m["cases"]["d=3,kappa=1000"]["bn_iterations"] = [2900, 3600] * 3  # faster on half the problems only
-    m["cases"]["d=2,kappa=1000"]["bn"] = job._stats([5000])
-    got = {c["id"]: c["verdict"] for c in job.claims(m)}
-    assert got["OLS-D3"] == C.PARTLY and got["OLS-D2-KAPPA"] == C.PARTLY  # 7x: far below GD's 100x, above 2x
-    m["cases"]["d=3,kappa=1000"]["bn_iterations"] = [-1] * 6  # never converged: slower than GD everywhere
-    assert {c["id"]: c["verdict"] for c in job.claims(m)}["OLS-D3"] == C.PARTLY
+def _kappa(bn_ratio, bn_ci, equivalent, gd_ratio=100.0, **extra):
+    return {"d2_run": True, "bn": {"median_ratio": bn_ratio, "equivalence": _tost(equivalent, bn_ci)},
+            "gd": {"median_ratio": gd_ratio}, **extra}
+
+
+RULES = {
+    "OLS-D2-KAPPA": (job.decide_d2_kappa, [
+        (C.REPRODUCED, _kappa(1.1, (0.9, 1.3), True, a_contraction_iterations=687.0,
+                              bn_median_iterations=[100.0, 110.0])),
+        (C.INCONCLUSIVE, _kappa(1.0, (0.95, 1.05), True, a_contraction_iterations=687.0,
+                                bn_median_iterations=[700.0, 710.0])),  # a's own contraction sets the count
+        (C.NOT_REPRODUCED, _kappa(40.0, (20.0, 60.0), False, gd_ratio=100.0, a_contraction_iterations=687.0,
+                                  bn_median_iterations=[10.0, 400.0])),
+        (C.INCONCLUSIVE, {"d2_run": False})]),
+    "OLS-D2-KAPPA-BEST": (job.decide_d2_kappa, [
+        (C.REPRODUCED, _kappa(1.2, (1.0, 1.4), True)),
+        (C.PARTLY, _kappa(5.0, (3.0, 7.0), False, gd_ratio=100.0)),   # affected, but far less than GD
+        (C.NOT_REPRODUCED, _kappa(40.0, (20.0, 60.0), False, gd_ratio=100.0)),
+        (C.INCONCLUSIVE, _kappa(1.8, (0.9, 3.5), False))]),          # neither shown
+    "OLS-D3": (job.decide_d3, [
+        (C.REPRODUCED, {"small_kappa_gd_vs_bn": -1, "large_kappa_gd_vs_bn": 1}),
+        (C.PARTLY, {"small_kappa_gd_vs_bn": -1, "large_kappa_gd_vs_bn": 0}),
+        (C.NOT_REPRODUCED, {"small_kappa_gd_vs_bn": 1, "large_kappa_gd_vs_bn": 1}),
+        (C.NOT_REPRODUCED, {"small_kappa_gd_vs_bn": 0, "large_kappa_gd_vs_bn": 0}),
+        (C.INCONCLUSIVE, {"kappas": [10.0, 10.0]})]),
+    "OLS-HSTAR": (job.decide_hstar, [
+        (C.REPRODUCED, {"d2_pseudo_condition_max": 1.0, "d3": {"author": {"problems": 40, "partial_on_kappa": {
+            "r": 0.6, "p": 0.001}}, "lr_a_1": {"problems": 40, "partial_on_kappa": {"r": 0.7, "p": 0.001}}}}),
+        (C.PARTLY, {"d2_pseudo_condition_max": 1.0, "d3": {"author": {"problems": 40, "partial_on_kappa": {
+            "r": 0.1, "p": 0.5}}, "lr_a_1": {"problems": 40, "partial_on_kappa": {"r": 0.7, "p": 0.001}}}}),
+        (C.NOT_REPRODUCED, {"d2_pseudo_condition_max": 3.0, "d3": {"author": {"problems": 40, "partial_on_kappa": {
+            "r": 0.6, "p": 0.001}}, "lr_a_1": {"problems": 40, "partial_on_kappa": {"r": 0.7, "p": 0.001}}}}),
+        (C.INCONCLUSIVE, {"d2_pseudo_condition_max": None, "d3": {}})]),
+    "OLS-MAXSTEP": (job.decide_max_step, [
+        (C.REPRODUCED, {"worst_gap_written_loss_vs_2_over_lambda_max": 0.001, "worst_gap_half_loss_vs_2_over_lambda_max": 0.5}),
+        (C.PARTLY, {"worst_gap_written_loss_vs_2_over_lambda_max": 0.5, "worst_gap_half_loss_vs_2_over_lambda_max": 0.001}),
+        (C.NOT_REPRODUCED, {"worst_gap_written_loss_vs_2_over_lambda_max": 0.5, "worst_gap_half_loss_vs_2_over_lambda_max": 0.4})]),
+    "OLS-CAI": (job.decide_cai, [
+        (C.REPRODUCED, {"runs_with_lr_a_up_to_1": 10, "not_converging": 0, "still_converging_at_cap": 0}),
+        (C.PARTLY, {"runs_with_lr_a_up_to_1": 10, "not_converging": 0, "still_converging_at_cap": 3}),
+        (C.NOT_REPRODUCED, {"runs_with_lr_a_up_to_1": 10, "not_converging": 1, "still_converging_at_cap": 0}),
+        (C.INCONCLUSIVE, {"runs_with_lr_a_up_to_1": 0, "not_converging": 0, "still_converging_at_cap": 0})]),
+}
+
+
+def test_every_rule_gives_each_of_its_verdicts_and_decides_a_real_run(tmp_path):
+    metrics = experiment.main(job, SMALL + ["--out", str(tmp_path / "run")])
+    assert_rules_decide(RULES, metrics["claims"])
+    assert [c["id"] for c in metrics["claims"]] == list(RULES)
+
+
+def test_hstar_is_decided_with_kappa_held_fixed():
+    """Two kappa groups, each with no relation between H*'s condition number and the slowness, but
+    one group higher in both: pooled they correlate, within the groups they do not."""
+    rng = np.random.default_rng(0)
+    cases = {}
+    for kappa, shift in ((10.0, 0.0), (1000.0, 3.0)):
+        k = np.exp(shift + rng.standard_normal(20))
+        rate = np.exp(-1 / np.exp(shift + rng.standard_normal(20)))
+        cases[f"d=3,kappa={kappa:g}"] = {"d": 3, "kappa": kappa, "pseudo_condition": k.tolist(),
+                                         "bn_tail_rate": rate.tolist(), "bn_lr_a_1_tail_rate": rate.tolist()}
+    cases["d=2,kappa=10"] = {"d": 2, "kappa": 10.0, "pseudo_condition": [1.0]}
+    claim = job.pseudo_condition_number({"config": job.Config().to_dict(), "cases": cases})
+    author = claim["evidence"]["d3"]["author"]
+    assert author["pooled_correlation"] > 0.6 and abs(author["partial_on_kappa"]["r"]) < 0.35
+    assert claim["verdict"] == C.NOT_REPRODUCED

@@ -145,13 +145,29 @@ def test_rejudge_applies_a_changed_rule_and_says_what_changed(tmp_path, monkeypa
     before = experiment.load(toy).run(toy.Config(out=str(out), steps=3, quiet=True))["claims"][0]["verdict"]
     stricter = C.Claims()
     stricter.rule("TOY-1")(lambda m: C.claim("TOY-1", "none", "-", "training lowers the loss", "toy", {}, "never",
-                                             lambda e: C.INCONCLUSIVE))
+                                             lambda e: C.INCONCLUSIVE, test="none"))
     monkeypatch.setattr(toy, "claims", stricter)
     assert experiment_main(["rejudge", str(out)]) == 0
     printed = capsys.readouterr().out
     assert f"INCONCLUSIVE  TOY-1 (was {before}): training lowers the loss" in printed
     assert f"wrote {out / 'metrics.json'}" in printed
     assert fileio.load_json(out / "metrics.json")["claims"][0]["verdict"] == C.INCONCLUSIVE
+
+
+def test_a_bug_in_a_rule_is_not_taken_for_missing_evidence(tmp_path, monkeypatch):
+    buggy = C.Claims()
+    buggy.rule("TOY-1")(lambda m: {}["no such key"])
+    monkeypatch.setattr(toy, "claims", buggy)
+    with pytest.raises(KeyError) as raised:
+        experiment.load(toy).run(toy.Config(out=str(tmp_path / "r"), steps=2, quiet=True))
+    assert not isinstance(raised.value, C.MissingEvidence)
+
+
+def test_a_missing_key_is_named_with_its_path(monkeypatch):
+    rules = C.Claims()
+    rules.rule("X-1")(lambda m: [t["loss"] for t in m["runs"]["a"]])
+    with pytest.raises(C.ClaimError, match=r"claim X-1: the metrics lack 'runs/a/1/loss'"):
+        rules({"runs": {"a": [{"loss": 1.0}, {"other": 2.0}]}})
 
 
 def test_rejudge_names_the_claim_and_the_key_a_saved_run_lacks(tmp_path, capsys):

@@ -115,3 +115,15 @@ def test_the_quick_report_of_every_experiment(tmp_path):
     claims = json.loads((tmp_path / "r" / "claims.json").read_text())["claims"]
     assert {c["id"] for c in claims} >= {"D10-LR1", "D10-NORM-L1", "D10-NORM-L3", "D10-NORM-LINF", "OLS-D3", "NOISE-BN-NOREG",
                                            "NORM-COMPARABLE", "NORM-HIGHER-LR"}
+
+
+def test_the_combined_rule_gives_each_of_its_verdicts():
+    from minibn.experiment import claims as C
+
+    from .conftest import assert_rules_decide
+
+    assert_rules_decide({"NORM-HIGHER-LR": (reproduce.decide_higher_lr, [
+        (C.REPRODUCED, {"verdicts": {"l1": C.REPRODUCED, "l3": C.REPRODUCED}}),
+        (C.PARTLY, {"verdicts": {"l1": C.REPRODUCED, "l3": C.NOT_REPRODUCED}}),
+        (C.NOT_REPRODUCED, {"verdicts": {"l1": C.NOT_REPRODUCED, "l3": C.INCONCLUSIVE}}),
+        (C.INCONCLUSIVE, {"verdicts": {"l1": C.INCONCLUSIVE}})])})

@@ -73,7 +73,7 @@ def lowers_the_loss(metrics):
     losses = metrics["loss"]
     return C.claim("TOY-1", "none", "-", "training lowers the loss", "toy", {"first": losses[0], "last": losses[-1]},
                    "REPRODUCED if the last loss is below the first",
-                   lambda e: C.REPRODUCED if e["last"] < e["first"] else C.NOT_REPRODUCED)
+                   lambda e: C.REPRODUCED if e["last"] < e["first"] else C.NOT_REPRODUCED, test="comparison")
 
 
 def figures(metrics, folder) -> dict:

@@ -60,7 +60,7 @@ def momentum_helps(metrics):
     return C.claim("GRID-1", "none", "-", "momentum ends lower", "toy", {"final": final},
                    "REPRODUCED if momentum's mean final loss is below SGD's",
                    lambda e: C.REPRODUCED if np.mean(e["final"]["momentum"]) < np.mean(e["final"]["sgd"])
-                   else C.NOT_REPRODUCED)
+                   else C.NOT_REPRODUCED, test="comparison of means")
 
 
 def figures(metrics, folder) -> dict:

@@ -49,13 +49,13 @@ def changed_settings(exp: Experiment, config: dict) -> str:
 
 
 def claims_table(claims: list) -> list:
-    """The claims as a Markdown table (verdict first), then their rules as a list."""
+    """The claims as a Markdown table, then their rules, with the procedure, as a list."""
     lines = ["| claim | seed, section | verdict | evidence |", "| --- | --- | --- | --- |"]
     for c in claims:
         lines.append(f"| **{c['id']}**: {cell(c['claim'])} | {c['seed']}, {cell(c['section'])} | "
                      f"**{c['verdict']}** | {cell(fmt(c['evidence']))} |")
     lines += ["", "How each verdict was decided (the rule the run applied to the evidence):", ""]
-    lines += [f"- **{c['id']}**: {c['rule']}" for c in claims]
+    lines += [f"- **{c['id']}**" + (f" ({c['test']})" if c.get("test") else "") + f": {c['rule']}" for c in claims]
     return lines
 
 
