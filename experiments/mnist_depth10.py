@@ -507,8 +507,10 @@ def normalized_bounded(metrics):
 
     act = np.asarray(rec["activation_norm"], dtype=float)[:, hidden]
     affine = np.asarray(rec["affine_norm"], dtype=float)
+    with np.errstate(divide="ignore", invalid="ignore"):  # a layer whose ReLUs all died: the ratio is infinite
+        along = float(np.max(np.maximum(act / act[0], act[0] / act)))
     e_y = {**invariance("activation_norm"),
-           "along_training_max_ratio_to_step_0": float(np.max(np.maximum(act / act[0], act[0] / act))),
+           "along_training_max_ratio_to_step_0": along,
            "weight_growth": (np.asarray(rec["weight_norm"][-1]) / np.asarray(rec["weight_norm"][0])).tolist()}
     e_dy = invariance("activation_grad_norm")
     growth = float(np.max(affine / affine[0])) if len(affine) else None
