@@ -6,9 +6,13 @@
     loss.backward()            # x.grad now holds d loss / d x
 """
 
-from . import cuda, functional, gradcheck, hessian, init, linalg, nn, ops, optim, utils, viz
+from . import backends, cuda, functional, gradcheck, hessian, init, linalg, nn, ops, optim, utils, viz
 from .autograd import (Function, backward, detect_anomaly, enable_grad, grad, is_grad_enabled,
                        no_grad, set_grad_enabled, trace)
+from .grad_mode import inference_mode, is_inference_mode_enabled
+from .legacy import BoolTensor, DoubleTensor, FloatTensor, IntTensor, LongTensor, Size, is_tensor
+from .runtime import (are_deterministic_algorithms_enabled, get_num_threads, is_deterministic_algorithms_warn_only_enabled,
+                      set_num_threads, use_deterministic_algorithms)
 from .devices import (Device, bool_, get_default_device, set_default_device, complex64, complex128, float32, float64, get_default_dtype,
                       int32, int64, result_type, set_default_dtype, synchronize)
 from .creation import (arange, as_tensor, empty, empty_like, eye, from_numpy, full, full_like,
@@ -24,7 +28,7 @@ from .ops import (abs, add, amax, amin, argmax, argmin, broadcast_to, cat, clamp
 from .ops import cos, erf, expm1, log1p, reciprocal, rsqrt, sign, sin, square
 from .ops import (argsort, einsum, gather, index_select, log_softmax, nonzero, prod, scatter, scatter_add, softmax,
                   sort, topk)
-from .ops import (all, allclose, any, bmm, chunk, cumsum, dot, flip, isfinite, isnan, logsumexp, masked_fill, mm,
+from .ops import (all, allclose, equal, numel, any, bmm, chunk, cumsum, dot, flip, isfinite, isnan, logsumexp, masked_fill, mm,
                   norm, outer, split, unbind)
 from .kernels import get_kernels, set_kernels
 from .random import Generator, default_generator, manual_seed

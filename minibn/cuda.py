@@ -18,3 +18,14 @@ def device_count() -> int:
 def is_available() -> bool:
     """Whether ``device="cuda"`` can work here (CuPy installed and a GPU visible)."""
     return device_count() > 0
+
+
+def manual_seed(seed: int) -> None:
+    """Accepted and checked, and changes nothing: minibn draws every random number on the host from
+    the generator ``mb.manual_seed`` seeds, so a GPU run follows that seed alone."""
+    from .random import Generator
+
+    Generator(seed)  # the same check of the seed as mb.manual_seed's
+
+
+manual_seed_all = manual_seed

@@ -54,16 +54,70 @@ class _Switch:
         return wrapper
 
 
-class no_grad(_Switch):
-    """Run without recording a graph: ``with mb.no_grad(): ...`` or ``@mb.no_grad()``."""
+class _Decorator(_Switch):
+    """A switch that also decorates without parentheses: ``@mb.no_grad`` as ``@mb.no_grad()``."""
+
+    def __new__(cls, orig_func=None):
+        switch = super().__new__(cls)
+        return switch if orig_func is None else switch(orig_func)
+
+
+class no_grad(_Decorator):
+    """Run without recording a graph: ``with mb.no_grad(): ...``, ``@mb.no_grad`` or ``@mb.no_grad()``."""
 
     value = False
 
 
-class enable_grad(_Switch):
+class enable_grad(_Decorator):
     """Record a graph again inside a ``no_grad`` block."""
 
     value = True
+
+
+_InferenceMode = _Mode(False)
+
+
+def is_inference_mode_enabled() -> bool:
+    """Whether this thread is inside ``inference_mode()``."""
+    return _InferenceMode.enabled
+
+
+class inference_mode(_Switch):
+    """``no_grad`` for evaluation, as PyTorch's ``torch.inference_mode``: ``with mb.inference_mode():``,
+    ``@mb.inference_mode`` or ``@mb.inference_mode()``; ``inference_mode(False)`` records again.
+
+    Tensors made inside are ordinary tensors that do not require grad (PyTorch marks them as
+    inference tensors and refuses them in a graph later; minibn lets them in).
+    """
+
+    def __new__(cls, mode=True):
+        switch = super().__new__(cls)
+        if callable(mode):  # @mb.inference_mode without parentheses
+            switch.__init__()
+            return switch(mode)
+        return switch
+
+    def __init__(self, mode=True):
+        self.inference = bool(mode)
+        self.value = not self.inference
+
+    def __enter__(self):
+        self.prev = _GradMode.enabled, _InferenceMode.enabled
+        _GradMode.enabled, _InferenceMode.enabled = self.value, self.inference
+        return self
+
+    def __exit__(self, *exc):
+        _GradMode.enabled, _InferenceMode.enabled = self.prev
+
+    def __call__(self, fn):
+        inference = self.inference
+
+        @functools.wraps(fn)
+        def wrapper(*args, **kwargs):
+            with inference_mode(inference):
+                return fn(*args, **kwargs)
+
+        return wrapper
 
 
 class set_grad_enabled(_Switch):

@@ -1,4 +1,5 @@
-"""Weight initializers (PyTorch's ``torch.nn.init``), drawing from a seeded generator.
+"""Weight initializers (PyTorch's ``torch.nn.init``, also as ``minibn.nn.init``), drawing from a seeded
+generator.
 
 Each fills a tensor in place, outside the graph, and returns it.
 """
@@ -7,9 +8,11 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
 from . import random
 from .grad_mode import no_grad
-from .tensor import Tensor
+from .tensor import Tensor, _wrap
 
 
 def calculate_gain(nonlinearity: str, param=None) -> float:
@@ -37,20 +40,55 @@ def _fans(t: Tensor) -> tuple:
     return t.shape[1] * receptive, t.shape[0] * receptive
 
 
-def _fill(t: Tensor, draw, generator) -> Tensor:
-    rng = random.resolve(generator)
-    values = draw(rng, t.shape)
-    with no_grad():
-        t.copy_(Tensor(values.astype(t.dtype)).to(t.device))
-    return t
-
-
 def uniform_(t: Tensor, a: float = 0.0, b: float = 1.0, generator=None) -> Tensor:
-    return _fill(t, lambda rng, s: rng.uniform(a, b, s), generator)
+    """U(a, b), the draws of ``t.uniform_(a, b)``."""
+    with no_grad():
+        return t.uniform_(a, b, generator=generator)
 
 
 def normal_(t: Tensor, mean: float = 0.0, std: float = 1.0, generator=None) -> Tensor:
-    return _fill(t, lambda rng, s: rng.normal(mean, std, s), generator)
+    """N(mean, std^2), the draws of ``t.normal_(mean, std)``."""
+    with no_grad():
+        return t.normal_(mean, std, generator=generator)
+
+
+def trunc_normal_(t: Tensor, mean: float = 0.0, std: float = 1.0, a: float = -2.0, b: float = 2.0,
+                  generator=None) -> Tensor:
+    """N(mean, std^2) conditioned on [a, b] (the bounds are values, not multiples of std): each
+    element redrawn until it falls inside."""
+    if not a < b:
+        raise ValueError(f"trunc_normal_: expects a < b, got a={a}, b={b}")
+    rng = random.resolve(generator)
+    values = rng.normal(mean, std, t.shape)
+    outside = (values < a) | (values > b)
+    while outside.any():
+        values[outside] = rng.normal(mean, std, int(outside.sum()))
+        outside = (values < a) | (values > b)
+    with no_grad():
+        return t.copy_(_wrap(values.astype(t.dtype)).to(t.device))
+
+
+def eye_(t: Tensor) -> Tensor:
+    """The identity matrix (ones on the diagonal of a 2-D tensor, zeros elsewhere)."""
+    if t.ndim != 2:
+        raise ValueError(f"eye_: only 2-D tensors are supported, got shape {tuple(t.shape)}")
+    with no_grad():
+        return t.copy_(_wrap(np.eye(*t.shape, dtype=t.dtype)).to(t.device))
+
+
+def orthogonal_(t: Tensor, gain: float = 1.0, generator=None) -> Tensor:
+    """A (semi-)orthogonal matrix times ``gain`` (Saxe et al. 2013): Q of the QR decomposition of a
+    Gaussian matrix, its columns' signs fixed by R's diagonal so that Q is uniformly distributed;
+    dimensions after the first are flattened."""
+    if t.ndim < 2:
+        raise ValueError(f"orthogonal_: only tensors with 2 or more dimensions are supported, got {tuple(t.shape)}")
+    rows, cols = t.shape[0], t.numel() // t.shape[0]
+    a = random.resolve(generator).normal(0.0, 1.0, (rows, cols))
+    q, r = np.linalg.qr(a.T if rows < cols else a)
+    q = q * np.sign(np.diag(r))
+    q = q.T if rows < cols else q
+    with no_grad():
+        return t.copy_(_wrap((gain * q).reshape(t.shape).astype(t.dtype)).to(t.device))
 
 
 def constant_(t: Tensor, value: float) -> Tensor:

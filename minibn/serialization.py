@@ -1,8 +1,17 @@
-"""``mb.save`` / ``mb.load`` of a state dict (name -> tensor), as ``torch.save(net.state_dict())``
-and ``torch.load`` are used: one .npz file, written atomically, read without pickle."""
+"""``mb.save`` / ``mb.load``, as ``torch.save`` and ``torch.load`` are used in training scripts.
+
+What is saved is a state dict, or any nesting of dicts, lists and tuples of tensors, arrays,
+numbers, strings, bools and None (a checkpoint ``{"model": net.state_dict(), "epoch": 3,
+"optimizer": opt.state_dict()}``). The file is one .npz: the arrays, and the nesting as JSON
+in the array ``__structure__``. It is written atomically to a path, or to an open binary file
+(``io.BytesIO`` too), and read without pickle, so ``load`` runs no code from the file whatever
+``weights_only`` says.
+"""
 
 from __future__ import annotations
 
+import io
+import json
 import os
 import zipfile
 import zlib
@@ -13,33 +22,92 @@ import numpy as np
 from . import fileio
 from .tensor import Tensor
 
-
-def save(obj, path) -> None:
-    """Write a state dict (a mapping of names to Tensors or arrays) to ``path`` (.npz)."""
-    if not hasattr(obj, "items"):
-        raise TypeError(f"save: minibn saves state dicts (name -> tensor), got {type(obj).__name__}; for a "
-                        "module, save(net.state_dict(), path) or net.save(path)")
-    arrays = {}
-    for name, value in obj.items():
-        if not isinstance(name, str):
-            raise TypeError(f"save: names must be strings, got {name!r}")
-        arrays[name] = value.detach().cpu().numpy() if isinstance(value, Tensor) else np.asarray(value)
-    fileio.save_npz(path, arrays)
+STRUCTURE = "__structure__"
 
 
-def load(path, map_location=None) -> "OrderedDict[str, Tensor]":
-    """Read a state dict written by :func:`save` (or ``Module.save``) as CPU tensors, or on
-    ``map_location``; a file that is not one is refused with its name."""
+def _encode(obj, arrays: dict, where: str):
+    """The JSON description of ``obj``; its arrays go into ``arrays`` under new names."""
+    if isinstance(obj, (Tensor, np.ndarray)):
+        name = f"a{len(arrays)}"
+        if isinstance(obj, Tensor):
+            arrays[name] = obj.detach().cpu().numpy()
+            return {"tensor": name, "requires_grad": obj.requires_grad}
+        arrays[name] = obj
+        return {"ndarray": name}
+    if isinstance(obj, dict):
+        for k in obj:
+            if not isinstance(k, (str, int)) or isinstance(k, bool):
+                raise TypeError(f"save: {where} has the key {k!r}; keys must be strings or integers")
+        return {"dict": [[k, _encode(v, arrays, f"{where}[{k!r}]")] for k, v in obj.items()],
+                "ordered": isinstance(obj, OrderedDict)}
+    if isinstance(obj, (list, tuple)):
+        return {type(obj).__name__ if type(obj) in (list, tuple) else "list":
+                [_encode(v, arrays, f"{where}[{i}]") for i, v in enumerate(obj)]}
+    if obj is None or isinstance(obj, (bool, int, float, str)):
+        return {"value": obj}
+    if isinstance(obj, np.generic):
+        return {"value": obj.item()}
+    hint = "; save its state_dict()" if hasattr(obj, "state_dict") else ""
+    raise TypeError(f"save: cannot store {where}, a {type(obj).__name__} (minibn saves tensors, arrays, numbers, "
+                    f"strings and None in dicts, lists and tuples; it never pickles){hint}")
+
+
+def _decode(node, arrays, map_location):
     from .creation import tensor
 
+    if "tensor" in node:
+        return tensor(arrays[node["tensor"]], device=map_location, requires_grad=node["requires_grad"])
+    if "ndarray" in node:
+        return arrays[node["ndarray"]]
+    if "dict" in node:
+        items = ((k, _decode(v, arrays, map_location)) for k, v in node["dict"])
+        return OrderedDict(items) if node["ordered"] else dict(items)
+    if "list" in node:
+        return [_decode(v, arrays, map_location) for v in node["list"]]
+    if "tuple" in node:
+        return tuple(_decode(v, arrays, map_location) for v in node["tuple"])
+    return node["value"]
+
+
+def save(obj, f) -> None:
+    """Write ``obj`` (a state dict, or a nesting of dicts, lists and tuples of tensors and plain
+    values) to ``f``: a path, written atomically, or a binary file object open for writing."""
+    if hasattr(obj, "parameters") and hasattr(obj, "state_dict"):
+        raise TypeError(f"save: cannot store a {type(obj).__name__} itself; save(net.state_dict(), f) and "
+                        "net.load_state_dict(load(f)) (minibn never pickles)")
+    arrays = {}
+    structure = _encode(obj, arrays, "the object")
+    arrays[STRUCTURE] = np.frombuffer(json.dumps(structure).encode(), dtype=np.uint8)
+    if hasattr(f, "write"):
+        buffer = io.BytesIO()
+        np.savez_compressed(buffer, **arrays)
+        f.write(buffer.getvalue())
+    else:
+        fileio.save_npz(f, arrays)
+
+
+def load(f, map_location=None, weights_only: bool | None = None, **pickle_load_args):
+    """Read what :func:`save` (or ``Module.save``) wrote, from a path or a binary file object open for
+    reading: tensors on the CPU, or on ``map_location`` (a device or its name). ``weights_only`` is
+    accepted either way: the file is never unpickled. A file that is not one of minibn's is refused
+    with its name."""
+    if map_location is not None and not isinstance(map_location, str) and not hasattr(map_location, "type"):
+        raise TypeError(f"load: map_location must be a device or its name, got {type(map_location).__name__} "
+                        "(minibn takes no function or dict here; move the tensors with .to() after loading)")
+    if pickle_load_args:
+        raise TypeError(f"load: unexpected keyword arguments {sorted(pickle_load_args)} (minibn never unpickles)")
+    name = getattr(f, "name", None) or (f if not hasattr(f, "read") else "the file object")
     try:
-        data = np.load(os.fspath(path), allow_pickle=False)
+        data = np.load(f if hasattr(f, "read") else os.fspath(f), allow_pickle=False)
         if not isinstance(data, np.lib.npyio.NpzFile):
-            raise ValueError("it holds one array, not a state dict (.npz)")
+            raise ValueError("it holds one array, not a saved object (.npz)")
         with data:
             arrays = {k: data[k] for k in data.files}
     except FileNotFoundError:
         raise
     except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error) as exc:
-        raise ValueError(f"load: {path} is not a state dict written by minibn.save ({type(exc).__name__}: {exc})") from None
-    return OrderedDict((k, tensor(a, device=map_location)) for k, a in arrays.items())
+        raise ValueError(f"load: {name} is not a file written by minibn.save ({type(exc).__name__}: {exc})") from None
+    if STRUCTURE not in arrays:  # a plain .npz of name -> array: a state dict
+        return OrderedDict((k, _decode({"tensor": k, "requires_grad": False}, arrays, map_location)) for k in arrays)
+    structure = json.loads(arrays.pop(STRUCTURE).tobytes().decode())
+    return _decode(structure, arrays, map_location)

@@ -11,20 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import devices
-
-
-def _reshapes_in_place(array, shape) -> bool:
-    """Whether a non-contiguous NumPy ``array`` takes ``shape`` without a copy (its strides allow
-    it); other libraries' non-contiguous arrays count as not."""
-    if not isinstance(array, np.ndarray):
-        return False
-    probe = array.view()
-    try:
-        probe.shape = shape[0] if len(shape) == 1 and isinstance(shape[0], (tuple, list)) else shape
-    except AttributeError:
-        return False
-    return True
+from . import devices, legacy, printing, random
 
 
 def _wrap(data, node=None, version=None) -> "Tensor":
@@ -39,21 +26,48 @@ def _wrap(data, node=None, version=None) -> "Tensor":
     return t
 
 
+def _legacy_array(args: tuple, device):
+    """The array of ``Tensor(*args)``: PyTorch's legacy constructor (see :class:`Tensor`)."""
+    dtype = devices.get_default_dtype()
+    if len(args) == 1 and isinstance(args[0], Tensor):
+        array = args[0]._data
+    elif len(args) == 1 and isinstance(args[0], legacy.Size) or args and all(
+            isinstance(a, int) and not isinstance(a, bool) for a in args):
+        shape = tuple(args[0]) if isinstance(args[0], legacy.Size) else args
+        if min(shape, default=0) < 0:
+            raise ValueError(f"Tensor: negative dimension in the shape {shape}")
+        array = np.zeros(shape, dtype)
+    elif len(args) > 1:
+        raise TypeError(f"Tensor: takes one sequence or array, or integer sizes; got {len(args)} arguments of types "
+                        f"{', '.join(type(a).__name__ for a in args)}")
+    elif not args:
+        array = np.zeros(0, dtype)
+    elif isinstance(args[0], (bool, int, float, complex, np.generic)):
+        raise TypeError(f"Tensor: data must be a sequence (got {type(args[0]).__name__}); use mb.tensor({args[0]!r}) "
+                        "for a 0-d tensor")
+    else:
+        array = devices.as_array(args[0], dtype=None if devices._is_array(args[0]) else dtype)
+        if array.dtype != dtype:
+            array = array.astype(dtype)
+    return array if device is None else devices.to_device(array, devices.Device(device))
+
+
 class Tensor:
     """An n-dimensional array that records the ops applied to it for autodiff.
 
-    Make one with :func:`minibn.tensor` (or ``zeros``, ``randn``, ...). The
-    constructor ``Tensor(data, requires_grad=False)`` shares memory with an
-    array it is given (``mb.tensor`` copies); Python numbers get PyTorch's
-    dtypes (float32 for floats, int64 for ints).
+    Make one with :func:`minibn.tensor` (or ``zeros``, ``randn``, ...), which keeps the data's
+    dtype. The constructor is PyTorch's legacy one, always of the default dtype (float32):
+    ``Tensor([1, 2])`` (a copy), ``Tensor(2, 3)`` (zeros of that shape), ``Tensor()`` (empty),
+    ``Tensor(array)`` (shares memory when the array has the default dtype), ``Tensor(t)`` (the
+    same data as the tensor ``t``).
     """
 
     __slots__ = ("_data", "_node", "_requires_grad", "_grad", "_version", "_hooks", "__weakref__")
     __array_ufunc__ = None  # NumPy defers to Tensor's operators: np.float64(2) * t is a Tensor
     __array_function__ = None
 
-    def __init__(self, data, requires_grad: bool = False):
-        self._data = data._data if isinstance(data, Tensor) else devices.as_array(data)
+    def __init__(self, *data, requires_grad: bool = False, device=None):
+        self._data = _legacy_array(data, device)
         self._node = None
         self._requires_grad = False
         self._grad = None
@@ -79,8 +93,8 @@ class Tensor:
         self._grad = value
 
     @property
-    def shape(self) -> tuple:
-        return self._data.shape
+    def shape(self) -> legacy.Size:
+        return legacy.Size(self._data.shape)
 
     @property
     def ndim(self) -> int:
@@ -168,8 +182,8 @@ class Tensor:
         return ops.Permute.apply(self, axes=tuple(range(n - 2)) + (n - 1, n - 2))
 
     def size(self, dim=None):
-        """The shape (a tuple), or its length along ``dim``."""
-        return self.shape if dim is None else self.shape[dim]
+        """The shape (a :class:`minibn.Size`), or its length along ``dim``."""
+        return self.shape if dim is None else self._data.shape[dim]
 
     def dim(self) -> int:
         """The number of dimensions."""
@@ -243,19 +257,20 @@ class Tensor:
         return (self[i] for i in range(self.shape[0]))
 
     def __repr__(self):
+        """PyTorch's layout (:mod:`minibn.printing`), whatever NumPy's print options are."""
         arr = self._data if self.device.type == "cpu" else self._data.get()
-        body = np.array2string(arr, separator=", ", prefix="tensor(", precision=4,
-                               floatmode="maxprec_equal" if arr.dtype.kind in "fc" else "maxprec")
-        extra = []
+        suffixes = []
         if self.device.type != "cpu":
-            extra.append(f"device='{self.device}'")
+            suffixes.append(f"device='{self.device}'")
+        if arr.size == 0 and arr.shape != (0,):
+            suffixes.append(f"size={tuple(arr.shape)}")
         if arr.dtype not in (devices.get_default_dtype(), devices.int64, devices.bool_):
-            extra.append(f"dtype={arr.dtype}")
+            suffixes.append(f"dtype={arr.dtype}")
         if self._node is not None:
-            extra.append(f"grad_fn={self._node!r}")
+            suffixes.append(f"grad_fn={self._node!r}")
         elif self._requires_grad:
-            extra.append("requires_grad=True")
-        return "tensor(" + body + "".join(", " + e for e in extra) + ")"
+            suffixes.append("requires_grad=True")
+        return printing.with_suffixes("tensor(" + printing.array_str(arr, len("tensor(")), suffixes, len("tensor("))
 
     # -- dtype and device --------------------------------------------------
 
@@ -332,6 +347,42 @@ class Tensor:
     def type_as(self, other: "Tensor") -> "Tensor":
         """This tensor in ``other``'s dtype."""
         return self.to(other.dtype)
+
+    def type(self, dtype=None, non_blocking: bool = False):
+        """Without an argument, PyTorch's name of this tensor's type (``'torch.FloatTensor'``);
+        with a typed class (``mb.FloatTensor``), its name or a dtype, this tensor in that dtype."""
+        if dtype is None:
+            return legacy.type_name(self.dtype)
+        return self.to(legacy.dtype_of_type(dtype))
+
+    # -- new tensors like this one (its dtype and device unless told) --------------
+
+    def _like(self, array, dtype, device, requires_grad):
+        out = _wrap(devices.to_device(array.astype(devices.as_dtype(dtype or self.dtype), copy=False),
+                                      devices.Device(device) if device is not None else self.device))
+        out.requires_grad = requires_grad
+        return out
+
+    def new_tensor(self, data, dtype=None, device=None, requires_grad: bool = False) -> "Tensor":
+        """A copy of ``data`` with this tensor's dtype and device (unless ``dtype``/``device`` are given)."""
+        data = data.detach().cpu()._data if isinstance(data, Tensor) else np.array(data)
+        return self._like(data, dtype, device, requires_grad)
+
+    def new_full(self, size, fill_value, *, dtype=None, device=None, requires_grad: bool = False) -> "Tensor":
+        """A tensor of shape ``size`` filled with ``fill_value``, of this tensor's dtype and device."""
+        return self._like(np.full(tuple(size), fill_value), dtype, device, requires_grad)
+
+    def new_zeros(self, *size, dtype=None, device=None, requires_grad: bool = False) -> "Tensor":
+        """Zeros of shape ``size`` (sizes or one tuple), of this tensor's dtype and device."""
+        return self.new_full(_sizes(size), 0, dtype=dtype, device=device, requires_grad=requires_grad)
+
+    def new_ones(self, *size, dtype=None, device=None, requires_grad: bool = False) -> "Tensor":
+        """Ones of shape ``size``, of this tensor's dtype and device."""
+        return self.new_full(_sizes(size), 1, dtype=dtype, device=device, requires_grad=requires_grad)
+
+    def new_empty(self, *size, dtype=None, device=None, requires_grad: bool = False) -> "Tensor":
+        """A tensor of shape ``size`` (zeros here: minibn hands out no uninitialized memory)."""
+        return self.new_zeros(*size, dtype=dtype, device=device, requires_grad=requires_grad)
 
     # -- autograd ------------------------------------------------------------
 
@@ -428,6 +479,29 @@ class Tensor:
         """Set every element to 0 in place."""
         return self.fill_(0)
 
+    def clamp_(self, min=None, max=None):
+        """Clip every element to [min, max] in place (either bound may be None)."""
+        if min is None and max is None:
+            raise ValueError("clamp_: give at least one of min and max")
+        return self._inplace("clamp_", lambda a, b: a.__setitem__(Ellipsis, self.xp.clip(a, min, max)))
+
+    def _draw_(self, name, draw, generator):
+        values = draw(random.resolve(generator), self._data.shape).astype(self.dtype, copy=False)
+        return self._inplace(name, lambda a, b: a.__setitem__(Ellipsis, b), devices.to_device(values, self.device))
+
+    def normal_(self, mean: float = 0.0, std: float = 1.0, *, generator=None):
+        """Fill in place with draws from N(mean, std^2), from ``generator`` (default: the one
+        ``mb.manual_seed`` seeds), as ``w.data.normal_(0, 0.01)``."""
+        if std < 0:
+            raise ValueError(f"normal_: std must be >= 0, got {std}")
+        return self._draw_("normal_", lambda rng, shape: rng.normal(mean, std, shape), generator)
+
+    def uniform_(self, a: float = 0.0, b: float = 1.0, *, generator=None):
+        """Fill in place with draws from U(a, b), from ``generator`` (default: ``mb.manual_seed``'s)."""
+        if a > b:
+            raise ValueError(f"uniform_: expects a <= b, got a={a}, b={b}")
+        return self._draw_("uniform_", lambda rng, shape: rng.uniform(a, b, shape), generator)
+
     def __setitem__(self, index, value):
         index = ops.as_index(index, self.xp)
         parts = ops.split_integers(index)  # PyTorch's order: integers first, then the index arrays
@@ -436,10 +510,17 @@ class Tensor:
         else:
             self._inplace("__setitem__", lambda a, b: a.__setitem__(index, b), value)
 
-    __iadd__ = add_
-    __isub__ = sub_
-    __imul__ = mul_
-    __itruediv__ = div_
+    # ``x += y`` updates x in place, as PyTorch does; where that would have to be recorded in the
+    # graph (x or y requires grad, x is not a leaf, grad mode on), it computes x + y out of place
+    # and rebinds the name: ``total = 0; for ...: total += loss`` builds the graph PyTorch builds.
+    def _records(self, other) -> bool:
+        return autograd.is_grad_enabled() and self._node is not None or (
+            not self._requires_grad and isinstance(other, Tensor) and other._requires_grad and autograd.is_grad_enabled())
+
+    def __iadd__(self, other): return ops.add(self, other) if self._records(other) else self.add_(other)
+    def __isub__(self, other): return ops.sub(self, other) if self._records(other) else self.sub_(other)
+    def __imul__(self, other): return ops.mul(self, other) if self._records(other) else self.mul_(other)
+    def __itruediv__(self, other): return ops.div(self, other) if self._records(other) else self.div_(other)
 
     # -- operators -------------------------------------------------------------
 
@@ -539,14 +620,25 @@ class Tensor:
     def argmin(self, dim=None, keepdim=False): return ops.argmin(self, dim, keepdim)
 
     def reshape(self, *shape): return ops.reshape(self, *shape)
-    def view(self, *shape):
-        """The same data with another shape, without a copy: like PyTorch, refuses a shape that the
-        tensor's memory layout cannot give without copying (use ``reshape``, which copies then)."""
-        if not self._data.flags.c_contiguous and not _reshapes_in_place(self._data, shape):
-            raise RuntimeError(f"view: shape {shape} is not compatible with the memory layout of this tensor "
-                               f"(shape {tuple(self.shape)}, strides {self._data.strides}: not contiguous); use "
-                               ".reshape(...) instead")
-        return ops.reshape(self, *shape)
+    def reshape_as(self, other):
+        """This tensor reshaped to ``other``'s shape."""
+        return ops.reshape(self, other.shape)
+
+    def view_as(self, other):
+        """This tensor viewed with ``other``'s shape (no copy; see :meth:`view`)."""
+        return ops.view(self, other.shape)
+
+    def expand_as(self, other):
+        """This tensor broadcast to ``other``'s shape (no copy)."""
+        return ops.expand(self, *other.shape)
+
+
+    def t(self):
+        """The transpose of a matrix (a tensor of at most 2 dimensions: 0-d and 1-d ones are returned as they are)."""
+        if self._data.ndim > 2:
+            raise RuntimeError(f"t() expects a tensor with <= 2 dimensions, but self is {self._data.ndim}D")
+        return self.T
+    def view(self, *shape): return ops.view(self, *shape)
     def flatten(self, start_dim=0, end_dim=-1): return ops.flatten(self, start_dim, end_dim)
     def transpose(self, dim0, dim1): return ops.swapaxes(self, dim0, dim1)
     def permute(self, *dims): return ops.permute(self, *dims)
@@ -557,6 +649,11 @@ class Tensor:
     def squeeze(self, dim=None): return ops.squeeze(self, dim)
     def clone(self): return ops.clone(self)
     def eq(self, other): return ops.eq(self, other)
+
+
+def _sizes(size: tuple) -> tuple:
+    """``(2, 3)`` from ``f(2, 3)`` or ``f((2, 3))``."""
+    return tuple(size[0]) if len(size) == 1 and isinstance(size[0], (tuple, list)) else tuple(size)
 
 
 class _HookHandle:

@@ -9,7 +9,7 @@ the GPU run in CI on machines without one:
   ``asnumpy`` are the explicit ways to the host;
 * mixing a NumPy array with a device array in an operation raises
   TypeError (CuPy refuses it too); Python and NumPy scalars are fine;
-* ``asarray`` (the explicit host-to-device copy), ``get_array_module``,
+* ``asarray`` (the explicit host-to-device copy), ``get_array_module``, ``lib.stride_tricks``,
   ``cuda.Device``, ``cuda.runtime``, ``fuse``, ``cupyx.scatter_add`` and ``cupyx.scipy.special.erf``
   exist; every other module attribute is NumPy's function applied to the
   underlying arrays, results wrapped back.
@@ -256,6 +256,7 @@ class _Wrapped(types.ModuleType):
 
 
 linalg = _Wrapped(np.linalg)
+lib = types.SimpleNamespace(stride_tricks=_Wrapped(np.lib.stride_tricks))
 
 
 def __getattr__(name):

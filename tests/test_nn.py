@@ -74,12 +74,18 @@ def test_load_state_dict_errors():
     state = net.state_dict()
     bad = dict(state)
     bad["0.weight"] = np.zeros((4, 6))
-    with pytest.raises(ValueError, match=r"0.weight has shape \(4, 6\) in the state but \(5, 6\) in the module"):
+    with pytest.raises(RuntimeError, match=r"size mismatch for 0.weight: copying a param with shape \(4, 6\) from "
+                                           r"checkpoint, the shape in current model is \(5, 6\)"):
         net.load_state_dict(bad)
     missing = {k: v for k, v in state.items() if k != "6.bias"}
-    with pytest.raises(KeyError, match=r"missing keys \['6.bias'\]"):
+    with pytest.raises(RuntimeError, match=r'Missing key\(s\) in state_dict: "6.bias"'):
         net.load_state_dict(missing)
-    net.load_state_dict(missing, strict=False)
+    extra = {**state, "head.weight": np.zeros(2)}
+    with pytest.raises(RuntimeError, match=r'Unexpected key\(s\) in state_dict: "head.weight"'):
+        net.load_state_dict(extra)
+    keys = net.load_state_dict({**missing, "head.weight": np.zeros(2)}, strict=False)
+    assert keys.missing_keys == ["6.bias"] and keys.unexpected_keys == ["head.weight"]
+    assert net.load_state_dict(state) == ([], [])
 
 
 def test_to_changes_dtype_in_place_and_keeps_counters():

@@ -71,7 +71,14 @@ def test_detach_and_data_share_memory_and_version():
 
 
 def test_repr():
-    assert repr(mb.tensor([1.0, 2.5])) == "tensor([1.0, 2.5])"
+    assert repr(mb.tensor([1.0, 2.5])) == "tensor([1.0000, 2.5000])"
+    assert repr(mb.tensor([1.0, 2.0])) == "tensor([1., 2.])"
+    previous = np.get_printoptions()
+    try:
+        np.set_printoptions(suppress=True, precision=1)  # NumPy's print state does not reach a tensor's repr
+        assert repr(mb.tensor(1.13e-05)) == "tensor(1.1300e-05)"
+    finally:
+        np.set_printoptions(**previous)
     assert repr(mb.tensor([1, 2])) == "tensor([1, 2])"
     assert "dtype=float64, requires_grad=True" in repr(mb.tensor(np.ones(2), requires_grad=True))
     assert "grad_fn=<MulBackward>" in repr(mb.tensor([1.0], requires_grad=True) * 2)

@@ -17,7 +17,7 @@ import dataclasses
 import numpy as np
 
 from .. import grad as _grad
-from ..tensor import Tensor
+from ..tensor import Tensor, _wrap
 from ..gradcheck import numerical_vjp
 
 VERDICTS = ("HOLDS", "HOLDS-WITH-CORRECTION", "CONDITIONAL", "FALSE", "BOUND-HOLDS", "BOUND-FAILS",
@@ -123,11 +123,11 @@ def rel(a, b) -> float:
 
 def const(array) -> Tensor:
     """A float64 tensor that takes no gradient."""
-    return Tensor(np.asarray(array, dtype=np.float64))
+    return _wrap(np.asarray(array, dtype=np.float64))
 
 
 def leaf(array):
-    t = Tensor(np.array(array, dtype=np.float64))
+    t = _wrap(np.array(array, dtype=np.float64))
     t.requires_grad = True
     return t
 
@@ -155,7 +155,7 @@ def hessian(loss, array) -> tuple:
     x = leaf(array)
     (g,) = _grad(loss(x), x, create_graph=True)
     n = len(array)
-    rows = [_grad((g * Tensor(np.eye(n)[k])).sum(), x, retain_graph=True)[0].numpy() for k in range(n)]
+    rows = [_grad((g * _wrap(np.eye(n)[k])).sum(), x, retain_graph=True)[0].numpy() for k in range(n)]
     return g.detach().numpy(), np.array(rows)
 
 
@@ -169,7 +169,7 @@ def jacobian(fn, array, method: str = "complex") -> tuple:
     for k in range(m):
         unit = np.zeros(out.shape)
         unit.flat[k] = 1.0
-        (g,) = _grad(out, x, Tensor(unit), retain_graph=True)
+        (g,) = _grad(out, x, _wrap(unit), retain_graph=True)
         auto[k] = g.numpy().ravel()
         numeric[k] = numerical_vjp(fn, [x], [unit], method=method)[0].ravel()
     return auto, numeric

@@ -153,7 +153,7 @@ class TrainingState:
         for name, obj in self.objects.items():
             try:
                 _load_into(obj, objects[name])
-            except (KeyError, ValueError, TypeError, IndexError) as exc:
+            except (KeyError, ValueError, TypeError, IndexError, RuntimeError) as exc:
                 raise CheckpointError(f"{source}: cannot restore {name!r}: {exc}") from None
         self.step, self.done, self.record = int(saved["step"]), bool(saved["done"]), saved["record"]
         self.resumed = True

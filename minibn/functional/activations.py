@@ -4,8 +4,19 @@ from __future__ import annotations
 
 import math
 
+from ..autograd import is_grad_enabled
 from ..ops import erf, where
+from ..ops import relu as _relu
 from ..tensor import Tensor
+
+
+def relu(input: Tensor, inplace: bool = False) -> Tensor:
+    """max(x, 0). With ``inplace``, x itself is overwritten where no graph is being recorded through
+    it (grad mode off, or x requires no grad); where one is, the result is computed out of place
+    (the same values; x keeps its own)."""
+    if inplace and not (input.requires_grad and is_grad_enabled()):
+        return input.clamp_(min=0)
+    return _relu(input)
 
 
 def softplus(input: Tensor, beta: float = 1.0, threshold: float = 20.0) -> Tensor:

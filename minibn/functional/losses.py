@@ -1,4 +1,5 @@
-"""The losses: cross-entropy and mean squared error (softmax itself is in :mod:`minibn.ops.softmax`)."""
+"""The losses: cross-entropy, negative log-likelihood, binary cross-entropy (on probabilities and on
+logits) and mean squared error (softmax itself is in :mod:`minibn.ops.softmax`)."""
 
 from __future__ import annotations
 
@@ -131,6 +132,96 @@ def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean
     return loss.sum() if reduction == "sum" else loss
 
 
+def legacy_reduction(op: str, size_average, reduce, reduction: str) -> str:
+    """PyTorch's deprecated ``size_average`` and ``reduce`` arguments as a ``reduction``: reduce=False
+    is "none", size_average=False "sum" (each with PyTorch's deprecation warning)."""
+    if size_average is None and reduce is None:
+        return reduction
+    warnings.warn(f"{op}: size_average and reduce are deprecated; use reduction='mean', 'sum' or 'none'",
+                  DeprecationWarning, stacklevel=3)
+    if reduce is not None and not reduce:
+        return "none"
+    return "sum" if size_average is not None and not size_average else "mean"
+
+
+def nll_loss(input, target, weight=None, size_average=None, ignore_index=-100, reduce=None, reduction="mean"):
+    """Negative log-likelihood of log-probabilities ``input`` (N, C) or (N, C, d1, ...) at the class
+    indices ``target`` (N, d1, ...): loss = -w[t] input[t] per sample (class ``weight`` w, default 1;
+    a target equal to ``ignore_index`` counts 0); "mean" divides the sum by the sum of w[t] over the
+    samples not ignored. ``cross_entropy(x, t) == nll_loss(log_softmax(x, 1), t)``."""
+    reduction = legacy_reduction("nll_loss", size_average, reduce, reduction)
+    if reduction not in REDUCTIONS:
+        raise ValueError(f"nll_loss: reduction must be one of {REDUCTIONS}, got {reduction!r}")
+    if not isinstance(input, Tensor) or input.ndim < 2:
+        raise ValueError(f"nll_loss: input must be log-probabilities of shape (N, C) or (N, C, d1, ...), got "
+                         f"{tuple(getattr(input, 'shape', ())) or type(input).__name__}")
+    if not isinstance(target, Tensor) or target.dtype.kind not in "iu":
+        raise TypeError(f"nll_loss: target must be a tensor of class indices (integers), got "
+                        f"{getattr(target, 'dtype', type(target).__name__)}")
+    classes = input.shape[1]
+    if tuple(target.shape) != (input.shape[0], *input.shape[2:]):
+        raise ValueError(f"nll_loss: target must have shape {(input.shape[0], *input.shape[2:])} for an input of "
+                         f"shape {tuple(input.shape)}, got {tuple(target.shape)}")
+    if weight is not None and (not isinstance(weight, Tensor) or tuple(weight.shape) != (classes,)):
+        raise ValueError(f"nll_loss: weight must be a Tensor of shape ({classes},), got "
+                         f"{tuple(getattr(weight, 'shape', ())) or type(weight).__name__}")
+    if input.ndim > 2:  # (N, C, d1, ...): every position is a sample
+        flat = input.permute(0, *range(2, input.ndim), 1).reshape(-1, classes)
+        loss = nll_loss(flat, target.reshape(-1), weight, None, ignore_index, None, reduction)
+        return loss.reshape(target.shape) if reduction == "none" else loss
+    labels, xp = target._data, input.xp
+    valid = labels != ignore_index
+    if valid.any() and (int(labels[valid].min()) < 0 or int(labels[valid].max()) >= classes):
+        raise IndexError(f"nll_loss: target values must lie in [0, {classes}) or be ignore_index ({ignore_index}), "
+                         f"got values from {int(labels[valid].min())} to {int(labels[valid].max())}")
+    onehot = xp.zeros(input.shape, dtype=input.dtype)
+    onehot[xp.arange(input.shape[0]), xp.where(valid, labels, 0)] = valid
+    class_weight = _wrap(onehot) if weight is None else _wrap(onehot) * weight
+    loss = -(input * class_weight).sum(1)
+    if reduction == "mean":
+        return loss.sum() / class_weight.sum()
+    return loss.sum() if reduction == "sum" else loss
+
+
+def _binary_checks(op, input, target, weight):
+    if not isinstance(input, Tensor) or not isinstance(target, Tensor):
+        raise TypeError(f"{op}: input and target must be tensors, got {type(input).__name__} and "
+                        f"{type(target).__name__}")
+    if tuple(target.shape) != tuple(input.shape):
+        raise ValueError(f"{op}: target of shape {tuple(target.shape)} differs from the input's "
+                         f"{tuple(input.shape)}; give them one shape")
+    if weight is not None and not isinstance(weight, Tensor):
+        raise TypeError(f"{op}: weight must be a Tensor, got {type(weight).__name__}")
+
+
+def binary_cross_entropy(input, target, weight=None, size_average=None, reduce=None, reduction="mean"):
+    """-w (t log x + (1 - t) log(1 - x)) of probabilities ``input`` x in [0, 1] and targets t of its
+    shape, each log bounded below by -100 as in PyTorch (so x = 0 or 1 gives a finite loss)."""
+    reduction = legacy_reduction("binary_cross_entropy", size_average, reduce, reduction)
+    _binary_checks("binary_cross_entropy", input, target, weight)
+    x = input._data
+    if x.size and (bool((x < 0).any()) or bool((x > 1).any()) or bool(input.xp.isnan(x).any())):
+        raise ValueError("binary_cross_entropy: all elements of input should be between 0 and 1 (probabilities; "
+                         "for logits use binary_cross_entropy_with_logits)")
+    loss = -(target * input.log().clamp(min=-100) + (1 - target) * (1 - input).log().clamp(min=-100))
+    return _reduce(loss if weight is None else loss * weight, reduction, "binary_cross_entropy")
+
+
+def binary_cross_entropy_with_logits(input, target, weight=None, size_average=None, reduce=None, reduction="mean",
+                                     pos_weight=None):
+    """Binary cross-entropy of logits x: -w (p t log sigmoid(x) + (1 - t) log(1 - sigmoid(x))), with
+    the positive class weighted by ``pos_weight`` p (broadcast along the last dimension), computed
+    stably as w ((1 - t) x + (1 + (p - 1) t) softplus(-x)); softplus(-x) = logsumexp(0, -x)."""
+    reduction = legacy_reduction("binary_cross_entropy_with_logits", size_average, reduce, reduction)
+    _binary_checks("binary_cross_entropy_with_logits", input, target, weight)
+    from ..ops import logsumexp, stack
+
+    softplus_neg = logsumexp(stack([input.new_zeros(input.shape), -input], -1), -1)
+    coefficient = 1 if pos_weight is None else 1 + (pos_weight - 1) * target
+    loss = (1 - target) * input + coefficient * softplus_neg
+    return _reduce(loss if weight is None else loss * weight, reduction, "binary_cross_entropy_with_logits")
+
+
 def mse_loss(input, target, *, reduction="mean"):
     """Mean squared error: mean((input - target)^2) (or its sum, or per element). ``reduction`` is
     keyword-only: PyTorch's third positional argument is the deprecated ``size_average``. Shapes that
@@ -145,4 +236,5 @@ def mse_loss(input, target, *, reduction="mean"):
     return _reduce(d * d, reduction, "mse_loss")
 
 
-__all__ = ["LogSoftmax", "Softmax", "log_softmax", "softmax", "cross_entropy", "mse_loss"]
+__all__ = ["binary_cross_entropy", "binary_cross_entropy_with_logits", "cross_entropy", "log_softmax", "mse_loss",
+           "nll_loss", "softmax"]

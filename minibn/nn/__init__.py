@@ -1,13 +1,16 @@
 """Modules (PyTorch's ``torch.nn``): layers, containers, the MLP builder and BN folding."""
 
-from . import functional
+from .. import init
+from . import functional, utils
 from .build import mlp
 from .fold import fold_batchnorm
 from .containers import ModuleDict, ModuleList, ParameterList, Sequential
-from .layers import (BatchNorm1d, BatchNormNoise, CrossEntropyLoss, Dropout, Flatten, GELU, Identity, LeakyReLU, Linear,
-                     LpNorm1d, MSELoss, ReLU, Sigmoid, Tanh)
+from .layers import (BatchNorm1d, BatchNormNoise, Dropout, Flatten, GELU, Identity, LeakyReLU, Linear, LogSoftmax, LpNorm1d,
+                     ReLU, Sigmoid, Softmax, Tanh)
+from .losses import BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, MSELoss, NLLLoss
 from .module import Module, Parameter
 
-__all__ = ["BatchNorm1d", "BatchNormNoise", "CrossEntropyLoss", "Dropout", "Flatten", "GELU", "Identity", "LeakyReLU",
-           "Linear", "LpNorm1d", "MSELoss", "Module", "ModuleDict", "ModuleList", "Parameter", "ParameterList",
-           "ReLU", "Sequential", "Sigmoid", "Tanh", "fold_batchnorm", "mlp"]
+__all__ = ["BCELoss", "BCEWithLogitsLoss", "BatchNorm1d", "BatchNormNoise", "CrossEntropyLoss", "Dropout", "Flatten",
+           "GELU", "Identity", "LeakyReLU", "Linear", "LogSoftmax", "LpNorm1d", "MSELoss", "Module", "ModuleDict",
+           "ModuleList", "NLLLoss", "Parameter", "ParameterList", "ReLU", "Sequential", "Sigmoid", "Softmax", "Tanh",
+           "fold_batchnorm", "init", "mlp", "utils"]

@@ -5,6 +5,8 @@ registered, so that ``parameters()``, ``state_dict()``, ``to()`` and ``train()``
 
 from __future__ import annotations
 
+from collections import OrderedDict
+
 from . import fusion
 from .module import Module, Parameter
 
@@ -110,14 +112,17 @@ class ParameterList(Module):
 
 
 class Sequential(Module):
-    """Modules applied in order: ``Sequential(Linear(784, 100), ReLU(), Linear(100, 10))``."""
+    """Modules applied in order: ``Sequential(Linear(784, 100), ReLU(), Linear(100, 10))``, or named
+    by an ``OrderedDict([("fc1", Linear(784, 100)), ...])`` given alone."""
 
     def __init__(self, *modules: Module):
         super().__init__()
-        for i, m in enumerate(modules):
+        named = modules[0].items() if len(modules) == 1 and isinstance(modules[0], OrderedDict) else \
+            ((str(i), m) for i, m in enumerate(modules))
+        for name, m in named:
             if not isinstance(m, Module):
-                raise TypeError(f"Sequential: item {i} is a {type(m).__name__}, not a Module")
-            setattr(self, str(i), m)
+                raise TypeError(f"Sequential: item {name} is a {type(m).__name__}, not a Module")
+            self.add_module(name, m)
 
     fuse = True  # run Linear -> BatchNorm1d -> ReLU as fused nodes on batch statistics (nn/fusion.py)
 

@@ -1,8 +1,9 @@
-"""Layers: Linear, BatchNorm1d, LpNorm1d and the activations."""
+"""Layers: Linear, BatchNorm1d, LpNorm1d, the activations and softmax (the losses are in :mod:`.losses`)."""
 
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass
 
 from .. import creation, functional as F, init, random
@@ -205,8 +206,45 @@ class LpNorm1d(_Normalization):
 
 
 class ReLU(Module):
+    """max(x, 0); ``inplace=True`` as ``F.relu(x, inplace=True)`` (out of place where a graph runs through x)."""
+
+    def __init__(self, inplace: bool = False):
+        super().__init__()
+        self.inplace = bool(inplace)
+
     def forward(self, x):
-        return x.relu()
+        return F.relu(x, inplace=True) if self.inplace else x.relu()
+
+    def extra_repr(self):
+        return "inplace=True" if self.inplace else ""
+
+
+class Softmax(Module):
+    """softmax along ``dim``; without one, PyTorch's old implicit choice (0 for 0-, 1- and 3-d inputs,
+    else 1), with its warning."""
+
+    function = staticmethod(F.softmax)
+
+    def __init__(self, dim: int | None = None):
+        super().__init__()
+        self.dim = dim
+
+    def forward(self, x):
+        dim = self.dim
+        if dim is None:
+            dim = 0 if x.ndim in (0, 1, 3) else 1
+            warnings.warn(f"{type(self).__name__}: implicit dimension choice is deprecated; give dim= (chose "
+                          f"{dim})", UserWarning, stacklevel=2)
+        return self.function(x, dim)
+
+    def extra_repr(self):
+        return f"dim={self.dim}"
+
+
+class LogSoftmax(Softmax):
+    """log softmax along ``dim`` (the same rule as :class:`Softmax` without one)."""
+
+    function = staticmethod(F.log_softmax)
 
 
 class Tanh(Module):
@@ -276,27 +314,3 @@ class Flatten(Module):
 
     def forward(self, x):
         return x.flatten(self.start_dim, self.end_dim)
-
-
-class MSELoss(Module):
-    """``F.mse_loss``; ``reduction`` is keyword-only (PyTorch's positional arguments are deprecated ones)."""
-
-    def __init__(self, *, reduction: str = "mean"):
-        super().__init__()
-        self.reduction = reduction
-
-    def forward(self, input, target):
-        return F.mse_loss(input, target, reduction=self.reduction)
-
-
-class CrossEntropyLoss(Module):
-    """``F.cross_entropy`` with the class ``weight`` first, as in PyTorch, and the rest by keyword."""
-
-    def __init__(self, weight=None, *, ignore_index: int = -100, reduction: str = "mean",
-                 label_smoothing: float = 0.0):
-        super().__init__()
-        self.weight, self.ignore_index = weight, int(ignore_index)
-        self.reduction, self.label_smoothing = reduction, float(label_smoothing)
-
-    def forward(self, input, target):
-        return F.cross_entropy(input, target, self.weight, self.ignore_index, self.reduction, self.label_smoothing)

@@ -4,13 +4,17 @@
 from __future__ import annotations
 
 import contextlib
-from collections import OrderedDict
+from collections import OrderedDict, namedtuple
 
 import numpy as np
 
 from .. import devices, serialization
 from ..grad_mode import no_grad
-from ..tensor import Tensor
+from ..tensor import Tensor, _wrap
+
+
+IncompatibleKeys = namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])
+IncompatibleKeys.__doc__ = "What ``load_state_dict`` returns: the module's keys the state lacked, and the state's extra keys."
 
 
 class Parameter(Tensor):
@@ -18,8 +22,10 @@ class Parameter(Tensor):
 
     __slots__ = ()
 
-    def __init__(self, data, requires_grad: bool = True):
-        super().__init__(data._data if isinstance(data, Tensor) else data, requires_grad=requires_grad)
+    def __init__(self, data=None, requires_grad: bool = True):
+        if data is None:
+            data = Tensor()
+        super().__init__(data if isinstance(data, Tensor) else _wrap(devices.as_array(data)), requires_grad=requires_grad)
 
     def __repr__(self):
         return "Parameter containing:\n" + super().__repr__()
@@ -74,6 +80,19 @@ class Module:
             raise TypeError(f"buffer {name!r} must be a Tensor or None, got {type(tensor).__name__}")
         self._buffers[name] = tensor
         object.__setattr__(self, name, tensor)
+
+    def add_module(self, name: str, module: "Module") -> None:
+        """Register ``module`` as the child ``name`` (``self.name = module``, for names that are not
+        identifiers or are chosen at run time)."""
+        if not isinstance(name, str) or not name or "." in name:
+            raise KeyError(f"add_module: a module name must be a non-empty string without '.', got {name!r}")
+        if not isinstance(module, Module):
+            raise TypeError(f"add_module: {name!r} is a {type(module).__name__}, not a Module")
+        if hasattr(self, name) and name not in self._modules:
+            raise KeyError(f"add_module: attribute {name!r} already exists")
+        setattr(self, name, module)
+
+    register_module = add_module
 
     def register_parameter(self, name: str, param: Parameter | None) -> None:
         if param is None:
@@ -183,13 +202,19 @@ class Module:
                         state[f"{prefix}.{name}" if prefix else name] = t.detach()
         return state
 
-    def load_state_dict(self, state, strict: bool = True) -> None:
-        """Copy values from ``state`` (name -> Tensor or array) into this module's tensors."""
+    def load_state_dict(self, state, strict: bool = True) -> "IncompatibleKeys":
+        """Copy values from ``state`` (name -> Tensor or array) into this module's tensors.
+
+        Returns ``(missing_keys, unexpected_keys)``, as PyTorch does; with ``strict`` (the default)
+        either list non-empty is a RuntimeError, and so is a shape that differs: then every
+        problem is listed and nothing is loaded."""
         own = self.state_dict()
-        missing = [k for k in own if k not in state]
-        unexpected = [k for k in state if k not in own]
-        if strict and (missing or unexpected):
-            raise KeyError(f"load_state_dict: missing keys {missing}, unexpected keys {unexpected}")
+        keys = IncompatibleKeys([k for k in own if k not in state], [k for k in state if k not in own])
+        problems = []
+        if strict and keys.unexpected_keys:
+            problems.append("Unexpected key(s) in state_dict: " + ", ".join(f'"{k}"' for k in keys.unexpected_keys))
+        if strict and keys.missing_keys:
+            problems.append("Missing key(s) in state_dict: " + ", ".join(f'"{k}"' for k in keys.missing_keys))
         hosts = {}
         for key, target in own.items():  # every value is checked before any is copied
             if key not in state:
@@ -197,13 +222,17 @@ class Module:
             value = state[key]
             host = value.detach().cpu().numpy() if isinstance(value, Tensor) else np.asarray(value)
             if host.shape != tuple(target.shape):
-                raise ValueError(f"load_state_dict: {key} has shape {host.shape} in the state but "
-                                 f"{tuple(target.shape)} in the module (nothing was loaded)")
+                problems.append(f"size mismatch for {key}: copying a param with shape {host.shape} from checkpoint, "
+                                f"the shape in current model is {tuple(target.shape)}.")
             hosts[key] = host
+        if problems:
+            raise RuntimeError(f"Error(s) in loading state_dict for {type(self).__name__}:\n\t"
+                               + "\n\t".join(problems) + "\n(nothing was loaded)")
         for key, host in hosts.items():
             target = own[key]
             target._data[...] = devices.to_device(host.astype(target.dtype, copy=False), target.device)
             target._version[0] += 1
+        return keys
 
     def save(self, path) -> None:
         """Write the state dict to ``path`` (.npz), atomically: ``minibn.save(self.state_dict(), path)``."""

@@ -7,7 +7,7 @@ from .elementwise import floor_divide, remainder
 from .einsum import einsum
 from .indexing import gather, index_select, scatter, scatter_add
 from .linalg import matmul
-from .more import (all, allclose, any, bmm, chunk, cumsum, dot, flip, isfinite, isnan, masked_fill, mm,
+from .more import (all, allclose, equal, numel, any, bmm, chunk, cumsum, dot, flip, isfinite, isnan, masked_fill, mm,
                    norm, outer, split, unbind)
 from .sorting import argsort, sort, topk
 from .softmax import log_softmax, logsumexp, softmax
@@ -16,7 +16,7 @@ from .reduction import amax, amin, argmax, argmin, max, mean, min, prod, std, su
 from .shape import Permute  # noqa: F401  (Tensor.T and .mT build it directly)
 from .shape import (as_index, broadcast_to, cast, cat, clone, concatenate, expand, flatten, getitem,
                     nonzero, permute, reshape, split_integers, squeeze, stack, sum_to, swapaxes, to_device, transpose,
-                    unsqueeze, where)
+                    unsqueeze, view, where)
 
 from ..tensor import Tensor
 

@@ -7,7 +7,7 @@ import numbers
 import numpy as np
 
 from .. import devices
-from ..tensor import Tensor
+from ..tensor import Tensor, _wrap
 
 
 def as_operand(x, op: str):
@@ -21,7 +21,7 @@ def as_operand(x, op: str):
     if isinstance(x, numbers.Number):
         return complex(x) if isinstance(x, numbers.Complex) and not isinstance(x, numbers.Real) else float(x)
     if isinstance(x, np.ndarray):
-        return Tensor(x)
+        return _wrap(x)
     raise TypeError(f"{op}: unsupported operand of type {type(x).__name__}")
 
 

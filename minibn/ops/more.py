@@ -203,6 +203,20 @@ def all(x, dim=None, keepdim=False):  # noqa: A001
     return _test(x, lambda xp, a: xp.all(a, axis=axes, keepdims=keepdim))
 
 
+def equal(a, b) -> bool:
+    """Whether ``a`` and ``b`` have one shape and equal elements (NaN equals nothing; dtypes may differ)."""
+    if not isinstance(a, Tensor) or not isinstance(b, Tensor):
+        raise TypeError(f"equal: expects two tensors, got {type(a).__name__} and {type(b).__name__}")
+    if a.device != b.device:
+        raise RuntimeError(f"equal: tensors on {a.device} and {b.device}")
+    return a.shape == b.shape and bool((a._data == b._data).all())
+
+
+def numel(x) -> int:
+    """The number of elements of ``x``."""
+    return x.numel()
+
+
 def allclose(a, b, rtol=1e-05, atol=1e-08, equal_nan=False) -> bool:
     """|a - b| <= atol + rtol |b| everywhere (PyTorch's and NumPy's rule)."""
     return bool(a.xp.allclose(a._data, b._data if isinstance(b, Tensor) else b, rtol=rtol, atol=atol,

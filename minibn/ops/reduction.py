@@ -11,6 +11,7 @@ from collections import namedtuple
 from ..autograd import Function, is_grad_enabled
 from ..tensor import Tensor, _wrap
 from ._util import normalize_axes, reduce_args
+from .elementwise import maximum, minimum
 from .shape import BroadcastTo, permute, where
 
 MaxResult = namedtuple("MaxResult", ["values", "indices"])
@@ -306,13 +307,25 @@ def _extremum(cls, x, dim, keepdim, axis, keepdims):
 
 
 def max(x, dim=None, keepdim=False, *, axis=None, keepdims=None):  # noqa: A001
-    """The largest value; with ``dim``, a (values, indices) pair as in PyTorch."""
+    """The largest value; with ``dim``, a (values, indices) pair as in PyTorch; ``max(a, b)`` of two
+    tensors is the elementwise :func:`maximum`."""
+    if isinstance(dim, Tensor):
+        return _elementwise("max", maximum, x, dim, keepdim, axis, keepdims)
     return _extremum(Max, x, dim, keepdim, axis, keepdims)
 
 
 def min(x, dim=None, keepdim=False, *, axis=None, keepdims=None):  # noqa: A001
-    """The smallest value; with ``dim``, a (values, indices) pair as in PyTorch."""
+    """The smallest value; with ``dim``, a (values, indices) pair as in PyTorch; ``min(a, b)`` of two
+    tensors is the elementwise :func:`minimum`."""
+    if isinstance(dim, Tensor):
+        return _elementwise("min", minimum, x, dim, keepdim, axis, keepdims)
     return _extremum(Min, x, dim, keepdim, axis, keepdims)
+
+
+def _elementwise(name, op, x, other, keepdim, axis, keepdims):
+    if keepdim or axis is not None or keepdims is not None:
+        raise TypeError(f"{name}(input, other): the elementwise form takes no dimension arguments")
+    return op(x, other)
 
 
 def amax(x, dim=None, keepdim=False, *, axis=None, keepdims=None):

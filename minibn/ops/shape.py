@@ -36,6 +36,46 @@ class Reshape(Function):
         return g.reshape(self.in_shape)
 
 
+def view_strides(shape: tuple, strides: tuple, new_shape: tuple) -> tuple | None:
+    """The strides (in elements) that give ``new_shape`` over the memory of an array of ``shape`` and
+    ``strides``, or None when no view can: PyTorch's rule. The old dimensions split into chunks laid
+    out contiguously within themselves (stride[i] = stride[i + 1] size[i + 1], size-1 dimensions
+    aside); each chunk must be covered by consecutive new dimensions of the same element count."""
+    if 0 in shape:
+        return tuple(int(np.prod(new_shape[i + 1:], dtype=np.int64)) for i in range(len(new_shape)))
+    shape, strides = (shape, strides) if shape else ((1,), (1,))
+    new_strides = [0] * len(new_shape)
+    d = len(new_shape) - 1
+    base, chunk, covered = strides[-1], 1, 1
+    for i in range(len(shape) - 1, -1, -1):
+        chunk *= shape[i]
+        if i == 0 or (shape[i - 1] != 1 and strides[i - 1] != chunk * base):  # the chunk ends at dimension i
+            while d >= 0 and (covered < chunk or new_shape[d] == 1):
+                new_strides[d] = covered * base
+                covered *= new_shape[d]
+                d -= 1
+            if covered != chunk:
+                return None
+            if i > 0:
+                base, chunk, covered = strides[i - 1], 1, 1
+    return tuple(new_strides) if d == -1 else None
+
+
+class View(Function):
+    """y = x's memory read with another shape and the strides :func:`view_strides` gives (no copy);
+    dx = g reshaped back."""
+
+    is_view = True
+
+    def forward(self, x):
+        self.in_shape = x.shape
+        strides = tuple(s * x.itemsize for s in self.strides)
+        return devices.array_module(x).lib.stride_tricks.as_strided(x, self.shape, strides)
+
+    def backward(self, g):
+        return g.reshape(self.in_shape)
+
+
 class Permute(Function):
     """y = x with its dimensions reordered;  dx = g with the inverse order."""
 
@@ -249,7 +289,7 @@ def where(condition, input=None, other=None):  # noqa: A002  (PyTorch's argument
     if input is None or other is None:
         raise TypeError("where: give both input and other, or neither (where(condition) gives the indices)")
     if not isinstance(condition, Tensor):
-        condition = Tensor(np.asarray(condition))
+        condition = _wrap(np.asarray(condition))
     if condition.dtype.kind != "b":
         raise TypeError(f"where: condition must be a bool tensor, got dtype {condition.dtype}")
     a, b = coerce(input, other, "where")
@@ -329,9 +369,42 @@ def to_device(x, device):
 # -- shape functions ----------------------------------------------------------------
 
 
+def infer_shape(shape: tuple, numel: int, op: str) -> tuple:
+    """``shape`` with its one -1 entry resolved so that it holds ``numel`` elements."""
+    if sum(1 for s in shape if s == -1) > 1:
+        raise RuntimeError(f"{op}: only one dimension can be inferred (-1), got shape {shape}")
+    if any(s < -1 for s in shape):
+        raise RuntimeError(f"{op}: invalid shape dimension in {shape}")
+    known = int(np.prod([s for s in shape if s != -1], dtype=np.int64))
+    if -1 in shape:
+        if known == 0 or numel % known:
+            raise RuntimeError(f"{op}: shape {shape} is invalid for input of size {numel}")
+        return tuple(numel // known if s == -1 else s for s in shape)
+    if known != numel:
+        raise RuntimeError(f"{op}: shape {shape} is invalid for input of size {numel}")
+    return shape
+
+
+def view(x, *shape):
+    """The same memory with another shape (one entry may be -1), without a copy: PyTorch's rule
+    (:func:`view_strides`) decides which layouts allow it; others are refused (``reshape`` copies)."""
+    if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
+        shape = shape[0]
+    shape = infer_shape(tuple(int(s) for s in shape), x._data.size, "view")
+    if shape == x._data.shape:
+        return Reshape.apply(x, shape=shape)
+    itemsize = x._data.itemsize
+    strides = view_strides(x._data.shape, tuple(s // itemsize for s in x._data.strides), shape)
+    if strides is None:
+        raise RuntimeError(f"view: shape {shape} is not compatible with the memory layout of this tensor (shape "
+                           f"{tuple(x.shape)}, strides {tuple(s // itemsize for s in x._data.strides)} in elements: "
+                           "at least one dimension spans several chunks of memory); use .reshape(...) instead")
+    return View.apply(x, shape=shape, strides=strides)
+
+
 def reshape(x, *shape):
     """View ``x`` with a new shape (one entry may be -1)."""
-    if len(shape) == 1 and shape[0].__class__ in (tuple, list):
+    if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
         shape = shape[0]
     shape = tuple(shape)
     if shape == x._data.shape:

@@ -71,6 +71,26 @@ def _factor(name, value):
     return float(value)
 
 
+class LambdaLR(LRScheduler):
+    """lr = initial_lr * lr_lambda(epoch): one function for every group, or a list of one per group."""
+
+    def __init__(self, optimizer, lr_lambda, last_epoch=-1):
+        _check_optimizer("LambdaLR", optimizer)
+        groups = len(optimizer.param_groups)
+        lambdas = list(lr_lambda) if isinstance(lr_lambda, (list, tuple)) else [lr_lambda] * groups
+        if len(lambdas) != groups:
+            raise ValueError(f"LambdaLR: expected {groups} lr_lambdas (one per parameter group), but got {len(lambdas)}")
+        if not all(callable(f) for f in lambdas):
+            raise TypeError("LambdaLR: lr_lambda must be a function of the epoch, or a list of them")
+        self.lr_lambdas = lambdas
+        super().__init__(optimizer, last_epoch)
+
+    def step(self) -> None:
+        self.last_epoch += 1
+        for group, base, f in zip(self.optimizer.param_groups, self.base_lrs, self.lr_lambdas):
+            group["lr"] = base * f(self.last_epoch)
+
+
 class StepLR(LRScheduler):
     """lr = initial_lr gamma^(epoch // step_size)."""
 

@@ -14,7 +14,6 @@ from ..tensor import Tensor
 class Optimizer:
     """Parameters in groups (dicts with their own hyperparameters), per-parameter state."""
 
-
     def __init__(self, params, **hyper):
         if isinstance(params, Tensor):
             raise TypeError(f"{type(self).__name__}: params must be an iterable of Tensors or dicts (e.g. "
@@ -22,18 +21,31 @@ class Optimizer:
         params = list(params)
         if not params:
             raise ValueError(f"{type(self).__name__} got an empty parameter list")
-        groups = params if isinstance(params[0], dict) else [{"params": params}]
+        self.defaults = dict(hyper)
         self.param_groups = []
-        for group in groups:
-            group = dict(group)
-            group["params"] = list(group["params"])
-            for p in group["params"]:
-                if not isinstance(p, Tensor) or not p.is_leaf:
-                    raise TypeError(f"{type(self).__name__} can only optimize leaf Tensors, got {p!r:.60}")
-            for key, value in hyper.items():
-                group.setdefault(key, value)
-            self.param_groups.append(group)
         self.state: dict = {}  # id(param) -> dict of arrays
+        for group in params if isinstance(params[0], dict) else [{"params": params}]:
+            self.add_param_group(group)
+
+    def add_param_group(self, param_group: dict) -> None:
+        """Add a group of parameters with hyperparameters of its own (the optimizer's defaults for
+        those it does not give), as for a layer unfrozen in the middle of training."""
+        if not isinstance(param_group, dict):
+            raise TypeError(f"{type(self).__name__}.add_param_group: expects a dict, got {type(param_group).__name__}")
+        if "params" not in param_group:
+            raise KeyError(f"{type(self).__name__}.add_param_group: the group has no 'params'")
+        group = dict(param_group)
+        params = group["params"]
+        group["params"] = [params] if isinstance(params, Tensor) else list(params)
+        for p in group["params"]:
+            if not isinstance(p, Tensor) or not p.is_leaf:
+                raise TypeError(f"{type(self).__name__} can only optimize leaf Tensors, got {p!r:.60}")
+        held = {id(p) for g in self.param_groups for p in g["params"]}
+        if held & {id(p) for p in group["params"]} or len({id(p) for p in group["params"]}) < len(group["params"]):
+            raise ValueError(f"{type(self).__name__}: some parameters appear in more than one parameter group")
+        for key, value in self.defaults.items():
+            group.setdefault(key, value)
+        self.param_groups.append(group)
 
     def zero_grad(self, set_to_none: bool = True) -> None:
         for group in self.param_groups:

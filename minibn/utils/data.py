@@ -1,5 +1,5 @@
 """Datasets and batches in the shape of ``torch.utils.data``: ``Dataset``, ``TensorDataset``,
-``Subset``, ``random_split`` and ``DataLoader(dataset, batch_size, shuffle, drop_last, generator)``.
+``Subset``, ``random_split``, the samplers and ``DataLoader`` with PyTorch's arguments.
 
 A batch of a dataset whose samples are tuples is the tuple of the stacked fields. A
 TensorDataset (or a Subset of one) is batched by indexing its tensors with the batch's
@@ -72,7 +72,7 @@ class Subset(Dataset):
         return len(self.indices)
 
     def batch(self, indices: np.ndarray):
-        return _fetch(self.dataset, np.asarray(self.indices)[indices])
+        return _fetch(self.dataset, np.asarray(self.indices)[np.asarray(indices, dtype=np.int64)])
 
 
 def random_split(dataset, lengths, generator=None) -> list:
@@ -97,40 +97,197 @@ def random_split(dataset, lengths, generator=None) -> list:
     return out
 
 
-def _fetch(dataset, indices: np.ndarray):
-    if hasattr(dataset, "batch"):
-        return dataset.batch(indices)
-    return _collate([dataset[int(i)] for i in indices])
+class Sampler:
+    """An iterable of dataset indices (subclasses give ``__iter__`` and, where known, ``__len__``)."""
+
+    def __iter__(self):
+        raise NotImplementedError
 
 
-def _collate(samples: list):
+class SequentialSampler(Sampler):
+    """0, 1, ..., len(data_source) - 1."""
+
+    def __init__(self, data_source):
+        self.data_source = data_source
+
+    def __iter__(self):
+        return iter(range(len(self.data_source)))
+
+    def __len__(self):
+        return len(self.data_source)
+
+
+class RandomSampler(Sampler):
+    """The indices in a new random order each pass (or ``num_samples`` drawn with ``replacement``),
+    from ``generator`` (default: the one ``mb.manual_seed`` seeds)."""
+
+    def __init__(self, data_source, replacement: bool = False, num_samples: int | None = None, generator=None):
+        if num_samples is not None and (isinstance(num_samples, bool) or not isinstance(num_samples, numbers.Integral)
+                                        or num_samples <= 0):
+            raise ValueError(f"RandomSampler: num_samples should be a positive integer, got {num_samples!r}")
+        random.resolve(generator)
+        self.data_source, self.replacement, self._num_samples, self.generator = \
+            data_source, bool(replacement), num_samples, generator
+
+    @property
+    def num_samples(self) -> int:
+        return len(self.data_source) if self._num_samples is None else int(self._num_samples)
+
+    def __iter__(self):
+        rng, n = random.resolve(self.generator), len(self.data_source)
+        if self.replacement:
+            return iter(rng.integers(0, n, self.num_samples).tolist())
+        draws = [rng.permutation(n) for _ in range(-(-self.num_samples // n))] if n else [np.arange(0)]
+        return iter(np.concatenate(draws)[:self.num_samples].tolist())
+
+    def __len__(self):
+        return self.num_samples
+
+
+class SubsetRandomSampler(Sampler):
+    """The given ``indices`` in a new random order each pass."""
+
+    def __init__(self, indices, generator=None):
+        random.resolve(generator)
+        self.indices, self.generator = list(indices), generator
+
+    def __iter__(self):
+        order = random.resolve(self.generator).permutation(len(self.indices))
+        return (self.indices[i] for i in order)
+
+    def __len__(self):
+        return len(self.indices)
+
+
+class WeightedRandomSampler(Sampler):
+    """``num_samples`` indices drawn with probabilities proportional to ``weights``."""
+
+    def __init__(self, weights, num_samples: int, replacement: bool = True, generator=None):
+        self.weights = np.asarray(weights.tolist() if isinstance(weights, Tensor) else weights, dtype=np.float64)
+        if self.weights.ndim != 1 or (self.weights < 0).any() or not self.weights.sum() > 0:
+            raise ValueError("WeightedRandomSampler: weights must be a sequence of non-negative numbers, not all 0")
+        if isinstance(num_samples, bool) or not isinstance(num_samples, numbers.Integral) or num_samples <= 0:
+            raise ValueError(f"WeightedRandomSampler: num_samples should be a positive integer, got {num_samples!r}")
+        random.resolve(generator)
+        self.num_samples, self.replacement, self.generator = int(num_samples), bool(replacement), generator
+
+    def __iter__(self):
+        rng = random.resolve(self.generator)
+        return iter(rng.choice(len(self.weights), self.num_samples, self.replacement,
+                               self.weights / self.weights.sum()).tolist())
+
+    def __len__(self):
+        return self.num_samples
+
+
+class BatchSampler(Sampler):
+    """Lists of ``batch_size`` indices from ``sampler``; ``drop_last`` leaves out a last, smaller one."""
+
+    def __init__(self, sampler, batch_size: int, drop_last: bool):
+        if isinstance(batch_size, bool) or not isinstance(batch_size, numbers.Integral) or batch_size <= 0:
+            raise ValueError(f"BatchSampler: batch_size should be a positive integer, got {batch_size!r}")
+        self.sampler, self.batch_size, self.drop_last = sampler, int(batch_size), bool(drop_last)
+
+    def __iter__(self):
+        batch = []
+        for i in self.sampler:
+            batch.append(int(i))
+            if len(batch) == self.batch_size:
+                yield batch
+                batch = []
+        if batch and not self.drop_last:
+            yield batch
+
+    def __len__(self):
+        n = len(self.sampler)
+        return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
+
+
+def default_collate(samples: list):
+    """One batch from a list of samples: tensors and arrays stacked, numbers made a tensor
+    (float64 for Python floats, as in PyTorch), tuples, lists and dicts collated field by field."""
     first = samples[0]
-    if isinstance(first, tuple):
-        return tuple(_collate([s[k] for s in samples]) for k in range(len(first)))
     if isinstance(first, Tensor):
         return stack(samples)
+    if isinstance(first, dict):
+        return {k: default_collate([s[k] for s in samples]) for k in first}
+    if isinstance(first, (tuple, list)):
+        fields = [default_collate([s[k] for s in samples]) for k in range(len(first))]
+        return type(first)(*fields) if hasattr(first, "_fields") else type(first)(fields)
+    if isinstance(first, str):
+        return list(samples)
     return tensor(np.asarray(samples))
 
 
-class DataLoader:
-    """Batches of ``dataset``: ``batch_size`` samples each, in order or (``shuffle``) in a new
-    random order every pass, drawn from ``generator`` (default: the one ``mb.manual_seed``
-    seeds); ``drop_last`` leaves out a last, smaller batch."""
+def _fetch(dataset, indices):
+    if hasattr(dataset, "batch"):
+        return dataset.batch(np.asarray(indices, dtype=np.int64))
+    return default_collate([dataset[int(i)] for i in indices])
 
-    def __init__(self, dataset, batch_size: int = 1, shuffle: bool = False, drop_last: bool = False,
-                 generator=None):
-        if isinstance(batch_size, bool) or not isinstance(batch_size, numbers.Integral) or batch_size < 1:
-            raise ValueError(f"DataLoader: batch_size must be a positive integer, got {batch_size!r}")
+
+def _check_nonnegative_int(name, value):
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 0:
+        raise ValueError(f"DataLoader: {name} option should be a non-negative integer, got {value!r}")
+
+
+class DataLoader:
+    """Batches of ``dataset``, with PyTorch's arguments: ``batch_size`` samples each (None: the
+    samples one by one, uncollated), in order or (``shuffle``) in a new random order every pass
+    drawn from ``generator`` (default: the one ``mb.manual_seed`` seeds), or in the order of a
+    ``sampler`` or ``batch_sampler``; ``drop_last`` leaves out a last, smaller batch;
+    ``collate_fn`` makes a batch from a list of samples.
+
+    Batches are made in this process, in order, whatever ``num_workers`` says: no worker starts,
+    so ``worker_init_fn`` is never called, and ``pin_memory``, ``prefetch_factor``,
+    ``persistent_workers``, ``timeout`` and ``multiprocessing_context`` are checked as PyTorch checks
+    them and change nothing. A dataset with a ``batch`` method (TensorDataset, a Subset of one) is
+    batched by one indexing per tensor."""
+
+    def __init__(self, dataset, batch_size: int | None = 1, shuffle: bool | None = None, sampler=None,
+                 batch_sampler=None, num_workers: int = 0, collate_fn=None, pin_memory: bool = False,
+                 drop_last: bool = False, timeout: float = 0, worker_init_fn=None, multiprocessing_context=None,
+                 generator=None, *, prefetch_factor: int | None = None, persistent_workers: bool = False,
+                 pin_memory_device: str = "", in_order: bool = True):
+        _check_nonnegative_int("num_workers", num_workers)
+        if timeout < 0:
+            raise ValueError("DataLoader: timeout option should be non-negative")
+        if num_workers == 0 and prefetch_factor is not None:
+            raise ValueError("DataLoader: prefetch_factor option could only be specified with num_workers > 0")
+        if num_workers == 0 and persistent_workers:
+            raise ValueError("DataLoader: persistent_workers option needs num_workers > 0")
+        if sampler is not None and shuffle:
+            raise ValueError("DataLoader: sampler option is mutually exclusive with shuffle")
+        if batch_sampler is not None and (batch_size != 1 or shuffle or sampler is not None or drop_last):
+            raise ValueError("DataLoader: batch_sampler option is mutually exclusive with batch_size, shuffle, sampler, "
+                             "and drop_last")
+        if batch_size is None and drop_last:
+            raise ValueError("DataLoader: batch_size=None option disables auto-batching and is mutually exclusive "
+                             "with drop_last")
+        if batch_size is not None and batch_sampler is None:
+            if isinstance(batch_size, bool) or not isinstance(batch_size, numbers.Integral) or batch_size < 1:
+                raise ValueError(f"DataLoader: batch_size must be a positive integer or None, got {batch_size!r}")
+        if collate_fn is not None and not callable(collate_fn):
+            raise TypeError(f"DataLoader: collate_fn must be callable, got {type(collate_fn).__name__}")
         random.resolve(generator)  # a wrong generator is refused now
-        self.dataset, self.batch_size = dataset, int(batch_size)
-        self.shuffle, self.drop_last, self.generator = bool(shuffle), bool(drop_last), generator
+        if sampler is None:
+            sampler = RandomSampler(dataset, generator=generator) if shuffle else SequentialSampler(dataset)
+        if batch_size is not None and batch_sampler is None:
+            batch_sampler = BatchSampler(sampler, int(batch_size), drop_last)
+        self.dataset, self.batch_size, self.drop_last, self.generator = \
+            dataset, None if batch_size is None else int(batch_size), bool(drop_last), generator
+        self.sampler, self.batch_sampler, self.collate_fn = sampler, batch_sampler, collate_fn
+        self.num_workers, self.pin_memory = int(num_workers), bool(pin_memory)
 
     def __len__(self):
-        n = len(self.dataset)
-        return n // self.batch_size if self.drop_last else math.ceil(n / self.batch_size)
+        return len(self.sampler if self.batch_sampler is None else self.batch_sampler)
 
     def __iter__(self):
-        n = len(self.dataset)
-        order = random.resolve(self.generator).permutation(n) if self.shuffle else np.arange(n)
-        for k in range(len(self)):
-            yield _fetch(self.dataset, order[k * self.batch_size:(k + 1) * self.batch_size])
+        if self.batch_sampler is None:  # batch_size=None: samples one by one
+            for i in self.sampler:
+                yield self.dataset[int(i)]
+            return
+        for indices in self.batch_sampler:
+            if self.collate_fn is None:
+                yield _fetch(self.dataset, indices)
+            else:
+                yield self.collate_fn([self.dataset[int(i)] for i in indices])
