@@ -201,7 +201,7 @@ def binary_cross_entropy(input, target, weight=None, size_average=None, reduce=N
     _binary_checks("binary_cross_entropy", input, target, weight)
     x = input._data
     if x.size and (bool((x < 0).any()) or bool((x > 1).any()) or bool(input.xp.isnan(x).any())):
-        raise ValueError("binary_cross_entropy: all elements of input should be between 0 and 1 (probabilities; "
+        raise RuntimeError("binary_cross_entropy: all elements of input should be between 0 and 1 (probabilities; "
                          "for logits use binary_cross_entropy_with_logits)")
     loss = -(target * input.log().clamp(min=-100) + (1 - target) * (1 - input).log().clamp(min=-100))
     return _reduce(loss if weight is None else loss * weight, reduction, "binary_cross_entropy")
