@@ -135,7 +135,8 @@ def _is_array(x) -> bool:
 def as_array(data, copy: bool = False, dtype=None):
     """``data`` as an array of its library, with PyTorch's dtypes for Python numbers.
 
-    Arrays keep their dtype (and stay on their device); nested lists of Python
+    Arrays keep their dtype (and stay on their device), but for integers narrower than int64 other than
+    int32 (uint8, int16, ...), which become int64 (a copy); nested lists of Python
     floats give the default dtype (float32), ints int64, complex numbers the
     default complex dtype. With ``dtype``, Python numbers are converted to it
     from their exact values (one rounding: 0.1 as float64 is the double nearest
@@ -143,6 +144,8 @@ def as_array(data, copy: bool = False, dtype=None):
     """
     if _is_array(data):
         array = data.copy() if copy else data
+        if array.dtype.kind in "iu" and array.dtype not in SUPPORTED_DTYPES and np.can_cast(array.dtype, int64):
+            array = array.astype(int64)  # uint8 images, int16 labels: exactly, in minibn's integer dtype
     elif isinstance(data, np.generic):
         array = np.array(data)
     else:

@@ -341,3 +341,13 @@ def test_function_subclass_defines_a_new_op():
     (h,) = mb.grad(g.sum(), x)
     np.testing.assert_allclose(g.detach().numpy(), [3.0, 12.0])
     np.testing.assert_allclose(h.numpy(), [6.0, 12.0])
+
+
+def test_a_0d_leafs_accumulated_gradient_is_an_array_that_zero_clears():
+    a = mb.tensor(2.0, dtype=mb.float64, requires_grad=True)
+    (a * 3).backward()
+    (a * a).backward()  # accumulates: 3 + 2a
+    assert isinstance(a.grad._data, np.ndarray) and a.grad.item() == 7.0
+    a.grad.zero_()  # on a NumPy scalar this silently did nothing, and the next step added to a stale gradient
+    (a * 5).backward()
+    assert a.grad.item() == 5.0

@@ -19,8 +19,13 @@ def test_dtype_follows_the_data_like_pytorch():
 
 
 def test_unsupported_dtype_is_a_clear_error():
-    with pytest.raises(TypeError, match="dtype uint8 is not supported"):
-        mb.tensor(np.zeros(3, dtype=np.uint8))
+    with pytest.raises(TypeError, match="dtype float16 is not supported"):
+        mb.tensor(np.zeros(3, dtype=np.float16))
+    with pytest.raises(TypeError, match="dtype uint64 is not supported"):
+        mb.tensor(np.zeros(3, dtype=np.uint64))
+    pixels = mb.tensor(np.array([0, 255], dtype=np.uint8))  # narrower integers widen exactly to int64
+    assert pixels.dtype == mb.int64 and pixels.tolist() == [0, 255]
+    assert mb.tensor(np.array([-3], dtype=np.int16)).dtype == mb.int64 and mb.tensor(np.int32([1])).dtype == mb.int32
     with pytest.raises(TypeError, match="default dtype must be float32 or float64"):
         mb.set_default_dtype(mb.int64)
 

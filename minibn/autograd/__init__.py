@@ -364,8 +364,9 @@ def _accumulate(leaf, g, create_graph, stored):
     """Add ``g`` to ``leaf.grad``. Without create_graph a ``.grad`` never shares memory with another
     array; with it, ``.grad`` is the gradient tensor itself, part of the graph (and may be shared)."""
     old = leaf._grad  # (set directly: the shapes were checked as the gradient flowed; .grad's setter is for users)
-    if old is not None and not create_graph:  # the sum is a fresh array
-        leaf._grad = _wrap(old._data + g._data)
+    if old is not None and not create_graph:  # the sum is a fresh array (an array: 0-d sums are NumPy scalars)
+        total = old._data + g._data
+        leaf._grad = _wrap(np.asarray(total) if isinstance(total, np.generic) else total)
         return
     if not create_graph:
         a = g._data
