@@ -77,6 +77,28 @@ def _softmax_ce_ref(x, target):
 
 
 TARGET = [0, 2, 1, 1, 0, 2]
+CLASS_WEIGHT = [0.5, 2.0, 1.5]
+PROBABILITIES = np.random.default_rng(11).uniform(0, 1, (6, 3))
+POS_WEIGHT = [3.0, 0.5, 1.0]
+
+
+def _log_softmax_ref(x, axis=1):
+    z = x - x.max(axis, keepdims=True)
+    return z - np.log(np.exp(z).sum(axis, keepdims=True))
+
+
+def _nll_ref(logp, target, weight=None, ignore_index=-100):
+    """-w[t] logp[t] summed over the samples kept, over the sum of their w[t]."""
+    target = np.asarray(target)
+    weight = np.ones(logp.shape[1]) if weight is None else np.asarray(weight)
+    kept = target != ignore_index
+    rows = np.flatnonzero(kept)
+    w = weight[target[kept]]
+    return -(w * logp[rows, target[kept]]).sum() / w.sum()
+
+
+def _softplus(x):
+    return np.logaddexp(0, x)
 
 
 def _layer(name, fn, ref, *shapes, domains=(), analytic=True, torch=True):
@@ -135,6 +157,31 @@ LAYERS = [
            (2, 5, 4), (3, 4), (3,)),
     _layer("cross_entropy", lambda lib, x: lib.nn.functional.cross_entropy(x, lib.tensor(TARGET, device=x.device)),
            lambda x: _softmax_ce_ref(x, np.array(TARGET)), (6, 3)),
+    _layer("nll_loss", lambda lib, x: lib.nn.functional.nll_loss(lib.nn.functional.log_softmax(x, 1),
+                                                                  lib.tensor(TARGET, device=x.device)),
+           lambda x: _nll_ref(_log_softmax_ref(x), TARGET), (6, 3)),
+    _layer("nll_loss_weight_ignore", lambda lib, x: lib.nn.functional.nll_loss(  # (of x alone it is linear)
+        lib.nn.functional.log_softmax(x, 1), lib.tensor(TARGET, device=x.device), weight=_const(lib, x, CLASS_WEIGHT),
+        ignore_index=1), lambda x: _nll_ref(_log_softmax_ref(x), TARGET, CLASS_WEIGHT, ignore_index=1), (6, 3)),
+    _layer("nll_loss_module_sum_3d", lambda lib, x: lib.nn.NLLLoss(reduction="sum")(
+        lib.nn.LogSoftmax(dim=1)(x), lib.tensor(np.array(TARGET).reshape(3, 2), device=x.device)),
+        lambda x: -np.take_along_axis(_log_softmax_ref(x), np.array(TARGET).reshape(3, 1, 2), 1).sum(), (3, 3, 2)),
+    _layer("softmax_module", lambda lib, x: lib.nn.Softmax(dim=1)(x), lambda x: np.exp(_log_softmax_ref(x)), (6, 3)),
+    _layer("binary_cross_entropy", lambda lib, x: lib.nn.functional.binary_cross_entropy(
+        x, _const(lib, x, PROBABILITIES)),
+        lambda x: -(PROBABILITIES * np.log(x) + (1 - PROBABILITIES) * np.log(1 - x)).mean(), (6, 3),
+        domains=("probability",), analytic=False),
+    _layer("bce_loss_module_weight", lambda lib, x: lib.nn.BCELoss(weight=_const(lib, x, CLASS_WEIGHT))(
+        x, _const(lib, x, PROBABILITIES)),
+        lambda x: -(np.array(CLASS_WEIGHT) * (PROBABILITIES * np.log(x) + (1 - PROBABILITIES) * np.log(1 - x))).mean(),
+        (6, 3), domains=("probability",), analytic=False),
+    _layer("bce_with_logits", lambda lib, x: lib.nn.functional.binary_cross_entropy_with_logits(
+        x, _const(lib, x, PROBABILITIES), reduction="sum"),
+        lambda x: (PROBABILITIES * _softplus(-x) + (1 - PROBABILITIES) * _softplus(x)).sum(), (6, 3), analytic=False),
+    _layer("bce_with_logits_module_pos_weight", lambda lib, x: lib.nn.BCEWithLogitsLoss(
+        pos_weight=_const(lib, x, POS_WEIGHT))(x, _const(lib, x, PROBABILITIES)),
+        lambda x: (np.array(POS_WEIGHT) * PROBABILITIES * _softplus(-x) + (1 - PROBABILITIES) * _softplus(x)).mean(),
+        (6, 3), analytic=False),
     _layer("mse_loss", lambda lib, x, t: lib.nn.functional.mse_loss(x, t), lambda x, t: ((x - t) ** 2).mean(),
            (6, 3), (6, 3)),
     _layer("linear_bn_relu", lambda lib, x, w, b, g: lib.nn.functional.relu(lib.nn.functional.batch_norm(

@@ -57,6 +57,7 @@ DOMAINS = {
     "positive": lambda rng, s: rng.uniform(0.5, 2.0, s),
     "spread": _spread,
     "unit": lambda rng, s: rng.uniform(-0.9, 0.9, s),
+    "probability": lambda rng, s: rng.uniform(0.1, 0.9, s),
 }
 
 
@@ -158,6 +159,10 @@ SPECS = [
           domains=("spread", "spread"), analytic=False),
     _spec("clamp", lambda lib, x: x.clamp(-0.6, 0.7), lambda x: np.clip(x, -0.6, 0.7), (3, 4),
           domains=("spread",), analytic=False),
+    _spec("max_elementwise", lambda lib, a, b: lib.max(a, b), np.maximum, (3, 4), (3, 4),
+          domains=("spread", "spread"), analytic=False),
+    _spec("min_elementwise_method", lambda lib, a, b: a.min(b), np.minimum, (3, 4), (4,),
+          domains=("spread", "spread"), analytic=False),
     _spec("erf", lambda lib, x: lib.erf(x * 1.5), lambda x: np.vectorize(math.erf)(1.5 * x), (3, 4), analytic=False),
     _spec("gelu", lambda lib, x: lib.nn.functional.gelu(x * 2), lambda x: x * (1 + np.vectorize(math.erf)(np.sqrt(2) * x)),
           (3, 4), analytic=False),
@@ -234,6 +239,11 @@ SPECS = [
     _spec("reshape", lambda lib, x: x.reshape(4, 3), lambda x: x.reshape(4, 3), (3, 4)),
     _spec("reshape_infer", lambda lib, x: x.reshape(-1), lambda x: x.reshape(-1), (2, 3, 2)),
     _spec("view", lambda lib, x: x.view(2, 6), lambda x: x.reshape(2, 6), (3, 4)),
+    _spec("view_of_a_permuted_layout", lambda lib, x: x.permute(1, 0, 2, 3).view(3, 2, 8),
+          lambda x: x.transpose(1, 0, 2, 3).reshape(3, 2, 8), (2, 3, 2, 4)),
+    _spec("view_as_expand_as", lambda lib, x, y: x.view_as(y).expand_as(y * 1) * y, lambda x, y: x.reshape(y.shape) * y,
+          (6,), (2, 3)),
+    _spec("t", lambda lib, x: x.t(), lambda x: x.T, (3, 4)),
     _spec("flatten", lambda lib, x: x.flatten(1), lambda x: x.reshape(2, -1), (2, 3, 2)),
     _spec("T", lambda lib, x: x.T, lambda x: x.T, (3, 4)),
     _spec("transpose", lambda lib, x: x.transpose(0, 2), lambda x: x.swapaxes(0, 2), (2, 3, 4)),
