@@ -103,7 +103,7 @@ class Function:
             raise ValueError(f"{cls.__name__}: operands of shapes {shapes}: {exc}") from None
         if isinstance(out, np.generic):
             out = np.asarray(out)  # NumPy reductions and 0-d ufuncs hand back scalars
-        elif not cls.is_view and not out.flags.c_contiguous:
+        elif not cls.is_view and out.ndim > 1 and not out.flags.c_contiguous:
             out = xp.ascontiguousarray(out)  # a new tensor is C-ordered, as PyTorch's reductions, products, cats give
         if _AnomalyMode.enabled:
             fn._site = _creation_site()
