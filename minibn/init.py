@@ -31,109 +31,109 @@ def calculate_gain(nonlinearity: str, param=None) -> float:
     raise ValueError(f"unsupported nonlinearity {nonlinearity!r}")
 
 
-def _fans(t: Tensor) -> tuple:
-    if t.ndim < 2:
-        raise ValueError(f"fan in and fan out need at least 2 dimensions, got shape {tuple(t.shape)}")
+def _fans(tensor: Tensor) -> tuple:
+    if tensor.ndim < 2:
+        raise ValueError(f"fan in and fan out need at least 2 dimensions, got shape {tuple(tensor.shape)}")
     receptive = 1
-    for s in t.shape[2:]:
+    for s in tensor.shape[2:]:
         receptive *= s
-    return t.shape[1] * receptive, t.shape[0] * receptive
+    return tensor.shape[1] * receptive, tensor.shape[0] * receptive
 
 
-def uniform_(t: Tensor, a: float = 0.0, b: float = 1.0, generator=None) -> Tensor:
+def uniform_(tensor: Tensor, a: float = 0.0, b: float = 1.0, generator=None) -> Tensor:
     """U(a, b), the draws of ``t.uniform_(a, b)``."""
     with no_grad():
-        return t.uniform_(a, b, generator=generator)
+        return tensor.uniform_(a, b, generator=generator)
 
 
-def normal_(t: Tensor, mean: float = 0.0, std: float = 1.0, generator=None) -> Tensor:
+def normal_(tensor: Tensor, mean: float = 0.0, std: float = 1.0, generator=None) -> Tensor:
     """N(mean, std^2), the draws of ``t.normal_(mean, std)``."""
     with no_grad():
-        return t.normal_(mean, std, generator=generator)
+        return tensor.normal_(mean, std, generator=generator)
 
 
-def trunc_normal_(t: Tensor, mean: float = 0.0, std: float = 1.0, a: float = -2.0, b: float = 2.0,
+def trunc_normal_(tensor: Tensor, mean: float = 0.0, std: float = 1.0, a: float = -2.0, b: float = 2.0,
                   generator=None) -> Tensor:
     """N(mean, std^2) conditioned on [a, b] (the bounds are values, not multiples of std): each
     element redrawn until it falls inside."""
     if not a < b:
         raise ValueError(f"trunc_normal_: expects a < b, got a={a}, b={b}")
     rng = random.resolve(generator)
-    values = rng.normal(mean, std, t.shape)
+    values = rng.normal(mean, std, tensor.shape)
     outside = (values < a) | (values > b)
     while outside.any():
         values[outside] = rng.normal(mean, std, int(outside.sum()))
         outside = (values < a) | (values > b)
     with no_grad():
-        return t.copy_(_wrap(values.astype(t.dtype)).to(t.device))
+        return tensor.copy_(_wrap(values.astype(tensor.dtype)).to(tensor.device))
 
 
-def eye_(t: Tensor) -> Tensor:
+def eye_(tensor: Tensor) -> Tensor:
     """The identity matrix (ones on the diagonal of a 2-D tensor, zeros elsewhere)."""
-    if t.ndim != 2:
-        raise ValueError(f"eye_: only 2-D tensors are supported, got shape {tuple(t.shape)}")
+    if tensor.ndim != 2:
+        raise ValueError(f"eye_: only 2-D tensors are supported, got shape {tuple(tensor.shape)}")
     with no_grad():
-        return t.copy_(_wrap(np.eye(*t.shape, dtype=t.dtype)).to(t.device))
+        return tensor.copy_(_wrap(np.eye(*tensor.shape, dtype=tensor.dtype)).to(tensor.device))
 
 
-def orthogonal_(t: Tensor, gain: float = 1.0, generator=None) -> Tensor:
+def orthogonal_(tensor: Tensor, gain: float = 1, generator=None) -> Tensor:
     """A (semi-)orthogonal matrix times ``gain`` (Saxe et al. 2013): Q of the QR decomposition of a
     Gaussian matrix, its columns' signs fixed by R's diagonal so that Q is uniformly distributed;
     dimensions after the first are flattened."""
-    if t.ndim < 2:
-        raise ValueError(f"orthogonal_: only tensors with 2 or more dimensions are supported, got {tuple(t.shape)}")
-    rows, cols = t.shape[0], t.numel() // t.shape[0]
+    if tensor.ndim < 2:
+        raise ValueError(f"orthogonal_: only tensors with 2 or more dimensions are supported, got {tuple(tensor.shape)}")
+    rows, cols = tensor.shape[0], tensor.numel() // tensor.shape[0]
     a = random.resolve(generator).normal(0.0, 1.0, (rows, cols))
     q, r = np.linalg.qr(a.T if rows < cols else a)
     q = q * np.sign(np.diag(r))
     q = q.T if rows < cols else q
     with no_grad():
-        return t.copy_(_wrap((gain * q).reshape(t.shape).astype(t.dtype)).to(t.device))
+        return tensor.copy_(_wrap((gain * q).reshape(tensor.shape).astype(tensor.dtype)).to(tensor.device))
 
 
-def constant_(t: Tensor, value: float) -> Tensor:
+def constant_(tensor: Tensor, value: float) -> Tensor:
     with no_grad():
-        t.fill_(value)
-    return t
+        tensor.fill_(value)
+    return tensor
 
 
-def zeros_(t: Tensor) -> Tensor:
-    return constant_(t, 0.0)
+def zeros_(tensor: Tensor) -> Tensor:
+    return constant_(tensor, 0.0)
 
 
-def ones_(t: Tensor) -> Tensor:
-    return constant_(t, 1.0)
+def ones_(tensor: Tensor) -> Tensor:
+    return constant_(tensor, 1.0)
 
 
-def _kaiming_std(t, a, mode, nonlinearity):
-    fan_in, fan_out = _fans(t)
+def _kaiming_std(tensor, a, mode, nonlinearity):
+    fan_in, fan_out = _fans(tensor)
     if mode not in ("fan_in", "fan_out"):
         raise ValueError(f"mode must be 'fan_in' or 'fan_out', got {mode!r}")
     fan = fan_in if mode == "fan_in" else fan_out
     return calculate_gain(nonlinearity, a) / math.sqrt(fan)
 
 
-def kaiming_normal_(t: Tensor, a: float = 0, mode: str = "fan_in", nonlinearity: str = "leaky_relu",
+def kaiming_normal_(tensor: Tensor, a: float = 0, mode: str = "fan_in", nonlinearity: str = "leaky_relu",
                     generator=None) -> Tensor:
     """N(0, std^2) with std = gain / sqrt(fan) (He et al. 2015); with the defaults, gain = sqrt(2)."""
-    return normal_(t, 0.0, _kaiming_std(t, a, mode, nonlinearity), generator)
+    return normal_(tensor, 0.0, _kaiming_std(tensor, a, mode, nonlinearity), generator)
 
 
-def kaiming_uniform_(t: Tensor, a: float = 0, mode: str = "fan_in", nonlinearity: str = "leaky_relu",
+def kaiming_uniform_(tensor: Tensor, a: float = 0, mode: str = "fan_in", nonlinearity: str = "leaky_relu",
                      generator=None) -> Tensor:
     """U(-bound, bound), bound = sqrt(3) gain / sqrt(fan): with a = sqrt(5), PyTorch's Linear default."""
-    bound = math.sqrt(3.0) * _kaiming_std(t, a, mode, nonlinearity)
-    return uniform_(t, -bound, bound, generator)
+    bound = math.sqrt(3.0) * _kaiming_std(tensor, a, mode, nonlinearity)
+    return uniform_(tensor, -bound, bound, generator)
 
 
-def xavier_normal_(t: Tensor, gain: float = 1.0, generator=None) -> Tensor:
+def xavier_normal_(tensor: Tensor, gain: float = 1.0, generator=None) -> Tensor:
     """N(0, std^2), std = gain sqrt(2 / (fan_in + fan_out)) (Glorot and Bengio 2010)."""
-    fan_in, fan_out = _fans(t)
-    return normal_(t, 0.0, gain * math.sqrt(2.0 / (fan_in + fan_out)), generator)
+    fan_in, fan_out = _fans(tensor)
+    return normal_(tensor, 0.0, gain * math.sqrt(2.0 / (fan_in + fan_out)), generator)
 
 
-def xavier_uniform_(t: Tensor, gain: float = 1.0, generator=None) -> Tensor:
+def xavier_uniform_(tensor: Tensor, gain: float = 1.0, generator=None) -> Tensor:
     """U(-a, a), a = gain sqrt(6 / (fan_in + fan_out))."""
-    fan_in, fan_out = _fans(t)
+    fan_in, fan_out = _fans(tensor)
     bound = gain * math.sqrt(6.0 / (fan_in + fan_out))
-    return uniform_(t, -bound, bound, generator)
+    return uniform_(tensor, -bound, bound, generator)

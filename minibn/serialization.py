@@ -69,9 +69,12 @@ def _decode(node, arrays, map_location):
     return node["value"]
 
 
-def save(obj, f) -> None:
+def save(obj, f, pickle_module=None, pickle_protocol=None) -> None:
     """Write ``obj`` (a state dict, or a nesting of dicts, lists and tuples of tensors and plain
-    values) to ``f``: a path, written atomically, or a binary file object open for writing."""
+    values) to ``f``: a path, written atomically, or a binary file object open for writing.
+    ``pickle_module`` must be None and ``pickle_protocol`` is unused: nothing is pickled."""
+    if pickle_module is not None:
+        raise TypeError("save: minibn never pickles, so it takes no pickle_module")
     if hasattr(obj, "parameters") and hasattr(obj, "state_dict"):
         raise TypeError(f"save: cannot store a {type(obj).__name__} itself; save(net.state_dict(), f) and "
                         "net.load_state_dict(load(f)) (minibn never pickles)")
@@ -86,11 +89,15 @@ def save(obj, f) -> None:
         fileio.save_npz(f, arrays)
 
 
-def load(f, map_location=None, weights_only: bool | None = None, **pickle_load_args):
+def load(f, map_location=None, pickle_module=None, *, weights_only: bool | None = None, mmap: bool | None = None,
+         **pickle_load_args):
     """Read what :func:`save` (or ``Module.save``) wrote, from a path or a binary file object open for
     reading: tensors on the CPU, or on ``map_location`` (a device or its name). ``weights_only`` is
-    accepted either way: the file is never unpickled. A file that is not one of minibn's is refused
-    with its name."""
+    accepted either way, as the file is never unpickled (``pickle_module`` must be None); ``mmap``
+    is unused (the arrays are read into memory). A file that is not one of minibn's is refused with
+    its name."""
+    if pickle_module is not None:
+        raise TypeError("load: minibn never unpickles, so it takes no pickle_module")
     if map_location is not None and not isinstance(map_location, str) and not hasattr(map_location, "type"):
         raise TypeError(f"load: map_location must be a device or its name, got {type(map_location).__name__} "
                         "(minibn takes no function or dict here; move the tensors with .to() after loading)")

@@ -6,6 +6,7 @@ on either library."""
 import collections
 import io
 import math
+import warnings
 
 import numpy as np
 import pytest
@@ -98,15 +99,16 @@ def seeds_switches_and_threads(torch):
 
 
 @idiom
-@pytest.mark.filterwarnings("ignore:'pin_memory' argument")  # PyTorch's, on a machine without an accelerator
 def data_loader_arguments(torch):
     data = torch.utils.data
     x, y = torch.tensor(np.arange(20.0, dtype=np.float32).reshape(10, 2)), torch.tensor(np.arange(10))
     ds = data.TensorDataset(x, y)
     out = {}
-    loader = data.DataLoader(ds, batch_size=4, shuffle=False, num_workers=2, pin_memory=True, drop_last=True,
-                             persistent_workers=False)
-    out["workers"] = [[bx, by] for bx, by in loader] + [len(loader)]
+    with warnings.catch_warnings():  # PyTorch's, on a machine without an accelerator to pin memory for
+        warnings.filterwarnings("ignore", "'pin_memory' argument")
+        loader = data.DataLoader(ds, batch_size=4, shuffle=False, num_workers=2, pin_memory=True, drop_last=True,
+                                 persistent_workers=False)
+        out["workers"] = [[bx, by] for bx, by in loader] + [len(loader)]
     out["collate"] = [b for b in data.DataLoader(ds, batch_size=3, collate_fn=lambda s: torch.stack([v[0] for v in s]).sum(0))]
     out["sampler"] = [by for _, by in data.DataLoader(ds, batch_size=3, sampler=data.SequentialSampler(ds))]
     batches = data.BatchSampler(data.SequentialSampler(range(10)), 4, drop_last=False)
@@ -395,3 +397,45 @@ def view_follows_pytorchs_stride_rule(torch):
         except RuntimeError:
             outcomes.append("refused")
     return outcomes
+
+
+SIGNATURES = {  # minibn's name -> PyTorch's, whose parameters (names and defaults) minibn must take
+    "utils.data.DataLoader": "utils.data.DataLoader", "utils.data.RandomSampler": "utils.data.RandomSampler",
+    "utils.data.SubsetRandomSampler": "utils.data.SubsetRandomSampler",
+    "utils.data.WeightedRandomSampler": "utils.data.WeightedRandomSampler",
+    "utils.data.BatchSampler": "utils.data.BatchSampler", "utils.data.SequentialSampler": "utils.data.SequentialSampler",
+    "nn.utils.clip_grad_norm_": "nn.utils.clip_grad_norm_", "nn.utils.clip_grad_value_": "nn.utils.clip_grad_value_",
+    "nn.utils.parameters_to_vector": "nn.utils.parameters_to_vector",
+    "nn.utils.vector_to_parameters": "nn.utils.vector_to_parameters",
+    "nn.functional.nll_loss": "nn.functional.nll_loss",
+    "nn.functional.binary_cross_entropy": "nn.functional.binary_cross_entropy",
+    "nn.functional.binary_cross_entropy_with_logits": "nn.functional.binary_cross_entropy_with_logits",
+    "nn.init.trunc_normal_": "nn.init.trunc_normal_", "nn.init.eye_": "nn.init.eye_",
+    "nn.init.orthogonal_": "nn.init.orthogonal_", "nn.init.xavier_uniform_": "nn.init.xavier_uniform_",
+    "nn.init.kaiming_normal_": "nn.init.kaiming_normal_", "nn.init.normal_": "nn.init.normal_",
+    "optim.lr_scheduler.LambdaLR": "optim.lr_scheduler.LambdaLR",
+    "optim.Optimizer.add_param_group": "optim.Optimizer.add_param_group", "load": "load", "save": "save",
+    "nn.ReLU": "nn.ReLU", "nn.Softmax": "nn.Softmax", "nn.LogSoftmax": "nn.LogSoftmax", "nn.NLLLoss": "nn.NLLLoss",
+    "nn.BCELoss": "nn.BCELoss", "nn.BCEWithLogitsLoss": "nn.BCEWithLogitsLoss",
+    "nn.Module.load_state_dict": "nn.Module.load_state_dict", "nn.Module.add_module": "nn.Module.add_module",
+    "use_deterministic_algorithms": "use_deterministic_algorithms", "inference_mode": "inference_mode",
+}
+# (minibn never pickles: save's pickle arguments are accepted, with None for their defaults, and unused)
+UNUSED_BY_MINIBN = {"save": {"pickle_module", "pickle_protocol", "_use_new_zipfile_serialization",
+                             "_disable_byteorder_record"}}
+
+
+@pytest.mark.parametrize("name", sorted(SIGNATURES))
+def test_the_signature_takes_pytorchs_parameters_and_defaults(name):
+    import inspect
+    import operator
+
+    if torch is None:
+        pytest.skip("PyTorch is not installed: nothing to compare the signature with")
+    mine = inspect.signature(operator.attrgetter(name)(minibn)).parameters
+    theirs = inspect.signature(operator.attrgetter(SIGNATURES[name])(torch)).parameters
+    for param, spec in theirs.items():
+        if param in UNUSED_BY_MINIBN.get(name, ()):
+            continue
+        assert param in mine, f"{name} lacks PyTorch's parameter {param!r}"
+        assert repr(mine[param].default) == repr(spec.default), (name, param, mine[param].default, spec.default)

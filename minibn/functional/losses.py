@@ -7,7 +7,7 @@ import warnings
 
 from .. import kernels
 from ..autograd import Function, is_grad_enabled
-from ..ops.softmax import LogSoftmax, Softmax, log_softmax, softmax
+from ..ops.softmax import log_softmax, softmax
 from ..tensor import Tensor, _wrap
 
 REDUCTIONS = ("mean", "sum", "none")

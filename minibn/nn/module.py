@@ -202,12 +202,17 @@ class Module:
                         state[f"{prefix}.{name}" if prefix else name] = t.detach()
         return state
 
-    def load_state_dict(self, state, strict: bool = True) -> "IncompatibleKeys":
-        """Copy values from ``state`` (name -> Tensor or array) into this module's tensors.
+    def load_state_dict(self, state_dict, strict: bool = True, assign: bool = False) -> "IncompatibleKeys":
+        """Copy values from ``state_dict`` (name -> Tensor or array) into this module's tensors.
 
         Returns ``(missing_keys, unexpected_keys)``, as PyTorch does; with ``strict`` (the default)
         either list non-empty is a RuntimeError, and so is a shape that differs: then every
-        problem is listed and nothing is loaded."""
+        problem is listed and nothing is loaded. ``assign=True`` (PyTorch: put the given tensors in
+        place of the module's) is refused: minibn always copies into the tensors it has."""
+        if assign:
+            raise NotImplementedError("load_state_dict(assign=True): minibn copies the values into the module's own "
+                                      "tensors; load with assign=False")
+        state = state_dict
         own = self.state_dict()
         keys = IncompatibleKeys([k for k in own if k not in state], [k for k in state if k not in own])
         problems = []
