@@ -35,10 +35,11 @@ class _TypedTensor(type):
     """The metaclass of the typed tensor classes: calling one makes a tensor of its dtype;
     ``isinstance`` checks the dtype (and the device: CPU, as these are the CPU classes)."""
 
-    def __call__(cls, *args, **kwargs):
-        from .tensor import Tensor
+    def __call__(cls, *args, device=None, requires_grad: bool = False):
+        from .tensor import _legacy_array, _wrap
 
-        return Tensor(*args, **kwargs).to(cls.dtype)
+        array = _legacy_array(args, device, cls.dtype)  # (a tensor given keeps its dtype there: not here)
+        return _wrap(array if array.dtype == cls.dtype else array.astype(cls.dtype)).requires_grad_(requires_grad)
 
     def __instancecheck__(cls, obj):
         from .tensor import Tensor

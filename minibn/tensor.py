@@ -26,9 +26,10 @@ def _wrap(data, node=None, version=None) -> "Tensor":
     return t
 
 
-def _legacy_array(args: tuple, device):
-    """The array of ``Tensor(*args)``: PyTorch's legacy constructor (see :class:`Tensor`)."""
-    dtype = devices.get_default_dtype()
+def _legacy_array(args: tuple, device, dtype=None):
+    """The array of ``Tensor(*args)``: PyTorch's legacy constructor (see :class:`Tensor`), of the
+    default dtype, or of ``dtype`` for the typed classes (``LongTensor([2**40 + 1])`` exactly)."""
+    dtype = devices.get_default_dtype() if dtype is None else dtype
     if len(args) == 1 and isinstance(args[0], Tensor):
         array = args[0]._data
     elif len(args) == 1 and isinstance(args[0], legacy.Size) or args and all(
@@ -510,12 +511,14 @@ class Tensor:
         else:
             self._inplace("__setitem__", lambda a, b: a.__setitem__(index, b), value)
 
-    # ``x += y`` updates x in place, as PyTorch does; where that would have to be recorded in the
-    # graph (x or y requires grad, x is not a leaf, grad mode on), it computes x + y out of place
-    # and rebinds the name: ``total = 0; for ...: total += loss`` builds the graph PyTorch builds.
+    # ``x += y`` updates x in place, as PyTorch does; where PyTorch would record that in the graph
+    # (grad mode on, and x a graph tensor, or x a plain tensor and y one that requires grad), it
+    # computes x + y out of place and rebinds the name: ``total = 0; for ...: total += loss``
+    # builds the graph PyTorch builds. A leaf that requires grad stays refused, as in PyTorch.
     def _records(self, other) -> bool:
-        return autograd.is_grad_enabled() and self._node is not None or (
-            not self._requires_grad and isinstance(other, Tensor) and other._requires_grad and autograd.is_grad_enabled())
+        if not autograd.is_grad_enabled():
+            return False
+        return self._node is not None or (not self._requires_grad and isinstance(other, Tensor) and other._requires_grad)
 
     def __iadd__(self, other): return ops.add(self, other) if self._records(other) else self.add_(other)
     def __isub__(self, other): return ops.sub(self, other) if self._records(other) else self.sub_(other)

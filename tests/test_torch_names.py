@@ -594,3 +594,10 @@ def test_prods_first_derivative_at_zeros_is_linear_in_memory_and_matches_pytorch
     assert big.grad.shape == (100_000,)
     with pytest.raises(ValueError, match="differentiable backward at exact zeros of slices of 100000 elements"):
         mb.grad(big.prod(), [big], create_graph=True)
+
+
+def test_typed_tensor_classes_build_their_dtype_exactly():
+    assert mb.LongTensor([2 ** 40 + 1]).tolist() == [2 ** 40 + 1]  # not through float32
+    assert mb.DoubleTensor([0.1]).tolist() == [0.1] and mb.LongTensor(2, 3).shape == (2, 3)
+    assert mb.LongTensor(mb.ones(2)).dtype == mb.int64 and mb.FloatTensor(np.arange(3)).dtype == mb.float32
+    assert mb.FloatTensor([1.5], requires_grad=True).requires_grad
