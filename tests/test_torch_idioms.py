@@ -118,6 +118,7 @@ def data_loader_arguments(torch):
     out["random"] = [len(data.RandomSampler(ds, replacement=True, num_samples=5)), sorted(data.RandomSampler(ds)),
                      sorted(data.SubsetRandomSampler([1, 3, 5])), list(data.WeightedRandomSampler([0.0, 0.0, 1.0], 4))]
     out["one_by_one"] = list(next(iter(data.DataLoader(ds, batch_size=None))))
+    out["worker info in the main process"] = data.get_worker_info()
     out["dicts"] = next(iter(data.DataLoader([{"a": 1.0, "b": 2}, {"a": 3.0, "b": 4}], batch_size=2)))
     for bad in (dict(sampler=data.SequentialSampler(ds), shuffle=True), dict(num_workers=-1), dict(prefetch_factor=2),
                 dict(persistent_workers=True), dict(batch_sampler=batches, batch_size=3), dict(timeout=-1)):

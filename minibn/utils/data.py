@@ -203,6 +203,11 @@ class BatchSampler(Sampler):
         return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
 
 
+def get_worker_info():
+    """None: PyTorch's answer in the main process, where minibn's DataLoader makes every batch."""
+    return None
+
+
 def default_collate(samples: list):
     """One batch from a list of samples: tensors and arrays stacked, numbers made a tensor
     (float64 for Python floats, as in PyTorch), tuples, lists and dicts collated field by field."""
