@@ -6,6 +6,7 @@ Both are per thread, as in PyTorch: ``no_grad`` in one thread leaves the others 
 from __future__ import annotations
 
 import functools
+import inspect
 import threading
 
 
@@ -41,6 +42,8 @@ class _Switch:
 
     def __call__(self, fn):
         mode, value = self.mode, self.value
+        if inspect.isgeneratorfunction(fn):
+            return _generator_within(fn, lambda: _Within(((mode, value),)))
 
         @functools.wraps(fn)
         def wrapper(*args, **kwargs):
@@ -52,6 +55,51 @@ class _Switch:
                 mode.enabled = prev
 
         return wrapper
+
+
+class _Within:
+    """Sets each (mode, value) pair for a ``with`` block, and puts the old values back after it."""
+
+    def __init__(self, settings: tuple):
+        self.settings = settings
+
+    def __enter__(self):
+        self.prev = [mode.enabled for mode, _ in self.settings]
+        for mode, value in self.settings:
+            mode.enabled = value
+
+    def __exit__(self, *exc):
+        for (mode, _), prev in zip(self.settings, self.prev):
+            mode.enabled = prev
+
+
+def _generator_within(fn, within):
+    """A decorated generator function: the mode holds while the generator runs (each step to its
+    next ``yield``), not while its caller does, as PyTorch's decorators do."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        with within():
+            gen = fn(*args, **kwargs)
+        step = functools.partial(gen.send, None)
+        while True:
+            try:
+                with within():
+                    item = step()
+            except StopIteration as stop:
+                return stop.value
+            try:
+                sent = yield item
+            except GeneratorExit:
+                with within():
+                    gen.close()
+                raise
+            except BaseException as exc:  # thrown into the wrapper: pass it on to the generator
+                step = functools.partial(gen.throw, exc)
+            else:
+                step = functools.partial(gen.send, sent)
+
+    return wrapper
 
 
 class _Decorator(_Switch):
@@ -111,6 +159,8 @@ class inference_mode(_Switch):
 
     def __call__(self, fn):
         inference = self.inference
+        if inspect.isgeneratorfunction(fn):
+            return _generator_within(fn, lambda: _Within(((_GradMode, not inference), (_InferenceMode, inference))))
 
         @functools.wraps(fn)
         def wrapper(*args, **kwargs):

@@ -7,6 +7,7 @@ Each fills a tensor in place, outside the graph, and returns it.
 from __future__ import annotations
 
 import math
+import statistics
 
 import numpy as np
 
@@ -54,18 +55,31 @@ def normal_(tensor: Tensor, mean: float = 0.0, std: float = 1.0, generator=None)
 
 def trunc_normal_(tensor: Tensor, mean: float = 0.0, std: float = 1.0, a: float = -2.0, b: float = 2.0,
                   generator=None) -> Tensor:
-    """N(mean, std^2) conditioned on [a, b] (the bounds are values, not multiples of std): each
-    element redrawn until it falls inside."""
+    """N(mean, std^2) conditioned on [a, b] (the bounds are values, not multiples of std). Drawn by
+    rejection where [a, b] holds at least a tenth of the mass, else by the inverse CDF of uniform
+    draws between the bounds' probabilities (on the lower tail's side, where they are accurate)."""
     if not a < b:
         raise ValueError(f"trunc_normal_: expects a < b, got a={a}, b={b}")
-    rng = random.resolve(generator)
-    values = rng.normal(mean, std, tensor.shape)
-    outside = (values < a) | (values > b)
-    while outside.any():
-        values[outside] = rng.normal(mean, std, int(outside.sum()))
-        outside = (values < a) | (values > b)
+    rng, n = random.resolve(generator), tensor.numel()
+    lo, hi = (a - mean) / std, (b - mean) / std
+    flip = lo > 0  # a right tail is drawn as the mirrored left one
+    if flip:
+        lo, hi = -hi, -lo
+    normal = statistics.NormalDist()
+    p_lo, p_hi = normal.cdf(lo), normal.cdf(hi)
+    if p_hi - p_lo >= 0.1:
+        z = rng.standard_normal(n)
+        outside = (z < lo) | (z > hi)
+        while outside.any():
+            z[outside] = rng.standard_normal(int(outside.sum()))
+            outside = (z < lo) | (z > hi)
+    else:
+        tiny = math.ulp(0.0)
+        z = np.array([normal.inv_cdf(min(max(p, tiny), 1 - 1e-16)) for p in rng.uniform(p_lo, p_hi, n)])
+        z = np.clip(z, lo, hi)
+    values = mean + std * (-z if flip else z)
     with no_grad():
-        return tensor.copy_(_wrap(values.astype(tensor.dtype)).to(tensor.device))
+        return tensor.copy_(_wrap(values.reshape(tensor.shape).astype(tensor.dtype)).to(tensor.device))
 
 
 def eye_(tensor: Tensor) -> Tensor:
@@ -82,6 +96,8 @@ def orthogonal_(tensor: Tensor, gain: float = 1, generator=None) -> Tensor:
     dimensions after the first are flattened."""
     if tensor.ndim < 2:
         raise ValueError(f"orthogonal_: only tensors with 2 or more dimensions are supported, got {tuple(tensor.shape)}")
+    if tensor.numel() == 0:
+        return tensor
     rows, cols = tensor.shape[0], tensor.numel() // tensor.shape[0]
     a = random.resolve(generator).normal(0.0, 1.0, (rows, cols))
     q, r = np.linalg.qr(a.T if rows < cols else a)

@@ -30,6 +30,17 @@ class Size(tuple):
         out = tuple.__getitem__(self, index)
         return Size(out) if isinstance(index, slice) else out
 
+    def __add__(self, other):
+        return Size(tuple.__add__(self, tuple(other)))
+
+    def __radd__(self, other):
+        return Size(tuple(other) + tuple(self))
+
+    def __mul__(self, n):
+        return Size(tuple.__mul__(self, n))
+
+    __rmul__ = __mul__
+
 
 class _TypedTensor(type):
     """The metaclass of the typed tensor classes: calling one makes a tensor of its dtype;

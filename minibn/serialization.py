@@ -20,6 +20,7 @@ from collections import OrderedDict
 import numpy as np
 
 from . import fileio
+from .legacy import Size
 from .tensor import Tensor
 
 STRUCTURE = "__structure__"
@@ -40,9 +41,9 @@ def _encode(obj, arrays: dict, where: str):
                 raise TypeError(f"save: {where} has the key {k!r}; keys must be strings or integers")
         return {"dict": [[k, _encode(v, arrays, f"{where}[{k!r}]")] for k, v in obj.items()],
                 "ordered": isinstance(obj, OrderedDict)}
-    if isinstance(obj, (list, tuple)):
-        return {type(obj).__name__ if type(obj) in (list, tuple) else "list":
-                [_encode(v, arrays, f"{where}[{i}]") for i, v in enumerate(obj)]}
+    if isinstance(obj, (list, tuple)):  # a Size stays a Size; another tuple subclass (a namedtuple) a tuple
+        kind = "list" if isinstance(obj, list) else "size" if isinstance(obj, Size) else "tuple"
+        return {kind: [_encode(v, arrays, f"{where}[{i}]") for i, v in enumerate(obj)]}
     if obj is None or isinstance(obj, (bool, int, float, str)):
         return {"value": obj}
     if isinstance(obj, np.generic):
@@ -66,6 +67,8 @@ def _decode(node, arrays, map_location):
         return [_decode(v, arrays, map_location) for v in node["list"]]
     if "tuple" in node:
         return tuple(_decode(v, arrays, map_location) for v in node["tuple"])
+    if "size" in node:
+        return Size(node["size"][i]["value"] for i in range(len(node["size"])))
     return node["value"]
 
 

@@ -265,8 +265,8 @@ class Tensor:
             suffixes.append(f"device='{self.device}'")
         if arr.size == 0 and arr.shape != (0,):
             suffixes.append(f"size={tuple(arr.shape)}")
-        if arr.dtype not in (devices.get_default_dtype(), devices.int64, devices.bool_):
-            suffixes.append(f"dtype={arr.dtype}")
+        if arr.dtype != devices.get_default_dtype() and (arr.size == 0 or arr.dtype not in (devices.int64, devices.bool_)):
+            suffixes.append(f"dtype={arr.dtype}")  # (an empty tensor shows any dtype but the default, as in PyTorch)
         if self._node is not None:
             suffixes.append(f"grad_fn={self._node!r}")
         elif self._requires_grad:
@@ -484,7 +484,8 @@ class Tensor:
         """Clip every element to [min, max] in place (either bound may be None)."""
         if min is None and max is None:
             raise ValueError("clamp_: give at least one of min and max")
-        return self._inplace("clamp_", lambda a, b: a.__setitem__(Ellipsis, self.xp.clip(a, min, max)))
+        lo, hi = (bound._data if isinstance(bound, Tensor) else bound for bound in (min, max))
+        return self._inplace("clamp_", lambda a, b: a.__setitem__(Ellipsis, self.xp.clip(a, lo, hi)))
 
     def _draw_(self, name, draw, generator):
         values = draw(random.resolve(generator), self._data.shape).astype(self.dtype, copy=False)
@@ -520,10 +521,23 @@ class Tensor:
             return False
         return self._node is not None or (not self._requires_grad and isinstance(other, Tensor) and other._requires_grad)
 
-    def __iadd__(self, other): return ops.add(self, other) if self._records(other) else self.add_(other)
-    def __isub__(self, other): return ops.sub(self, other) if self._records(other) else self.sub_(other)
-    def __imul__(self, other): return ops.mul(self, other) if self._records(other) else self.mul_(other)
-    def __itruediv__(self, other): return ops.div(self, other) if self._records(other) else self.div_(other)
+    def _augmented(self, op, other) -> "Tensor":
+        """``self op other`` out of place, held to the in-place rules: self's shape and dtype."""
+        out = op(self, other)
+        if out.shape != self.shape:
+            raise RuntimeError(f"output with shape {list(self.shape)} doesn't match the broadcast shape "
+                               f"{list(out.shape)}")
+        if out.dtype != self.dtype:
+            if not np.can_cast(out.dtype, self.dtype, "same_kind"):
+                raise RuntimeError(f"result type {out.dtype} can't be cast to the desired output type {self.dtype}")
+            out = out.to(self.dtype)
+        return out
+
+    def __iadd__(self, other): return self._augmented(ops.add, other) if self._records(other) else self.add_(other)
+    def __isub__(self, other): return self._augmented(ops.sub, other) if self._records(other) else self.sub_(other)
+    def __imul__(self, other): return self._augmented(ops.mul, other) if self._records(other) else self.mul_(other)
+    def __itruediv__(self, other):
+        return self._augmented(ops.div, other) if self._records(other) else self.div_(other)
 
     # -- operators -------------------------------------------------------------
 

@@ -138,6 +138,11 @@ def init_and_in_place_fills(torch):
     out["kaiming std"] = abs(float(w.std()) / math.sqrt(2 / 30) - 1) < 0.15
     nn.init.trunc_normal_(w, std=0.02, a=-0.03, b=0.03)
     out["trunc_normal bounds"] = bool((w.abs() <= 0.03).all())
+    with warnings.catch_warnings():  # PyTorch warns that the mean lies far outside [a, b]: that is the case tested
+        warnings.simplefilter("ignore", UserWarning)
+        tail = nn.init.trunc_normal_(torch.empty(1000), a=7.0, b=8.0)  # (rejection alone would never end here)
+    out["trunc_normal far tail"] = [bool((tail >= 7).all() and (tail <= 8).all()), abs(float(tail.mean()) - 7.14) < 0.02]
+    out["orthogonal of nothing"] = tuple(nn.init.orthogonal_(torch.empty(0, 3)).shape)
     nn.init.orthogonal_(w, gain=2.0)
     out["orthogonal"] = (w.t() @ w / 4).numpy().round(4)
     out["eye"] = nn.init.eye_(torch.empty(2, 3))
@@ -166,6 +171,7 @@ def legacy_constructors_types_and_sizes(torch):
            "is_tensor": [torch.is_tensor(x), torch.is_tensor([1.0]), torch.is_tensor(np.ones(2))]}
     shape = torch.zeros(2, 3).shape
     out["Size"] = [shape == torch.Size([2, 3]), shape == (2, 3), isinstance(shape, torch.Size), shape.numel(),
+                   isinstance(shape + (4,), torch.Size), isinstance(shape * 2, torch.Size), list(shape + (4,)),
                    isinstance(torch.zeros(2, 3).size(), tuple), torch.Size([2, 3])[1:] == (3,), list(shape)]
     out["equal numel"] = [torch.equal(x, torch.tensor([1.0, 2.0])), torch.equal(x, torch.tensor([1.0])),
                           torch.equal(torch.tensor([1, 2]), torch.tensor([1.0, 2.0])),
@@ -182,7 +188,8 @@ def printing_ignores_numpy_print_options(torch):
     try:
         values = [np.array(1.13e-05, np.float32), np.array([1.0, 2.5], np.float32), np.array([1.0, 2.0], np.float32),
                   np.array([0.0, math.nan, -1.5], np.float32), np.array([1e9, 1.0], np.float32), np.arange(4),
-                  np.array([True, False]), np.zeros((0, 3), np.float32),
+                  np.array([True, False]), np.zeros((0, 3), np.float32), np.zeros(0, np.int64), np.zeros((0, 2), bool),
+                  np.zeros(0, np.float64),
                   np.random.default_rng(0).standard_normal((4, 30)).astype(np.float32),
                   np.random.default_rng(1).standard_normal((2, 3, 700)).astype(np.float32) * 1e-5,
                   np.random.default_rng(2).integers(-9, 9, (3, 3)).astype(np.float64)]
@@ -210,7 +217,14 @@ def decorators_and_inference_mode(torch):
     def evaluate(x):
         return x * 2, torch.is_inference_mode_enabled()
 
-    out = [bare(w).requires_grad, called(w).requires_grad, evaluate(w)[0].requires_grad, evaluate(w)[1],
+    @torch.no_grad
+    def batches(x):
+        received = yield (x * 2).requires_grad  # the mode holds inside the generator, not in its caller
+        yield received, torch.is_grad_enabled()
+
+    steps = batches(w)
+    generated = [next(steps), torch.is_grad_enabled(), steps.send("sent")]
+    out = [generated, bare(w).requires_grad, called(w).requires_grad, evaluate(w)[0].requires_grad, evaluate(w)[1],
            bare.__name__, (w * 2).requires_grad, torch.is_inference_mode_enabled()]
     with torch.inference_mode():
         out.append((w * 2).requires_grad)
@@ -237,7 +251,7 @@ def checkpoints_through_file_objects(torch):
     losses = [step()]
     buffer = io.BytesIO()
     torch.save({"model": net.state_dict(), "optimizer": opt.state_dict(), "epoch": 1, "note": "after one step",
-                "losses": losses}, buffer)
+                "losses": losses, "shape": x.shape}, buffer)
     buffer.seek(0)
     ck = torch.load(buffer, weights_only=True)
     resumed = torch.nn.Sequential(torch.nn.Linear(5, 4), torch.nn.ReLU(), torch.nn.Linear(4, 3))
@@ -254,7 +268,8 @@ def checkpoints_through_file_objects(torch):
         torch.save(resumed.state_dict(), f)
         f.seek(0)
         back = torch.load(f, map_location="cpu")
-    return [ck["epoch"], ck["note"], ck["losses"], list(back), [p for p in net.parameters()],
+    return [ck["epoch"], ck["note"], ck["losses"], ck["shape"] == (8, 5), isinstance(ck["shape"], torch.Size),
+            [g["params"] for g in ck["optimizer"]["param_groups"]], list(back), [p for p in net.parameters()],
             [p for p in resumed.parameters()]]
 
 
@@ -265,7 +280,9 @@ def containers_and_state_dict_keys(torch):
                                                    ("fc2", nn.Linear(4, 2))]))
     model.add_module("out", nn.Softmax(dim=1))
     out = [list(model.state_dict()), tuple(model.fc1.weight.shape), len(model), [n for n, _ in model.named_children()],
-           repr(model.act), repr(model.out)]
+           repr(model.act), repr(model.out), repr(nn.MSELoss(reduction="sum")),
+           [list(loss.state_dict()) for loss in (nn.CrossEntropyLoss(weight=torch.ones(3)), nn.NLLLoss(),
+                                                 nn.BCEWithLogitsLoss(pos_weight=torch.ones(2)))]]
     partial = {k: v for k, v in model.state_dict().items() if k != "fc2.bias"}
     partial["head.weight"] = torch.zeros(2)
     keys = model.load_state_dict(partial, strict=False)
@@ -309,6 +326,7 @@ def tensor_methods_and_elementwise_max(torch):
     y = torch.tensor([-1.0, 2.0])
     torch.nn.functional.relu(y, inplace=True)
     out["relu in place"] = y
+    out["clamp_ tensor bounds"] = torch.arange(5.0).clamp_(torch.tensor(2.0), torch.tensor(3.0))
     return out
 
 
@@ -339,6 +357,16 @@ def losses_forward_and_backward(torch):
         loss = loss_of(x)
         (loss if loss.ndim == 0 else (loss * (upstream if loss.ndim == 1 else upstream[:, None])).sum()).backward()
         out[name] = [loss, x.grad]
+    saturated = torch.tensor([[20.0, -20.0]], requires_grad=True)  # sigmoid gives exactly 1 in float32
+    nn.BCELoss()(torch.sigmoid(saturated), torch.tensor([[1.0, 0.0]])).backward()
+    edges = torch.tensor([0.0, 1.0], requires_grad=True)
+    edge_loss = F.binary_cross_entropy(edges, torch.tensor([0.5, 0.5]))
+    edge_loss.backward()
+    ignored = torch.tensor(logits, requires_grad=True)
+    none_kept = F.nll_loss(F.log_softmax(ignored, 1), torch.tensor([-100] * 6))
+    none_kept.backward()
+    out["edges"] = [saturated.grad, edge_loss, edges.grad, none_kept, ignored.grad,
+                    F.nll_loss(torch.tensor(logits[1]), torch.tensor(2))]
     with pytest.raises(RuntimeError, match="between 0 and 1"):
         F.binary_cross_entropy(torch.tensor([1.5]), torch.tensor([1.0]))
     return out
@@ -378,7 +406,15 @@ def accumulating_losses_builds_the_graph(torch):
     (g,) = torch.autograd.grad(start, w)
     with pytest.raises(RuntimeError):
         w += 1  # an in-place change of a leaf that requires grad stays refused
-    return [total, running, w.grad, g]
+    x = w * 1
+    with pytest.raises(RuntimeError, match="doesn't match the broadcast shape"):
+        x += torch.ones(2, 3, dtype=torch.float64)
+    kept = w * 1
+    kept += torch.ones(3, dtype=torch.float32)  # x's dtype wins, as in place
+    with pytest.raises(RuntimeError, match="can't be cast"):
+        counts = torch.zeros(3, dtype=torch.int64)
+        counts += w
+    return [total, running, w.grad, g, kept.dtype]
 
 
 @idiom

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import warnings
 
+import numpy as np
+
 from .. import kernels
 from ..autograd import Function, is_grad_enabled
 from ..ops.softmax import log_softmax, softmax
@@ -43,6 +45,15 @@ class CrossEntropy(Function):
         else:
             scale = g / n if self.reduction == "mean" else g
         return (softmax(x, 1) - _wrap(onehot)) * scale
+
+
+def weighted_mean(loss, class_weight):
+    """sum(loss) / sum(w[t]); where every sample is ignored (sum(w[t]) = 0), NaN with a zero gradient,
+    as PyTorch gives (0 / 0 would send NaN back through the graph)."""
+    total = class_weight.sum()
+    if not bool(total._data != 0):
+        return loss.sum() * 0 + float("nan")
+    return loss.sum() / total
 
 
 def _reduce(loss, reduction, op):
@@ -128,7 +139,7 @@ def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean
         spread = logp if weight is None else logp * weight
         loss = loss * (1 - label_smoothing) - spread.sum(1) * _wrap(valid.astype(input.dtype)) * (label_smoothing / classes)
     if reduction == "mean":
-        return loss.sum() / class_weight.sum()
+        return weighted_mean(loss, class_weight)
     return loss.sum() if reduction == "sum" else loss
 
 
@@ -152,6 +163,9 @@ def nll_loss(input, target, weight=None, size_average=None, ignore_index=-100, r
     reduction = legacy_reduction("nll_loss", size_average, reduce, reduction)
     if reduction not in REDUCTIONS:
         raise ValueError(f"nll_loss: reduction must be one of {REDUCTIONS}, got {reduction!r}")
+    if isinstance(input, Tensor) and input.ndim == 1 and isinstance(target, Tensor) and target.ndim == 0:
+        loss = nll_loss(input.unsqueeze(0), target.unsqueeze(0), weight, None, ignore_index, None, reduction)
+        return loss[0] if reduction == "none" else loss  # one unbatched sample (C,) and its class
     if not isinstance(input, Tensor) or input.ndim < 2:
         raise ValueError(f"nll_loss: input must be log-probabilities of shape (N, C) or (N, C, d1, ...), got "
                          f"{tuple(getattr(input, 'shape', ())) or type(input).__name__}")
@@ -179,7 +193,7 @@ def nll_loss(input, target, weight=None, size_average=None, ignore_index=-100, r
     class_weight = _wrap(onehot) if weight is None else _wrap(onehot) * weight
     loss = -(input * class_weight).sum(1)
     if reduction == "mean":
-        return loss.sum() / class_weight.sum()
+        return weighted_mean(loss, class_weight)
     return loss.sum() if reduction == "sum" else loss
 
 
@@ -194,16 +208,37 @@ def _binary_checks(op, input, target, weight):
         raise TypeError(f"{op}: weight must be a Tensor, got {type(weight).__name__}")
 
 
+class BinaryCrossEntropy(Function):
+    """Per element: loss = -(t max(log x, -100) + (1 - t) max(log(1 - x), -100)), the logs bounded as
+    in PyTorch (x = 0 or 1 gives a finite loss);  dx = g (x - t) / max(x (1 - x), 1e-12), PyTorch's
+    rule, finite there too. The backward is made of ops, so it differentiates again."""
+
+    save_inputs = True
+
+    def forward(self, x):
+        xp, t = self.xp, self.target
+        with np.errstate(divide="ignore"):
+            return -(t * xp.maximum(xp.log(x), -100) + (1 - t) * xp.maximum(xp.log1p(-x), -100))
+
+    def backward(self, g):
+        (x,) = self.inputs
+        t = _wrap(self.target)
+        return g * (x - t) / (x * (1 - x)).clamp(min=1e-12)
+
+
 def binary_cross_entropy(input, target, weight=None, size_average=None, reduce=None, reduction="mean"):
     """-w (t log x + (1 - t) log(1 - x)) of probabilities ``input`` x in [0, 1] and targets t of its
-    shape, each log bounded below by -100 as in PyTorch (so x = 0 or 1 gives a finite loss)."""
+    shape (:class:`BinaryCrossEntropy`), times the ``weight`` w, reduced."""
     reduction = legacy_reduction("binary_cross_entropy", size_average, reduce, reduction)
     _binary_checks("binary_cross_entropy", input, target, weight)
     x = input._data
     if x.size and (bool((x < 0).any()) or bool((x > 1).any()) or bool(input.xp.isnan(x).any())):
         raise RuntimeError("binary_cross_entropy: all elements of input should be between 0 and 1 (probabilities; "
-                         "for logits use binary_cross_entropy_with_logits)")
-    loss = -(target * input.log().clamp(min=-100) + (1 - target) * (1 - input).log().clamp(min=-100))
+                           "for logits use binary_cross_entropy_with_logits)")
+    if target.requires_grad and is_grad_enabled():
+        raise RuntimeError("binary_cross_entropy: the derivative for 'target' is not implemented (as in PyTorch); "
+                           "pass target.detach()")
+    loss = BinaryCrossEntropy.apply(input, target=target._data.astype(x.dtype, copy=False))
     return _reduce(loss if weight is None else loss * weight, reduction, "binary_cross_entropy")
 
 

@@ -1,6 +1,7 @@
 """Loss modules: each calls its function of :mod:`minibn.functional` with the settings it was made with.
 
-The class ``weight`` comes first, as in PyTorch; the rest are keyword-only, since PyTorch's next
+The class ``weight`` comes first, as in PyTorch (a buffer: saved and moved with the module); the
+rest are keyword-only, since PyTorch's next
 positional arguments are the deprecated ``size_average`` and ``reduce`` (accepted here by keyword,
 mapped to ``reduction`` with PyTorch's deprecation warning).
 """
@@ -19,9 +20,6 @@ class _Loss(Module):
         if self.reduction not in ("mean", "sum", "none"):
             raise ValueError(f"{type(self).__name__}: reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
 
-    def extra_repr(self):
-        return "" if self.reduction == "mean" else f"reduction={self.reduction!r}"
-
 
 class MSELoss(_Loss):
     """``F.mse_loss``: mean((input - target)^2)."""
@@ -36,7 +34,8 @@ class CrossEntropyLoss(_Loss):
     def __init__(self, weight=None, *, size_average=None, ignore_index: int = -100, reduce=None,
                  reduction: str = "mean", label_smoothing: float = 0.0):
         super().__init__(size_average=size_average, reduce=reduce, reduction=reduction)
-        self.weight, self.ignore_index, self.label_smoothing = weight, int(ignore_index), float(label_smoothing)
+        self.register_buffer("weight", weight)  # saved and moved with the module, as in PyTorch
+        self.ignore_index, self.label_smoothing = int(ignore_index), float(label_smoothing)
 
     def forward(self, input, target):
         return F.cross_entropy(input, target, self.weight, self.ignore_index, self.reduction, self.label_smoothing)
@@ -48,7 +47,8 @@ class NLLLoss(_Loss):
     def __init__(self, weight=None, *, size_average=None, ignore_index: int = -100, reduce=None,
                  reduction: str = "mean"):
         super().__init__(size_average=size_average, reduce=reduce, reduction=reduction)
-        self.weight, self.ignore_index = weight, int(ignore_index)
+        self.register_buffer("weight", weight)
+        self.ignore_index = int(ignore_index)
 
     def forward(self, input, target):
         return F.nll_loss(input, target, self.weight, ignore_index=self.ignore_index, reduction=self.reduction)
@@ -59,7 +59,7 @@ class BCELoss(_Loss):
 
     def __init__(self, weight=None, *, size_average=None, reduce=None, reduction: str = "mean"):
         super().__init__(size_average=size_average, reduce=reduce, reduction=reduction)
-        self.weight = weight
+        self.register_buffer("weight", weight)
 
     def forward(self, input, target):
         return F.binary_cross_entropy(input, target, self.weight, reduction=self.reduction)
@@ -70,7 +70,8 @@ class BCEWithLogitsLoss(_Loss):
 
     def __init__(self, weight=None, *, size_average=None, reduce=None, reduction: str = "mean", pos_weight=None):
         super().__init__(size_average=size_average, reduce=reduce, reduction=reduction)
-        self.weight, self.pos_weight = weight, pos_weight
+        self.register_buffer("weight", weight)
+        self.register_buffer("pos_weight", pos_weight)
 
     def forward(self, input, target):
         return F.binary_cross_entropy_with_logits(input, target, self.weight, reduction=self.reduction,

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 import numbers
+import warnings
 
 from ..tensor import Tensor
 
@@ -41,8 +42,11 @@ class Optimizer:
             if not isinstance(p, Tensor) or not p.is_leaf:
                 raise TypeError(f"{type(self).__name__} can only optimize leaf Tensors, got {p!r:.60}")
         held = {id(p) for g in self.param_groups for p in g["params"]}
-        if held & {id(p) for p in group["params"]} or len({id(p) for p in group["params"]}) < len(group["params"]):
+        if held & {id(p) for p in group["params"]}:
             raise ValueError(f"{type(self).__name__}: some parameters appear in more than one parameter group")
+        if len({id(p) for p in group["params"]}) < len(group["params"]):
+            warnings.warn(f"{type(self).__name__}: a parameter group holds a parameter twice; it is updated once per "
+                          "listing", UserWarning, stacklevel=3)
         for key, value in self.defaults.items():
             group.setdefault(key, value)
         self.param_groups.append(group)
@@ -67,7 +71,8 @@ class Optimizer:
         return {
             "state": {index[k]: {n: (v.copy() if hasattr(v, "copy") else v) for n, v in s.items()}
                       for k, s in self.state.items() if k in index},
-            "param_groups": [{k: v for k, v in g.items() if k != "params"} for g in self.param_groups],
+            "param_groups": [{**{k: v for k, v in g.items() if k != "params"}, "params": [index[id(p)] for p in g["params"]]}
+                             for g in self.param_groups],
         }
 
     def load_state_dict(self, state: dict) -> None:
@@ -76,7 +81,10 @@ class Optimizer:
             raise ValueError(f"load_state_dict: {len(state['param_groups'])} parameter groups in the state, "
                              f"{len(self.param_groups)} here")
         for group, saved in zip(self.param_groups, state["param_groups"]):
-            group.update(saved)
+            if "params" in saved and len(saved["params"]) != len(group["params"]):
+                raise ValueError(f"load_state_dict: a parameter group of {len(saved['params'])} parameters in the "
+                                 f"state, of {len(group['params'])} here")
+            group.update({k: v for k, v in saved.items() if k != "params"})
         self.state = {}
         for i, s in state["state"].items():
             p = params[int(i)]
