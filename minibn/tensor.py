@@ -350,10 +350,12 @@ class Tensor:
         return self.to(other.dtype)
 
     def type(self, dtype=None, non_blocking: bool = False):
-        """Without an argument, PyTorch's name of this tensor's type (``'torch.FloatTensor'``);
+        """Without an argument, PyTorch's name of this tensor's type (``'torch.FloatTensor'``, on a GPU
+        ``'torch.cuda.FloatTensor'``);
         with a typed class (``mb.FloatTensor``), its name or a dtype, this tensor in that dtype."""
         if dtype is None:
-            return legacy.type_name(self.dtype)
+            name = legacy.type_name(self.dtype)
+            return name.replace("torch.", "torch.cuda.") if self.device.type == "cuda" else name
         return self.to(legacy.dtype_of_type(dtype))
 
     # -- new tensors like this one (its dtype and device unless told) --------------

@@ -214,3 +214,9 @@ def test_an_index_on_another_device_is_refused(gpu):
                lambda i: x.scatter_add(0, i, x[:1]), lambda i: x.scatter(0, i, value=1.0)):
         with pytest.raises(TypeError, match="index is on cpu, the input on cuda:0"):
             op(mb.tensor([[0, 1, 2, 0]]))
+
+
+def test_a_gpu_tensor_names_pytorchs_cuda_type(gpu):
+    t = mb.ones(2, device="cuda")
+    assert t.type() == "torch.cuda.FloatTensor" and mb.ones(2).type() == "torch.FloatTensor"
+    assert not isinstance(t, mb.FloatTensor)  # the typed classes are the CPU ones, as in PyTorch
