@@ -55,7 +55,7 @@ def assert_rejudge_restores_the_claims(folder):
     checkpoint = folder / "checkpoint.ckpt"
     before = checkpoint.read_bytes() if checkpoint.exists() else None
     fileio.save_json(folder / "metrics.json", {k: v for k, v in metrics.items() if k != "claims"})
-    again = experiment.rejudge(folder)
+    again = experiment.rejudge(folder, figures=False)  # (drawing them again is tested once, in test_protocol.py)
     assert json.dumps(again["claims"]) == json.dumps(metrics["claims"])
     assert json.dumps(fileio.load_json(folder / "metrics.json")) == json.dumps(metrics)
     assert (checkpoint.read_bytes() if checkpoint.exists() else None) == before

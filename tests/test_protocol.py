@@ -136,8 +136,13 @@ def test_a_failing_rule_loses_no_numbers_and_rejudge_decides_it_later(tmp_path, 
 def test_rejudge_restores_deleted_claims_and_leaves_the_checkpoint_alone(tmp_path):
     out = tmp_path / "r"
     experiment.load(toy).run(toy.Config(out=str(out), steps=3, quiet=True))
-    again = assert_rejudge_restores_the_claims(out)
-    assert [f.rsplit("/", 1)[-1] for f in again["files"]] == ["metrics.json", "loss.png"]
+    quick = assert_rejudge_restores_the_claims(out)  # (the claims only: figures=False)
+    assert [f.rsplit("/", 1)[-1] for f in quick["files"]] == ["metrics.json"]
+    (out / "loss.png").unlink()
+    again = experiment.rejudge(out)
+    assert [f.rsplit("/", 1)[-1] for f in again["files"]] == ["metrics.json", "loss.png"] and (out / "loss.png").exists()
+    drawn = (out / "loss.png").read_bytes()
+    assert experiment_main(["rejudge", str(out), "--no-figures"]) == 0 and (out / "loss.png").read_bytes() == drawn
 
 
 def test_rejudge_applies_a_changed_rule_and_says_what_changed(tmp_path, monkeypatch, capsys):

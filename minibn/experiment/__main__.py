@@ -1,4 +1,4 @@
-"""python -m minibn.experiment rejudge RUN_DIR [RUN_DIR ...] [--experiment NAME]"""
+"""python -m minibn.experiment rejudge RUN_DIR [RUN_DIR ...] [--experiment NAME] [--no-figures]"""
 
 from __future__ import annotations
 
@@ -20,11 +20,12 @@ def main(argv=None) -> int:
     r.add_argument("folders", nargs="+", metavar="RUN_DIR", help="a run's folder (it holds metrics.json)")
     r.add_argument("--experiment", default=None, metavar="NAME",
                    help="the experiment (a registered name or a module path; default: the one metrics.json names)")
+    r.add_argument("--no-figures", action="store_true", help="decide the claims only; leave the figures as they are")
     args = p.parse_args(argv)
     failed = False
     for folder in args.folders:
         try:
-            metrics = rejudge(folder, args.experiment)
+            metrics = rejudge(folder, args.experiment, figures=not args.no_figures)
         except RejudgeError as exc:
             print(f"rejudge: {exc}", file=sys.stderr)
             failed = True

@@ -32,11 +32,11 @@ def read_metrics(folder) -> dict:
         raise RejudgeError(f"cannot read {path}: {exc}") from None
 
 
-def rejudge(folder, spec=None) -> dict:
+def rejudge(folder, spec=None, figures: bool = True) -> dict:
     """Decide the claims of the run in ``folder`` again by the current rules of its experiment
-    (``spec``, else the one its metrics name), rewrite its metrics.json and draw its figures;
-    return the metrics with ``files`` (the figures drawn), ``figure_errors`` and ``previous``
-    ({claim id: the verdict it had})."""
+    (``spec``, else the one its metrics name), rewrite its metrics.json and draw its figures
+    (unless ``figures=False``); return the metrics with ``files`` (the files written),
+    ``figure_errors`` and ``previous`` ({claim id: the verdict it had})."""
     folder = Path(folder)
     metrics = read_metrics(folder)
     spec = spec or metrics.get("experiment")
@@ -52,7 +52,7 @@ def rejudge(folder, spec=None) -> dict:
     except ClaimError as exc:
         raise RejudgeError(f"{folder}: {exc}") from None
     fileio.save_json(folder / rundir.METRICS, metrics)
-    written, errors = draw_figures(exp.figures(metrics, folder), folder, exp.name)
+    written, errors = draw_figures(exp.figures(metrics, folder), folder, exp.name) if figures else ([], {})
     return {**metrics, "files": [str(folder / rundir.METRICS), *map(str, written)], "figure_errors": errors,
             "previous": previous}
 
