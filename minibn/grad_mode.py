@@ -158,13 +158,13 @@ class inference_mode(_Switch):
         _GradMode.enabled, _InferenceMode.enabled = self.prev
 
     def __call__(self, fn):
-        inference = self.inference
+        settings = ((_GradMode, self.value), (_InferenceMode, self.inference))
         if inspect.isgeneratorfunction(fn):
-            return _generator_within(fn, lambda: _Within(((_GradMode, not inference), (_InferenceMode, inference))))
+            return _generator_within(fn, lambda: _Within(settings))
 
         @functools.wraps(fn)
         def wrapper(*args, **kwargs):
-            with inference_mode(inference):
+            with _Within(settings):
                 return fn(*args, **kwargs)
 
         return wrapper

@@ -8,6 +8,8 @@ script's string comparisons keep working.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from . import devices
@@ -18,10 +20,7 @@ class Size(tuple):
 
     def numel(self) -> int:
         """The number of elements of a tensor of this shape."""
-        n = 1
-        for s in self:
-            n *= s
-        return n
+        return math.prod(self)
 
     def __repr__(self):
         return f"minibn.Size({list(self)})"

@@ -25,7 +25,7 @@ class _Style:
         self.real = values.dtype.kind == "f"
         self.integral, self.scientific, self.width = True, False, 1
         if not self.real:
-            self.width = max((len(self._plain(v)) for v in values.tolist()), default=1)
+            self.width = max((len(str(v)) for v in values.tolist()), default=1)
             return
         finite = values[np.isfinite(values) & (values != 0)].astype(np.float64)
         if finite.size == 0:
@@ -36,13 +36,9 @@ class _Style:
         self.scientific = high / low > 1000 or high > 1e8 or (not self.integral and low < 1e-4)
         self.width = max(len(self.format(v)) for v in finite.tolist())
 
-    @staticmethod
-    def _plain(v) -> str:
-        return str(v)
-
     def format(self, v) -> str:
         if not self.real:
-            text = self._plain(v)
+            text = str(v)
         elif self.scientific:
             text = f"{v:.{PRECISION}e}"
         elif self.integral:

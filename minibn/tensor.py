@@ -358,30 +358,23 @@ class Tensor:
             return name.replace("torch.", "torch.cuda.") if self.device.type == "cuda" else name
         return self.to(legacy.dtype_of_type(dtype))
 
-    # -- new tensors like this one (its dtype and device unless told) --------------
-
-    def _like(self, array, dtype, device, requires_grad):
-        out = _wrap(devices.to_device(array.astype(devices.as_dtype(dtype or self.dtype), copy=False),
-                                      devices.Device(device) if device is not None else self.device))
-        out.requires_grad = requires_grad
-        return out
+    # -- new tensors like this one: mb.tensor, mb.full, mb.zeros, mb.ones with its dtype and device ----
 
     def new_tensor(self, data, dtype=None, device=None, requires_grad: bool = False) -> "Tensor":
         """A copy of ``data`` with this tensor's dtype and device (unless ``dtype``/``device`` are given)."""
-        data = data.detach().cpu()._data if isinstance(data, Tensor) else np.array(data)
-        return self._like(data, dtype, device, requires_grad)
+        return creation.tensor(data, dtype or self.dtype, device or self.device, requires_grad)
 
     def new_full(self, size, fill_value, *, dtype=None, device=None, requires_grad: bool = False) -> "Tensor":
         """A tensor of shape ``size`` filled with ``fill_value``, of this tensor's dtype and device."""
-        return self._like(np.full(tuple(size), fill_value), dtype, device, requires_grad)
+        return creation.full(size, fill_value, dtype or self.dtype, device or self.device, requires_grad)
 
     def new_zeros(self, *size, dtype=None, device=None, requires_grad: bool = False) -> "Tensor":
         """Zeros of shape ``size`` (sizes or one tuple), of this tensor's dtype and device."""
-        return self.new_full(_sizes(size), 0, dtype=dtype, device=device, requires_grad=requires_grad)
+        return creation.zeros(*size, dtype=dtype or self.dtype, device=device or self.device, requires_grad=requires_grad)
 
     def new_ones(self, *size, dtype=None, device=None, requires_grad: bool = False) -> "Tensor":
         """Ones of shape ``size``, of this tensor's dtype and device."""
-        return self.new_full(_sizes(size), 1, dtype=dtype, device=device, requires_grad=requires_grad)
+        return creation.ones(*size, dtype=dtype or self.dtype, device=device or self.device, requires_grad=requires_grad)
 
     def new_empty(self, *size, dtype=None, device=None, requires_grad: bool = False) -> "Tensor":
         """A tensor of shape ``size`` (zeros here: minibn hands out no uninitialized memory)."""
@@ -670,11 +663,6 @@ class Tensor:
     def eq(self, other): return ops.eq(self, other)
 
 
-def _sizes(size: tuple) -> tuple:
-    """``(2, 3)`` from ``f(2, 3)`` or ``f((2, 3))``."""
-    return tuple(size[0]) if len(size) == 1 and isinstance(size[0], (tuple, list)) else tuple(size)
-
-
 class _HookHandle:
     _next_id = 0
 
@@ -688,4 +676,4 @@ class _HookHandle:
         self.hooks.pop(self.id, None)
 
 
-from . import autograd, ops  # noqa: E402  (circular: ops and autograd build Tensors)
+from . import autograd, creation, ops  # noqa: E402  (circular: ops and autograd build Tensors)

@@ -212,9 +212,8 @@ class Module:
         if assign:
             raise NotImplementedError("load_state_dict(assign=True): minibn copies the values into the module's own "
                                       "tensors; load with assign=False")
-        state = state_dict
         own = self.state_dict()
-        keys = IncompatibleKeys([k for k in own if k not in state], [k for k in state if k not in own])
+        keys = IncompatibleKeys([k for k in own if k not in state_dict], [k for k in state_dict if k not in own])
         problems = []
         if strict and keys.unexpected_keys:
             problems.append("Unexpected key(s) in state_dict: " + ", ".join(f'"{k}"' for k in keys.unexpected_keys))
@@ -222,9 +221,9 @@ class Module:
             problems.append("Missing key(s) in state_dict: " + ", ".join(f'"{k}"' for k in keys.missing_keys))
         hosts = {}
         for key, target in own.items():  # every value is checked before any is copied
-            if key not in state:
+            if key not in state_dict:
                 continue
-            value = state[key]
+            value = state_dict[key]
             host = value.detach().cpu().numpy() if isinstance(value, Tensor) else np.asarray(value)
             if host.shape != tuple(target.shape):
                 problems.append(f"size mismatch for {key}: copying a param with shape {host.shape} from checkpoint, "

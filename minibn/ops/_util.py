@@ -21,7 +21,7 @@ def as_operand(x, op: str):
     if isinstance(x, numbers.Number):
         return complex(x) if isinstance(x, numbers.Complex) and not isinstance(x, numbers.Real) else float(x)
     if isinstance(x, np.ndarray):
-        return _wrap(x)
+        return _wrap(devices.as_array(x))  # (its dtype checked: uint8 widened, float16 refused)
     raise TypeError(f"{op}: unsupported operand of type {type(x).__name__}")
 
 

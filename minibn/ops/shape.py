@@ -289,7 +289,7 @@ def where(condition, input=None, other=None):  # noqa: A002  (PyTorch's argument
     if input is None or other is None:
         raise TypeError("where: give both input and other, or neither (where(condition) gives the indices)")
     if not isinstance(condition, Tensor):
-        condition = _wrap(np.asarray(condition))
+        condition = _wrap(devices.as_array(np.asarray(condition)))
     if condition.dtype.kind != "b":
         raise TypeError(f"where: condition must be a bool tensor, got dtype {condition.dtype}")
     a, b = coerce(input, other, "where")

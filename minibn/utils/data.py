@@ -8,6 +8,7 @@ indices at once, not sample by sample.
 
 from __future__ import annotations
 
+import itertools
 import math
 import numbers
 
@@ -189,13 +190,10 @@ class BatchSampler(Sampler):
         self.sampler, self.batch_size, self.drop_last = sampler, int(batch_size), bool(drop_last)
 
     def __iter__(self):
-        batch = []
-        for i in self.sampler:
-            batch.append(int(i))
-            if len(batch) == self.batch_size:
-                yield batch
-                batch = []
-        if batch and not self.drop_last:
+        indices = iter(self.sampler)
+        while batch := list(itertools.islice(indices, self.batch_size)):
+            if len(batch) < self.batch_size and self.drop_last:
+                return
             yield batch
 
     def __len__(self):
