@@ -47,6 +47,27 @@ class CrossEntropy(Function):
         return (softmax(x, 1) - _wrap(onehot)) * scale
 
 
+def _check_classes(op, labels, classes, ignore_index, error):
+    """Where the class indices ``labels`` are not ``ignore_index``; any of those outside [0, classes) is
+    an ``error``."""
+    valid = labels != ignore_index
+    if valid.any():
+        kept = labels[valid]
+        if int(kept.min()) < 0 or int(kept.max()) >= classes:
+            raise error(f"{op}: target values must lie in [0, {classes}) or be ignore_index ({ignore_index}), got "
+                        f"values from {int(kept.min())} to {int(kept.max())}")
+    return valid
+
+
+def _class_weights(input, labels, valid, weight):
+    """w[t] at each sample's class t and 0 elsewhere (0 on the whole row of an ignored sample), of the
+    (N, C) input's shape; w is the class ``weight``, default 1."""
+    xp = input.xp
+    onehot = xp.zeros(input.shape, dtype=input.dtype)
+    onehot[xp.arange(input.shape[0]), xp.where(valid, labels, 0)] = valid
+    return _wrap(onehot) if weight is None else _wrap(onehot) * weight
+
+
 def weighted_mean(loss, class_weight):
     """sum(loss) / sum(w[t]); where every sample is ignored (sum(w[t]) = 0), NaN with a zero gradient,
     as PyTorch gives (0 / 0 would send NaN back through the graph)."""
@@ -120,19 +141,10 @@ def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean
     if target.shape != (n,):
         raise ValueError(f"cross_entropy: class targets must have shape ({n},), got {tuple(target.shape)}")
     labels = target._data
-    xp = input.xp
-    valid = labels != ignore_index
-    if n and valid.any():
-        kept = labels[valid]
-        if int(kept.min()) < 0 or int(kept.max()) >= classes:
-            raise ValueError(f"cross_entropy: target values must lie in [0, {classes}) or be ignore_index "
-                             f"({ignore_index}), got values from {int(kept.min())} to {int(kept.max())}")
+    valid = _check_classes("cross_entropy", labels, classes, ignore_index, ValueError)
     if weight is None and label_smoothing == 0 and bool(valid.all()):
         return CrossEntropy.apply(input, target=labels, reduction=reduction)
-    onehot = xp.zeros(input.shape, dtype=input.dtype)
-    onehot[xp.arange(n), xp.where(valid, labels, 0)] = valid
-    onehot = _wrap(onehot)
-    class_weight = onehot if weight is None else onehot * weight   # w[t] at t, 0 on ignored rows
+    class_weight = _class_weights(input, labels, valid, weight)
     logp = log_softmax(input, 1)
     loss = -(logp * class_weight).sum(1)
     if label_smoothing:
@@ -183,14 +195,9 @@ def nll_loss(input, target, weight=None, size_average=None, ignore_index=-100, r
         flat = input.permute(0, *range(2, input.ndim), 1).reshape(-1, classes)
         loss = nll_loss(flat, target.reshape(-1), weight, None, ignore_index, None, reduction)
         return loss.reshape(target.shape) if reduction == "none" else loss
-    labels, xp = target._data, input.xp
-    valid = labels != ignore_index
-    if valid.any() and (int(labels[valid].min()) < 0 or int(labels[valid].max()) >= classes):
-        raise IndexError(f"nll_loss: target values must lie in [0, {classes}) or be ignore_index ({ignore_index}), "
-                         f"got values from {int(labels[valid].min())} to {int(labels[valid].max())}")
-    onehot = xp.zeros(input.shape, dtype=input.dtype)
-    onehot[xp.arange(input.shape[0]), xp.where(valid, labels, 0)] = valid
-    class_weight = _wrap(onehot) if weight is None else _wrap(onehot) * weight
+    labels = target._data
+    valid = _check_classes("nll_loss", labels, classes, ignore_index, IndexError)
+    class_weight = _class_weights(input, labels, valid, weight)
     loss = -(input * class_weight).sum(1)
     if reduction == "mean":
         return weighted_mean(loss, class_weight)
