@@ -25,6 +25,7 @@ Writes metrics.json (with the claims) and figures.
 from __future__ import annotations
 
 import dataclasses
+import math
 
 import numpy as np
 
@@ -35,12 +36,14 @@ from minibn.data import load_mnist_subset
 from minibn.data.synthetic import deep_linear_regression
 from minibn.experiment import ConfigError, at_least, option, positive
 from minibn.experiment import claims as C
-from minibn.experiment.training import batch_indices, evaluate, running_stats_kept
+from minibn.experiment.training import accuracy, batch_indices, evaluate, running_stats_kept
 
 DOCUMENTS = ("001", "004")
 MLP_NETWORKS = ("plain", "bn", "noisy_bn")
+LP_NORMS = {"l1": 1.0, "l2": 2.0, "linf": math.inf}  # LpNorm1d in batch norm's place: name -> p
 DLN_NETWORKS = ("dln_plain", "dln_bn")
 QUANTILES = (5, 25, 50, 75, 95)
+DISTRIBUTION = tuple(range(5, 100, 5))  # the quantile function a watched neuron's distribution is kept as
 NOTES = (
     "Santurkar et al. ran VGG on CIFAR-10 and a 25-layer deep linear network; this experiment runs MLPs on MNIST "
     "(the 10 000 training images that come with minibn) and a deep linear network on Gaussian data. The training "
@@ -49,13 +52,19 @@ NOTES = (
     "The probes move along the raw gradient g of the step's batch (not Adam's step), with step sizes --eta-factors "
     "times the learning rate, and evaluate the loss and gradient on the same batch in training mode (batch "
     "statistics); running statistics and noise draws are restored, so probing does not change the training.",
-    "ICS follows Santurkar et al.'s Definition 2.1 with the blocks Linear [-> BatchNorm1d]: G_i = grad of W_i "
+    "ICS follows Santurkar et al.'s Definition 2.1 with the blocks Linear [-> normalization]: G_i = grad of W_i "
     "at the step's parameters, G'_i the same after the blocks before i have taken the step, same batch and same "
     "noise draw.",
     "The deep linear network (our settings; the paper's are not in the seeds): --dln-depth linear layers of "
     "width --dln-width, Xavier-normal weights (so that the plain network's signal neither grows nor vanishes "
     "with depth), input dimension = width, 10 outputs, targets y = x A + 0.1 noise with A ~ N(0, 1/d), "
-    "--dln-samples samples, mean squared error.",
+    "--dln-samples samples, mean squared error; it trains --dln-epochs epochs (the summary speaks of its "
+    "smoothness 'after the first few thousand training steps').",
+    "The Lp networks (--lp-norms) put LpNorm1d (centered, learned scale and shift) where the BN network has "
+    "BatchNorm1d, from the same initial weights: Santurkar et al.'s L_p normalizations, whose scale is the "
+    "batch's Lp norm of the centered input instead of its standard deviation.",
+    "A watched neuron's distribution over the batch is kept at every probe as its quantile function at 5, 10, "
+    "..., 95 %; the distance between two of them is the Wasserstein-1 distance of the middle 90 % of the mass.",
 )
 
 
@@ -77,6 +86,11 @@ class Config(experiment.GridConfig):
     dln_width: int = option(20, "width (and input dimension) of the deep linear network", check=at_least(2))
     dln_samples: int = option(2000, "samples of the deep linear network's regression", check=at_least(2))
     dln_lr: float = option(1e-3, "Adam learning rate of the deep linear networks", check=positive)
+    dln_epochs: int = option(200, "training epochs of the deep linear networks", check=at_least(1))
+    dln_late_step: int = option(2000, "the deep linear networks' late training starts at this step (the "
+                                      "summary: 'after the first few thousand training steps')", check=at_least(0))
+    lp_norms: tuple[str, ...] | None = option(tuple(LP_NORMS), "Lp normalizations probed beside batch norm "
+                                              "(none: not run)", choices=tuple(LP_NORMS))
 
     def validate(self):
         for name, n in (("train_size", self.train_size), ("dln_samples", self.dln_samples)):
@@ -85,7 +99,7 @@ class Config(experiment.GridConfig):
 
 
 QUICK = {"seeds": 3, "width": 32, "hidden_layers": 2, "epochs": 1, "train_size": 2000, "probe_every": 5,
-         "dln_depth": 6, "dln_width": 8, "dln_samples": 512}
+         "dln_depth": 6, "dln_width": 8, "dln_samples": 512, "dln_epochs": 4, "dln_late_step": 8}
 
 
 # -- networks and data ------------------------------------------------------------------------------------
@@ -97,9 +111,10 @@ def build_network(cfg: Config, network: str, seed: int) -> nn.Sequential:
     if network.startswith("dln"):
         return nn.mlp([cfg.dln_width] * cfg.dln_depth + [10], norm="bn" if network == "dln_bn" else None,
                       activation=None, init="xavier_normal", dtype=cfg.dtype, generator=g)
-    norm_kwargs = {"noise": True} if network == "noisy_bn" else None
-    net = nn.mlp([784] + [cfg.width] * cfg.hidden_layers + [10], norm=None if network == "plain" else "bn",
-                 norm_kwargs=norm_kwargs, dtype=cfg.dtype, generator=g)
+    norm, norm_kwargs = ("lp", {"p": LP_NORMS[network]}) if network in LP_NORMS else \
+        (None if network == "plain" else "bn", {"noise": True} if network == "noisy_bn" else None)
+    net = nn.mlp([784] + [cfg.width] * cfg.hidden_layers + [10], norm=norm, norm_kwargs=norm_kwargs,
+                 dtype=cfg.dtype, generator=g)
     for k, layer in enumerate(m for m in net if isinstance(m, nn.BatchNorm1d) and m.noise):
         layer.noise_generator = mb.Generator(seed * 1000 + k)  # reproducible draws, one stream per layer
     return net
@@ -117,21 +132,24 @@ def load_data(cfg: Config, network: str, seed: int):
     return x[:cfg.train_size], y[:cfg.train_size], xt, yt, F.cross_entropy, True
 
 
+NORMALIZATIONS = (nn.BatchNorm1d, nn.LpNorm1d)
+
+
 def blocks_of(net) -> list:
-    """[(the Linear, its parameters and those of the BatchNorm1d after it)] for each linear layer."""
+    """[(the Linear, its parameters and those of the normalization after it)] for each linear layer."""
     blocks = []
     for m in net:
         if isinstance(m, nn.Linear):
             blocks.append((m, list(m.parameters())))
-        elif isinstance(m, nn.BatchNorm1d):
+        elif isinstance(m, NORMALIZATIONS):
             blocks[-1][1].extend(m.parameters())
     return blocks
 
 
 def _input_layers(net) -> list:
-    """The modules whose outputs are the activations' inputs (BatchNorm1d, else the hidden Linear), first
-    and last hidden block."""
-    picks = [m for m in net if isinstance(m, nn.BatchNorm1d)] or [m for m in net if isinstance(m, nn.Linear)][:-1]
+    """The modules whose outputs are the activations' inputs (the normalizations, else the hidden Linear),
+    first and last hidden block."""
+    picks = [m for m in net if isinstance(m, NORMALIZATIONS)] or [m for m in net if isinstance(m, nn.Linear)][:-1]
     return [picks[0], picks[-1]]
 
 
@@ -151,7 +169,7 @@ class _NoiseState:
 
 
 def variants(cfg: Config) -> tuple:
-    return MLP_NETWORKS + (DLN_NETWORKS if cfg.dln else ())
+    return MLP_NETWORKS + tuple(cfg.lp_norms or ()) + (DLN_NETWORKS if cfg.dln else ())
 
 
 def task(cfg: Config, network: str, seed: int) -> dict:
@@ -166,9 +184,9 @@ def task(cfg: Config, network: str, seed: int) -> dict:
     width = cfg.dln_width if network.startswith("dln") else cfg.width
     neuron = int(np.random.default_rng([seed, 5]).integers(width))  # the watched neuron of both layers
     per_epoch = len(x) // cfg.batch_size
-    steps = cfg.epochs * per_epoch
+    steps = (cfg.dln_epochs if network.startswith("dln") else cfg.epochs) * per_epoch
     etas = [f * lr for f in cfg.eta_factors]
-    probes, ics, inputs, losses, test_curve = [], [], [], [], []
+    probes, ics, inputs, losses, test_curve, train_curve, batch_accuracy = [], [], [], [], [], [], []
     net.train()
     for step in range(steps):
         idx = batch_indices(seed, step, len(x), cfg.batch_size)
@@ -186,10 +204,13 @@ def task(cfg: Config, network: str, seed: int) -> dict:
             before = [p._data.copy() for p in params]
         noise.restore()
         opt.zero_grad()
-        loss = loss_of(net(xb), yb)
+        out = net(xb)
+        loss = loss_of(out, yb)
         loss.backward()
         opt.step()
         losses.append(float(loss.item()))
+        if classification:
+            batch_accuracy.append(accuracy(out, yb))
         if probing:
             after_state = _NoiseState(net)
             flat = [p for _, block in blocks for p in block]
@@ -205,9 +226,12 @@ def task(cfg: Config, network: str, seed: int) -> dict:
             ics.append({"step": step, "l2": [s[0] for s in shift], "cos": [s[1] for s in shift]})
         if (step + 1) % per_epoch == 0:
             test_curve.append(_test_score(net, xt, yt, loss_of, classification))
+            if classification:  # the epoch's training accuracy, on its batches as they were trained on
+                train_curve.append(float(np.mean(batch_accuracy[-per_epoch:])))
     final = {"train": _test_score(net, x, y, loss_of, classification), "test": test_curve[-1]}
-    return {"train_loss": losses, "test_curve": test_curve, "final": final,
-            "probes": probes, "ics": ics, "layer_inputs": inputs, "neuron": neuron}
+    out = {"train_loss": losses, "test_curve": test_curve, "final": final,
+           "probes": probes, "ics": ics, "layer_inputs": inputs, "neuron": neuron}
+    return {**out, "train_curve": train_curve} if classification else out
 
 
 def _layer_inputs(net, watched, neuron, batch_loss) -> dict:
@@ -222,7 +246,8 @@ def _layer_inputs(net, watched, neuron, batch_loss) -> dict:
         for h in handles:
             h.remove()
     return {f"layer{k}": {"quantiles": np.percentile(seen[k][:, neuron], QUANTILES).tolist(),
-                          "mean": float(seen[k][:, neuron].mean()), "std": float(seen[k][:, neuron].std())}
+                          "mean": float(seen[k][:, neuron].mean()), "std": float(seen[k][:, neuron].std()),
+                          "distribution": np.percentile(seen[k][:, neuron], DISTRIBUTION).tolist()}
             for k in seen}
 
 
@@ -255,9 +280,32 @@ def summarize(runs: list) -> dict:
                 "ics_cos": float(np.nanmean([np.mean(s["cos"][1:]) for s in r["ics"]])),
                 "input_shift": float(np.mean([np.std([i[k]["mean"] for i in r["layer_inputs"]])
                                               for k in r["layer_inputs"][0] if k != "step"])),
+                "distribution_shift": distribution_shift(r["layer_inputs"]),
+                "mean_train_accuracy": float(np.mean(r["train_curve"])) if r.get("train_curve") else None,
                 "final_train": r["final"]["train"], "final_test": r["final"]["test"]}
     rows = [per_run(r) for r in runs]
     return {k: [row[k] for row in rows] for k in rows[0]}
+
+
+def wasserstein_central(q, r) -> float:
+    """The Wasserstein-1 distance of the middle 90 % of two distributions given by their quantile
+    functions at :data:`DISTRIBUTION` (5, 10, ..., 95 %): the integral of |Q(u) - R(u)| over u in
+    [0.05, 0.95], by the trapezoid rule."""
+    gap = np.abs(np.asarray(q, dtype=float) - np.asarray(r, dtype=float))
+    return float(np.trapezoid(gap, np.asarray(DISTRIBUTION) / 100))
+
+
+def distribution_shift(inputs: list) -> float:
+    """How far a watched neuron's distribution moves from one probe to the next, in its own units:
+    the mean over successive probes and both watched layers of W1(P_t, P_t+1) / ((sd_t + sd_t+1) / 2)
+    (:func:`wasserstein_central`); NaN where the neuron is constant."""
+    shifts = []
+    for k in (k for k in inputs[0] if k != "step"):
+        for a, b in zip(inputs, inputs[1:]):
+            spread = (a[k]["std"] + b[k]["std"]) / 2
+            shifts.append(wasserstein_central(a[k]["distribution"], b[k]["distribution"]) / spread if spread > 0
+                          else math.nan)
+    return float(np.nanmean(shifts)) if np.any(np.isfinite(shifts)) else math.nan
 
 
 # -- claims -----------------------------------------------------------------------------------------------
@@ -268,9 +316,11 @@ def _setting(cfg: dict, dln: bool = False) -> str:
         net = (f"deep linear networks of {cfg['dln_depth']} linear layers of width {cfg['dln_width']} with and without "
                f"BatchNorm1d, on a Gaussian regression ({cfg['dln_samples']} samples), Adam lr {cfg['dln_lr']:g}")
     else:
-        net = (f"MLPs 784-{'-'.join([str(cfg['width'])] * cfg['hidden_layers'])}-10 (ReLU) plain, with BatchNorm1d "
-               f"and with noisy batch norm, on MNIST ({cfg['train_size']} training images), Adam lr {cfg['lr']:g}")
-    return (f"{net}, batch {cfg['batch_size']}, {cfg['epochs']} epochs, probes every {cfg['probe_every']} steps on the "
+        lp = "".join(f", with LpNorm1d p = {LP_NORMS[n]:g}" for n in cfg.get("lp_norms") or ())
+        net = (f"MLPs 784-{'-'.join([str(cfg['width'])] * cfg['hidden_layers'])}-10 (ReLU) plain, with BatchNorm1d"
+               f"{lp} and with noisy batch norm, on MNIST ({cfg['train_size']} training images), Adam lr {cfg['lr']:g}")
+    epochs = cfg.get("dln_epochs", cfg["epochs"]) if dln else cfg["epochs"]
+    return (f"{net}, batch {cfg['batch_size']}, {epochs} epochs, probes every {cfg['probe_every']} steps on the "
             f"step's batch, step sizes {','.join(f'{f:g}' for f in cfg['eta_factors'])} x lr; {cfg['seeds']} seeds "
             f"from {cfg['seed']} (Santurkar et al.: VGG on CIFAR-10 and a 25-layer deep linear network)")
 
@@ -288,6 +338,9 @@ TEXTS = {"loss_variation": ("004", "sec. 1.3, Figure 3", "introducing BN ... lea
                        "the gradient direction, improving the effective beta-smoothness")}
 ICS_MARGIN = 0.05      # in cos(G, G'): a twentieth of its range from unrelated gradients (0) to no shift (1)
 TRAIN_MARGIN = 0.02    # in training accuracy: "nearly as well" is within 2 points
+SUBSTANTIAL = 0.01     # in training accuracy: a "substantial improvement" is at least 1 point
+SIMILAR_SHIFT = 2.0    # "highly similar" distributional shift: within a factor 2
+LP_MEASURES = ("loss_variation", "gradient_predictiveness", "effective_beta")  # 004's three smoothness measures
 
 claims = C.Claims()
 
@@ -376,6 +429,157 @@ def decide_noisy(e) -> str:
     return C.REPRODUCED if e["shift_result"].startswith("smaller with bn") else C.PARTLY
 
 
+@claims.rule("NOISY-BN-IMPROVES")
+def noisy_bn_improves(metrics) -> dict:
+    s = metrics["summary"]
+    noisy, plain = s["noisy_bn"]["mean_train_accuracy"], s["plain"]["mean_train_accuracy"]
+    gain = C.noninferiority_test(noisy, plain, margin=SUBSTANTIAL)
+    e = {"mean_train_accuracy": {n: s[n]["mean_train_accuracy"] for n in MLP_NETWORKS},
+         "gain_noisy_minus_plain": {k: gain[k] for k in ("estimate", "lower_bound", "upper_bound", "level", "n")},
+         "final_train_accuracy": {n: s[n]["final_train"] for n in MLP_NETWORKS}}
+    return C.claim("NOISY-BN-IMPROVES", "004", "sec. 1.3, Figure 1", "even after introducing substantial covariate "
+                   "shift the [noisy] BN model leads to substantial improvements in training accuracy [over the "
+                   "standard network]", _setting(metrics["config"]), e,
+                   "per seed, the training accuracy averaged over the epochs (each epoch's accuracy on its batches as "
+                   "they were trained on, noise included: the training curve of the paper's figure, by its area), "
+                   "noisy BN minus the plain network, one-sided 95 % confidence bounds of the paired mean: REPRODUCED "
+                   f"if the lower bound is above {100 * SUBSTANTIAL:g} point ('substantial', taken as 1 point of "
+                   "training accuracy); PARTLY if above 0 only; NOT-REPRODUCED if the upper bound is below 1 point "
+                   "(the gain, if any, shown smaller); INCONCLUSIVE otherwise or with one seed", decide_improves,
+                   test="one-sided confidence bounds of the paired mean difference (t), margin 1 point",
+                   margin=C.margin(100 * SUBSTANTIAL, "training accuracy points"))
+
+
+def decide_improves(e) -> str:
+    g = e["gain_noisy_minus_plain"]
+    if g["n"] < 2 or not math.isfinite(g["lower_bound"]):
+        return C.INCONCLUSIVE
+    if g["lower_bound"] > SUBSTANTIAL:
+        return C.REPRODUCED
+    if g["lower_bound"] > 0:
+        return C.PARTLY
+    return C.NOT_REPRODUCED if g["upper_bound"] < SUBSTANTIAL else C.INCONCLUSIVE
+
+
+@claims.rule("ICS-DISTRIBUTIONS-SIMILAR")
+def distributions_similar(metrics) -> dict:
+    s = metrics["summary"]
+    bn, plain = s["bn"]["distribution_shift"], s["plain"]["distribution_shift"]
+    e = {"relative_shift": {n: s[n]["distribution_shift"] for n in MLP_NETWORKS},
+         "difference": C.paired_log_ratio(bn, plain, ("bn", "plain")),
+         "equivalence": C.equivalence_test(bn, plain, margin=SIMILAR_SHIFT, ratio=True)}
+    return C.claim("ICS-DISTRIBUTIONS-SIMILAR", "004", "sec. 1.3", "the distributions [of activations from two "
+                   "layers during training, with and without BN] are highly similar, providing evidence that ICS has "
+                   "not been improved", _setting(metrics["config"]), e,
+                   "per seed, how far a watched neuron's distribution over the batch (first and last hidden layer, "
+                   "after the normalization) moves between successive probes, in its own units: W1(P_t, P_t+1) over "
+                   "the mean of their standard deviations, averaged over the probes and both layers; BN against the "
+                   f"plain network: REPRODUCED if equal within a factor {SIMILAR_SHIFT:g} (TOST on the logs, alpha "
+                   f"0.05; 'highly similar', taken as a factor {SIMILAR_SHIFT:g}); NOT-REPRODUCED if significantly "
+                   "different (paired t-test of the logs, p < 0.05) and not equivalent; INCONCLUSIVE otherwise or "
+                   "with one seed", decide_distributions, test="TOST on the log ratio; paired t-test of the logs",
+                   margin=C.margin(SIMILAR_SHIFT, "factor"))
+
+
+def decide_distributions(e) -> str:
+    if e["difference"]["seeds"] < 2:
+        return C.INCONCLUSIVE
+    if e["equivalence"]["equivalent"]:
+        return C.REPRODUCED
+    return C.INCONCLUSIVE if e["difference"]["result"] == "no significant difference" else C.NOT_REPRODUCED
+
+
+@claims.rule("LP-SMOOTHING")
+def lp_smoothing(metrics):
+    s = metrics["summary"]
+    norms = [n for n in LP_NORMS if n in s]
+    if not norms:
+        return None
+
+    def tests(name):
+        return {m: C.paired_log_ratio(s[name][m], s["plain"][m], (name, "plain")) for m in LP_MEASURES}
+    bn = tests("bn")
+    smoothed = [m for m, q in zip(LP_MEASURES, C.holm([bn[m]["p"] for m in LP_MEASURES]))
+                if q < 0.05 and bn[m]["mean_log10_ratio"] < 0]
+    per = {n: tests(n) for n in norms}
+    everyone = {"bn": bn, **per}
+    pairs = [(n, m) for n in norms for m in smoothed]
+    adjusted = C.holm([per[n][m]["p"] for n, m in pairs])
+    e = {"bn_smoother_on": smoothed, "seeds": len(s["plain"][LP_MEASURES[0]]),
+         "mean_log10_ratio_to_plain": {n: {m: t["mean_log10_ratio"] for m, t in tested.items()}
+                                       for n, tested in everyone.items()},
+         "p_holm": {f"{n}/{m}": q for (n, m), q in zip(pairs, adjusted)},
+         "smoother": [f"{n}/{m}" for (n, m), q in zip(pairs, adjusted) if q < 0.05 and per[n][m]["mean_log10_ratio"] < 0],
+         "rougher": [f"{n}/{m}" for (n, m), q in zip(pairs, adjusted) if q < 0.05 and per[n][m]["mean_log10_ratio"] > 0]}
+    e["comparisons"] = len(pairs)
+    return C.claim("LP-SMOOTHING", "004", "sec. 1.3", "other normalisation protocols [L_p normalizations] produce "
+                   "similar smoothing effects", _setting(metrics["config"]), e,
+                   "the smoothing effect is batch norm's: the measures of 004's Figure 3 (loss variation, gradient "
+                   "predictiveness, effective beta, each averaged over the probe steps) on which BN is significantly "
+                   "smaller than the plain network (paired t-tests of log10 over the seeds, Holm-adjusted over the "
+                   "three, p < 0.05); then each Lp network against the plain network on those measures, Holm-adjusted "
+                   "over all (norm, measure) pairs: REPRODUCED if every Lp network is significantly smaller on every "
+                   "one; PARTLY if some are and none is significantly larger; NOT-REPRODUCED if none is, or one is "
+                   "larger; INCONCLUSIVE if BN smooths no measure (nothing to be similar to) or with one seed",
+                   decide_lp_smoothing, test="paired t-tests of log10, Holm-adjusted")
+
+
+def decide_lp_smoothing(e) -> str:
+    if e["seeds"] < 2 or not e["bn_smoother_on"]:
+        return C.INCONCLUSIVE
+    if e["rougher"] or not e["smoother"]:
+        return C.NOT_REPRODUCED
+    return C.REPRODUCED if len(e["smoother"]) == e["comparisons"] else C.PARTLY
+
+
+@claims.rule("DLN-LATE")
+def dln_late(metrics):
+    cfg, runs = metrics["config"], metrics["runs"]
+    if "dln_bn" not in runs:
+        return None
+    late = cfg["dln_late_step"]
+
+    def window(network, measure):
+        """Per seed, the measure averaged over the probes from ``late`` on (None if there are none)."""
+        out = []
+        for r in runs[network]:
+            values = [_measure(q, measure) for q in r["probes"] if q["step"] >= late]
+            out.append(float(np.nanmean(values)) if values else None)
+        return out
+
+    e = {"late_from_step": late, "last_probe_step": max(q["step"] for q in runs["dln_bn"][0]["probes"])}
+    if e["last_probe_step"] >= late:
+        e.update({m: C.smaller(window("dln_bn", m), window("dln_plain", m), DLN_NETWORKS[::-1])
+                  for m in ("loss_variation", "gradient_predictiveness")})
+    return C.claim("DLN-LATE", "004", "sec. 1.3 (supplementary figures 9 and 12)", "the smoothness metrics for the "
+                   "DLN, with and without BN, are similar after the first few thousand training steps; in fact the "
+                   "loss variability and gradient predictiveness appear worse in the BN model",
+                   _setting(cfg, dln=True) + f"; late: the probes from step {late}", e,
+                   f"per seed, the loss variation and the gradient predictiveness averaged over the probes from step "
+                   f"--dln-late-step ({late}) on, BN against plain deep linear network: 'similar or worse' on a "
+                   f"measure when BN's is equal within a factor {C.SMALLER_FACTOR} (TOST on the logs) or significantly "
+                   "larger (paired t-test of the logs, p < 0.05). REPRODUCED if so on both measures; PARTLY if on one "
+                   "and BN is not significantly smaller on the other; NOT-REPRODUCED if BN is significantly smaller "
+                   "on one; INCONCLUSIVE otherwise, with one seed, or if no probe reaches that step",
+                   decide_dln_late, test=C.SMALLER_TEST, margin=C.margin(C.SMALLER_FACTOR, "factor"))
+
+
+def _measure(probe: dict, measure: str) -> float:
+    """One probe's loss variation (the band's width) or gradient predictiveness (its largest change)."""
+    low, high = probe[measure]
+    return high - low if measure == "loss_variation" else high
+
+
+def decide_dln_late(e) -> str:
+    if "loss_variation" not in e or e["loss_variation"]["seeds"] < 2:
+        return C.INCONCLUSIVE
+    results = [e[m] for m in ("loss_variation", "gradient_predictiveness")]
+    if any(r["result"].startswith("smaller") for r in results):
+        return C.NOT_REPRODUCED
+    similar = [r["result"].startswith("larger") or r["equivalence"]["equivalent"] for r in results]
+    return C.REPRODUCED if all(similar) else C.PARTLY if any(similar) else C.INCONCLUSIVE
+
+
 # -- figures and summary ----------------------------------------------------------------------------------
 
 
@@ -385,6 +589,9 @@ def figures(metrics: dict, folder) -> dict:
            "noisy_bn.png": lambda p: _noisy_figure(metrics, p)}
     if metrics["config"]["dln"]:
         out["dln_probes.png"] = lambda p: _probes_figure(metrics, DLN_NETWORKS, p)
+    lp = tuple(n for n in LP_NORMS if n in metrics["runs"])
+    if lp:
+        out["lp_probes.png"] = lambda p: _probes_figure(metrics, ("plain", "bn", *lp), p)
     return out
 
 

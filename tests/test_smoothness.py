@@ -16,7 +16,7 @@ from .conftest import assert_rejudge_restores_the_claims, assert_rules_decide
 
 TINY = ["--seeds", "2", "--width", "8", "--hidden-layers", "2", "--epochs", "1", "--train-size", "300",
         "--batch-size", "50", "--probe-every", "2", "--dln-depth", "4", "--dln-width", "6", "--dln-samples", "200",
-        "--workers", "2", "--quiet"]
+        "--dln-epochs", "2", "--dln-late-step", "4", "--lp-norms", "l2", "--workers", "2", "--quiet"]
 
 
 def test_probes_of_a_quadratic_are_its_closed_forms(rng):
@@ -73,9 +73,33 @@ def test_probing_does_not_change_the_training(network):
     assert len(probed["probes"]) == len(probed["train_loss"]) and len(plain["probes"]) == 2  # first and last step
 
 
+def test_the_training_curve_is_the_accuracy_on_the_epochs_batches():
+    """With a learning rate too small to move the network, an epoch's training accuracy (its batches, which
+    cover the training set) is the initial network's accuracy on the whole set."""
+    cfg = job.Config(**dict(job.QUICK, train_size=400, batch_size=50, epochs=2, lr=1e-12), quiet=True)
+    run = job.task(cfg, "plain", 3)
+    assert run["train_curve"] == [run["final"]["train"]] * 2
+    assert "train_curve" not in job.task(dataclasses.replace(cfg, dln_epochs=1), "dln_plain", 3)  # a regression
+
+
+def test_the_distribution_distance_of_known_distributions():
+    q = np.sort(np.random.default_rng(0).standard_normal(len(job.DISTRIBUTION)))
+    assert job.wasserstein_central(q, q + 0.3) == pytest.approx(0.9 * 0.3)  # a shift c moves the 90 % by c
+    assert job.wasserstein_central(q, q) == 0 and job.wasserstein_central(q, 2 * q) == job.wasserstein_central(2 * q, q)
+    levels = np.asarray(job.DISTRIBUTION) / 100  # N(0, 1) against N(0, 4): the integral of |Q(u)| over the 90 %
+    from scipy import integrate, stats
+    normal = stats.norm.ppf(levels)
+    exact = integrate.quad(lambda u: abs(stats.norm.ppf(u)), 0.05, 0.95)[0]
+    assert job.wasserstein_central(normal, 2 * normal) == pytest.approx(exact, rel=0.01)
+    inputs = [{"step": t, "layer0": {"distribution": (q + 0.5 * t).tolist(), "std": 2.0},
+               "layer1": {"distribution": (q - t).tolist(), "std": 1.0}} for t in range(4)]
+    assert job.distribution_shift(inputs) == pytest.approx((0.9 * 0.5 / 2 + 0.9 * 1 / 1) / 2)  # in its own units
+
+
 def _metrics(values):
     summary = {n: {k: list(v[n]) for k, v in values.items()} for n in ("plain", "bn", "noisy_bn")}
-    return {"config": job.Config().to_dict(), "seeds": list(range(len(values["ics_cos"]["bn"]))), "summary": summary}
+    return {"config": job.Config().to_dict(), "seeds": list(range(len(values["ics_cos"]["bn"]))), "summary": summary,
+            "runs": {}}
 
 
 def test_the_rules_decide_from_the_measures():
@@ -87,11 +111,14 @@ def test_the_rules_decide_from_the_measures():
               "ics_cos": three([0.5, 0.6, 0.55], [0.9, 0.95, 0.92], [0.9, 0.9, 0.9]),
               "ics_l2": three([1, 1, 1], [1, 1, 1], [1, 1, 1]),
               "input_shift": three([1, 1, 1], [0.01, 0.02, 0.015], [0.3, 0.25, 0.35]),
-              "final_train": three([0.9, 0.9, 0.9], [0.95, 0.96, 0.95], [0.945, 0.958, 0.949])}
+              "final_train": three([0.9, 0.9, 0.9], [0.95, 0.96, 0.95], [0.945, 0.958, 0.949]),
+              "mean_train_accuracy": three([0.8, 0.82, 0.81], [0.9, 0.91, 0.9], [0.89, 0.9, 0.905]),
+              "distribution_shift": three([1, 1.2, 0.9], [0.9, 1.1, 0.85], [2, 2, 2])}
     verdicts = {c["id"]: c["verdict"] for c in job.claims(_metrics(values))}
     assert verdicts == {"SMOOTH-LOSS-VARIATION": C.REPRODUCED, "SMOOTH-GRADIENT-PREDICTIVENESS": C.NOT_REPRODUCED,
                         "SMOOTH-EFFECTIVE-BETA": C.INCONCLUSIVE, "SMOOTH-CURVATURE": C.REPRODUCED,
-                        "ICS-NOT-REDUCED": C.NOT_REPRODUCED, "NOISY-BN-TRAINS": C.REPRODUCED}
+                        "ICS-NOT-REDUCED": C.NOT_REPRODUCED, "NOISY-BN-TRAINS": C.REPRODUCED,
+                        "NOISY-BN-IMPROVES": C.REPRODUCED, "ICS-DISTRIBUTIONS-SIMILAR": C.REPRODUCED}
     values["final_train"]["noisy_bn"] = [0.8, 0.85, 0.81]
     values["ics_cos"]["bn"] = [0.5, 0.61, 0.56]
     verdicts = {c["id"]: c["verdict"] for c in job.claims(_metrics(values))}
@@ -111,6 +138,28 @@ SMALLER = [(C.REPRODUCED, {"seeds": 5, "result": "smaller with bn", "equivalence
            (C.NOT_REPRODUCED, {"seeds": 5, "result": "larger with bn", "equivalence": {"equivalent": False}}),
            (C.NOT_REPRODUCED, {"seeds": 5, "result": "no significant difference", "equivalence": {"equivalent": True}}),
            (C.INCONCLUSIVE, {"seeds": 5, "result": "no significant difference", "equivalence": {"equivalent": False}})]
+def _gain(lower, upper, n=3):
+    return {"gain_noisy_minus_plain": {"lower_bound": lower, "upper_bound": upper, "n": n}}
+
+
+def _shift(equivalent, result="no significant difference", seeds=3):
+    return {"difference": {"seeds": seeds, "result": result}, "equivalence": {"equivalent": equivalent}}
+
+
+def _lp(smoother, rougher=(), on=("effective_beta",), comparisons=2, seeds=3):
+    return {"seeds": seeds, "bn_smoother_on": list(on), "smoother": list(smoother), "rougher": list(rougher),
+            "comparisons": comparisons}
+
+
+def _late(*results, seeds=3):
+    verdict = [dict(r, seeds=seeds) for r in results]
+    return dict(zip(("loss_variation", "gradient_predictiveness"), verdict))
+
+
+SAME = {"result": "no significant difference", "equivalence": {"equivalent": True}}
+WORSE = {"result": "larger with dln_bn", "equivalence": {"equivalent": False}}
+BETTER = {"result": "smaller with dln_bn", "equivalence": {"equivalent": False}}
+UNSHOWN = {"result": "no significant difference", "equivalence": {"equivalent": False}}
 RULES = {
     "SMOOTH-": (C.decide_smaller, SMALLER), "DLN-": (C.decide_smaller, SMALLER),
     "ICS-NOT-REDUCED": (job.decide_ics, [(C.REPRODUCED, _ics(0.4, 0.01, True)), (C.NOT_REPRODUCED, _ics(0.01, 0.1, False)),
@@ -119,6 +168,20 @@ RULES = {
         (C.REPRODUCED, _noisy(True, False)), (C.PARTLY, _noisy(True, False, "no significant difference")),
         (C.NOT_REPRODUCED, _noisy(False, True)), (C.INCONCLUSIVE, _noisy(False, False)),
         (C.INCONCLUSIVE, _noisy(True, False, seeds=1))]),
+    "NOISY-BN-IMPROVES": (job.decide_improves, [
+        (C.REPRODUCED, _gain(0.02, 0.05)), (C.PARTLY, _gain(0.004, 0.02)), (C.NOT_REPRODUCED, _gain(-0.01, 0.008)),
+        (C.INCONCLUSIVE, _gain(-0.01, 0.03)), (C.INCONCLUSIVE, _gain(float("nan"), float("nan"), 1))]),
+    "ICS-DISTRIBUTIONS-SIMILAR": (job.decide_distributions, [
+        (C.REPRODUCED, _shift(True)), (C.NOT_REPRODUCED, _shift(False, "smaller with bn")),
+        (C.INCONCLUSIVE, _shift(False)), (C.INCONCLUSIVE, _shift(True, seeds=1))]),
+    "LP-SMOOTHING": (job.decide_lp_smoothing, [
+        (C.REPRODUCED, _lp(["l1/effective_beta", "l2/effective_beta"])), (C.PARTLY, _lp(["l1/effective_beta"])),
+        (C.NOT_REPRODUCED, _lp([])), (C.NOT_REPRODUCED, _lp(["l1/effective_beta"], ["l2/effective_beta"])),
+        (C.INCONCLUSIVE, _lp([], on=())), (C.INCONCLUSIVE, _lp(["l1/effective_beta"], seeds=1))]),
+    "DLN-LATE": (job.decide_dln_late, [
+        (C.REPRODUCED, _late(SAME, WORSE)), (C.PARTLY, _late(SAME, UNSHOWN)), (C.NOT_REPRODUCED, _late(SAME, BETTER)),
+        (C.INCONCLUSIVE, _late(UNSHOWN, UNSHOWN)), (C.INCONCLUSIVE, _late(SAME, SAME, seeds=1)),
+        (C.INCONCLUSIVE, {"late_from_step": 2000, "last_probe_step": 300})]),
 }
 
 
@@ -128,7 +191,7 @@ def test_a_tiny_run_end_to_end_and_its_resume(tmp_path):
     assert_rejudge_restores_the_claims(out)
     assert_rules_decide(RULES, metrics["claims"])
     saved = json.loads((out / "metrics.json").read_text())
-    assert set(saved["runs"]) == set(job.MLP_NETWORKS + job.DLN_NETWORKS)
+    assert set(saved["runs"]) == set(job.MLP_NETWORKS + ("l2",) + job.DLN_NETWORKS)
     first = saved["runs"]["bn"][0]
     assert [p["step"] for p in first["probes"]] == [0, 2, 4, 5]  # every 2 steps and the last (6 steps)
     assert len(first["ics"][0]["l2"]) == 3 and first["ics"][0]["cos"][0] == pytest.approx(1.0)
@@ -136,7 +199,7 @@ def test_a_tiny_run_end_to_end_and_its_resume(tmp_path):
     assert {c["id"] for c in saved["claims"]} >= {"SMOOTH-EFFECTIVE-BETA", "DLN-EFFECTIVE-BETA", "ICS-NOT-REDUCED",
                                                    "NOISY-BN-TRAINS"}
     assert all(c["verdict"] in C.VERDICTS for c in saved["claims"])
-    for name in ("probes", "ics", "noisy_bn", "dln_probes"):
+    for name in ("probes", "ics", "noisy_bn", "dln_probes", "lp_probes"):
         assert (out / f"{name}.png").read_bytes()[:4] == b"\x89PNG"
     state = checkpoint.load(out / "checkpoint.ckpt")
     del state["record"]["tasks"]["noisy_bn/seed=1"]
