@@ -214,9 +214,11 @@ def final_layer_gradients(net, x, y) -> dict:
     mean_cos = float((np.nansum(cos) - np.nansum(np.diag(cos))) / (n * (n - 1)))
     coherence = float(np.linalg.norm((delta[:, :, None] * h[:, None, :]).sum(0))
                       / np.linalg.norm(delta, axis=1).dot(np.linalg.norm(h, axis=1)))
+    predicted = z.argmax(1)
     return {"mean_pairwise_cosine": mean_cos, "coherence": coherence, "delta": delta[:64].tolist(),
-            "h_norm": np.linalg.norm(h, axis=1)[:64].tolist(), "same_prediction": float(np.mean(z.argmax(1) ==
-                                                                                             np.bincount(z.argmax(1)).argmax()))}
+            "h_norm": np.linalg.norm(h, axis=1)[:64].tolist(),
+            "same_prediction": float(np.mean(predicted == np.bincount(predicted).argmax())),
+            "accuracy": float(np.mean(predicted == y.numpy()))}
 
 
 def variants(cfg: Config) -> list:
@@ -313,7 +315,7 @@ def learning_rates(metrics):
 
 
 @claims.rule("ONE-STEP-D<depth>", "ACT-ORDERS-D<depth>", "ACT-CAUSE-D<depth>", "ACT-HEATMAP-D<depth>",
-             "GRAD-ALIGN-D<depth>", "INIT-D<depth>")
+             "GRAD-ALIGN-D<depth>", "GRAD-SAME-WRONG-D<depth>", "INIT-D<depth>")
 def probed(metrics):
     """Parts 2-5 at each probed depth."""
     return [c for depth in metrics["config"]["probe_depths"] for c in _probe_claims(metrics, metrics["config"], depth)]
@@ -508,6 +510,20 @@ def _probe_claims(metrics, cfg, depth) -> list:
                        "seed and clearly above BN's (ranges apart); PARTLY if clearly above but < 0.5; "
                        "NOT-REPRODUCED otherwise", decide_alignment, test="ranges over the seeds apart; threshold"))
 
+    same = {kind: [run["gradients"]["same_prediction"] for run in runs] for kind, runs in (("plain", plain), ("bn", bn))}
+    e = {"same_prediction": same, "accuracy": {kind: [run["gradients"]["accuracy"] for run in runs]
+                                               for kind, runs in (("plain", plain), ("bn", bn))},
+         "plain_above_bn": C.compare(same["plain"], same["bn"])}
+    out.append(C.claim(f"GRAD-SAME-WRONG-{tag}", DOCUMENT, "Gradients With and Without BN", "[without BN the aligned "
+                       "gradients] result in the same and mostly wrong predictions in the first few steps", setting, e,
+                       "at initialization, on the batch of the first update: the share of the batch given the most "
+                       "frequent predicted class ('the same') and the accuracy ('mostly wrong'; at initialization any "
+                       "network is, so the contrast with BN carries the claim): REPRODUCED if, for every seed, the plain "
+                       "network gives one class to >= 50 % of the batch with accuracy <= 50 % and its share is clearly "
+                       "above BN's (ranges apart); PARTLY if the plain network's predictions are the same and wrong but "
+                       "not apart from BN's; NOT-REPRODUCED otherwise", decide_same_wrong,
+                       test="thresholds on every seed; ranges over the seeds apart"))
+
     inits = cfg["inits"]
     if len(inits) >= 2:
         def summary(kind):
@@ -569,6 +585,13 @@ def decide_alignment(e) -> str:
     if e["clearly_apart"] > 0:
         return C.REPRODUCED if min(e["plain_mean_pairwise_cosine"]) >= 0.5 else C.PARTLY
     return C.NOT_REPRODUCED
+
+
+def decide_same_wrong(e) -> str:
+    same = all(v >= 0.5 for v in e["same_prediction"]["plain"]) and all(a <= 0.5 for a in e["accuracy"]["plain"])
+    if not same:
+        return C.NOT_REPRODUCED
+    return C.REPRODUCED if e["plain_above_bn"] > 0 else C.PARTLY
 
 
 def decide_init(e) -> str:

@@ -393,6 +393,46 @@ def decide_comparable(e) -> str:
     return C.PARTLY if any(comparable) else C.INCONCLUSIVE
 
 
+@claims.rule("NORM-INDICATORS")
+def indicators(metrics):
+    """Sec. 4's reading of Li et al. (2020): the top eigenvalue and the distance moved predict generalization."""
+    points = [(v, t) for v, ts in metrics["trainings"].items() for t in ts if t["hessian"]]
+    accuracy = [t["best_val_accuracy"] for _, t in points]
+    measures = {"top_eigenvalue": [t["hessian"][-1]["eigenvalues"][0] for _, t in points],
+                "distance_from_init": [t["distance_from_init"] for _, t in points]}
+    groups = sorted({v for v, _ in points})
+    dummies = np.array([[v == g for g in groups[1:]] for v, _ in points], dtype=float).reshape(len(points), -1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        logs = {name: np.log10(np.asarray(values, dtype=float)) for name, values in measures.items()}
+    pooled = {name: C.partial_correlation_test(x, accuracy) for name, x in logs.items()}
+    adjusted = C.holm([t["p"] for t in pooled.values()])
+    e = {"points": len(points), "variants": groups,
+         "pooled": {name: {**t, "p_holm": q} for (name, t), q in zip(pooled.items(), adjusted)},
+         "within_variant": {name: C.partial_correlation_test(x, accuracy, dummies) for name, x in logs.items()}}
+    return C.claim("NORM-INDICATORS", DOCUMENT, "sec. 4", "the Hessian eigenvalues at optimization, i.e. the smoothness, "
+                   "along with distance from initialisation can be a potential indicator of generalization (Li et al., "
+                   "2020)", _setting(metrics["config"]), e,
+                   "over every (variant, seed) training with a final spectrum: Pearson's correlation of log10 of the "
+                   "final top Hessian eigenvalue, and of log10 ||theta_end - theta_0||, with the best validation "
+                   "accuracy (t-tests, Holm-adjusted over the two, p < 0.05; smaller should go with better): "
+                   "REPRODUCED if both correlations are significantly negative; PARTLY if one is and the other is not "
+                   "significantly positive; NOT-REPRODUCED if either is significantly positive; INCONCLUSIVE otherwise "
+                   "(neither shown) or with fewer than 4 points; the correlations within variants (partial, given "
+                   "the variant) are reported beside them",
+                   decide_indicators, test="Pearson correlation t-tests, Holm-adjusted over the two measures")
+
+
+def decide_indicators(e) -> str:
+    if e["points"] < 4:
+        return C.INCONCLUSIVE
+    shown = [t["p_holm"] < 0.05 for t in e["pooled"].values()]
+    signs = [t["r"] for t in e["pooled"].values()]
+    if any(s and r > 0 for s, r in zip(shown, signs)):
+        return C.NOT_REPRODUCED
+    negative = sum(s and r < 0 for s, r in zip(shown, signs))
+    return C.REPRODUCED if negative == 2 else C.PARTLY if negative == 1 else C.INCONCLUSIVE
+
+
 # -- figures and summary ---------------------------------------------------------------------------------
 
 

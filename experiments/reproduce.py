@@ -40,6 +40,7 @@ REGISTRY = {
     "mnist_depth10_l3_uncentered": ("mnist_depth10", {"norm": "l3", "uncentered": True}),
     "mnist_depth10_l1_uncentered": ("mnist_depth10", {"norm": "l1", "uncentered": True}),
     "mnist_depth10_linf_uncentered": ("mnist_depth10", {"norm": "linf", "uncentered": True}),
+    "mnist_depth10_l2_uncentered": ("mnist_depth10", {"norm": "l2", "uncentered": True}),
     "ols_bn": ("ols_bn", {}),
     "noise_robustness": ("noise_robustness", {}),
     "normalizations": ("normalizations", {}),

@@ -70,6 +70,9 @@ def test_final_layer_gradient_cosines_match_per_sample_gradients(rng):
     assert g["mean_pairwise_cosine"] == pytest.approx((cos.sum() - np.trace(cos)) / 72, rel=1e-10)
     assert g["coherence"] == pytest.approx(np.linalg.norm(per_sample.sum(0)) / np.linalg.norm(per_sample, axis=1).sum(),
                                            rel=1e-10)
+    predicted = net(x).detach().numpy().argmax(1)
+    assert g["accuracy"] == np.mean(predicted == y.numpy())
+    assert g["same_prediction"] == np.bincount(predicted).max() / 9
 
 
 def test_the_update_probe_restores_the_parameters(rng):
@@ -97,7 +100,7 @@ def test_a_tiny_run_end_to_end_and_its_resume(tmp_path):
     assert set(saved["probes"]) == {f"{k}/depth=4/init={i}" for k in ("bn", "plain") for i in ("kaiming_normal", "pytorch")}
     ids = [c["id"] for c in saved["claims"]]
     assert ids == ["LR-SMALL-SIMILAR", "LR-LARGE-BN", "LR-IS-THE-BENEFIT", "ONE-STEP-D4", "ACT-ORDERS-D4",
-                   "ACT-CAUSE-D4", "ACT-HEATMAP-D4", "GRAD-ALIGN-D4", "INIT-D4"]
+                   "ACT-CAUSE-D4", "ACT-HEATMAP-D4", "GRAD-ALIGN-D4", "GRAD-SAME-WRONG-D4", "INIT-D4"]
     assert all(c["verdict"] in C.VERDICTS for c in saved["claims"])
     assert all("ResNet" in c["setting"] for c in saved["claims"])  # every claim says what was rerun instead
     for name in ("accuracy_vs_lr", "relative_loss_depth4", "activations_depth4", "channel_heatmaps_depth4",
@@ -180,6 +183,13 @@ RULES = {
         (C.REPRODUCED, {"clearly_apart": 1, "plain_mean_pairwise_cosine": [0.6, 0.7]}),
         (C.PARTLY, {"clearly_apart": 1, "plain_mean_pairwise_cosine": [0.1, 0.2]}),
         (C.NOT_REPRODUCED, {"clearly_apart": 0, "plain_mean_pairwise_cosine": [0.6, 0.7]})]),
+    "GRAD-SAME-WRONG-": (job.decide_same_wrong, [
+        (C.REPRODUCED, {"same_prediction": {"plain": [0.9, 0.6]}, "accuracy": {"plain": [0.1, 0.12]}, "plain_above_bn": 1}),
+        (C.PARTLY, {"same_prediction": {"plain": [0.9, 0.6]}, "accuracy": {"plain": [0.1, 0.12]}, "plain_above_bn": 0}),
+        (C.NOT_REPRODUCED, {"same_prediction": {"plain": [0.9, 0.3]}, "accuracy": {"plain": [0.1, 0.1]},
+                            "plain_above_bn": 1}),
+        (C.NOT_REPRODUCED, {"same_prediction": {"plain": [0.9, 0.9]}, "accuracy": {"plain": [0.1, 0.6]},
+                            "plain_above_bn": 1})]),
     "INIT-": (job.decide_init, [
         (C.REPRODUCED, {"plain": {"threshold_max_over_min": 100.0, "cosine_range": 0.0},
                         "bn": {"threshold_max_over_min": 1.0, "cosine_range": 0.0}}),

@@ -101,7 +101,7 @@ def test_a_tiny_run_end_to_end_and_its_resume(tmp_path):
         assert [s for s, _ in first["distance"]["0"]] == [0, 2, 4, 6, 8, 10, 12]
         assert first["distance"]["0"][0][1] == 0 and first["distance_from_init"] > 0
     assert [c["id"] for c in saved["claims"]] == ["NORM-ACC-L3", "NORM-ACC-L3-UNCENTERED", "NORM-NOT-SIGNIFICANT",
-                                                  "NORM-COMPARABLE"]
+                                                  "NORM-COMPARABLE", "NORM-INDICATORS"]
     assert all(c["verdict"] in C.VERDICTS for c in saved["claims"])
     for name in ("distance_moved", "eigenvalues", "comparison"):
         assert (out / f"{name}.png").read_bytes()[:4] == b"\x89PNG"
@@ -127,7 +127,8 @@ def _metrics(table, stopped="lr floor", spectra=None, distance=None):
     distance = distance or {v: [5.0 * w for w in wobble[v]] for v in table}
     summary = {v: {"best_val_accuracy": C.spread(a), "stopped_by": [stopped] * len(a), "final_top_eigenvalue": spectra[v],
                    "final_weight_norms": [1.0], "distance_from_init": C.spread(distance[v])} for v, a in table.items()}
-    trainings = {v: [{"distance_from_init": d} for d in distance[v]] for v in table}
+    trainings = {v: [{"distance_from_init": d, "best_val_accuracy": a, "hessian": [{"eigenvalues": [e]}]}
+                     for d, a, e in zip(distance[v], table[v], spectra[v])] for v in table}
     return {"config": job.Config().to_dict(), "summary": summary, "best_val_accuracy": table,
             "trainings": trainings, "seeds": list(range(seeds))}
 
@@ -139,6 +140,11 @@ def _pair(equivalent, ci=(0.9, 1.1), p_holm=0.5):
 def _comparable(eigen, distance, seeds=3):
     return {"seeds": seeds, "margin_factor": 1.5, "top_eigenvalue": {"pairs": {"a / b": eigen}},
             "distance_from_init": {"pairs": {"a / b": distance}}}
+
+
+def _indicators(p_eigen, r_eigen, p_distance, r_distance, points=9):
+    return {"points": points, "pooled": {"top_eigenvalue": {"p_holm": p_eigen, "r": r_eigen},
+                                         "distance_from_init": {"p_holm": p_distance, "r": r_distance}}}
 
 
 RULES = {
@@ -163,7 +169,23 @@ RULES = {
         (C.INCONCLUSIVE, _comparable({"equivalent": False, "ci": [0.5, 2.0]}, {"equivalent": False, "ci": [0.5, 2.0]})),
         (C.INCONCLUSIVE, _comparable({"equivalent": True, "ci": [0.9, 1.1]}, {"equivalent": True, "ci": [0.9, 1.1]},
                                      seeds=1))]),
+    "NORM-INDICATORS": (job.decide_indicators, [
+        (C.REPRODUCED, _indicators(0.01, -0.8, 0.02, -0.6)), (C.PARTLY, _indicators(0.01, -0.8, 0.5, 0.2)),
+        (C.NOT_REPRODUCED, _indicators(0.01, -0.8, 0.01, 0.7)), (C.INCONCLUSIVE, _indicators(0.3, -0.3, 0.5, 0.1)),
+        (C.INCONCLUSIVE, _indicators(0.01, -0.99, 0.01, -0.99, points=3))]),
 }
+
+
+def test_the_indicators_rule_finds_a_planted_relation():
+    """Best accuracy falling with the log eigenvalue and the log distance across variants: both indicators."""
+    table = {"l1": [0.95, 0.951, 0.949], "l2": [0.96, 0.961, 0.962], "l3": [0.97, 0.969, 0.971]}
+    spectra = {v: [10 ** (100 * (1 - a)) for a in acc] for v, acc in table.items()}
+    distance = {v: [10 ** (50 * (1 - a)) * (1 + 0.01 * i) for i, a in enumerate(acc)] for v, acc in table.items()}
+    found = {c["id"]: c for c in job.claims(_metrics(table, spectra=spectra, distance=distance))}["NORM-INDICATORS"]
+    assert found["verdict"] == C.REPRODUCED and found["evidence"]["pooled"]["top_eigenvalue"]["r"] == pytest.approx(-1)
+    flipped = {v: [1 / s for s in vs] for v, vs in spectra.items()}  # larger eigenvalues with better accuracy
+    assert {c["id"]: c for c in job.claims(_metrics(table, spectra=flipped, distance=distance))}[
+        "NORM-INDICATORS"]["verdict"] == C.NOT_REPRODUCED
 
 
 def test_the_rules_on_synthetic_runs():

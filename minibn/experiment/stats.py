@@ -282,10 +282,15 @@ def correlation(x, y) -> float:
     return float(np.corrcoef(x, y)[0, 1])
 
 
-def partial_correlation_test(x, y, covariates) -> dict:
+def _covariates(covariates, n: int) -> np.ndarray:
+    return np.zeros((n, 0)) if covariates is None else np.asarray(covariates, dtype=float).reshape(n, -1)
+
+
+def partial_correlation_test(x, y, covariates=None) -> dict:
     """:func:`partial_correlation` r with its two-sided p-value (t = r sqrt(df / (1 - r^2)) on df =
-    n - 2 - k degrees of freedom, k covariate columns) and the count; p NaN where r is."""
-    z = np.asarray(covariates, dtype=float).reshape(len(_values(x)), -1)
+    n - 2 - k degrees of freedom, k covariate columns) and the count; p NaN where r is. Without
+    covariates it is Pearson's correlation with its t-test."""
+    z = _covariates(covariates, len(_values(x)))
     keep = np.isfinite(_values(x)) & np.isfinite(_values(y)) & np.all(np.isfinite(z), axis=1)
     n, k = int(keep.sum()), z.shape[1]
     r = partial_correlation(x, y, z)
@@ -297,13 +302,13 @@ def partial_correlation_test(x, y, covariates) -> dict:
     return {"r": r, "p": float(2 * _scipy.t.sf(abs(r) * math.sqrt(df / (1 - r * r)), df)), "n": n}
 
 
-def partial_correlation(x, y, covariates) -> float:
+def partial_correlation(x, y, covariates=None) -> float:
     """The Pearson correlation of x and y after both are regressed (least squares, with an
     intercept) on ``covariates`` (a (n,) or (n, k) array): what is left of their relation once
     the covariates are held fixed. A group's indicator columns take out the group (confound).
     NaN with too few finite rows."""
     x, y = _values(x), _values(y)
-    z = np.asarray(covariates, dtype=float).reshape(len(x), -1)
+    z = _covariates(covariates, len(x))
     keep = np.isfinite(x) & np.isfinite(y) & np.all(np.isfinite(z), axis=1)
     x, y, z = x[keep], y[keep], z[keep]
     design = np.column_stack([np.ones(len(x)), z])
