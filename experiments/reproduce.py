@@ -48,6 +48,7 @@ REGISTRY = {
     "lr_sweep": ("lr_sweep", {}),
     "landscape": ("landscape", {}),
     "smoothness": ("smoothness", {}),
+    "gradient_scale": ("gradient_scale", {}),
 }
 COMBINED = "combined"  # the entry of the claims decided from other entries' verdicts
 REPORT = "REPRODUCTION.md"

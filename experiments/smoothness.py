@@ -187,11 +187,14 @@ def task(cfg: Config, network: str, seed: int) -> dict:
     steps = (cfg.dln_epochs if network.startswith("dln") else cfg.epochs) * per_epoch
     etas = [f * lr for f in cfg.eta_factors]
     probes, ics, inputs, losses, test_curve, train_curve, batch_accuracy = [], [], [], [], [], [], []
+    terms = {}
     net.train()
     for step in range(steps):
         idx = batch_indices(seed, step, len(x), cfg.batch_size)
         xb, yb = x[idx], y[idx]
         probing = step % cfg.probe_every == 0 or step == steps - 1
+        if network == "bn" and step in (0, steps - 1):
+            terms["start" if step == 0 else "end"] = gradient_terms(net, xb, yb, loss_of)
         noise = _NoiseState(net)
         if probing:
             def batch_loss():
@@ -230,7 +233,7 @@ def task(cfg: Config, network: str, seed: int) -> dict:
                 train_curve.append(float(np.mean(batch_accuracy[-per_epoch:])))
     final = {"train": _test_score(net, x, y, loss_of, classification), "test": test_curve[-1]}
     out = {"train_loss": losses, "test_curve": test_curve, "final": final,
-           "probes": probes, "ics": ics, "layer_inputs": inputs, "neuron": neuron}
+           "probes": probes, "ics": ics, "layer_inputs": inputs, "neuron": neuron, **({"terms": terms} if terms else {})}
     return {**out, "train_curve": train_curve} if classification else out
 
 
@@ -249,6 +252,42 @@ def _layer_inputs(net, watched, neuron, batch_loss) -> dict:
                           "mean": float(seen[k][:, neuron].mean()), "std": float(seen[k][:, neuron].std()),
                           "distribution": np.percentile(seen[k][:, neuron], DISTRIBUTION).tolist()}
             for k in seen}
+
+
+def eq1_terms(inp: np.ndarray, g: np.ndarray, eps: float) -> dict:
+    """Per neuron j of a batch-norm layer with input ``inp`` (m x n) and dL/d(output) ``g``: sigma_j =
+    sqrt(var_j + eps), ||g_j||^2, <1, g_j>^2 / m and <g_j, yhat_j>^2 / m. Then ||dL/d inp_j||^2 = (gamma_j /
+    sigma_j)^2 (||g_j||^2 - <1, g_j>^2 / m - <g_j, yhat_j>^2 / m) (Santurkar et al.'s Theorem 4.1, with
+    equality where eps = 0; seed 001 eq. (1) writes 1/sqrt(m) for the last m)."""
+    m = len(inp)
+    sigma = np.sqrt(inp.var(0) + eps)
+    y_hat = (inp - inp.mean(0)) / sigma
+    return {"sigma": sigma, "norm": (g * g).sum(0), "ones": g.sum(0) ** 2 / m, "projection": (g * y_hat).sum(0) ** 2 / m}
+
+
+def gradient_terms(net, x, y, loss_of) -> list:
+    """:func:`eq1_terms` in each BatchNorm1d of ``net`` on the batch (x, y), as the medians over each
+    layer's neurons of sigma_j, |gamma_j| / sigma_j and the shares of ||g_j||^2 the two inner-product
+    terms take."""
+    layers = [m for m in net if isinstance(m, nn.BatchNorm1d)]
+    seen = {}
+    handles = [m.register_forward_hook(lambda mod, inp, out, k=k: seen.__setitem__(k, (inp[0], out)))
+               for k, m in enumerate(layers)]
+    try:
+        with running_stats_kept(net):
+            grads = mb.grad(loss_of(net(x), y), [seen[k][1] for k in range(len(layers))])
+    finally:
+        for h in handles:
+            h.remove()
+    out = []
+    for k, m in enumerate(layers):
+        t = eq1_terms(seen[k][0].detach().numpy().astype(np.float64), grads[k].numpy().astype(np.float64), m.eps)
+        gamma = np.abs(m.weight.detach().numpy().astype(np.float64))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            out.append({"sigma": float(np.median(t["sigma"])), "gamma_over_sigma": float(np.median(gamma / t["sigma"])),
+                        "ones_share": float(np.nanmedian(t["ones"] / t["norm"])),
+                        "projection_share": float(np.nanmedian(t["projection"] / t["norm"]))})
+    return out
 
 
 def _test_score(net, x, y, loss_of, classification) -> float:
@@ -340,6 +379,7 @@ ICS_MARGIN = 0.05      # in cos(G, G'): a twentieth of its range from unrelated 
 TRAIN_MARGIN = 0.02    # in training accuracy: "nearly as well" is within 2 points
 SUBSTANTIAL = 0.01     # in training accuracy: a "substantial improvement" is at least 1 point
 SIMILAR_SHIFT = 2.0    # "highly similar" distributional shift: within a factor 2
+SHARE = 0.05          # a "significant" term of eq. (1): >= 5 % of ||g||^2 (a gradient unrelated to 1 or yhat: 1/m)
 LP_MEASURES = ("loss_variation", "gradient_predictiveness", "effective_beta")  # 004's three smoothness measures
 
 claims = C.Claims()
@@ -578,6 +618,57 @@ def decide_dln_late(e) -> str:
         return C.NOT_REPRODUCED
     similar = [r["result"].startswith("larger") or r["equivalence"]["equivalent"] for r in results]
     return C.REPRODUCED if all(similar) else C.PARTLY if any(similar) else C.INCONCLUSIVE
+
+
+@claims.rule("SIGMA-LARGE", "TERMS-SIGNIFICANT")
+def eq1_premises(metrics):
+    """Seed 001 sec. 2.1's premises of the better Lipschitz constant, measured in the trained BN MLPs."""
+    if "bn" not in metrics["runs"]:
+        return None
+    runs = metrics["runs"]["bn"]
+    table = {when: [r["terms"][when] for r in runs] for when in ("start", "end")}  # seeds x layers
+
+    def values(when, key):
+        return [[layer[key] for layer in seed] for seed in table[when]]
+
+    def share(when, key, test):
+        flat = [v for seed in values(when, key) for v in seed]
+        return sum(map(test, flat)) / len(flat)
+
+    setting = _setting(metrics["config"]) + "; the BN MLP's batch-norm layers on the step's batch, at the first " \
+                                            "and the last step, medians over each layer's neurons"
+    e_sigma = {"gamma_over_sigma": {w: values(w, "gamma_over_sigma") for w in table},
+               "sigma": {w: values(w, "sigma") for w in table},
+               "below_1_at_end": share("end", "gamma_over_sigma", lambda v: v < 1)}
+    e_terms = {**{f"{key}_share": {w: values(w, f"{key}_share") for w in table} for key in ("ones", "projection")},
+               **{f"{key}_significant_at_end": share("end", f"{key}_share", lambda v: v >= SHARE)
+                  for key in ("ones", "projection")}}
+    return [
+        C.claim("SIGMA-LARGE", "001", "sec. 2.1", "for the scaling constant gamma/sigma_j, sigma_j tends to be large in "
+                "practice [so that batch norm shrinks the gradient]", setting, e_sigma,
+                "at the end of training, per seed and batch-norm layer, the median over its neurons of |gamma_j| / "
+                "sigma_j (sigma_j the batch's standard deviation of the layer's input): REPRODUCED if below 1 in "
+                "every (seed, layer); PARTLY if in some; NOT-REPRODUCED if in none; the values at the first step "
+                "are reported beside them", decide_sigma, test="threshold on every seed and layer"),
+        C.claim("TERMS-SIGNIFICANT", "001", "sec. 2.1", "<1, grad L>^2 grows quadratically in the dimension of grad L, "
+                "and thus it is significant; <grad L, yhat_j>^2 may also be significant", setting, e_terms,
+                "at the end of training, per seed and batch-norm layer, the median over its neurons of the share of "
+                "||g_j||^2 (g_j = dL/dz_j over the batch) that <1, g_j>^2 / m and <g_j, yhat_j>^2 / m take (the "
+                "exact form of eq. (1), with 1/m where the seed writes 1/sqrt(m)): a term is significant where its "
+                f"share is >= {100 * SHARE:g} % (a gradient unrelated to 1 or yhat would give 1/m); REPRODUCED if "
+                "both are in every (seed, layer); PARTLY if either is in some; NOT-REPRODUCED if neither is in any",
+                decide_terms, test="threshold on every seed and layer"),
+    ]
+
+
+def decide_sigma(e) -> str:
+    below = e["below_1_at_end"]
+    return C.REPRODUCED if below == 1 else C.PARTLY if below > 0 else C.NOT_REPRODUCED
+
+
+def decide_terms(e) -> str:
+    shares = [e["ones_significant_at_end"], e["projection_significant_at_end"]]
+    return C.REPRODUCED if min(shares) == 1 else C.PARTLY if max(shares) > 0 else C.NOT_REPRODUCED
 
 
 # -- figures and summary ----------------------------------------------------------------------------------

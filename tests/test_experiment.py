@@ -284,7 +284,7 @@ def test_experiments_load_by_name_or_module_path():
     assert experiment.load("tests.toy_experiment").Config is toy.Config
     assert experiment.load(toy).spec == "tests.toy_experiment"
     assert set(experiment.registered()) == {"mnist_depth10", "ols_bn", "noise_robustness", "normalizations",
-                                            "lr_sweep", "landscape", "smoothness"}
+                                            "lr_sweep", "landscape", "smoothness", "gradient_scale"}
     with pytest.raises(ValueError, match="no experiment named 'nope'.*mnist_depth10"):
         experiment.load("nope")
     with pytest.raises(ValueError, match="not an experiment"):

@@ -21,7 +21,7 @@ ADDED = {"curves",  # noise robustness's validation curves, in metrics.json sinc
          # smoothness since: the deep linear networks' own epochs and late window, the Lp networks, the training
          # curve and the watched neurons' distributions, with their summaries
          "dln_epochs", "dln_late_step", "lp_norms", "train_curve", "distribution", "mean_train_accuracy",
-         "distribution_shift"}
+         "distribution_shift", "terms"}
 RESTORED = {"smoothness": ["--dln-epochs", "1", "--lp-norms", "none"]}  # the protocol of before, where it has changed
 
 

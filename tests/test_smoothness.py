@@ -96,6 +96,21 @@ def test_the_distribution_distance_of_known_distributions():
     assert job.distribution_shift(inputs) == pytest.approx((0.9 * 0.5 / 2 + 0.9 * 1 / 1) / 2)  # in its own units
 
 
+def test_eq1_is_an_identity_with_1_over_m(rng):
+    """||dL/dx_j||^2 = (gamma_j / sigma_j)^2 (||g_j||^2 - <1, g_j>^2 / m - <g_j, yhat_j>^2 / m) for a batch norm
+    with input x and a random upstream gradient g = dL/d(output); exact without eps (with it, the last term
+    carries a factor 2 - var / (var + eps))."""
+    bn = nn.BatchNorm1d(4, eps=0.0, dtype="float64")
+    bn.weight._data[...] = rng.uniform(0.5, 2, 4)
+    x = mb.tensor(rng.standard_normal((7, 4)) * 3 + 1, requires_grad=True)
+    g = rng.standard_normal((7, 4))
+    (dx,) = mb.grad((bn(x) * mb.tensor(g)).sum(), [x])
+    t = job.eq1_terms(x.detach().numpy(), g, bn.eps)
+    gamma = bn.weight.detach().numpy()
+    np.testing.assert_allclose((dx.numpy() ** 2).sum(0),
+                               (gamma / t["sigma"]) ** 2 * (t["norm"] - t["ones"] - t["projection"]), rtol=1e-10)
+
+
 def _metrics(values):
     summary = {n: {k: list(v[n]) for k, v in values.items()} for n in ("plain", "bn", "noisy_bn")}
     return {"config": job.Config().to_dict(), "seeds": list(range(len(values["ics_cos"]["bn"]))), "summary": summary,
@@ -178,6 +193,12 @@ RULES = {
         (C.REPRODUCED, _lp(["l1/effective_beta", "l2/effective_beta"])), (C.PARTLY, _lp(["l1/effective_beta"])),
         (C.NOT_REPRODUCED, _lp([])), (C.NOT_REPRODUCED, _lp(["l1/effective_beta"], ["l2/effective_beta"])),
         (C.INCONCLUSIVE, _lp([], on=())), (C.INCONCLUSIVE, _lp(["l1/effective_beta"], seeds=1))]),
+    "SIGMA-LARGE": (job.decide_sigma, [(C.REPRODUCED, {"below_1_at_end": 1.0}), (C.PARTLY, {"below_1_at_end": 0.5}),
+                                       (C.NOT_REPRODUCED, {"below_1_at_end": 0.0})]),
+    "TERMS-SIGNIFICANT": (job.decide_terms, [
+        (C.REPRODUCED, {"ones_significant_at_end": 1.0, "projection_significant_at_end": 1.0}),
+        (C.PARTLY, {"ones_significant_at_end": 0.0, "projection_significant_at_end": 0.5}),
+        (C.NOT_REPRODUCED, {"ones_significant_at_end": 0.0, "projection_significant_at_end": 0.0})]),
     "DLN-LATE": (job.decide_dln_late, [
         (C.REPRODUCED, _late(SAME, WORSE)), (C.PARTLY, _late(SAME, UNSHOWN)), (C.NOT_REPRODUCED, _late(SAME, BETTER)),
         (C.INCONCLUSIVE, _late(UNSHOWN, UNSHOWN)), (C.INCONCLUSIVE, _late(SAME, SAME, seeds=1)),
