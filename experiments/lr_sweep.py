@@ -8,7 +8,8 @@ on MNIST (784 -> width x (depth - 1) -> 10), which every output says. Five parts
 1. Accuracy against learning rate: the depth-10 experiment (``mnist_depth10``) over a grid of
    learning rates and seeds through ``minibn.sweep`` (local processes, or a Dask cluster with
    --dask N / --scheduler ADDR), for the BN network with its equivalent plain network (batch
-   norm folded in at step 0) and a plain network with He (Kaiming-normal) initialization.
+   norm folded in at step 0) and a plain network with He (Kaiming-normal) initialization; at
+   each final point, the top Hessian eigenvalue, the gradient noise and the train-test gap.
 2. Relative loss after one step: for each of the first --probe-steps updates of SGD at
    --probe-lr, L(theta - alpha g) / L(theta) on that update's batch, for alpha over decades.
 3. Activations by depth: per-layer activation RMS at initialization and along one large
@@ -53,6 +54,11 @@ NOTES = (
     "(batch norm folded into the weights on the training set), and --norm none gives a plain network with He "
     "(Kaiming-normal) weights and zero biases, the paper's initialization. The claims about BN against no BN use "
     "the He-initialized plain network; the folded one is in the evidence.",
+    "Part 1's final points, for each network that did not diverge: the top Hessian eigenvalue of the training-mode "
+    "loss on --hessian-images images (in the raw parameters: for BN's scale-invariant weights it falls as their "
+    "norm grows, which a larger lr makes grow), the gradient noise sqrt(mean_B ||g_B - g||^2) of 16 disjoint "
+    "batches of --batch-size about the full training set's gradient g, and the train-test accuracy gap; the "
+    "summary's 'estimated error' of a step is lr times that noise.",
     "A network whose loss or activations blow up in part 1 is recorded as diverged at that step (the depth-10 "
     "experiment's rule); its accuracy counts as that of a constant guess (the most frequent test class).",
     "Part 2: a step 'diverges' when the loss after it exceeds --divergence-ratio times the loss before (default "
@@ -68,6 +74,7 @@ class Config(experiment.GridConfig):
     lrs: tuple[float, ...] = option((1e-4, 1e-3, 1e-2, 1e-1, 1.0, 10.0), "learning rates of part 1",
                                     check=positive)
     steps: int = option(1000, "SGD steps of each part-1 training", check=at_least(1))
+    hessian_images: int = option(1000, "training images of each part-1 final point's Hessian", check=at_least(2))
     batch_size: int = option(128, "SGD batch size (parts 1 and 2)", check=at_least(2))
     width: int = option(100, "hidden width", check=at_least(1))
     depth: int = option(10, "linear layers of the part-1 networks", check=at_least(2))
@@ -89,8 +96,9 @@ class Config(experiment.GridConfig):
                                    metavar="ADDR", resumable=True)
 
     def validate(self):
-        if self.batch_size > self.train_size:
-            raise ConfigError("batch_size", f"{self.batch_size} exceeds --train-size {self.train_size}")
+        for name, n in (("batch_size", self.batch_size), ("hessian_images", self.hessian_images)):
+            if n > self.train_size:
+                raise ConfigError(name, f"{n} exceeds --train-size {self.train_size}")
         if self.dask is not None and self.scheduler is not None:
             raise ConfigError("dask", "--dask (a local cluster) and --scheduler (an existing one) exclude each other")
         if list(self.alphas) != sorted(self.alphas):
@@ -252,13 +260,17 @@ def accuracy_sweep(cfg: Config, root) -> dict:
     grid = {"lr": list(cfg.lrs), "seed": cfg.seed_list(), "norm": ["bn", "none"]}
     fixed = {"steps": cfg.steps, "batch_size": cfg.batch_size, "width": cfg.width, "depth": cfg.depth,
              "train_size": cfg.train_size, "eval_every": cfg.steps, "checkpoint_every": cfg.steps,
-             "dtype": cfg.dtype, "backend": cfg.backend}
+             "dtype": cfg.dtype, "backend": cfg.backend, "final_probes": True,
+             "probe_images": cfg.hessian_images}
     plan = sweep.plan_sweep("mnist_depth10", grid, fixed, out=root)
     table = sweep.execute(plan, workers=cfg.workers, dask=cfg.dask, scheduler=cfg.scheduler, quiet=cfg.quiet)
     failed = [p["point"] for p in table["points"] if p["status"] != "ok"]
     if failed:
         raise RuntimeError(f"lr_sweep: sweep points failed: {', '.join(failed)} (see {root}/results.json)")
     return table
+
+
+PROBED = ("top_eigenvalue", "gradient_noise", "train_accuracy")  # the sweep points' final probes
 
 
 def chance_accuracy() -> float:
@@ -271,7 +283,7 @@ def accuracy_table(cfg: Config, table: dict) -> dict:
     accuracy of a constant guess."""
     chance = chance_accuracy()
     out = {"bn": {}, "plain_folded": {}, "plain": {}}
-    diverged = {k: {} for k in out}
+    diverged, probes = {k: {} for k in out}, {k: {} for k in out}
     for p in sorted(table["points"], key=lambda p: p["seed"]):
         lr = repr(float(p["lr"]))
         names = {"bn": "bn", "plain": "plain_folded"} if p["norm"] == "bn" else {"plain": "plain"}
@@ -279,7 +291,9 @@ def accuracy_table(cfg: Config, table: dict) -> dict:
             acc = p.get(f"{source}_final_test_accuracy")
             out[name].setdefault(lr, []).append(chance if acc is None else acc)
             diverged[name].setdefault(lr, []).append(p.get(f"{source}_diverged_at"))
-    return {"accuracy": out, "diverged_at": diverged, "chance": chance}
+            probes[name].setdefault(lr, []).append(None if acc is None else {
+                key: p[f"{source}_final_{key}"] for key in PROBED} | {"test_accuracy": acc})
+    return {"accuracy": out, "diverged_at": diverged, "chance": chance, "final_probes": probes}
 
 
 def measure(cfg: Config, run) -> dict:
@@ -312,6 +326,12 @@ claims = C.Claims()
 def learning_rates(metrics):
     """Part 1: accuracy against the learning rate."""
     return _lr_claims(metrics, metrics["config"])
+
+
+@claims.rule("LR-FLAT", "LR-NOISE-GENERALIZES")
+def final_points(metrics):
+    """Part 1's final points: why a large learning rate helps (the summary's two explanations)."""
+    return _final_point_claims(metrics["part1"]["final_probes"], _setting(metrics["config"], "1"))
 
 
 @claims.rule("ONE-STEP-D<depth>", "ACT-ORDERS-D<depth>", "ACT-CAUSE-D<depth>", "ACT-HEATMAP-D<depth>",
@@ -379,6 +399,79 @@ def _lr_claims(metrics, cfg) -> list:
                        "not higher", decide_benefit, test="paired t-test; TOST (paired t), margin 2 points",
                        margin=C.margin(100 * SIMILAR, "test accuracy points")))
     return out
+
+
+def _runs(table: dict) -> list:
+    """(lr, probes) of every run of a network that did not diverge."""
+    return [(float(lr), r) for lr, rs in table.items() for r in rs if r is not None]
+
+
+def _final_point_claims(probes: dict, setting: str) -> list:
+    bn, plain = _runs(probes["bn"]), _runs(probes["plain"])
+    log_lr = [np.log10(lr) for lr, _ in bn]
+    with np.errstate(divide="ignore"):
+        log_eig = [np.log10(max(r["top_eigenvalue"], 0)) for _, r in bn]
+        log_noise = [np.log10(lr * r["gradient_noise"]) for lr, r in bn]
+
+    def medians(runs):
+        by_lr = {}
+        for lr, r in runs:
+            by_lr.setdefault(lr, []).append(r["top_eigenvalue"])
+        return {lr: float(np.median(v)) for lr, v in sorted(by_lr.items())}
+    flat = {"bn_runs": len(bn), "lrs": sorted({lr for lr, _ in bn}), "log_eigenvalue_vs_log_lr":
+            C.partial_correlation_test(log_lr, log_eig), "bn_median_top_eigenvalue": medians(bn),
+            "plain_median_top_eigenvalue": medians(plain)}
+    if flat["bn_median_top_eigenvalue"] and flat["plain_median_top_eigenvalue"]:
+        largest = max(flat["bn_median_top_eigenvalue"])
+        flat["bn_at_its_largest_lr_below_every_plain"] = bool(
+            flat["bn_median_top_eigenvalue"][largest] < min(flat["plain_median_top_eigenvalue"].values()))
+    gap = [r["train_accuracy"] - r["test_accuracy"] for _, r in bn]
+    tests = {"step_noise_vs_log_lr": C.partial_correlation_test(log_lr, log_noise),
+             "gap_vs_log_step_noise": C.partial_correlation_test(log_noise, gap)}
+    noise = {"bn_runs": len(bn), **{k: {**t, "p_holm": q} for (k, t), q in zip(tests.items(),
+                                                                              C.holm([t["p"] for t in tests.values()]))},
+             "train_test_gap": gap, "step_noise": [lr * r["gradient_noise"] for lr, r in bn]}
+    return [
+        C.claim("LR-FLAT", DOCUMENT, "Core idea", "BN allows for larger learning rates, which encourages updates "
+                "along flat regions", setting, flat,
+                "the top Hessian eigenvalue (raw parameters) of each final point that did not diverge: REPRODUCED if "
+                "BN's falls with the lr (Pearson correlation of log10 eigenvalue with log10 lr over the runs "
+                "negative, t-test p < 0.05) and its median at BN's largest lr is below the plain (He) network's "
+                "median at each lr it trained at (BN's larger lrs reach flatter points than the plain network "
+                "does); PARTLY if only the first; NOT-REPRODUCED if the correlation is significantly positive; "
+                "INCONCLUSIVE otherwise or with fewer than 2 lrs", decide_flat, test="Pearson correlation t-test"),
+        C.claim("LR-NOISE-GENERALIZES", DOCUMENT, "Why Large Learning Rates Are Good?", "higher learning rate -> "
+                "larger estimated error (or noise) -> better generalization", setting, noise,
+                "BN's final points that did not diverge: the step's error lr sqrt(mean_B ||g_B - g||^2) (mini-batch "
+                "gradients about the full-batch one; it rises with the lr unless the noise falls faster than 1/lr) "
+                "and the train-test accuracy gap; Pearson correlations, t-tests Holm-adjusted over the two: "
+                "REPRODUCED if log10 step error rises with log10 lr and the gap falls with log10 step error; "
+                "PARTLY if one is shown and the other is not contrary; NOT-REPRODUCED if either is shown contrary; "
+                "INCONCLUSIVE otherwise or with fewer than 4 runs", decide_noise,
+                test="Pearson correlation t-tests, Holm-adjusted"),
+    ]
+
+
+def decide_flat(e) -> str:
+    if len(e["lrs"]) < 2 or not math.isfinite(e["log_eigenvalue_vs_log_lr"]["p"]):
+        return C.INCONCLUSIVE
+    t = e["log_eigenvalue_vs_log_lr"]
+    if t["p"] < 0.05 and t["r"] > 0:
+        return C.NOT_REPRODUCED
+    if t["p"] < 0.05:
+        return C.REPRODUCED if e.get("bn_at_its_largest_lr_below_every_plain") else C.PARTLY
+    return C.INCONCLUSIVE
+
+
+def decide_noise(e) -> str:
+    if e["bn_runs"] < 4:
+        return C.INCONCLUSIVE
+    rises, falls = e["step_noise_vs_log_lr"], e["gap_vs_log_step_noise"]
+    contrary = rises["p_holm"] < 0.05 and rises["r"] < 0 or falls["p_holm"] < 0.05 and falls["r"] > 0
+    if contrary:
+        return C.NOT_REPRODUCED
+    shown = (rises["p_holm"] < 0.05) + (falls["p_holm"] < 0.05)
+    return C.REPRODUCED if shown == 2 else C.PARTLY if shown == 1 else C.INCONCLUSIVE
 
 
 def decide_small_lr(e) -> str:

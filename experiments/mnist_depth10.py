@@ -20,12 +20,13 @@ from __future__ import annotations
 import dataclasses
 import math
 import time
+import warnings
 
 import numpy as np
 
 import minibn as mb
 import minibn.functional as F
-from minibn import experiment, nn, plotting
+from minibn import experiment, hessian, nn, plotting
 from minibn.data import load_mnist, load_mnist_subset
 from minibn.experiment import ConfigError, at_least, at_most, option, positive
 from minibn.experiment import claims as C
@@ -67,10 +68,16 @@ class Config(experiment.Config):
                                 check=positive)
     factors: tuple[float, ...] = option((0.5, 1.0, 2.0, 4.0), "the interventions at step 0: the hidden weights, "
                                         "and apart from them the input, times each of these", check=positive)
+    final_probes: bool = option(False, "after training, for each network that did not diverge: its top Hessian "
+                                       "eigenvalue, its gradient noise and its training accuracy")
+    probe_images: int = option(1000, "training images of the final Hessian (--final-probes)", check=at_least(2))
+    noise_batches: int = option(16, "mini-batches of the final gradient noise (--final-probes)", check=at_least(2))
 
     def validate(self):
         if self.batch_size is not None and self.batch_size > self.train_size:
             raise ConfigError("batch_size", f"{self.batch_size} exceeds --train-size {self.train_size}")
+        if self.final_probes and self.probe_images > self.train_size:
+            raise ConfigError("probe_images", f"{self.probe_images} exceeds --train-size {self.train_size}")
         if self.uncentered and self.norm in ("bn", "none"):
             raise ConfigError("uncentered", f"applies to the Lp norms (l1, l2, l3, linf), not to --norm {self.norm}")
 
@@ -238,6 +245,8 @@ def measure(cfg: Config, run) -> dict:
                              for k, v in networks.items()})
 
     for name, rec in networks.items():
+        if cfg.final_probes and rec["diverged_at"] is None:
+            rec["final_probes"] = final_probes(cfg, nets[name], x, y)
         if rec["diverged_at"] is not None:
             rec["final_test_accuracy"] = None
         elif rec["test_accuracy"] and rec["test_accuracy"][-1][0] == cfg.steps - 1:
@@ -249,6 +258,32 @@ def measure(cfg: Config, run) -> dict:
             "fold_relative_gap_on_train_at_step_0": state.record["fold_relative_gap_on_train_at_step_0"],
             "interventions": state.record["interventions"], "seconds": time.perf_counter() - started,
             "networks": networks}
+
+
+def final_probes(cfg: Config, net, x, y) -> dict:
+    """At the final point, in training mode (running statistics put back): the top eigenvalue of the Hessian
+    of the loss on the first --probe-images training images; the gradient noise sqrt(mean_B ||g_B - g||^2)
+    over --noise-batches disjoint mini-batches B of --batch-size (as many as the training set holds; g the
+    full training set's gradient; 0 for full-batch training); and the training accuracy (eval mode)."""
+    params = list(net.parameters())
+    with running_stats_kept(net):
+        op = hessian.HessianOperator(lambda: F.cross_entropy(net(x[:cfg.probe_images]), y[:cfg.probe_images]), params)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", hessian.ConvergenceWarning)  # recorded as converged = False
+            top = hessian.top_eigenvalues(op, None, k=1, tol=1e-3, seed=cfg.seed)
+
+        def gradient(xb, yb):
+            return np.concatenate([g.numpy().astype(np.float64).ravel()
+                                   for g in mb.grad(F.cross_entropy(net(xb), yb), params)])
+        full, noise, count = gradient(x, y), 0.0, 0
+        if cfg.batch_size is not None:
+            count = min(cfg.noise_batches, len(x) // cfg.batch_size)
+            order = np.random.default_rng([cfg.seed, 11]).permutation(len(x))
+            batches = [np.sort(order[i * cfg.batch_size:(i + 1) * cfg.batch_size]) for i in range(count)]
+            noise = float(np.sqrt(np.mean([np.sum((gradient(x[b], y[b]) - full) ** 2) for b in batches])))
+    return {"top_eigenvalue": float(top.eigenvalues[0]), "converged": bool(top.converged),
+            "gradient_norm": float(np.linalg.norm(full)), "gradient_noise": noise, "noise_batches": count,
+            "train_accuracy": evaluate(net, x, y)}
 
 
 def train_step(cfg: Config, step: int, net, opt, xb, yb, xt, yt, rec: dict) -> None:
@@ -591,6 +626,8 @@ def headline(metrics: dict) -> dict:
         out[f"{name}_diverged_at"] = rec["diverged_at"]
         out[f"{name}_final_loss"] = rec["loss"][-1] if rec["loss"] else None
         out[f"{name}_final_test_accuracy"] = rec["final_test_accuracy"]
+        for key, value in rec.get("final_probes", {}).items():
+            out[f"{name}_final_{key}"] = value
     return out
 
 

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 import minibn as mb
+import minibn.functional as F
 from minibn import experiment
 from experiments import mnist_depth10 as job
 from minibn.experiment import claims as C
@@ -249,3 +250,27 @@ def test_the_diverging_step_keeps_its_gradients_while_its_loss_is_finite(tmp_pat
     plain = metrics["networks"]["plain"]
     assert plain["diverged_at"] is not None and math.isfinite(plain["loss"][plain["diverged_at"]])
     assert all(math.isfinite(g) for g in plain["activation_grad_norm"][plain["diverged_at"]])
+
+
+def test_the_final_probes_are_their_definitions(rng):
+    """The top eigenvalue of the dense Hessian, the root mean square distance of disjoint mini-batch gradients
+    from the full one, and the training accuracy."""
+    cfg = job.Config(dtype="float64", width=3, depth=3, train_size=40, batch_size=8, noise_batches=9,
+                     probe_images=12, final_probes=True)
+    net = mb.nn.mlp([5, 3, 3, 4], norm="bn", dtype="float64", generator=mb.Generator(0))
+    x, y = mb.tensor(rng.standard_normal((40, 5))), mb.tensor(rng.integers(0, 4, 40))
+    state = {k: v.clone() for k, v in net.state_dict().items()}
+    out = job.final_probes(cfg, net, x, y)
+    assert all(np.array_equal(v.numpy(), state[k].numpy()) for k, v in net.state_dict().items())  # put back
+    params = list(net.parameters())
+    dense = mb.hessian.dense_hessian(lambda: F.cross_entropy(net(x[:12]), y[:12]), params)
+    assert out["top_eigenvalue"] == pytest.approx(np.linalg.eigvalsh(dense).max(), rel=1e-6)
+
+    def grad(idx):
+        return np.concatenate([g.numpy().ravel() for g in mb.grad(F.cross_entropy(net(x[idx]), y[idx]), params)])
+    order = np.random.default_rng([cfg.seed, 11]).permutation(40)
+    full = grad(np.arange(40))
+    noise = np.sqrt(np.mean([np.sum((grad(np.sort(order[i * 8:(i + 1) * 8])) - full) ** 2) for i in range(5)]))
+    assert out["noise_batches"] == 5 and out["gradient_noise"] == pytest.approx(noise, rel=1e-12)  # 40 images: 5 batches
+    assert out["gradient_norm"] == pytest.approx(np.linalg.norm(full), rel=1e-12)
+    assert out["train_accuracy"] == job.evaluate(net, x, y)
