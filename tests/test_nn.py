@@ -11,9 +11,9 @@ from minibn import nn
 from minibn.gradcheck import gradcheck, gradgradcheck
 
 
-def _bn_net(norm="bn", **norm_kwargs):
+def _bn_net(norm="bn", after=False, **norm_kwargs):
     net = nn.mlp([6, 5, 4, 3], norm=norm, norm_kwargs=norm_kwargs or None, dtype=mb.float64,
-                 generator=mb.Generator(1))
+                 generator=mb.Generator(1), norm_after_activation=after)
     with mb.no_grad():  # non-trivial affine parameters, so that folding has something to fold
         for m in net:
             if isinstance(m, (nn.BatchNorm1d, nn.LpNorm1d)):
@@ -175,6 +175,29 @@ def test_fold_batchnorm_equals_the_network_on_its_batch_only(norm, kwargs, rng):
     assert np.abs(plain(other).detach().numpy() - net(other).detach().numpy()).max() > 1e-3
 
 
+@pytest.mark.parametrize("norm,kwargs", [("bn", {}), ("lp", {"p": 2})])
+def test_a_normalization_after_the_activation_folds_into_the_next_linear_layer(norm, kwargs, rng):
+    """W' (a h + c) + b' = (W' diag(a)) h + (b' + W' c), with a h + c the normalization on the batch."""
+    net = _bn_net(norm, after=True, **kwargs)
+    assert [type(m).__name__ for m in net] == ["Linear", "ReLU", type(net[2]).__name__, "Linear", "ReLU",
+                                               type(net[2]).__name__, "Linear"]
+    x = mb.tensor(rng.standard_normal((10, 6)))
+    plain = nn.fold_batchnorm(net, x)
+    assert [type(m).__name__ for m in plain] == ["Linear", "ReLU", "Linear", "ReLU", "Linear"]
+    expected = net(x).detach().numpy()
+    assert np.abs(plain(x).detach().numpy() - expected).max() <= 1e-12 * np.abs(expected).max()
+    other = mb.tensor(rng.standard_normal((10, 6)))
+    assert np.abs(plain(other).detach().numpy() - net(other).detach().numpy()).max() > 1e-3
+    if norm == "bn":
+        h = np.maximum(x.numpy() @ net[0].weight.detach().numpy().T + net[0].bias.detach().numpy(), 0)
+        a = net[2].weight.detach().numpy() / np.sqrt(h.var(0) + 1e-5)
+        c = net[2].bias.detach().numpy() - a * h.mean(0)
+        w, b = net[3].weight.detach().numpy(), net[3].bias.detach().numpy()
+        np.testing.assert_allclose(plain[2].weight.detach().numpy(), w * a[None, :], rtol=1e-13)
+        np.testing.assert_allclose(plain[2].bias.detach().numpy(), b + w @ c, rtol=1e-12, atol=1e-14)
+        np.testing.assert_array_equal(plain[0].weight.detach().numpy(), net[0].weight.detach().numpy())
+
+
 def test_fold_batchnorm_formula(rng):
     """W_eq = (gamma/sigma) W and b_eq = (gamma/sigma)(b - mu) + beta, seed 000 sec. 3."""
     net = _bn_net()
@@ -198,8 +221,10 @@ def test_fold_batchnorm_leaves_the_model_alone(rng):
 
 
 def test_fold_batchnorm_refuses_what_it_cannot_fold():
-    with pytest.raises(ValueError, match=r"layer 0 \(BatchNorm1d\) does not follow a Linear layer"):
+    with pytest.raises(ValueError, match=r"layer 0 \(BatchNorm1d\) has no Linear layer before it"):
         nn.fold_batchnorm(nn.Sequential(nn.BatchNorm1d(3), nn.Linear(3, 2)), mb.randn(4, 3))
+    with pytest.raises(ValueError, match=r"layer 2 \(BatchNorm1d\) follows an activation and no Linear layer"):
+        nn.fold_batchnorm(nn.Sequential(nn.Linear(3, 3), nn.ReLU(), nn.BatchNorm1d(3)), mb.randn(4, 3))
     with pytest.raises(ValueError, match="noise is not an affine map"):
         nn.fold_batchnorm(nn.Sequential(nn.Linear(3, 3), nn.BatchNorm1d(3, noise=True)), mb.randn(4, 3))
 

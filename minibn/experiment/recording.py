@@ -7,9 +7,7 @@ import math
 
 import numpy as np
 
-from ..nn import Identity, Linear, ReLU, Sequential, Sigmoid, Tanh
-
-ACTIVATIONS = (ReLU, Tanh, Sigmoid, Identity)
+from ..nn import Linear, Sequential
 
 
 def norm(t) -> float:
@@ -20,15 +18,16 @@ def norm(t) -> float:
 
 
 class LayerRecord:
-    """One forward pass of a Sequential, stage by stage, keeping each layer's output: after each
-    activation, and the last module's output (the logits). During the following backward, hooks
-    fill :attr:`grad_norms` with ||dL/d output|| per layer (NaN until then)."""
+    """One forward pass of a Sequential, stage by stage, keeping each hidden layer's output (what
+    the next Linear layer receives: after the activation, or after a normalization that follows
+    it) and the last module's output (the logits). During the following backward, hooks fill
+    :attr:`grad_norms` with ||dL/d output|| per layer (NaN until then)."""
 
     def __init__(self, net: Sequential, x):
         self.outputs = []
-        h = x
-        for i, h in net.stages(x):  # a fused stage ends at its ReLU, whose output is recorded
-            if isinstance(net[i], ACTIVATIONS) or i == len(net) - 1:
+        h, first = x, next((j for j, m in enumerate(net) if isinstance(m, Linear)), len(net))
+        for i, h in net.stages(x):  # i: a stage's last module (a fused Linear -> BN -> ReLU ends at its ReLU)
+            if i == len(net) - 1 or i >= first and isinstance(net[i + 1], Linear):
                 self.outputs.append(h)
         self.logits = h
         self.grad_norms = [math.nan] * len(self.outputs)

@@ -14,13 +14,15 @@ INITS = {"pytorch": None, "kaiming_normal": initializers.kaiming_normal_,
 
 
 def mlp(sizes, norm=None, norm_kwargs=None, activation="relu", bias=True, init="pytorch",
-        zero_bias=False, dtype=None, device=None, generator=None) -> Sequential:
+        zero_bias=False, dtype=None, device=None, generator=None, norm_after_activation=False) -> Sequential:
     """Linear -> [norm] -> activation for each hidden layer, then a final Linear.
 
     ``sizes`` lists the widths, input first: ``mlp([784, 100, 100, 10], norm="bn")``.
     ``norm`` is None, "bn" (BatchNorm1d) or "lp" (LpNorm1d), with ``norm_kwargs``
     passed to it (e.g. ``{"p": 3, "centered": False}``, or ``{"noise": True}``
     for noisy BN); it follows every hidden linear layer, never the output.
+    ``norm_after_activation`` puts it after the activation instead:
+    Linear -> activation -> [norm].
     ``init`` is "pytorch" (Linear's default) or one of "kaiming_normal",
     "kaiming_uniform", "xavier_normal", "xavier_uniform" for the weights;
     ``zero_bias`` sets biases to 0.
@@ -43,9 +45,11 @@ def mlp(sizes, norm=None, norm_kwargs=None, activation="relu", bias=True, init="
             initializers.zeros_(linear.bias)
         layers.append(linear)
         if i < len(sizes) - 2:
+            hidden = [ACTIVATIONS[activation]()]
             if norm is not None:
-                layers.append(NORMS[norm](n_out, dtype=dtype, device=device, **(norm_kwargs or {})))
-            layers.append(ACTIVATIONS[activation]())
+                normalization = NORMS[norm](n_out, dtype=dtype, device=device, **(norm_kwargs or {}))
+                hidden.insert(len(hidden) if norm_after_activation else 0, normalization)
+            layers += hidden
     return Sequential(*layers)
 
 
