@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
+from minibn.experiment import claims as C
 from minibn.experiment import stats as S
 
 
@@ -131,3 +132,16 @@ def test_the_partial_correlation_test_is_the_correlation_test_without_covariates
     x2 = x + 0.3 * y
     got = S.partial_correlation_test(x2, y, np.zeros((20, 0)))
     assert got["r"] == pytest.approx(stats.pearsonr(x2, y)[0]) and got["p"] == pytest.approx(stats.pearsonr(x2, y)[1])
+
+
+def test_a_log_ratio_with_a_value_not_positive_is_undefined_not_clipped():
+    """log10(-0.5) does not exist: the test says so instead of running on a clipped 1e-300."""
+    a, b = [-0.5, 0.4, 2.4], [13.0, 21.0, 16.0]
+    tested = S.paired_log_ratio(a, b, ("bn", "plain"))
+    assert tested["non_positive"] == 1 and math.isnan(tested["p"]) and math.isnan(tested["mean_log10_ratio"])
+    assert tested["result"].startswith("undefined")
+    e = C.smaller(a, b, ("bn", "plain"))
+    assert C.decide_smaller(e) == C.INCONCLUSIVE and not e["equivalence"]["equivalent"]
+    fine = C.smaller([0.5, 0.4, 0.45], b, ("bn", "plain"))
+    assert fine["non_positive"] == 0 and C.decide_smaller(fine) == C.REPRODUCED
+    assert fine["mean_log10_ratio"] == pytest.approx(np.mean(np.log10([0.5, 0.4, 0.45]) - np.log10(b)))

@@ -17,6 +17,8 @@ neither is shown for is INCONCLUSIVE.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from .stats import (compare, correlation, equivalence_test, holm, minimum_detectable_difference,  # noqa: F401
@@ -168,19 +170,29 @@ SMALLER_RULE = ("per seed, the {what} of each network: REPRODUCED if batch norm'
                 "t-test of log10({bn}) - log10({plain}) over the seeds, p < 0.05); NOT-REPRODUCED if it is "
                 "significantly larger, or if the two are equal within a factor {factor} (TOST on the logs, alpha "
                 "0.05: a change of less than {percent:.0f} % is not the smoothing the claim describes); INCONCLUSIVE "
-                "otherwise (neither shown: see the minimum detectable ratio) or with one seed")
+                "otherwise (neither shown: see the minimum detectable ratio), with one seed, or where a seed's "
+                "value is not positive (no ratio)")
 
 
 def smaller(a, b, names: tuple, factor: float = SMALLER_FACTOR) -> dict:
     """Evidence that the positive values ``a`` (one per seed) are smaller than ``b`` on the same
     seeds: the paired t-test of their logs, the TOST of 'equal within ``factor``', and the smallest
     ratio the t-test detects with power 0.8 at this many seeds."""
-    logs = np.log10(np.maximum(np.asarray(a, dtype=float), 1e-300)) - np.log10(np.maximum(np.asarray(b, dtype=float),
-                                                                                          1e-300))
+    tested = paired_log_ratio(a, b, names)
+    out = {**tested, f"{names[0]}_smaller_in_seeds": int(np.sum(np.less(a, b)))}
+    if tested["non_positive"]:  # no ratio: neither difference nor sameness is tested
+        return {**out, "equivalence": {"equivalent": False, "reason": tested["result"]},
+                "minimum_detectable_ratio": math.nan}
+    logs = np.log10(np.asarray(a, dtype=float)) - np.log10(np.asarray(b, dtype=float))
     sd = float(np.std(logs, ddof=1)) if len(logs) > 1 else float("nan")
-    return {**paired_log_ratio(a, b, names), f"{names[0]}_smaller_in_seeds": int(np.sum(np.less(a, b))),
-            "equivalence": equivalence_test(a, b, margin=factor, ratio=True),
-            "minimum_detectable_ratio": float(10 ** minimum_detectable_difference(len(logs), sd))}
+    return {**out, "equivalence": equivalence_test(a, b, margin=factor, ratio=True),
+            "minimum_detectable_ratio": _power_of_ten(minimum_detectable_difference(len(logs), sd))}
+
+
+def _power_of_ten(x: float) -> float:
+    """10 ** x, inf past the float range (a ratio no test at this spread detects)."""
+    with np.errstate(over="ignore"):
+        return float(np.power(10.0, x))
 
 
 def decide_smaller(e) -> str:

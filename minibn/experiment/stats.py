@@ -72,13 +72,20 @@ def paired_t_compare(a, b, alpha: float = 0.05) -> int:
 def paired_log_ratio(a, b, names=("a", "b"), alpha: float = 0.05) -> dict:
     """The paired t-test of log10(a) - log10(b) over the same seeds (positive values, e.g. a measure
     of two networks): the mean log ratio, p, and the result in words ("smaller with a", "larger
-    with a" or "no significant difference"), with the values under ``names``."""
-    log_a = np.log10(np.maximum(_values(a), 1e-300))
-    log_b = np.log10(np.maximum(_values(b), 1e-300))
+    with a" or "no significant difference"), with the values under ``names``. A finite value <= 0
+    has no logarithm: the test is then undefined (NaN mean and p, the result says why, and
+    ``non_positive`` counts them) rather than run on the other seeds."""
+    a_, b_ = _values(a), _values(b)
+    non_positive = int(np.sum((np.isfinite(a_) & (a_ <= 0)) | (np.isfinite(b_) & (b_ <= 0))))
+    out = {names[0]: list(a), names[1]: list(b), "seeds": len(a_), "non_positive": non_positive}
+    if non_positive:
+        return {**out, "mean_log10_ratio": math.nan, "p": math.nan,
+                "result": f"undefined: {non_positive} pair(s) with a value <= 0 (a ratio needs positive values)"}
+    with np.errstate(divide="ignore"):
+        log_a, log_b = np.log10(a_), np.log10(b_)
     mean, p = paired_t_test(log_a, log_b)
     words = {1: f"larger with {names[0]}", -1: f"smaller with {names[0]}", 0: "no significant difference"}
-    return {names[0]: list(a), names[1]: list(b), "mean_log10_ratio": mean, "p": p, "seeds": len(log_a),
-            "result": words[paired_t_compare(log_a, log_b, alpha)]}
+    return {**out, "mean_log10_ratio": mean, "p": p, "result": words[paired_t_compare(log_a, log_b, alpha)]}
 
 
 def sign_test(k: int, n: int) -> float:
