@@ -1,18 +1,25 @@
-"""How batch norm scales gradients: explosion with depth at initialization, and gamma's rescaling
-(seeds 004 and 002).
+"""How batch norm scales gradients: explosion with depth at initialization, gamma's rescaling, and
+the scale-invariant weights' learning rate (seeds 004, 002 and 000).
 
 Seed 004 cites Yang et al. (2019): "deep networks with multiple BN layers suffer from extensive
 gradient explosion", which "can be alleviated through adding skip-connections". Seed 002 says
 that batch norm "also rescales the gradient by gamma which helps in case of vanishing gradient".
-Both are measured here on ReLU MLPs on MNIST (the 10 000 training images that come with minibn):
+Seed 000 (sec. 1) cites Arora et al. (2019): "the convergence rate ... is unaffected by the
+learning rate used for scale-independent parameters". All three are measured here on ReLU MLPs
+on MNIST (the 10 000 training images that come with minibn):
 
-    python experiments/gradient_scale.py [--quick] [--seeds 5] [--depths 2,5,10,20,50] [--gammas 1,0.1] ...
+    python experiments/gradient_scale.py [--quick] [--seeds 5] [--depths 2,5,10,20,50] [--gammas 1,0.1]
+        [--weight-lrs 0.01,0.1,1,10] ...
 
 1. At initialization, ||dL/dW_1|| (the first linear layer's weight gradient) on one batch,
    against the depth, for the plain network, the BN network and the BN network with skip
    connections (h <- h + ReLU(BN(W h)) after the first hidden layer).
 2. A deep BN network trained with SGD from gamma = each of --gammas, with gamma learned or
    frozen: ||dL/dW_1||, the loss and the mean gamma along training.
+3. A BN network trained with SGD where the weights that feed a batch norm (scale-invariant: BN(c W h)
+   = BN(W h) for c > 0) take the learning rate lr_W of each of --weight-lrs and the other parameters
+   (biases, gammas, betas, the output layer) --lr: the loss and the hidden weights' squared row
+   norm along training.
 
 Each (variant, seed) runs in a worker process with a checkpoint after it. Writes metrics.json
 (with the claims) and figures.
@@ -45,6 +52,13 @@ NOTES = (
     "each of --gammas (beta 0): 'learned' updates gamma with the other parameters, 'frozen' keeps it; the same "
     "initial weights and batches for all four. Seed 002 gives no setting; the small gamma is the case of "
     "vanishing gradients it speaks of.",
+    "Part 3 trains a BN MLP of --weight-lr-depth linear layers for --weight-lr-steps SGD steps: every hidden "
+    "Linear's weight (scale-invariant, as it feeds a batch norm) at lr_W = each of --weight-lrs, every other "
+    "parameter at --lr; the same initial weights and batches for all. Arora et al. (2019) prove that gradient "
+    "descent on such a network converges at a rate (to a stationary point) whose order does not depend on lr_W: "
+    "the squared norm ||w||^2 of a scale-invariant row grows by lr_W^2 ||grad||^2 per step, so its effective "
+    "learning rate lr_W / ||w||^2 tunes itself. The seed states it for the convergence rate; what is compared "
+    "here is the training loss along a finite run, with lr_W = --lr as the reference.",
 )
 
 
@@ -62,15 +76,22 @@ class Config(experiment.GridConfig):
     gammas: tuple[float, ...] = option((1.0, 0.1), "part 2's initial gamma of every batch norm", check=positive)
     lr: float = option(0.1, "part 2's SGD learning rate", check=positive)
     steps: int = option(300, "part 2's SGD steps", check=at_least(2))
-    record_every: int = option(10, "part 2: steps between records (and the last step)", check=at_least(1))
+    record_every: int = option(10, "parts 2 and 3: steps between records (and the last step)", check=at_least(1))
+    weight_lrs: tuple[float, ...] = option((0.01, 0.1, 1.0, 10.0), "part 3's learning rates of the scale-invariant "
+                                           "weights (--lr among them: the reference)", check=positive)
+    weight_lr_depth: int = option(5, "linear layers of part 3's BN network", check=at_least(2))
+    weight_lr_steps: int = option(1000, "part 3's SGD steps", check=at_least(2))
 
     def validate(self):
         if self.batch_size > self.train_size:
             raise ConfigError("batch_size", f"{self.batch_size} exceeds --train-size {self.train_size}")
+        if self.lr not in self.weight_lrs or len(set(self.weight_lrs)) < 2:
+            raise ConfigError("weight_lrs", f"{','.join(f'{v:g}' for v in self.weight_lrs)} must hold --lr "
+                              f"{self.lr:g} (the reference) and at least one other learning rate")
 
 
 QUICK = {"seeds": 3, "width": 32, "train_size": 2000, "depths": (2, 5, 10, 20), "gamma_depth": 8, "steps": 40,
-         "record_every": 5}
+         "record_every": 5, "weight_lr_depth": 3, "weight_lr_steps": 60}
 
 
 # -- networks -------------------------------------------------------------------------------------------
@@ -115,9 +136,10 @@ def load_data(cfg: Config):
 
 
 def variants(cfg: Config) -> list:
-    """"init/<architecture>" (part 1) and "gamma=<g>/<learned|frozen>" (part 2)."""
-    return [f"init/{a}" for a in ARCHITECTURES] + [f"gamma={g:g}/{mode}" for g in cfg.gammas
-                                                   for mode in ("learned", "frozen")]
+    """"init/<architecture>" (part 1), "gamma=<g>/<learned|frozen>" (part 2) and "lr_w=<lr>" (part 3)."""
+    return ([f"init/{a}" for a in ARCHITECTURES] + [f"gamma={g:g}/{mode}" for g in cfg.gammas
+                                                    for mode in ("learned", "frozen")]
+            + [f"lr_w={v:g}" for v in cfg.weight_lrs])
 
 
 def task(cfg: Config, variant: str, seed: int) -> dict:
@@ -126,6 +148,8 @@ def task(cfg: Config, variant: str, seed: int) -> dict:
     if variant.startswith("init/"):
         return {"first_layer_grad_norm": [initial_gradient(build(cfg, variant[5:], d, seed), x[idx], y[idx])
                                           for d in cfg.depths]}
+    if variant.startswith("lr_w="):
+        return train_weight_lr(cfg, float(variant[5:]), x, y, seed)
     gamma, mode = variant.removeprefix("gamma=").split("/")
     return train(cfg, float(gamma), mode == "learned", x, y, seed)
 
@@ -158,12 +182,44 @@ def train(cfg: Config, gamma: float, learned: bool, x, y, seed: int) -> dict:
     return {"record": record}
 
 
+def scale_invariant(net) -> list:
+    """The weights of the Linear layers that feed a batch norm: BN(c W h) = BN(W h) for c > 0 (up to
+    BN's eps, against the batch variance), so the loss is invariant to each row's scale (a bias before BN
+    is cancelled by it: not invariant, zero gradient)."""
+    layers = list(net)
+    return [m.weight for m, after in zip(layers, layers[1:]) if isinstance(m, nn.Linear)
+            and isinstance(after, nn.BatchNorm1d)]
+
+
+def train_weight_lr(cfg: Config, lr_w: float, x, y, seed: int) -> dict:
+    """SGD on the BN network of ``weight_lr_depth`` layers, its scale-invariant weights at ``lr_w`` and the
+    rest at ``cfg.lr``; every ``record_every`` steps (and at the last) the step, the loss and the mean
+    squared row norm of the scale-invariant weights."""
+    net = build(cfg, "bn", cfg.weight_lr_depth, seed)
+    invariant = scale_invariant(net)
+    chosen = {id(w) for w in invariant}
+    opt = mb.optim.SGD([{"params": invariant, "lr": lr_w},
+                        {"params": [p for p in net.parameters() if id(p) not in chosen]}], lr=cfg.lr)
+    record = []
+    for step in range(cfg.weight_lr_steps):
+        idx = batch_indices(seed, step, len(x), cfg.batch_size)
+        opt.zero_grad()
+        loss = F.cross_entropy(net(x[idx]), y[idx])
+        loss.backward()
+        if step % cfg.record_every == 0 or step == cfg.weight_lr_steps - 1:
+            rows = np.concatenate([np.sum(w.detach().numpy().astype(np.float64) ** 2, axis=1) for w in invariant])
+            record.append([step, float(loss.item()), float(rows.mean())])
+        opt.step()
+    return {"record": record}
+
+
 def collect(cfg: Config, results: dict) -> dict:
-    """Part 1: architecture -> depth -> ||dL/dW_1|| per seed; part 2: condition -> its records per seed."""
+    """Part 1: architecture -> depth -> ||dL/dW_1|| per seed; parts 2 and 3: condition -> its records per seed."""
     init = {v[5:]: {str(d): [r["first_layer_grad_norm"][i] for r in rs] for i, d in enumerate(cfg.depths)}
             for v, rs in results.items() if v.startswith("init/")}
     gamma = {v: [r["record"] for r in rs] for v, rs in results.items() if v.startswith("gamma=")}
-    return {"initial_gradient": init, "training": gamma}
+    weight_lr = {v[5:]: [r["record"] for r in rs] for v, rs in results.items() if v.startswith("lr_w=")}
+    return {"initial_gradient": init, "training": gamma, "weight_lr_training": weight_lr}
 
 
 # -- claims ---------------------------------------------------------------------------------------------
@@ -175,8 +231,12 @@ def _setting(cfg: dict, part: int) -> str:
     if part == 1:
         return (f"{base}; at initialization, depths {','.join(map(str, cfg['depths']))} (Yang et al.: mean-field "
                 "theory of fully connected BN networks)")
-    return (f"{base}; a BN network of {cfg['gamma_depth']} linear layers, SGD lr {cfg['lr']:g} for {cfg['steps']} "
-            f"steps from gamma = {','.join(f'{g:g}' for g in cfg['gammas'])}, learned or frozen")
+    if part == 2:
+        return (f"{base}; a BN network of {cfg['gamma_depth']} linear layers, SGD lr {cfg['lr']:g} for "
+                f"{cfg['steps']} steps from gamma = {','.join(f'{g:g}' for g in cfg['gammas'])}, learned or frozen")
+    return (f"{base}; a BN network of {cfg['weight_lr_depth']} linear layers, {cfg['weight_lr_steps']} SGD steps, "
+            f"the hidden weights (scale-invariant) at lr_W = {','.join(f'{v:g}' for v in cfg['weight_lrs'])}, "
+            f"the other parameters at lr {cfg['lr']:g}; loss recorded every {cfg['record_every']} steps")
 
 
 def slopes(table: dict) -> list:
@@ -291,12 +351,65 @@ def decide_gamma(e) -> str:
     return verdict
 
 
+UNAFFECTED = 1.25  # "unaffected": the mean training loss within a factor 1.25 of the reference's
+DECADE = 10.0  # PARTLY: unaffected over at least a factor 10 of lr_W away from the reference
+
+
+def mean_loss(records: list) -> float:
+    """The mean training loss over a run's records (evenly spaced): the area under the loss curve per step,
+    smaller the faster the loss falls."""
+    return float(np.mean([r[1] for r in records]))
+
+
+@claims.rule("ARORA-LR-UNAFFECTED")
+def arora(metrics):
+    cfg, runs = metrics["config"], metrics.get("weight_lr_training")
+    if not runs:
+        return None
+    reference = f"{cfg['lr']:g}"
+    losses = {lr: [mean_loss(r) for r in rs] for lr, rs in runs.items()}
+    pairs = {lr: C.equivalence_test(losses[lr], losses[reference], margin=UNAFFECTED, ratio=True)
+             for lr in losses if lr != reference}
+    e = {"reference_lr_w": float(reference), "mean_loss": losses, "against_reference": pairs,
+         "seeds": len(losses[reference]),
+         "final_loss": {lr: [r[-1][1] for r in rs] for lr, rs in runs.items()},
+         "final_effective_lr": {lr: [float(lr) / r[-1][2] for r in rs] for lr, rs in runs.items()}}
+    return C.claim("ARORA-LR-UNAFFECTED", "000", "sec. 1 (Arora et al. 2019)", "the convergence rate [of gradient "
+                   "descent on a network with batch norm] is unaffected by the learning rate used for "
+                   "scale-independent parameters", _setting(cfg, 3), e,
+                   f"per seed, the mean training loss over the run's records (the area under the loss curve) at "
+                   f"each lr_W against lr_W = {reference} (the other parameters' lr): REPRODUCED if every lr_W's "
+                   f"equals the reference's within a factor {UNAFFECTED:g} (TOST on the logs, paired by seed, alpha "
+                   "0.05 each; all must hold, an intersection-union test, so no correction for the several lr_W; a "
+                   f"quarter more loss on average is a slower convergence); PARTLY if not all but one at least "
+                   f"{DECADE:g}x from the reference does (unaffected over a decade); NOT-REPRODUCED otherwise if "
+                   f"some lr_W's ratio has its 90 % interval outside [1/{UNAFFECTED:g}, {UNAFFECTED:g}] (affected, "
+                   "shown); INCONCLUSIVE otherwise or with one seed", decide_arora,
+                   test="TOST on per-seed log ratios (paired t) for each lr_W, intersection-union",
+                   margin=C.margin(UNAFFECTED, "factor in mean training loss"))
+
+
+def decide_arora(e) -> str:
+    if e["seeds"] < 2 or not e["against_reference"]:
+        return C.INCONCLUSIVE
+    tests = e["against_reference"]
+    if all(t["equivalent"] for t in tests.values()):
+        return C.REPRODUCED
+    ref = e["reference_lr_w"]
+    if any(t["equivalent"] and max(float(lr), ref) / min(float(lr), ref) >= DECADE * (1 - 1e-9)
+           for lr, t in tests.items()):
+        return C.PARTLY
+    affected = any(t["ci"][0] > UNAFFECTED or t["ci"][1] < 1 / UNAFFECTED for t in tests.values())
+    return C.NOT_REPRODUCED if affected else C.INCONCLUSIVE
+
+
 # -- figures and summary --------------------------------------------------------------------------------
 
 
 def figures(metrics: dict, folder) -> dict:
     return {"initial_gradient.png": lambda path: _depth_figure(metrics, path),
-            "gamma_training.png": lambda path: _gamma_figure(metrics, path)}
+            "gamma_training.png": lambda path: _gamma_figure(metrics, path),
+            "weight_lr_training.png": lambda path: _weight_lr_figure(metrics, path)}
 
 
 def _depth_figure(metrics, path):
@@ -324,6 +437,20 @@ def _gamma_figure(metrics, path):
                             f"{len(metrics['seeds'])} seeds", path, log=("||dL/dW_1||", "training loss"))
 
 
+def _weight_lr_figure(metrics, path):
+    panels = {"training loss": {}, "hidden weights' mean ||w||^2 per row": {}, "effective lr_W / ||w||^2": {}}
+    for lr, runs in metrics.get("weight_lr_training", {}).items():
+        records = np.array(runs, dtype=float)  # seeds x records x (step, loss, squared row norm)
+        steps, name = records[0, :, 0], f"lr_W = {lr}"
+        panels["training loss"][name] = np.column_stack([steps, records[:, :, 1].mean(0)])
+        norms = 10 ** np.log10(records[:, :, 2]).mean(0)
+        panels["hidden weights' mean ||w||^2 per row"][name] = np.column_stack([steps, norms])
+        panels["effective lr_W / ||w||^2"][name] = np.column_stack([steps, float(lr) / norms])
+    plotting.curves(panels, f"BN network of {metrics['config']['weight_lr_depth']} layers, the other parameters at "
+                            f"lr {metrics['config']['lr']:g}, mean over {len(metrics['seeds'])} seeds", path,
+                    log=tuple(panels))
+
+
 def summary(metrics: dict) -> str:
     lines = ["||dL/dW_1|| at initialization, geometric mean over seeds, by depth:"]
     for arch, table in metrics["initial_gradient"].items():
@@ -333,6 +460,12 @@ def summary(metrics: dict) -> str:
         late = 10 ** np.mean(np.log10([late_gradient(r) for r in runs]))
         lines.append(f"  {name:<18} ||dL/dW_1|| {late:.3g}, final loss {np.mean([r[-1][1] for r in runs]):.3f}, "
                      f"mean gamma {np.mean([r[-1][3] for r in runs]):.3f}")
+    if metrics.get("weight_lr_training"):
+        lines.append("part 3, the hidden weights' lr_W (mean over seeds):")
+    for lr, runs in metrics.get("weight_lr_training", {}).items():
+        lines.append(f"  lr_W = {lr:<6} mean loss {np.mean([mean_loss(r) for r in runs]):.3f}, final loss "
+                     f"{np.mean([r[-1][1] for r in runs]):.3f}, final squared row norm "
+                     f"{np.mean([r[-1][2] for r in runs]):.3g}")
     return "\n".join(lines)
 
 
