@@ -57,6 +57,8 @@ class Config(experiment.Config):
     norm: str = option("bn", "normalization after each hidden linear layer (none: the plain network alone)",
                        choices=(*NORMS, "none"))
     uncentered: bool = option(False, "Lp norms without centering: the scale is computed from x, not x - mean")
+    norm_after_activation: bool = option(False, "the normalization after each ReLU (Linear -> ReLU -> norm) "
+                                                "instead of before it")
     shuffle: bool = option(True, "reshuffle the mini-batches every epoch (--no-shuffle: one fixed order, as "
                                  "the seed author's code)")
     fold_on: str = option("train", "data the plain network's equivalent point is computed on: the training "
@@ -80,6 +82,8 @@ class Config(experiment.Config):
             raise ConfigError("probe_images", f"{self.probe_images} exceeds --train-size {self.train_size}")
         if self.uncentered and self.norm in ("bn", "none"):
             raise ConfigError("uncentered", f"applies to the Lp norms (l1, l2, l3, linf), not to --norm {self.norm}")
+        if self.norm_after_activation and self.norm == "none":
+            raise ConfigError("norm_after_activation", "needs a normalization (--norm none has none)")
 
 
 QUICK = {"steps": 60, "eval_every": 5}
@@ -95,6 +99,9 @@ NOTES = (
     "everything else as it is; per layer the norms of the linear output Z (pre-activation), of the activation Y "
     "(after the normalization and the ReLU), of dL/dY and of dL/dW. Along training the activations are recorded "
     "after the normalization and the ReLU, which the normalization keeps flat by construction.",
+    "With --norm-after-activation each hidden layer is Linear -> ReLU -> norm, Y is the normalization's output "
+    "(what the next linear layer receives), and the plain network folds each normalization into the linear layer "
+    "after it (W' diag(a), b' + W' c for the normalization's affine map a h + c on the fold data).",
 )
 
 
@@ -146,7 +153,8 @@ def build_networks(cfg: Config, x_fold: mb.Tensor, device: str = "cpu") -> dict:
     kind, options = NORMS[cfg.norm]
     if cfg.uncentered:
         options = {**options, "centered": False}
-    normalized = nn.mlp(sizes, norm=kind, norm_kwargs=options or None, **build)
+    normalized = nn.mlp(sizes, norm=kind, norm_kwargs=options or None,
+                        norm_after_activation=cfg.norm_after_activation, **build)
     return {"plain": nn.fold_batchnorm(normalized, x_fold), name: normalized}
 
 
@@ -323,6 +331,8 @@ def _setting(cfg: dict) -> str:
     batch = ("full batch" if cfg["batch_size"] is None else
              f"batch {cfg['batch_size']}{'' if cfg['shuffle'] else ' in one fixed order'}")
     norm = normalized_name(cfg["norm"], cfg["uncentered"]) or "no normalization"
+    if cfg.get("norm_after_activation"):
+        norm += " after each ReLU (Linear -> ReLU -> norm)"
     return (f"MNIST {cfg['train_size']} training images, {cfg['depth']} linear layers of width {cfg['width']}, "
             f"{norm}, SGD lr {cfg['lr']:g}, {batch}, {cfg['steps']} steps, seed {cfg['seed']}, {cfg['dtype']}, "
             f"plain network folded on {cfg['fold_on']}")

@@ -8,6 +8,10 @@ settings (or its --quick preset) into DIR/<entry>/, and DIR/REPRODUCTION.md gets
 every claim with its verdict (computed by the experiment from what it measured, by the rule
 listed under the table), with links to the figures; DIR/claims.json holds the same.
 
+``--only NAME ... --out DIR`` into a finished report runs those entries and keeps the others
+(their claims decided again from their metrics.json, as by ``--rejudge``), so one experiment
+can be rerun without the rest; the report's header names both commands.
+
 ``--rejudge DIR`` decides the claims of a finished report again from its runs' metrics.json (no
 training) and rewrites its REPRODUCTION.md; ``--docs DOCS`` writes one Markdown page per
 experiment, with its numbers, claims and figures, from the report's runs (docs/results).
@@ -27,8 +31,9 @@ from pathlib import Path
 
 import minibn
 from minibn import experiment, fileio
-from minibn.experiment import pages, rundir
-from minibn.experiment.claims import INCONCLUSIVE, NOT_REPRODUCED, PARTLY, REPRODUCED, VERDICTS, claim, count
+from minibn.experiment import pages, rundir, stats
+from minibn.experiment.claims import (INCONCLUSIVE, NOT_REPRODUCED, PARTLY, REPRODUCED, VERDICTS, claim, count,
+                                      margin)
 
 # entry -> (experiment, settings it runs with on top of the default or --quick preset); an
 # experiment's first entry is its main run (its page shows that run's figures first)
@@ -49,26 +54,36 @@ REGISTRY = {
     "landscape": ("landscape", {}),
     "smoothness": ("smoothness", {}),
     "gradient_scale": ("gradient_scale", {}),
+    "mnist_depth10_after_relu": ("mnist_depth10", {"norm_after_activation": True}),
+    "smoothness_after_relu": ("smoothness", {"norm_after_activation": True, "dln": False, "lp_norms": None}),
 }
+# the entries run again with the normalization after the ReLU: {entry: its after-ReLU entry}
+AFTER_RELU = {"mnist_depth10": "mnist_depth10_after_relu", "smoothness": "smoothness_after_relu"}
+PERFORMANCE = "smoothness"  # the entry whose BN networks' accuracies, seed by seed, compare the two orders
+ORDER_MARGIN = 0.01  # "affects model performance": accuracy apart by a point or more
 COMBINED = "combined"  # the entry of the claims decided from other entries' verdicts
 REPORT = "REPRODUCTION.md"
 CLAIMS = "claims.json"
 
 
 def combined_claims(results: dict) -> list:
-    """Claims decided from other entries' verdicts: seed 000 sec. 4's "every normalization
-    enables higher lr", from the depth-10 runs with each --norm at lr = 1."""
+    """Claims decided from other entries: seed 000 sec. 4's "every normalization enables higher lr",
+    from the depth-10 runs with each --norm at lr = 1, and seed 004's question of batch norm before
+    or after the activation, from the entries run both ways."""
+    return [c for c in (higher_lr(results), bn_order(results)) if c]
+
+
+def higher_lr(results: dict):
     per_norm = {c["id"].removeprefix("D10-NORM-").lower(): c["verdict"] for m in results.values()
                 for c in m.get("claims", []) if c["id"].startswith("D10-NORM-")}
     if not per_norm:
-        return []
-
-    return [claim("NORM-HIGHER-LR", "000", "sec. 4", "every normalization, whether L1, L3 or L-infinity, centered "
+        return None
+    return claim("NORM-HIGHER-LR", "000", "sec. 4", "every normalization, whether L1, L3 or L-infinity, centered "
                   "or not, enables higher lr", "the depth-10 runs of this report, one per --norm (see their rows)",
                   {"verdicts": per_norm}, "from the D10-NORM-* verdicts (each: at lr = 1 the normalized network "
                   "does not diverge where its equivalent plain network does): REPRODUCED if all are REPRODUCED, "
                   "PARTLY if some are, NOT-REPRODUCED if none is and one is NOT-REPRODUCED, INCONCLUSIVE otherwise",
-                  decide_higher_lr, test="the entries' verdicts")]
+                  decide_higher_lr, test="the entries' verdicts")
 
 
 def decide_higher_lr(e) -> str:
@@ -78,6 +93,63 @@ def decide_higher_lr(e) -> str:
     if REPRODUCED in verdicts:
         return PARTLY
     return NOT_REPRODUCED if NOT_REPRODUCED in verdicts else INCONCLUSIVE
+
+
+def bn_order(results: dict):
+    pairs = {b: a for b, a in AFTER_RELU.items() if "claims" in results.get(b, {}) and "claims" in results.get(a, {})}
+    if not pairs:
+        return None
+    verdicts, survived, changed = {}, [], []
+    for before, after in pairs.items():
+        moved = {c["id"]: c["verdict"] for c in results[after]["claims"]}
+        for c in results[before]["claims"]:
+            if c["id"] in moved:
+                key, pair = f"{before}/{c['id']}", (c["verdict"], moved[c["id"]])
+                verdicts[key] = list(pair)
+                if pair[0] == pair[1]:
+                    survived.append(key)
+                elif INCONCLUSIVE not in pair:
+                    changed.append(key)
+    e = {"verdicts_before_after": verdicts, "survived": survived, "changed": changed,
+         "undecided": [k for k in verdicts if k not in survived and k not in changed]}
+    if PERFORMANCE in pairs:
+        accuracy = {which: {k: results[entry]["summary"]["bn"][k] for k in ("final_train", "final_test")}
+                    for which, entry in (("before", PERFORMANCE), ("after", pairs[PERFORMANCE]))}
+        tests = {k: {"difference": stats.paired_t_test(accuracy["after"][k], accuracy["before"][k]),
+                     "equivalence": stats.equivalence_test(accuracy["after"][k], accuracy["before"][k],
+                                                           margin=ORDER_MARGIN)} for k in ("final_train", "final_test")}
+        adjusted = stats.holm([t["difference"][1] for t in tests.values()])
+        for t, q in zip(tests.values(), adjusted):
+            t["p_holm"] = q
+        e.update(accuracy=accuracy, tests=tests)
+    return claim("BN-ORDER", "004", "Reflection", "[using BN layers before or after activation functions] was likely "
+                 "to affect the optimisation problem, and hence model performance, but we were unable as a group to "
+                 "determine how this might affect the results of the paper",
+                 f"the entries {', '.join(f'{b} and {a}' for b, a in pairs.items())}: the same runs with each "
+                 "normalization after its ReLU (Linear -> ReLU -> BN) instead of before it", e,
+                 f"the optimisation and the performance: the BN network's final training and test accuracy in "
+                 f"{PERFORMANCE}, per seed (the same initial weights and batches in both orders), after against "
+                 f"before: REPRODUCED if both differ (paired t-test, Holm over the two, p < 0.05); PARTLY if one "
+                 f"does; NOT-REPRODUCED if both are equal within {100 * ORDER_MARGIN:g} point(s) (TOST, alpha 0.05 "
+                 "each: a smaller change is no effect on performance); INCONCLUSIVE otherwise or without that entry "
+                 "in both orders. The results: every claim of the entries run both ways, with its verdict before and "
+                 "after; 'survived' keeps its verdict, 'changed' has two different decisive verdicts (a changed "
+                 "conclusion, not a test of the difference), 'undecided' INCONCLUSIVE in one order",
+                 decide_order, test="paired t-tests with Holm's correction; TOST (equivalence)",
+                 margin=margin(ORDER_MARGIN, "accuracy"))
+
+
+def decide_order(e) -> str:
+    if "tests" not in e:
+        return INCONCLUSIVE
+    shown = sum(t["p_holm"] < 0.05 for t in e["tests"].values())
+    if shown == len(e["tests"]):
+        return REPRODUCED
+    if shown:
+        return PARTLY
+    if all(t["equivalence"]["equivalent"] for t in e["tests"].values()):
+        return NOT_REPRODUCED
+    return INCONCLUSIVE
 
 
 def parse_args(argv=None):
@@ -139,6 +211,9 @@ def provenance(argv, seconds: float) -> dict:
 def made_line(origin: dict) -> str:
     line = (f"Made {origin['made']} with `{origin['command']}` in {origin['seconds']:.0f} s on {origin['machine']}; "
             f"{origin['versions']}.")
+    for again in origin.get("rerun", []):
+        line += (f" Entries {', '.join(again['entries'])} run again on {again['made']} with `{again['command']}` in "
+                 f"{again['seconds']:.0f} s on {again['machine']}; {again['versions']}.")
     if origin.get("rejudged"):
         line += f" Claims decided again on {origin['rejudged']} by the rules of that day (`--rejudge`)."
     return line
@@ -251,8 +326,8 @@ def write_docs(docs: Path, out: Path, results: dict, origin: dict) -> list:
     return [index, page, *written]
 
 
-def _margin(margin) -> str:
-    return "" if not margin else f"{pages.fmt(margin['value'])} {margin['unit']}"
+def _margin(given) -> str:
+    return "" if not given else f"{pages.fmt(given['value'])} {given['unit']}"
 
 
 def main(argv=None) -> dict:
@@ -266,8 +341,15 @@ def main(argv=None) -> dict:
     else:
         out.mkdir(parents=True, exist_ok=True)
         started = time.perf_counter()
+        previous = fileio.load_json(out / CLAIMS) if args.only and (out / CLAIMS).is_file() else None
         results = run_entries(args.plan, out)
         origin = provenance(argv, time.perf_counter() - started)
+        if previous:  # the report's other entries stay, decided again by today's rules
+            kept = rejudge_entries(out, [n for n in previous["entries"] if n not in results])
+            results = {n: results.get(n, kept.get(n)) for n in [*REGISTRY, *kept] if n in results or n in kept}
+            again = {**origin, "entries": list(args.plan)}
+            origin = {**previous["origin"], "rerun": [*previous["origin"].get("rerun", []), again],
+                      "rejudged": origin["made"]}
     combined = combined_claims(results)
     if combined:
         results[COMBINED] = {"claims": combined}

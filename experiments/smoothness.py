@@ -63,6 +63,9 @@ NOTES = (
     "The Lp networks (--lp-norms) put LpNorm1d (centered, learned scale and shift) where the BN network has "
     "BatchNorm1d, from the same initial weights: Santurkar et al.'s L_p normalizations, whose scale is the "
     "batch's Lp norm of the centered input instead of its standard deviation.",
+    "--norm-after-activation puts each MLP's normalization after its ReLU (Linear -> ReLU -> norm): the watched "
+    "neurons are then the normalizations' outputs and, in the plain network, the ReLUs' (the next linear layer's "
+    "input in both).",
     "A watched neuron's distribution over the batch is kept at every probe as its quantile function at 5, 10, "
     "..., 95 %; the distance between two of them is the Wasserstein-1 distance of the middle 90 % of the mass.",
 )
@@ -89,6 +92,8 @@ class Config(experiment.GridConfig):
     dln_epochs: int = option(200, "training epochs of the deep linear networks", check=at_least(1))
     dln_late_step: int = option(2000, "the deep linear networks' late training starts at this step (the "
                                       "summary: 'after the first few thousand training steps')", check=at_least(0))
+    norm_after_activation: bool = option(False, "the MLPs' normalizations after each ReLU (Linear -> ReLU -> norm) "
+                                                "instead of before it (the deep linear networks have no activation)")
     lp_norms: tuple[str, ...] | None = option(tuple(LP_NORMS), "Lp normalizations probed beside batch norm "
                                               "(none: not run)", choices=tuple(LP_NORMS))
 
@@ -114,7 +119,7 @@ def build_network(cfg: Config, network: str, seed: int) -> nn.Sequential:
     norm, norm_kwargs = ("lp", {"p": LP_NORMS[network]}) if network in LP_NORMS else \
         (None if network == "plain" else "bn", {"noise": True} if network == "noisy_bn" else None)
     net = nn.mlp([784] + [cfg.width] * cfg.hidden_layers + [10], norm=norm, norm_kwargs=norm_kwargs,
-                 dtype=cfg.dtype, generator=g)
+                 dtype=cfg.dtype, generator=g, norm_after_activation=cfg.norm_after_activation)
     for k, layer in enumerate(m for m in net if isinstance(m, nn.BatchNorm1d) and m.noise):
         layer.noise_generator = mb.Generator(seed * 1000 + k)  # reproducible draws, one stream per layer
     return net
@@ -146,10 +151,17 @@ def blocks_of(net) -> list:
     return blocks
 
 
-def _input_layers(net) -> list:
-    """The modules whose outputs are the activations' inputs (the normalizations, else the hidden Linear),
-    first and last hidden block."""
-    picks = [m for m in net if isinstance(m, NORMALIZATIONS)] or [m for m in net if isinstance(m, nn.Linear)][:-1]
+def _input_layers(net, after_activation: bool = False) -> list:
+    """The watched modules, first and last hidden block: the normalizations, and in a network without one
+    the modules in their place (the hidden Linear layers, or the activations where the normalizations
+    follow them, ``after_activation``: the module before each Linear but the first)."""
+    picks = [m for m in net if isinstance(m, NORMALIZATIONS)]
+    if not picks:
+        layers = list(net)
+        linears = [i for i, m in enumerate(layers) if isinstance(m, nn.Linear)]
+        picks = [layers[i] for i in linears[:-1]]
+        if after_activation:
+            picks = [layers[i - 1] for i in linears[1:]]
     return [picks[0], picks[-1]]
 
 
@@ -180,7 +192,7 @@ def task(cfg: Config, network: str, seed: int) -> dict:
     lr = cfg.dln_lr if network.startswith("dln") else cfg.lr
     opt = mb.optim.Adam(net.parameters(), lr=lr)
     params, blocks = list(net.parameters()), blocks_of(net)
-    watched = _input_layers(net)
+    watched = _input_layers(net, cfg.norm_after_activation and not network.startswith("dln"))
     width = cfg.dln_width if network.startswith("dln") else cfg.width
     neuron = int(np.random.default_rng([seed, 5]).integers(width))  # the watched neuron of both layers
     per_epoch = len(x) // cfg.batch_size
@@ -356,8 +368,9 @@ def _setting(cfg: dict, dln: bool = False) -> str:
                f"BatchNorm1d, on a Gaussian regression ({cfg['dln_samples']} samples), Adam lr {cfg['dln_lr']:g}")
     else:
         lp = "".join(f", with LpNorm1d p = {LP_NORMS[n]:g}" for n in cfg.get("lp_norms") or ())
+        after = " after each ReLU" if cfg.get("norm_after_activation") else ""
         net = (f"MLPs 784-{'-'.join([str(cfg['width'])] * cfg['hidden_layers'])}-10 (ReLU) plain, with BatchNorm1d"
-               f"{lp} and with noisy batch norm, on MNIST ({cfg['train_size']} training images), Adam lr {cfg['lr']:g}")
+               f"{lp} and with noisy batch norm{after}, on MNIST ({cfg['train_size']} training images), Adam lr {cfg['lr']:g}")
     epochs = cfg.get("dln_epochs", cfg["epochs"]) if dln else cfg["epochs"]
     return (f"{net}, batch {cfg['batch_size']}, {epochs} epochs, probes every {cfg['probe_every']} steps on the "
             f"step's batch, step sizes {','.join(f'{f:g}' for f in cfg['eta_factors'])} x lr; {cfg['seeds']} seeds "

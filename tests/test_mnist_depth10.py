@@ -28,6 +28,21 @@ def test_folded_plain_network_matches_at_step_0_in_float64():
     assert not any(isinstance(m, mb.nn.BatchNorm1d) for m in nets["plain"])
 
 
+def test_with_the_normalization_after_the_relu_the_folded_network_matches_and_y_is_what_the_next_layer_sees():
+    cfg = job.Config(dtype="float64", width=16, depth=4, train_size=500, norm_after_activation=True)
+    x, _, _, _ = job.load_data(cfg)
+    x = mb.tensor(x)
+    nets = job.build_networks(cfg, x)
+    assert [type(m).__name__ for m in nets["bn"]][:4] == ["Linear", "ReLU", "BatchNorm1d", "Linear"]
+    a, b = nets["plain"](x).detach().numpy(), nets["bn"](x).detach().numpy()
+    assert np.abs(a - b).max() <= 1e-12 * np.abs(b).max()
+    outputs = job.LayerRecord(nets["bn"], x[:64]).outputs
+    assert len(outputs) == 4  # three hidden layers and the logits
+    y = outputs[0].detach().numpy()  # batch-normalized (gamma 1, beta 0): zero mean, unit variance per unit
+    np.testing.assert_allclose(y.mean(0), 0, atol=1e-12)
+    np.testing.assert_allclose(y.var(0), 1, rtol=1e-3)
+
+
 def test_the_step_0_fold_check_leaves_the_running_statistics_as_they_were():
     cfg = job.Config(dtype="float64", width=16, depth=4, train_size=500)
     x = mb.tensor(job.load_data(cfg)[0])
@@ -139,7 +154,7 @@ def test_resume_continues_exactly(tmp_path):
     (["--depth", "1"], "--depth"), (["--eval-every", "0"], "--eval-every"),
     (["--checkpoint-every", "0"], "--checkpoint-every"), (["--diverge-rms", "inf"], "--diverge-rms"),
     (["--backend", "tpu"], "--backend"), (["--norm", "l4"], "--norm"), (["--uncentered"], "--uncentered"),
-    (["--fold-on", "test"], "--fold-on"),
+    (["--fold-on", "test"], "--fold-on"), (["--norm", "none", "--norm-after-activation"], "--norm-after-activation"),
 ])
 def test_bad_flags_exit_2_naming_the_flag_and_leave_no_folder(argv, named, tmp_path, capsys):
     assert_refused_before_any_work(lambda argv: experiment.main(job, argv), SMALL + argv, named, tmp_path / "run", capsys)

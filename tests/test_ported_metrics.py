@@ -19,9 +19,9 @@ NOT_COMPARED = {"out", "experiment", "title", "seconds", "claims", "notes"}
 DROPPED = {"network", "seed"}  # labels each smoothness result repeated from its place in the metrics
 ADDED = {"curves",  # noise robustness's validation curves, in metrics.json since the port (its figure draws them)
          # smoothness since: the deep linear networks' own epochs and late window, the Lp networks, the training
-         # curve and the watched neurons' distributions, with their summaries
+         # curve and the watched neurons' distributions, with their summaries; the option of batch norm after the ReLU
          "dln_epochs", "dln_late_step", "lp_norms", "train_curve", "distribution", "mean_train_accuracy",
-         "distribution_shift", "terms"}
+         "distribution_shift", "terms", "norm_after_activation"}
 RESTORED = {"smoothness": ["--dln-epochs", "1", "--lp-norms", "none"]}  # the protocol of before, where it has changed
 
 

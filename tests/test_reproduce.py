@@ -88,6 +88,29 @@ def test_rejudge_rebuilds_the_report_from_its_runs_and_docs_get_a_page_per_exper
     assert (docs / "toy_experiment.md").read_text().startswith("# A tiny experiment on the framework")
 
 
+def test_only_into_a_finished_report_runs_those_entries_and_keeps_the_others(tmp_path, monkeypatch):
+    monkeypatch.setattr(reproduce, "REGISTRY", {"first": ("tests.toy_experiment", {}),
+                                                "second": ("tests.toy_experiment", {"steps": 4})})
+    out = tmp_path / "report"
+    whole = reproduce.main(["--quick", "--out", str(out), "--quiet"])
+    with pytest.raises(SystemExit) as exit_:  # a finished entry is never overwritten
+        reproduce.main(["--quick", "--only", "second", "--out", str(out), "--quiet"])
+    assert exit_.value.code == 2
+    first = (out / "first" / "checkpoint.ckpt").read_bytes()
+    for f in (out / "second").iterdir():
+        f.unlink()
+    again = reproduce.main(["--quick", "--only", "second", "--out", str(out), "--quiet"])
+    assert list(again) == ["first", "second"]
+    assert [(n, c["id"], c["verdict"], c["evidence"]) for n, m in again.items() for c in m["claims"]] == \
+        [(n, c["id"], c["verdict"], c["evidence"]) for n, m in whole.items() for c in m["claims"]]
+    saved = json.loads((out / "claims.json").read_text())
+    assert saved["entries"] == ["first", "second"] and [c["entry"] for c in saved["claims"]].count("first") >= 1
+    header = (out / "REPRODUCTION.md").read_text().splitlines()[2]
+    assert "`python experiments/reproduce.py --quick --out" in header
+    assert "Entries second run again on" in header and "--only second" in header
+    assert (out / "first" / "checkpoint.ckpt").read_bytes() == first  # kept, not run
+
+
 def test_rejudge_refuses_a_folder_without_a_report_and_flags_that_would_run(tmp_path, capsys):
     with pytest.raises(SystemExit) as exit_:
         reproduce.main(["--rejudge", str(tmp_path)])
@@ -127,3 +150,42 @@ def test_the_combined_rule_gives_each_of_its_verdicts():
         (C.PARTLY, {"verdicts": {"l1": C.REPRODUCED, "l3": C.NOT_REPRODUCED}}),
         (C.NOT_REPRODUCED, {"verdicts": {"l1": C.NOT_REPRODUCED, "l3": C.INCONCLUSIVE}}),
         (C.INCONCLUSIVE, {"verdicts": {"l1": C.INCONCLUSIVE}})])})
+
+
+def _order_tests(p_train, p_test, eq_train=False, eq_test=False):
+    return {"tests": {"final_train": {"p_holm": p_train, "equivalence": {"equivalent": eq_train}},
+                      "final_test": {"p_holm": p_test, "equivalence": {"equivalent": eq_test}}}}
+
+
+def test_the_order_rule_gives_each_of_its_verdicts():
+    from minibn.experiment import claims as C
+
+    from .conftest import assert_rules_decide
+
+    assert_rules_decide({"BN-ORDER": (reproduce.decide_order, [
+        (C.REPRODUCED, _order_tests(0.01, 0.02)), (C.PARTLY, _order_tests(0.01, 0.4)),
+        (C.NOT_REPRODUCED, _order_tests(0.5, 0.6, True, True)), (C.INCONCLUSIVE, _order_tests(0.5, 0.6, True)),
+        (C.INCONCLUSIVE, {"verdicts_before_after": {}})])})
+
+
+def test_the_order_claim_pairs_the_verdicts_and_tests_the_accuracies_seed_by_seed():
+    from minibn.experiment import claims as C
+
+    def run(verdicts, train, test):
+        return {"claims": [{"id": i, "verdict": v} for i, v in verdicts.items()],
+                "summary": {"bn": {"final_train": train, "final_test": test}}}
+
+    results = {"smoothness": run({"A": C.REPRODUCED, "B": C.PARTLY, "C": C.REPRODUCED, "D": C.REPRODUCED},
+                                 [0.90, 0.91, 0.92, 0.93], [0.80, 0.82, 0.81, 0.83]),
+               "smoothness_after_relu": run({"A": C.REPRODUCED, "B": C.NOT_REPRODUCED, "C": C.INCONCLUSIVE},
+                                            [0.95, 0.97, 0.96, 0.99], [0.8001, 0.8203, 0.8098, 0.8302])}
+    e = reproduce.bn_order(results)["evidence"]
+    assert e["verdicts_before_after"] == {"smoothness/A": [C.REPRODUCED, C.REPRODUCED],
+                                          "smoothness/B": [C.PARTLY, C.NOT_REPRODUCED],
+                                          "smoothness/C": [C.REPRODUCED, C.INCONCLUSIVE]}
+    assert (e["survived"], e["changed"], e["undecided"]) == (["smoothness/A"], ["smoothness/B"], ["smoothness/C"])
+    train, test = e["tests"]["final_train"], e["tests"]["final_test"]
+    assert train["difference"][0] == pytest.approx(0.0525) and train["p_holm"] < 0.05
+    assert test["equivalence"]["equivalent"] and test["p_holm"] > 0.05
+    assert reproduce.bn_order(results)["verdict"] == C.PARTLY
+    assert reproduce.bn_order({"smoothness": results["smoothness"]}) is None
