@@ -371,8 +371,11 @@ def arora(metrics):
     losses = {lr: [mean_loss(r) for r in rs] for lr, rs in runs.items()}
     pairs = {lr: C.equivalence_test(losses[lr], losses[reference], margin=UNAFFECTED, ratio=True)
              for lr in losses if lr != reference}
+    ordered = sorted(losses, key=float)
     e = {"reference_lr_w": float(reference), "mean_loss": losses, "against_reference": pairs,
          "seeds": len(losses[reference]),
+         "next_over_previous": {f"{b} / {a}": float(np.exp(np.mean(np.log(losses[b]) - np.log(losses[a]))))
+                                for a, b in zip(ordered, ordered[1:])},  # the geometric mean ratio, lr_W to lr_W
          "final_loss": {lr: [r[-1][1] for r in rs] for lr, rs in runs.items()},
          "final_effective_lr": {lr: [float(lr) / r[-1][2] for r in rs] for lr, rs in runs.items()}}
     return C.claim("ARORA-LR-UNAFFECTED", "000", "sec. 1 (Arora et al. 2019)", "the convergence rate [of gradient "
