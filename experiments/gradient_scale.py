@@ -1,5 +1,7 @@
-"""How batch norm scales gradients: explosion with depth at initialization, gamma's rescaling, and
-the scale-invariant weights' learning rate (seeds 004, 002 and 000).
+"""How batch norm scales gradients: with depth, through gamma, and under the weights' learning rate.
+
+Explosion with depth at initialization, gamma's rescaling, and the learning rate of the
+scale-invariant weights (seeds 004, 002 and 000).
 
 Seed 004 cites Yang et al. (2019): "deep networks with multiple BN layers suffer from extensive
 gradient explosion", which "can be alleviated through adding skip-connections". Seed 002 says

@@ -1,8 +1,7 @@
-"""Learning rates, one-step losses, activations and gradients with and without batch norm
-(seed 003: a summary of Bjorck, Gomes, Selman and Weinberger 2018, "Understanding batch
-normalization").
+"""Learning rates, one-step losses, activations and gradients with and without batch norm (seed 003).
 
-The paper's claims come from a 110-layer ResNet on CIFAR-10; here they are rerun on ReLU MLPs
+Seed 003 summarizes Bjorck, Gomes, Selman and Weinberger 2018, "Understanding batch
+normalization". The paper's claims come from a 110-layer ResNet on CIFAR-10; here they are rerun on ReLU MLPs
 on MNIST (784 -> width x (depth - 1) -> 10), which every output says. Five parts:
 
 1. Accuracy against learning rate: the depth-10 experiment (``mnist_depth10``) over a grid of

@@ -1,6 +1,8 @@
-"""Other normalizations and smoothness (seed 000 sec. 4, Morwani 2020): L1, L2, L3 and L-infinity
-normalizations, centered or not, against batch norm and no normalization, by best validation
-accuracy, distance moved from initialization and the top Hessian eigenvalues.
+"""Other normalizations and smoothness (seed 000 sec. 4, Morwani 2020).
+
+L1, L2, L3 and L-infinity normalizations, centered or not, against batch norm and no
+normalization, by best validation accuracy, distance moved from initialization and the top
+Hessian eigenvalues.
 
 The network and protocol of the seed author's Other_normalizations.py: 784 -> 100 -> 100 -> 10
 with ReLU, a normalization after each hidden linear layer and none after the last, no

@@ -312,6 +312,8 @@ def write_docs(docs: Path, out: Path, results: dict, origin: dict) -> list:
         where = f"[{c['entry']}]({experiment.load(spec).name}.md)" if c["entry"] in REGISTRY else c["entry"]
         lines.append(f"| **{c['id']}**: {pages.cell(c['claim'])} | {where} | **{c['verdict']}** |")
     lines += ["", "How each claim is decided, and the sameness margins: [the rules](claims.md)."]
+    if results.get(COMBINED, {}).get("claims"):  # their evidence is on no experiment's page
+        lines += ["", "## Claims combined from several entries", "", *pages.claims_table(results[COMBINED]["claims"])]
     index = docs / "index.md"
     fileio.write_atomic(index, ("\n".join(lines) + "\n").encode())
     rules = ["# The rules", "", f"*{made}*", "",

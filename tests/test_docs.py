@@ -85,6 +85,13 @@ def test_every_page_is_in_the_navigation_and_every_experiment_has_its_results_pa
         assert page.read_text().startswith(f"# {experiment.load(name).title}")
 
 
+def test_every_experiments_title_is_its_docstrings_whole_first_line():
+    """The title is the first line: a docstring whose first sentence wraps would give a title cut short."""
+    for name in experiment.registered():
+        lines = experiment.load(name).description.splitlines()
+        assert len(lines) == 1 or not lines[1].strip(), f"{name}: the docstring's first line does not stand alone"
+
+
 @pytest.mark.skipif(importlib.util.find_spec("mkdocs") is None, reason="mkdocs is not installed (pip install -e '.[docs]')")
 def test_the_site_builds_strictly(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(tmp_path / "site")],

@@ -85,6 +85,7 @@ def test_rejudge_rebuilds_the_report_from_its_runs_and_docs_get_a_page_per_exper
         assert (docs / link).is_file(), link
     index = (docs / "index.md").read_text()
     assert "[depth](mnist_depth10.md)" in index and "**NORM-HIGHER-LR**" in index
+    assert "## Claims combined from several entries" in index and "verdicts l1" in index  # with its evidence
     assert (docs / "toy_experiment.md").read_text().startswith("# A tiny experiment on the framework")
 
 
