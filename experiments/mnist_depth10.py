@@ -91,7 +91,8 @@ QUICK = {"steps": 60, "eval_every": 5}
 NOTES = (
     "The seed's text trains with batch gradient descent (the default here); the seed author's code "
     "(BN_high_lr.ipynb) uses mini-batches of 64 in one fixed order and folds batch norm into the plain network "
-    "on the first batch: --batch-size 64 --no-shuffle --fold-on first-batch.",
+    "on the first batch, for one epoch (tot_epochs = 1: 157 steps of 10 000 images; its step_limit, left at 2, "
+    "stops the diverging plain network): --batch-size 64 --no-shuffle --fold-on first-batch --steps 157.",
     "The seed author's code normalizes with the unbiased batch variance (torch.var's default); batch norm here, "
     "as in PyTorch's BatchNorm1d, uses the biased one (sigma^2 = mean((x - mu)^2)) + eps.",
     "The claims 'as W grows, Y grows' and their like are tested by intervention at step 0, on the first batch: the "

@@ -43,7 +43,7 @@ EMBEDDED = 10_000
 P = {"l1": 1.0, "l2": 2.0, "l3": 3.0, "linf": math.inf}
 VARIANTS = ("l1", "l1-uncentered", "l2", "l2-uncentered", "l3", "l3-uncentered", "linf", "linf-uncentered",
             "bn", "none")
-AUTHOR = {"l2": 96.37, "l2-uncentered": 96.06, "l3": 96.24, "l3-uncentered": 96.02}  # best val acc (%), one seed
+AUTHOR_ACCURACY = {"l2": 96.37, "l2-uncentered": 96.06, "l3": 96.24, "l3-uncentered": 96.02}  # best val acc (%), one seed
 SIZES = (784, 100, 100, 10)
 NOTES = (
     "The network and protocol follow the author's Other_normalizations.py: biases in every linear layer, no "
@@ -59,7 +59,7 @@ NOTES = (
     "The author trains up to 200 epochs and computes the spectrum every 100 steps, on one seed (3689); the "
     "default here trains at most --epochs epochs and computes the spectrum every --hessian-every steps on the "
     "first --hessian-seeds seeds, so that all variants fit in minutes (--epochs 200 --hessian-every 100 is the "
-    "author's protocol). The author's Lanczos (pytorch-hessian-eigenthings) stopped at tol 1e-2; here Lanczos "
+    "author's protocol; --protocol author runs it on 5 seeds, every one with its spectra). The author's Lanczos (pytorch-hessian-eigenthings) stopped at tol 1e-2; here Lanczos "
     "stops when the Ritz residuals are <= --hessian-tol times the largest eigenvalue, and each eigenvalue's "
     "true residual ||H v - lambda v|| is recorded.",
     "The 10 000 training images are minibn's embedded subsample (1 000 per class) of the 60 000; the author drew "
@@ -107,6 +107,7 @@ class Config(experiment.GridConfig):
                                             "which a normalization cannot normalize")
 
 
+AUTHOR = {"epochs": 200, "hessian_every": 100, "seeds": 5, "hessian_seeds": 5}  # Other_normalizations.py, NOTES
 QUICK = {"variants": ("l2", "l2-uncentered", "linf", "none"), "seeds": 2, "epochs": 2, "train_size": 2000,
          "hessian_every": 30, "hessian_images": 1000, "hessian_k": 3, "hessian_tol": 1e-2, "distance_every": 10,
          "distance_from": (0, 1, 3), "patience": 1}
@@ -236,7 +237,7 @@ def task(cfg: Config, variant: str, seed: int) -> dict:
 
 def collect(cfg: Config, trainings: dict) -> dict:
     return {"best_val_accuracy": {v: [t["best_val_accuracy"] for t in ts] for v, ts in trainings.items()},
-            "summary": summarize(trainings), "author": {"best_val_accuracy_percent": AUTHOR, "seed": 3689},
+            "summary": summarize(trainings), "author": {"best_val_accuracy_percent": AUTHOR_ACCURACY, "seed": 3689},
             "trainings": trainings}
 
 
@@ -291,7 +292,7 @@ def author_accuracy(metrics):
     """The author's best validation accuracy of each of his variants."""
     cfg, summary, table = metrics["config"], metrics["summary"], metrics["best_val_accuracy"]
     out = []
-    for v, author in AUTHOR.items():
+    for v, author in AUTHOR_ACCURACY.items():
         if v not in table:
             continue
         per_seed = [100 * a for a in table[v]]
@@ -318,7 +319,7 @@ def decide_accuracy(e) -> str:
 def accuracy_difference(metrics):
     """The differences between the author's variants' accuracies: slight, and not significant."""
     cfg, table = metrics["config"], metrics["best_val_accuracy"]
-    theirs = [v for v in AUTHOR if v in table]
+    theirs = [v for v in AUTHOR_ACCURACY if v in table]
     if len(theirs) < 2:
         return None
     pairs = _pairs(theirs)
@@ -355,7 +356,7 @@ def decide_not_significant(e) -> str:
 def eigenvalues_and_distance(metrics):
     """The final top eigenvalue and the distance from initialization across the author's variants."""
     cfg, summary = metrics["config"], metrics["summary"]
-    theirs = [v for v in AUTHOR if v in summary]
+    theirs = [v for v in AUTHOR_ACCURACY if v in summary]
     if len(theirs) < 2:
         return None
     measures = {"top_eigenvalue": {v: summary[v]["final_top_eigenvalue"] for v in theirs},
@@ -489,8 +490,8 @@ def _comparison_figure(metrics, path):
     acc = [100 * s[v]["best_val_accuracy"]["mean"] for v in names]
     err = [100 * s[v]["best_val_accuracy"]["std"] for v in names]
     axes[0].errorbar(x, acc, yerr=err, fmt="o", capsize=3, label=f"mean +- std, {len(metrics['seeds'])} seeds")
-    marked = [i for i, v in enumerate(names) if v in AUTHOR]
-    axes[0].plot(marked, [AUTHOR[names[i]] for i in marked], "r*", ms=10, label="the author (one seed)")
+    marked = [i for i, v in enumerate(names) if v in AUTHOR_ACCURACY]
+    axes[0].plot(marked, [AUTHOR_ACCURACY[names[i]] for i in marked], "r*", ms=10, label="the author (one seed)")
     axes[0].set(ylabel="best validation accuracy (%)", title="accuracy")
     axes[0].legend(fontsize=7)
     for i, v in enumerate(names):
@@ -512,7 +513,7 @@ def summary(metrics: dict) -> str:
     for v, s in metrics["summary"].items():
         a = s["best_val_accuracy"]
         top = s["final_top_eigenvalues"][0] if s["final_top_eigenvalues"] else math.nan
-        author = f"{AUTHOR[v]:.2f}" if v in AUTHOR else "-"
+        author = f"{AUTHOR_ACCURACY[v]:.2f}" if v in AUTHOR_ACCURACY else "-"
         lines.append(f"{v:>16}  {100 * a['mean']:6.2f} +- {100 * a['std']:4.2f} (n={a['n']})  {author:>6}  "
                      f"{top:14.3f}  {s['distance_from_init']['mean']:.2f}")
     return "\n".join(lines)

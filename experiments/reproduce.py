@@ -1,12 +1,16 @@
 """The reproduction report: run every registered experiment and gather the claims it checked.
 
-    python experiments/reproduce.py [--quick] [--only NAME ...] [--out DIR] [--quiet] [--docs DOCS]
+    python experiments/reproduce.py [--protocol quick|default|author] [--only NAME ...] [--out DIR] [--quiet]
+        [--docs DOCS]
     python experiments/reproduce.py --rejudge DIR [--docs DOCS]
 
-Each entry of REGISTRY is an experiment with settings of its own; it runs with its default
-settings (or its --quick preset) into DIR/<entry>/, and DIR/REPRODUCTION.md gets one table of
-every claim with its verdict (computed by the experiment from what it measured, by the rule
-listed under the table), with links to the figures; DIR/claims.json holds the same.
+Each entry of REGISTRY is an experiment with settings of its own; it runs with the preset of
+--protocol (default: the experiments' defaults; quick, or --quick: their quick presets, minutes in
+all; author: their AUTHOR presets, the seed author's whole protocol where the author's code gives
+one, with the AUTHOR_ENTRIES beside them) and its own settings over it into DIR/<entry>/, and
+DIR/REPRODUCTION.md gets one table of every claim with its verdict (computed by the experiment
+from what it measured, by the rule listed under the table), with links to the figures;
+DIR/claims.json holds the same.
 
 ``--only NAME ... --out DIR`` into a finished report runs those entries and keeps the others
 (their claims decided again from their metrics.json, as by ``--rejudge``), so one experiment
@@ -32,6 +36,7 @@ from pathlib import Path
 import minibn
 from minibn import experiment, fileio
 from minibn.experiment import pages, rundir, stats
+from minibn.experiment.protocol import PROTOCOLS
 from minibn.experiment.claims import (INCONCLUSIVE, NOT_REPRODUCED, PARTLY, REPRODUCED, VERDICTS, claim, count,
                                       margin)
 
@@ -57,6 +62,18 @@ REGISTRY = {
     "mnist_depth10_after_relu": ("mnist_depth10", {"norm_after_activation": True}),
     "smoothness_after_relu": ("smoothness", {"norm_after_activation": True, "dln": False, "lp_norms": None}),
 }
+# entries the author protocol adds: the depth-10 network also in the setting of the author's code
+AUTHOR_ENTRIES = {
+    "mnist_depth10_author_code": ("mnist_depth10", {"batch_size": 64, "shuffle": False, "fold_on": "first-batch",
+                                                    "steps": 157}),
+}
+
+
+def entries(protocol: str = "author") -> dict:
+    """The entries a report runs under ``protocol`` (all that a report may hold, by default)."""
+    return {**REGISTRY, **(AUTHOR_ENTRIES if protocol == "author" else {})}
+
+
 # the entries run again with the normalization after the ReLU: {entry: its after-ReLU entry}
 AFTER_RELU = {"mnist_depth10": "mnist_depth10_after_relu", "smoothness": "smoothness_after_relu"}
 PERFORMANCE = "smoothness"  # the entry whose BN networks' accuracies, seed by seed, compare the two orders
@@ -154,9 +171,13 @@ def decide_order(e) -> str:
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--quick", action="store_true", help="every experiment with its --quick preset (minutes in all)")
-    p.add_argument("--only", nargs="+", metavar="NAME", choices=sorted(REGISTRY), default=None,
-                   help=f"run only these entries (of {', '.join(REGISTRY)})")
+    p.add_argument("--quick", action="store_true", help="every experiment with its --quick preset (minutes in all; "
+                                                        "the same as --protocol quick)")
+    p.add_argument("--protocol", choices=PROTOCOLS, default=None,
+                   help="the experiments' presets: quick, default (the default) or author (the seed author's "
+                        "whole protocol, with " + ", ".join(AUTHOR_ENTRIES) + ")")
+    p.add_argument("--only", nargs="+", metavar="NAME", choices=sorted(entries()), default=None,
+                   help=f"run only these entries (of {', '.join(entries())})")
     p.add_argument("--out", metavar="DIR", default=None, help="report folder (default runs/reproduce/<timestamp>)")
     p.add_argument("--rejudge", metavar="DIR", default=None,
                    help="decide the claims of the report in DIR again from its runs (no training) and rewrite it")
@@ -164,8 +185,12 @@ def parse_args(argv=None):
                    help="also write a page per experiment from the report's runs into DOCS (e.g. docs/results)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     args = p.parse_args(argv)
+    if args.quick and args.protocol not in (None, "quick"):
+        p.error(f"--quick: not with --protocol {args.protocol} (--quick is --protocol quick)")
+    args.protocol = "quick" if args.quick else args.protocol or "default"
     if args.rejudge:
-        for name, given in (("--quick", args.quick), ("--only", args.only), ("--out", args.out)):
+        for name, given in (("--quick", args.quick), ("--protocol", args.protocol != "default"), ("--only", args.only),
+                            ("--out", args.out)):
             if given:
                 p.error(f"{name}: not with --rejudge (the report keeps the runs it has)")
         args.out = Path(args.rejudge)
@@ -177,9 +202,13 @@ def parse_args(argv=None):
     try:  # every entry's config and folder are checked before anything runs
         rundir.check_output(args.out)
         args.plan = {}
-        for name in args.only or list(REGISTRY):
-            exp = experiment.load(REGISTRY[name][0])
-            cfg = exp.config(quick=args.quick, **REGISTRY[name][1], out=str(args.out / name), quiet=args.quiet)
+        plan = entries(args.protocol)
+        for name in args.only or list(plan):
+            if name not in plan:
+                raise experiment.ConfigError("only", f"{name} runs with --protocol author only")
+            spec, settings = plan[name]
+            exp = experiment.load(spec)
+            cfg = exp.config(protocol=args.protocol, **settings, out=str(args.out / name), quiet=args.quiet)
             cfg.check()
             rundir.check_output(cfg.out)
             args.plan[name] = (exp, cfg)
@@ -293,7 +322,7 @@ def write_docs(docs: Path, out: Path, results: dict, origin: dict) -> list:
     by_experiment = defaultdict(list)
     for name, metrics in results.items():
         if name != COMBINED:
-            by_experiment[REGISTRY[name][0] if name in REGISTRY else name].append(name)
+            by_experiment[entries()[name][0] if name in entries() else name].append(name)
     made = made_line(origin)
     written = []
     for spec, names in by_experiment.items():
@@ -308,8 +337,8 @@ def write_docs(docs: Path, out: Path, results: dict, origin: dict) -> list:
              "Verdicts: " + ", ".join(f"{tally[v]} {v}" for v in VERDICTS) + f" ({len(claims)} claims).", "",
              "| claim | experiment | verdict |", "| --- | --- | --- |"]
     for c in claims:
-        spec = REGISTRY.get(c["entry"], (c["entry"],))[0]
-        where = f"[{c['entry']}]({experiment.load(spec).name}.md)" if c["entry"] in REGISTRY else c["entry"]
+        spec = entries().get(c["entry"], (c["entry"],))[0]
+        where = f"[{c['entry']}]({experiment.load(spec).name}.md)" if c["entry"] in entries() else c["entry"]
         lines.append(f"| **{c['id']}**: {pages.cell(c['claim'])} | {where} | **{c['verdict']}** |")
     lines += ["", "How each claim is decided, and the sameness margins: [the rules](claims.md)."]
     if results.get(COMBINED, {}).get("claims"):  # their evidence is on no experiment's page
@@ -348,7 +377,7 @@ def main(argv=None) -> dict:
         origin = provenance(argv, time.perf_counter() - started)
         if previous:  # the report's other entries stay, decided again by today's rules
             kept = rejudge_entries(out, [n for n in previous["entries"] if n not in results])
-            results = {n: results.get(n, kept.get(n)) for n in [*REGISTRY, *kept] if n in results or n in kept}
+            results = {n: results.get(n, kept.get(n)) for n in [*entries(), *kept] if n in results or n in kept}
             again = {**origin, "entries": list(args.plan)}
             origin = {**previous["origin"], "rerun": [*previous["origin"].get("rerun", []), again],
                       "rejudged": origin["made"]}

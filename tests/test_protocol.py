@@ -217,3 +217,25 @@ def test_experiments_load_by_name_from_a_folder_outside_the_checkout(tmp_path):
     assert "2 of 2 points finished" in proc.stdout
     points = json.loads((out / "results.json").read_text())["points"]
     assert [p["status"] for p in points] == ["ok", "ok"]
+
+
+def test_a_protocol_is_a_preset_over_the_defaults_and_flags_override_it(tmp_path, capsys):
+    exp = experiment.load(toy)
+    assert exp.preset("default") == {} and exp.preset("quick") == toy.QUICK and exp.preset("author") == toy.AUTHOR
+    assert exp.preset("author") is not toy.AUTHOR  # a copy: a caller cannot change the module's
+    assert (exp.config(protocol="author").steps, exp.config(protocol="author").width) == (8, 4)
+    assert exp.config(protocol="author", width=6).width == 6 and exp.config(quick=True).steps == 6
+    assert experiment.load(toy_grid).preset("author") == {}  # no AUTHOR: the defaults
+    with pytest.raises(ValueError, match="protocol must be one of quick, default, author"):
+        exp.preset("paper")
+    metrics = experiment.main(toy, ["--protocol", "author", "--out", str(tmp_path / "a"), "--quiet"])
+    assert (metrics["config"]["steps"], metrics["config"]["width"]) == (8, 4)
+    with pytest.raises(SystemExit) as exit_:
+        experiment.main(toy, ["--quick", "--protocol", "author", "--out", str(tmp_path / "b")])
+    assert exit_.value.code == 2 and "--quick: not with --protocol author" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exit_:
+        experiment.main(toy, ["--resume", str(tmp_path / "a"), "--protocol", "author"])
+    assert exit_.value.code == 2 and "--protocol: not with --resume" in capsys.readouterr().err
+    assert not (tmp_path / "b").exists()
+    from minibn.experiment.cli import build_parser
+    assert "--protocol author: 8)" in " ".join(build_parser(exp).format_help().split())

@@ -12,10 +12,27 @@ TINY = {"width": 8, "depth": 3, "train_size": 300, "steps": 3}
 
 
 def test_every_registered_entry_is_an_experiment_with_a_valid_config(tmp_path):
-    for name, (spec, settings) in reproduce.REGISTRY.items():
-        exp = experiment.load(spec)
-        for quick in (False, True):
-            exp.config(quick=quick, **settings, out=str(tmp_path / name)).check()
+    for protocol in ("quick", "default", "author"):
+        for name, (spec, settings) in reproduce.entries(protocol).items():
+            experiment.load(spec).config(protocol=protocol, **settings, out=str(tmp_path / name)).check()
+
+
+def test_the_author_protocol_takes_each_experiments_author_preset_and_adds_its_entries(tmp_path, capsys):
+    plan = reproduce.parse_args(["--protocol", "author", "--out", str(tmp_path / "r")]).plan
+    assert set(plan) == set(reproduce.REGISTRY) | set(reproduce.AUTHOR_ENTRIES)
+    normalizations = plan["normalizations"][1]
+    assert (normalizations.epochs, normalizations.hessian_every, normalizations.seeds) == (200, 100, 5)
+    assert plan["noise_robustness"][1].sizes == tuple(range(100, 1001, 100))
+    assert plan["mnist_depth10_author_code"][1].batch_size == 64 and plan["mnist_depth10"][1].batch_size is None
+    assert "mnist_depth10_author_code" not in reproduce.parse_args(["--out", str(tmp_path / "d")]).plan
+    quick = reproduce.parse_args(["--quick", "--out", str(tmp_path / "q")]).plan
+    assert quick["normalizations"][1].epochs == experiment.load("normalizations").quick["epochs"]
+    for argv, said in ((["--quick", "--protocol", "author"], "--quick: not with --protocol author"),
+                       (["--only", "mnist_depth10_author_code"], "runs with --protocol author only")):
+        with pytest.raises(SystemExit) as exit_:
+            reproduce.parse_args(argv + ["--out", str(tmp_path / "x")])
+        assert exit_.value.code == 2 and said in capsys.readouterr().err
+    assert not (tmp_path / "x").exists()
 
 
 def test_the_report_holds_every_claim_with_its_verdict_and_figures(tmp_path, monkeypatch, capsys):

@@ -36,6 +36,7 @@ class Config(experiment.Config):
 
 
 QUICK = {"steps": 6}
+AUTHOR = {"steps": 8, "width": 4}
 
 
 def measure(cfg: Config, run) -> dict:

@@ -3,8 +3,9 @@
     if __name__ == "__main__":
         experiment.main(__name__)
 
-Every config field is a flag; ``--quick`` applies the experiment's preset (explicit flags
-override it); ``--resume RUN_DIR`` continues a run from its checkpoint with its saved config,
+Every config field is a flag; ``--protocol quick|default|author`` applies one of the
+experiment's presets (``--quick`` is ``--protocol quick``; explicit flags override it);
+``--resume RUN_DIR`` continues a run from its checkpoint with its saved config,
 refusing flags that contradict it. Every bad value is an argparse error (exit 2) before
 anything runs, and the output folder is checked before training.
 """
@@ -18,18 +19,19 @@ from pathlib import Path
 
 from . import checkpoint, rundir
 from .config import ConfigError, flag, from_saved, parse_value
-from .protocol import Experiment, load
+from .protocol import PROTOCOLS, Experiment, load
 from .run import check_resume
 
 
 def build_parser(exp: Experiment) -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog=f"{exp.name}.py", description=exp.description,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    defaults, quick = exp.Config(), exp.quick
+    defaults, quick, author = exp.Config(), exp.quick, exp.preset("author")
     for f in dataclasses.fields(exp.Config):
         meta = f.metadata
         default = getattr(defaults, f.name)
-        note = f"default: {_show(default)}" + (f"; --quick: {_show(quick[f.name])}" if f.name in quick else "")
+        note = (f"default: {_show(default)}" + (f"; --quick: {_show(quick[f.name])}" if f.name in quick else "")
+                + (f"; --protocol author: {_show(author[f.name])}" if f.name in author else ""))
         kwargs = {"default": argparse.SUPPRESS, "help": f"{meta.get('help', '')} ({note})".strip()}
         if isinstance(default, bool) and not meta.get("choices"):
             p.add_argument(flag(f.name), action=argparse.BooleanOptionalAction, **kwargs)
@@ -44,6 +46,9 @@ def build_parser(exp: Experiment) -> argparse.ArgumentParser:
             kwargs["metavar"] = meta["metavar"]
         p.add_argument(flag(f.name), **kwargs)
     p.add_argument("--quick", action="store_true", help=f"the quick preset: {_describe(quick)}")
+    p.add_argument("--protocol", choices=PROTOCOLS, default=None,
+                   help=f"the preset to start from: quick (as --quick), default, or author, the seed author's "
+                        f"whole protocol: {_describe(author, 'the default')}")
     p.add_argument("--resume", metavar="RUN_DIR", default=None,
                    help="continue the run saved in RUN_DIR with its settings (flags that would change "
                         "its results are refused)")
@@ -55,8 +60,8 @@ def _show(value) -> str:
     return ",".join(map(str, value)) if isinstance(value, tuple) else str(value)
 
 
-def _describe(preset: dict) -> str:
-    return ", ".join(f"{flag(k)} {_show(v)}" for k, v in preset.items()) or "(none: the default is quick)"
+def _describe(preset: dict, otherwise: str = "(none: the default is quick)") -> str:
+    return ", ".join(f"{flag(k)} {_show(v)}" for k, v in preset.items()) or otherwise
 
 
 def _converter(cls, name):
@@ -74,14 +79,18 @@ def parse_args(exp: Experiment, argv=None):
     bad value, before anything is written."""
     p = build_parser(exp)
     args = vars(p.parse_args(argv))
-    resume, quick = args.pop("resume"), args.pop("quick")
+    resume, quick, protocol = args.pop("resume"), args.pop("quick"), args.pop("protocol")
+    if quick and protocol not in (None, "quick"):
+        p.error(f"--quick: not with --protocol {protocol} (--quick is --protocol quick)")
+    protocol = "quick" if quick else protocol or "default"
     try:
         if resume:
-            if quick:
-                p.error("--quick: not with --resume (the run keeps the settings it was started with)")
+            if quick or protocol != "default":
+                p.error(f"--{'quick' if quick else 'protocol'}: not with --resume (the run keeps the settings it "
+                        "was started with)")
             config = _resumed_config(exp, Path(resume), args)
         else:
-            config = exp.config(quick=quick, **args)
+            config = exp.config(protocol=protocol, **args)
         config.check()
         if not resume:
             rundir.check_output(config.out or rundir.default_path(exp.name))

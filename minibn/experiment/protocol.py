@@ -5,6 +5,8 @@ An experiment is a module (see :mod:`minibn.experiment.run` for one written out)
     docstring           its first line is the title; the rest describes it (``--help``)
     Config              a dataclass subclass of ``experiment.Config`` (``experiment.GridConfig`` for a grid)
     QUICK               the ``--quick`` preset, {field: value}: about a minute on 2 cores
+    AUTHOR              optional: the ``--protocol author`` preset, the seed author's whole protocol
+                        where the author's code gives one (its sources in NOTES)
     NOTES               sentences every run prints and keeps: settings chosen, where the documents differ
     the measurement, either
       variants(cfg)                  the grid's variants (strings), with
@@ -35,6 +37,7 @@ from .. import fileio
 from .config import Config, GridConfig
 
 ENTRY_POINTS = "minibn.experiments"
+PROTOCOLS = ("quick", "default", "author")  # the presets: QUICK, none, AUTHOR
 
 
 def registered() -> dict:
@@ -56,7 +59,13 @@ class Experiment:
 
     @property
     def quick(self) -> dict:
-        return dict(getattr(self.module, "QUICK", {}))
+        return self.preset("quick")
+
+    def preset(self, protocol: str) -> dict:
+        """The values ``protocol`` (one of :data:`PROTOCOLS`) sets over the defaults."""
+        if protocol not in PROTOCOLS:
+            raise ValueError(f"{self.name}: protocol must be one of {', '.join(PROTOCOLS)}, got {protocol!r}")
+        return dict(getattr(self.module, {"quick": "QUICK", "author": "AUTHOR"}.get(protocol, ""), {}))
 
     @property
     def notes(self) -> list:
@@ -78,9 +87,11 @@ class Experiment:
     def ensembled(self) -> bool:
         return hasattr(self.module, "ensemble")
 
-    def config(self, quick: bool = False, **values) -> Config:
-        """A config: the defaults, then the --quick preset if asked, then ``values``."""
-        return self.Config(**{**(self.quick if quick else {}), **values})
+    def config(self, quick: bool = False, protocol: str = "default", **values) -> Config:
+        """A config: the defaults, then the preset of ``protocol`` (``quick``: the quick one), then ``values``."""
+        if quick and protocol not in ("default", "quick"):
+            raise ValueError(f"{self.name}: quick=True is the quick protocol, not {protocol!r}")
+        return self.Config(**{**self.preset("quick" if quick else protocol), **values})
 
     # -- a run -------------------------------------------------------------------------------------
 

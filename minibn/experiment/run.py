@@ -11,6 +11,7 @@ it provides). One measured on a grid of variants x seeds gives a task per unit:
         epochs: int = option(20, "training epochs (seed 001's)", check=at_least(1))
 
     QUICK = {"seeds": 3, "epochs": 2}                 # --quick
+    AUTHOR = {"epochs": 200}                          # --protocol author: the seed author's whole protocol
     NOTES = ("Seed 001 ran LeNet on CIFAR-10; this runs an MLP on MNIST.",)
 
     def variants(cfg): return ("plain", "bn")
