@@ -58,6 +58,9 @@ NOTES = (
     "norm grows, which a larger lr makes grow), the gradient noise sqrt(mean_B ||g_B - g||^2) of 16 disjoint "
     "batches of --batch-size about the full training set's gradient g, and the train-test accuracy gap; the "
     "summary's 'estimated error' of a step is lr times that noise.",
+    "--protocol author (no code of the paper's authors comes with the seeds): 5 seeds, and a step budget that "
+    "scales with 1/lr below lr 0.1 (--steps-cap 20000), so that the small learning rates are trained far enough "
+    "for the claims about what they reach.",
     "A network whose loss or activations blow up in part 1 is recorded as diverged at that step (the depth-10 "
     "experiment's rule); its accuracy counts as that of a constant guess (the most frequent test class).",
     "Part 2: a step 'diverges' when the loss after it exceeds --divergence-ratio times the loss before (default "
@@ -73,6 +76,8 @@ class Config(experiment.GridConfig):
     lrs: tuple[float, ...] = option((1e-4, 1e-3, 1e-2, 1e-1, 1.0, 10.0), "learning rates of part 1",
                                     check=positive)
     steps: int = option(1000, "SGD steps of each part-1 training", check=at_least(1))
+    steps_cap: int | None = option(None, "part 1's steps scale with 1/lr below lr 0.1: --steps x 0.1 / lr, up to "
+                                         "this many (none: --steps at every lr)", check=at_least(1))
     hessian_images: int = option(1000, "training images of each part-1 final point's Hessian", check=at_least(2))
     batch_size: int = option(128, "SGD batch size (parts 1 and 2)", check=at_least(2))
     width: int = option(100, "hidden width", check=at_least(1))
@@ -100,11 +105,13 @@ class Config(experiment.GridConfig):
                 raise ConfigError(name, f"{n} exceeds --train-size {self.train_size}")
         if self.dask is not None and self.scheduler is not None:
             raise ConfigError("dask", "--dask (a local cluster) and --scheduler (an existing one) exclude each other")
+        if self.steps_cap is not None and self.steps_cap < self.steps:
+            raise ConfigError("steps_cap", f"{self.steps_cap} is below --steps {self.steps}")
         if list(self.alphas) != sorted(self.alphas):
             raise ConfigError("alphas", f"must increase, got {','.join(map(str, self.alphas))}")
 
 
-AUTHOR = {"seeds": 5}  # no code of the paper's authors in the seeds: the default, on 5 seeds
+AUTHOR = {"seeds": 5, "steps_cap": 20_000}  # no code of the paper's authors in the seeds: see NOTES
 QUICK = {"lrs": (1e-4, 1e-1, 1.0), "seeds": 2, "steps": 60, "probe_depths": (10,), "probe_steps": 2, "train_size": 2000,
          "inits": ("kaiming_normal", "pytorch")}
 
@@ -255,19 +262,38 @@ def task(cfg: Config, variant: str, seed: int) -> dict:
 # -- the run --------------------------------------------------------------------------------------------
 
 
+SCALE_BELOW = 0.1  # --steps-cap: a learning rate below this trains --steps x SCALE_BELOW / lr steps (capped)
+
+
+def steps_at(lr: float, steps: int, cap: int | None) -> int:
+    """Part 1's steps at ``lr``: ``steps``, or with a ``cap``, steps x 0.1 / lr below lr 0.1, at most ``cap``."""
+    if cap is None or lr >= SCALE_BELOW:
+        return steps
+    return min(cap, max(steps, math.ceil(steps * SCALE_BELOW / lr - 1e-9)))
+
+
 def accuracy_sweep(cfg: Config, root) -> dict:
-    """Part 1 through minibn.sweep: mnist_depth10 for every (lr, seed, norm in bn/none)."""
-    grid = {"lr": list(cfg.lrs), "seed": cfg.seed_list(), "norm": ["bn", "none"]}
-    fixed = {"steps": cfg.steps, "batch_size": cfg.batch_size, "width": cfg.width, "depth": cfg.depth,
-             "train_size": cfg.train_size, "eval_every": cfg.steps, "checkpoint_every": cfg.steps,
-             "dtype": cfg.dtype, "backend": cfg.backend, "final_probes": True,
-             "probe_images": cfg.hessian_images}
-    plan = sweep.plan_sweep("mnist_depth10", grid, fixed, out=root)
-    table = sweep.execute(plan, workers=cfg.workers, dask=cfg.dask, scheduler=cfg.scheduler, quiet=cfg.quiet)
-    failed = [p["point"] for p in table["points"] if p["status"] != "ok"]
-    if failed:
-        raise RuntimeError(f"lr_sweep: sweep points failed: {', '.join(failed)} (see {root}/results.json)")
-    return table
+    """Part 1 through minibn.sweep: mnist_depth10 for every (lr, seed, norm in bn/none); one sweep per
+    step budget (in root/steps=N/ where the budgets differ)."""
+    budgets = {}
+    for lr in cfg.lrs:
+        budgets.setdefault(steps_at(lr, cfg.steps, cfg.steps_cap), []).append(lr)
+    points, folders = [], []
+    for steps, lrs in budgets.items():
+        grid = {"lr": lrs, "seed": cfg.seed_list(), "norm": ["bn", "none"]}
+        fixed = {"steps": steps, "batch_size": cfg.batch_size, "width": cfg.width, "depth": cfg.depth,
+                 "train_size": cfg.train_size, "eval_every": steps, "checkpoint_every": steps,
+                 "dtype": cfg.dtype, "backend": cfg.backend, "final_probes": True,
+                 "probe_images": cfg.hessian_images}
+        folder = root if len(budgets) == 1 else root / f"steps={steps}"
+        plan = sweep.plan_sweep("mnist_depth10", grid, fixed, out=folder)
+        table = sweep.execute(plan, workers=cfg.workers, dask=cfg.dask, scheduler=cfg.scheduler, quiet=cfg.quiet)
+        failed = [p["point"] for p in table["points"] if p["status"] != "ok"]
+        if failed:
+            raise RuntimeError(f"lr_sweep: sweep points failed: {', '.join(failed)} (see {folder}/results.json)")
+        points += table["points"]
+        folders.append(table["folder"])
+    return {"points": points, "folder": folders[0] if len(folders) == 1 else str(root), "folders": folders}
 
 
 PROBED = ("top_eigenvalue", "gradient_noise", "train_accuracy")  # the sweep points' final probes
@@ -310,9 +336,16 @@ def _setting(cfg: dict, part: str, depth=None) -> str:
     base = (f"MLP on MNIST ({cfg['train_size']} images), width {cfg['width']}, ReLU, He init, zero biases, "
             f"{cfg['seeds']} seeds from {cfg['seed']} (the paper: ResNet-110 on CIFAR-10)")
     if part == "1":
-        return (f"{base}; depth {cfg['depth']}, SGD batch {cfg['batch_size']}, {cfg['steps']} steps, lr "
+        return (f"{base}; depth {cfg['depth']}, SGD batch {cfg['batch_size']}, {_steps(cfg)}, lr "
                 f"{','.join(f'{v:g}' for v in cfg['lrs'])}")
     return f"{base}; depth {depth}, batch {cfg['batch_size']}"
+
+
+def _steps(cfg: dict) -> str:
+    """Part 1's step budget in words."""
+    if not cfg.get("steps_cap"):
+        return f"{cfg['steps']} steps"
+    return f"{cfg['steps']} steps (x {SCALE_BELOW:g} / lr below lr {SCALE_BELOW:g}, at most {cfg['steps_cap']})"
 
 
 def _mean(values):
@@ -723,7 +756,7 @@ def _accuracy_figure(metrics, path):
     ax.axhline(100 * part["chance"], color="gray", ls=":", label="constant guess (diverged)")
     cfg = metrics["config"]
     ax.set(xscale="log", xlabel="learning rate", ylabel="final test accuracy (%)",
-           title=f"MLP depth {cfg['depth']} on MNIST, {cfg['steps']} SGD steps, {len(metrics['seeds'])} seeds (band: range)")
+           title=f"MLP depth {cfg['depth']} on MNIST, SGD {_steps(cfg)}, {len(metrics['seeds'])} seeds (band: range)")
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize=8)
     plotting.save_figure(fig, path)

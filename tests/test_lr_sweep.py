@@ -111,6 +111,25 @@ def test_a_tiny_run_end_to_end_and_its_resume(tmp_path):
     assert resumed["part1"] == metrics["part1"] and resumed["claims"] == metrics["claims"]
 
 
+def test_the_step_budget_scales_with_one_over_the_learning_rate_up_to_its_cap():
+    assert [job.steps_at(lr, 1000, 20_000) for lr in (1e-4, 1e-3, 1e-2, 0.05, 0.1, 1.0, 10.0)] == \
+        [20_000, 20_000, 10_000, 2000, 1000, 1000, 1000]
+    assert job.steps_at(1e-4, 1000, None) == 1000
+
+
+def test_each_step_budget_sweeps_in_its_own_folder_and_the_points_train_that_long(tmp_path):
+    out = tmp_path / "run"
+    metrics = experiment.main(job, TINY + ["--steps-cap", "9", "--out", str(out)])
+    folders = sorted(p.name for p in (out / job.SWEEP_FOLDER).iterdir() if p.is_dir())
+    assert folders == ["steps=4", "steps=9"]
+    for steps, lr in ((9, 1e-4), (4, 0.5)):
+        table = json.loads((out / job.SWEEP_FOLDER / f"steps={steps}" / "results.json").read_text())
+        assert {p["lr"] for p in table["points"]} == {lr} and len(table["points"]) == 4
+        assert {p["steps"] for p in table["points"]} == {steps}
+    assert all(len(v) == 2 for t in metrics["part1"]["accuracy"].values() for v in t.values())
+    assert "4 steps (x 0.1 / lr below lr 0.1, at most 9)" in metrics["claims"][0]["setting"]
+
+
 def _part1(bn, plain, folded=None, chance=0.1135):
     lrs = sorted(bn)
     return {"config": {"lrs": lrs, "probe_depths": [], "train_size": 10000, "width": 100, "seeds": 3, "seed": 0,
@@ -225,7 +244,8 @@ RULES = {
                                          (["--dask", "2", "--scheduler", "tcp://h:1"], "--dask"),
                                          (["--inits", "orthogonal"], "--inits"), (["--seeds", "0"], "--seeds"),
                                          (["--batch-size", "300", "--train-size", "200"], "--batch-size"),
-                                         (["--probe-depths", "1"], "--probe-depths")])
+                                         (["--probe-depths", "1"], "--probe-depths"),
+                                         (["--steps", "100", "--steps-cap", "50"], "--steps-cap")])
 def test_bad_flags_are_refused_before_any_work(tmp_path, capsys, argv, named):
     assert_refused_before_any_work(lambda argv: experiment.main(job, argv), argv + ["--quiet"], named, tmp_path / "never", capsys)
 
