@@ -396,6 +396,149 @@ def _top_eigenvalues(batch, k=10, tol=1e-2):
     return build
 
 
+ENSEMBLE_SIZES = [784, 100, 100, 10]  # the normalizations experiment's MLP
+
+
+def _ensemble_members(k, batch, dtype):
+    """k BN MLPs (their own initial weights) and member j's batch: MNIST images j batch ... (j + 1) batch - 1."""
+    import minibn as mb
+
+    x, y = _data(k * batch, dtype)
+    nets = [mb.nn.mlp(ENSEMBLE_SIZES, norm="bn", dtype=dtype, generator=mb.Generator(RNG_SEED + j)) for j in range(k)]
+    return nets, x.reshape(k, batch, -1), y.reshape(k, batch)
+
+
+def _ensemble_step(k, batch):
+    """k MLPs as one nn.Ensemble: forward, backward, SGD. PyTorch: the same batched computation in torch ops
+    (baddbmm, one batch_norm over the members' channels side by side)."""
+    def build(lib, dtype, device="cpu"):
+        import minibn as mb
+
+        nets, x_np, y_np = _ensemble_members(k, batch, dtype)
+        if lib == "minibn":
+            net = mb.nn.Ensemble(nets).to(device)
+            x, y = mb.tensor(x_np, device=device), mb.tensor(y_np, device=device)
+            params = list(net.parameters())
+            loss = lambda: mb.nn.ensemble_loss(net(x), y)  # noqa: E731
+        else:
+            import torch
+
+            ensemble = mb.nn.Ensemble(nets)
+            stacked = [m for m in ensemble.layers]
+            params = [torch.tensor(p.detach().numpy(), device=device, requires_grad=True)
+                      for p in ensemble.parameters()]
+            buffers = [torch.tensor(m.norm.running_mean.numpy(), device=device) for m in stacked if hasattr(m, "norm")]
+            buffers = [(b, torch.ones_like(b)) for b in buffers]
+            x, y = torch.tensor(x_np, device=device), torch.tensor(y_np, device=device)
+
+            def loss():
+                h, p, b = x, iter(params), iter(buffers)
+                for m in stacked:
+                    if hasattr(m, "weight"):  # a stacked Linear: weight (k, out, in), bias (k, out)
+                        w, bias = next(p), next(p)
+                        h = torch.baddbmm(bias.unsqueeze(1), h, w.transpose(1, 2))
+                    elif hasattr(m, "norm"):
+                        gamma, beta = next(p), next(p)
+                        mean, var = next(b)
+                        n = h.shape[1]
+                        h = torch.nn.functional.batch_norm(h.permute(1, 0, 2).reshape(n, -1), mean, var, gamma, beta,
+                                                           training=True)
+                        h = h.reshape(n, k, -1).permute(1, 0, 2)
+                    else:
+                        h = torch.relu(h)
+                return sum(torch.nn.functional.cross_entropy(h[j], y[j]) for j in range(k))
+
+        opt = _libs(lib).optim.SGD(params, lr=0.01)
+
+        def step():
+            opt.zero_grad()
+            loss().backward()
+            opt.step()
+
+        def result():
+            opt.zero_grad()
+            value = loss()
+            value.backward()
+            out = [np.array(float(value.item()))] + [_numpy(p.grad) for p in params]
+            opt.zero_grad()
+            return out
+
+        return Side(step, result)
+
+    return build
+
+
+def _ensemble_floor(k, batch):
+    """The 8 matrix products of each member's step (3 forward, 3 dW, 2 dX), batched over the k members."""
+    def build(dtype, device="cpu"):
+        xp = np
+        if device != "cpu":
+            import cupy as xp
+        rng = np.random.default_rng(RNG_SEED)
+        acts = [xp.asarray(rng.standard_normal((k, batch, s)).astype(dtype)) for s in ENSEMBLE_SIZES]
+        ws = [xp.asarray(rng.standard_normal((k, b, a)).astype(dtype))
+              for a, b in zip(ENSEMBLE_SIZES[:-1], ENSEMBLE_SIZES[1:])]
+
+        def step():
+            for i, w in enumerate(ws):
+                acts[i] @ w.transpose(0, 2, 1)  # forward
+            for i in reversed(range(len(ws))):
+                g = acts[i + 1]
+                g.transpose(0, 2, 1) @ acts[i]  # dW
+                if i:
+                    g @ ws[i]  # dX
+
+        return step
+
+    return build
+
+
+def _separate_steps(k, batch):
+    """The same k MLPs trained one after another, each its own forward, backward and SGD step."""
+    def build(lib, dtype, device="cpu"):
+        import minibn as mb
+
+        nets, x_np, y_np = _ensemble_members(k, batch, dtype)
+        mod = _libs(lib)
+        if lib != "minibn":
+            nets = [_torch_mlp(net, device) for net in nets]
+        else:
+            nets = [net.to(device) for net in nets]
+        ce = mb.functional.cross_entropy if lib == "minibn" else mod.nn.functional.cross_entropy
+        data = [(mod.tensor(x_np[j], device=device), mod.tensor(y_np[j], device=device)) for j in range(k)]
+        opts = [mod.optim.SGD(net.parameters(), lr=0.01) for net in nets]
+
+        def step():
+            for net, opt, (x, y) in zip(nets, opts, data):
+                opt.zero_grad()
+                ce(net(x), y).backward()
+                opt.step()
+
+        return Side(step, lambda: [])
+
+    return build
+
+
+def _torch_mlp(net, device):
+    """A minibn mlp (Linear, BatchNorm1d, ReLU) as a torch.nn.Sequential with the same parameters."""
+    import torch
+
+    layers = []
+    for m in net:
+        kind = type(m).__name__
+        if kind == "Linear":
+            t = torch.nn.Linear(m.in_features, m.out_features)
+            t.weight.data = torch.tensor(m.weight.detach().numpy())
+            t.bias.data = torch.tensor(m.bias.detach().numpy())
+        elif kind == "BatchNorm1d":
+            t = torch.nn.BatchNorm1d(m.num_features).to(torch.float64 if m.weight.dtype == np.float64 else
+                                                        torch.float32)
+        else:
+            t = torch.nn.ReLU()
+        layers.append(t)
+    return torch.nn.Sequential(*layers).to(device)
+
+
 def _ratio_at_most(limit):
     return lambda row: row["ratio"] <= limit
 
@@ -434,6 +577,11 @@ CASES = [
          "grad with grad_outputs=v, retain_graph=True): the cost of each Lanczos iteration", _hvp_retained(1024),
          baseline=_gradient(1024), target="<= 3x one gradient (minibn's own)",
          meets=lambda row: row["minibn_over_baseline"] <= 3, repeat=2),
+    Case("ensemble_8_mlps_batch_64", "8 BN MLPs 784-100-100-10 (the normalizations experiment's), batch 64 each, "
+         "as one nn.Ensemble: forward, backward, SGD; the baseline: the 8 trained one after another",
+         _ensemble_step(8, 64), floor=_ensemble_floor(8, 64), baseline=_separate_steps(8, 64),
+         target="<= 0.25x the 8 separate steps (minibn's own)", meets=lambda row: row["minibn_over_baseline"] <= 0.25,
+         repeat=2),
     Case("top_eigenvalues_k10_batch_256", "the 10 largest Hessian eigenvalues by Lanczos (full "
          "reorthogonalization, tol 1e-2, the same start and rule in both), batch 256", _top_eigenvalues(256),
          target="faster than PyTorch", meets=_ratio_at_most(1.0), rounds=5, warmup=1),

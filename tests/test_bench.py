@@ -80,6 +80,16 @@ def test_the_hvp_is_counted_in_gradients_timed_in_the_same_rounds(bench):
     assert set(run._syncs("cpu")) >= {"minibn", "torch", "floor", "minibn_baseline", "torch_baseline"}
 
 
+def test_the_ensemble_case_computes_what_pytorch_does_and_times_its_separate_baseline(bench):
+    run, cases = bench
+    case = cases.CASES_BY_NAME["ensemble_8_mlps_batch_64"]
+    ours, theirs = (case.build(lib, np.dtype("float64")).result() for lib in ("minibn", "torch"))
+    assert len(ours) == 1 + 2 * 3 + 2 * 2 and ours[1].shape == (8, 100, 784)  # the loss, then the stacked gradients
+    assert run._agreement(ours, theirs) <= 1e-9
+    row = run.run_case(case, "float32", rounds=1)
+    assert not row["refused"] and row["floor_ms"] > 0 and row["minibn_baseline_ms"] > 0
+
+
 def test_the_lanczos_of_both_libraries_computes_the_same_eigenvalues(bench):
     run, cases = bench
     case = cases.CASES_BY_NAME["top_eigenvalues_k10_batch_256"]
