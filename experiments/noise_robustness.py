@@ -12,8 +12,8 @@ points per class, and its best validation accuracy is recorded, for three varian
     python experiments/noise_robustness.py [--quick] [--sizes 100,200,...] [--seeds 5] [--workers 2]
 
 The grid's variants are the sizes: for each n, the batch-norm networks of every seed train at
-once as one ensemble (batched matrix products, one batch norm over all their channels: the
-numbers of the separate networks, to rounding), and the networks without batch norm as
+once as one ``nn.Ensemble`` (batched matrix products, one batch norm over all their channels:
+the numbers of the separate networks, to rounding), and the networks without batch norm as
 another, in a worker process per n; the run checkpoints after each n, so --resume continues
 a killed run. Writes metrics.json (with the claims) and figures.
 """
@@ -151,54 +151,22 @@ def epoch_order(variant: str, seed: int, n_train: int, epoch: int) -> np.ndarray
     return np.random.default_rng([seed, 3, 0 if fixed else epoch + 1]).permutation(n_train)
 
 
-class Ensemble(nn.Module):
-    """Independent networks Linear(d, h) -> [AuthorBatchNorm1d] -> [ReLU] -> Linear(h, k), evaluated
-    as one: input (networks, N, d), batched matrix products, and one batch norm over the networks'
-    channels side by side (each channel normalized over its own network's batch). Built from the
-    separate networks, whose parameters it stacks; network j computes what network j alone would."""
+def weighted_loss(logits, labels, lr: np.ndarray):
+    """sum_j lr_j mean_i loss_ji over the members j of an ``nn.Ensemble``: its gradient with respect to
+    network j's parameters is lr_j times the gradient of network j's own mean loss, so that SGD is
+    p <- p - grad for all (:func:`descend`; lr_j = 0 freezes network j)."""
+    per_sample = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), labels.reshape(-1), reduction="none")
+    weight = np.repeat(lr / logits.shape[1], logits.shape[1]).astype(per_sample.dtype)
+    return (per_sample * mb.from_numpy(weight)).sum()
 
-    def __init__(self, nets: list):
-        super().__init__()
-        linears = [[m for m in net if isinstance(m, nn.Linear)] for net in nets]
-        norms = [[m for m in net if isinstance(m, AuthorBatchNorm1d)] for net in nets]
-        self.count, self.hidden = len(nets), linears[0][0].out_features
-        self.relu = any(isinstance(m, nn.ReLU) for m in nets[0])
-        stack = lambda xs: nn.Parameter(np.stack([x.detach().numpy() for x in xs]))  # noqa: E731
-        self.w1 = stack([ls[0].weight.T for ls in linears])                   # (networks, d, h)
-        self.b1 = stack([ls[0].bias.reshape(1, -1) for ls in linears])        # (networks, 1, h)
-        self.w2 = stack([ls[1].weight.T for ls in linears])                   # (networks, h, k)
-        self.b2 = stack([ls[1].bias.reshape(1, -1) for ls in linears])
-        self.bn = None
-        if all(norms):
-            self.bn = AuthorBatchNorm1d(self.count * self.hidden, dtype=self.w1.dtype)
-            self.bn.weight._data[...] = np.concatenate([n[0].weight.detach().numpy() for n in norms])
-            self.bn.bias._data[...] = np.concatenate([n[0].bias.detach().numpy() for n in norms])
 
-    def forward(self, x):
-        h = x @ self.w1 + self.b1
-        if self.bn is not None:
-            n = h.shape[1]
-            h = self.bn(h.permute(1, 0, 2).reshape(n, self.count * self.hidden))
-            h = h.reshape(n, self.count, self.hidden).permute(1, 0, 2)
-        if self.relu:
-            h = h.relu()
-        return h @ self.w2 + self.b2
-
-    def loss(self, logits, labels, lr: np.ndarray):
-        """sum_j lr_j mean_i loss_ji: its gradient with respect to network j's parameters is lr_j
-        times the gradient of network j's own mean loss, so that SGD is p <- p - grad for all
-        (one pass over the parameters; lr_j = 0 freezes network j)."""
-        per_sample = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), labels.reshape(-1), reduction="none")
-        weight = np.repeat(lr / logits.shape[1], logits.shape[1]).astype(per_sample.dtype)
-        return (per_sample * mb.from_numpy(weight)).sum()
-
-    @mb.no_grad()
-    def descend(self) -> None:
-        """p <- p - grad (the gradients of :meth:`loss` carry each network's learning rate)."""
-        for p in self.parameters():
-            if p.grad is not None:
-                p._data -= p.grad._data
-                p._version[0] += 1
+@mb.no_grad()
+def descend(net) -> None:
+    """p <- p - grad (the gradients of :func:`weighted_loss` carry each network's learning rate)."""
+    for p in net.parameters():
+        if p.grad is not None:
+            p._data -= p.grad._data
+            p._version[0] += 1
 
 
 def variants(cfg: Config) -> list:
@@ -225,7 +193,7 @@ def ensemble(cfg: Config, size: str, seeds: list) -> list:
 
 def _train_group(cfg, n, seeds, members, x, y, xt, yt) -> list:
     """One ensemble of (variant, seed index) members, trained to each member's own stop; a result per member."""
-    net = Ensemble([build_network(cfg, v, seeds[j], n) for v, j in members])
+    net = nn.Ensemble([build_network(cfg, v, seeds[j], n) for v, j in members])
     of_seed = np.array([j for _, j in members])
     lr = np.full(len(members), cfg.lr)
     best = np.full(len(members), -1.0)
@@ -240,8 +208,8 @@ def _train_group(cfg, n, seeds, members, x, y, xt, yt) -> list:
             idx = np.sort(orders[:, start:start + cfg.batch_size], axis=1)
             net.zero_grad()
             logits = net(mb.from_numpy(x[of_seed[:, None], idx]))  # the gather made fresh arrays: no copy
-            net.loss(logits, mb.from_numpy(y[of_seed[:, None], idx]), np.where(running, lr, 0.0)).backward()
-            net.descend()
+            weighted_loss(logits, mb.from_numpy(y[of_seed[:, None], idx]), np.where(running, lr, 0.0)).backward()
+            descend(net)
         accuracy = _evaluate(net, xt, yt, of_seed)
         for m in np.flatnonzero(running):  # the author's schedule: x0.1 after `patience` epochs without a new best
             curves[m].append(float(accuracy[m]))

@@ -209,14 +209,14 @@ MEMBERS = [("bn_reg", 0), ("bn_without_reg", 1), ("bn_reg", 1)]
 def test_the_ensemble_computes_what_each_network_computes_alone(rng):
     cfg = job.Config(dim=12, hidden=5, classes=3, dtype="float64", activation="relu")
     nets = [job.build_network(cfg, v, s, 7) for v, s in MEMBERS]
-    ens = job.Ensemble([job.build_network(cfg, v, s, 7) for v, s in MEMBERS])
+    ens = mb.nn.Ensemble([job.build_network(cfg, v, s, 7) for v, s in MEMBERS])
     x = rng.standard_normal((3, 9, 12))
     y = rng.integers(0, 3, (3, 9))
     lr = np.array([0.1, 0.05, 0.0])
     logits = ens(mb.tensor(x))
     ens.zero_grad()
-    ens.loss(logits, mb.tensor(y), lr).backward()
-    ens.descend()
+    job.weighted_loss(logits, mb.tensor(y), lr).backward()
+    job.descend(ens)
     for j, net in enumerate(nets):
         opt = mb.optim.SGD(net.parameters(), lr=lr[j])
         opt.zero_grad()
@@ -224,13 +224,11 @@ def test_the_ensemble_computes_what_each_network_computes_alone(rng):
         np.testing.assert_allclose(logits.detach().numpy()[j], alone.detach().numpy(), rtol=1e-12)
         mb.functional.cross_entropy(alone, mb.tensor(y[j])).backward()
         opt.step()
-        first, bn, last = net[0], net[1], net[3]
-        np.testing.assert_allclose(ens.w1.detach().numpy()[j], first.weight.detach().numpy().T, rtol=1e-12)
-        np.testing.assert_allclose(ens.b2.detach().numpy()[j, 0], last.bias.detach().numpy(), rtol=1e-12)
-        channels = slice(5 * j, 5 * j + 5)
-        np.testing.assert_allclose(ens.bn.weight.detach().numpy()[channels], bn.weight.detach().numpy(), rtol=1e-12)
-        np.testing.assert_allclose(ens.bn.running_var.numpy()[channels], bn.running_var.numpy(), rtol=1e-12)
-    assert np.array_equal(ens.w1.detach().numpy()[2], nets[2][0].weight.detach().numpy().T)  # lr 0: frozen
+        member = ens.member(j)
+        assert isinstance(member[1], job.AuthorBatchNorm1d)  # the author's batch norm, side by side
+        for (name, a), (_, b) in zip(net.state_dict().items(), member.state_dict().items()):
+            np.testing.assert_allclose(b.numpy(), a.numpy(), rtol=1e-12, atol=1e-15, err_msg=name)
+    assert np.array_equal(ens.member(2)[0].weight.detach().numpy(), nets[2][0].weight.detach().numpy())  # lr 0: frozen
 
 
 def test_training_as_an_ensemble_equals_training_each_network_alone():
