@@ -12,9 +12,12 @@ DIR/REPRODUCTION.md gets one table of every claim with its verdict (computed by 
 from what it measured, by the rule listed under the table), with links to the figures;
 DIR/claims.json holds the same.
 
-``--only NAME ... --out DIR`` into a finished report runs those entries and keeps the others
-(their claims decided again from their metrics.json, as by ``--rejudge``), so one experiment
-can be rerun without the rest; the report's header names both commands.
+The same command again into the same --out continues the report: an entry whose folder holds
+a run is resumed from its checkpoint (a finished one only decides its claims and draws its
+figures again; settings that contradict its run are refused before anything runs), so a kill
+loses at most the work since each entry's last checkpoint. ``--only NAME ... --out DIR`` into a
+report runs those entries and keeps the others (their claims decided again from their
+metrics.json, as by ``--rejudge``); the report's header names every command.
 
 ``--rejudge DIR`` decides the claims of a finished report again from its runs' metrics.json (no
 training) and rewrites its REPRODUCTION.md; ``--docs DOCS`` writes one Markdown page per
@@ -35,7 +38,8 @@ from pathlib import Path
 
 import minibn
 from minibn import experiment, fileio
-from minibn.experiment import pages, rundir, stats
+from minibn.experiment import checkpoint, pages, rundir, stats
+from minibn.experiment.run import check_resume
 from minibn.experiment.protocol import PROTOCOLS
 from minibn.experiment.claims import (INCONCLUSIVE, NOT_REPRODUCED, PARTLY, REPRODUCED, VERDICTS, claim, count,
                                       margin)
@@ -201,19 +205,25 @@ def parse_args(argv=None):
     args.out = Path(args.out) if args.out else rundir.default_path("reproduce")
     try:  # every entry's config and folder are checked before anything runs
         rundir.check_output(args.out)
-        args.plan = {}
-        plan = entries(args.protocol)
-        for name in args.only or list(plan):
-            if name not in plan:
-                raise experiment.ConfigError("only", f"{name} runs with --protocol author only")
-            spec, settings = plan[name]
+    except experiment.OutputError as exc:
+        p.error(str(exc))
+    args.plan, plan = {}, entries(args.protocol)
+    for name in args.only or list(plan):
+        if name not in plan:
+            p.error(f"--only: {name} runs with --protocol author only")
+        spec, settings = plan[name]
+        try:
             exp = experiment.load(spec)
             cfg = exp.config(protocol=args.protocol, **settings, out=str(args.out / name), quiet=args.quiet)
             cfg.check()
-            rundir.check_output(cfg.out)
-            args.plan[name] = (exp, cfg)
-    except (experiment.ConfigError, experiment.OutputError) as exc:
-        p.error(str(exc))
+            resume = rundir.holds_run(Path(cfg.out))
+            if resume:  # a finished or cut-short entry of this report: continued, never restarted
+                path = Path(cfg.out) / rundir.CHECKPOINT
+                check_resume(exp.name, cfg, checkpoint.load(path), path)
+            rundir.check_output(cfg.out, resume=resume)
+        except (experiment.ConfigError, experiment.OutputError, checkpoint.CheckpointError) as exc:
+            p.error(f"{name}: {exc}")
+        args.plan[name] = (exp, cfg, resume)
     return args
 
 
@@ -240,9 +250,13 @@ def provenance(argv, seconds: float) -> dict:
 def made_line(origin: dict) -> str:
     line = (f"Made {origin['made']} with `{origin['command']}` in {origin['seconds']:.0f} s on {origin['machine']}; "
             f"{origin['versions']}.")
+    if origin.get("resumed"):
+        line += f" Continued from their checkpoints (the time is this command's): {', '.join(origin['resumed'])}."
     for again in origin.get("rerun", []):
         line += (f" Entries {', '.join(again['entries'])} run again on {again['made']} with `{again['command']}` in "
                  f"{again['seconds']:.0f} s on {again['machine']}; {again['versions']}.")
+        if again.get("resumed"):
+            line += f" Continued from their checkpoints: {', '.join(again['resumed'])}."
     if origin.get("rejudged"):
         line += f" Claims decided again on {origin['rejudged']} by the rules of that day (`--rejudge`)."
     return line
@@ -293,11 +307,13 @@ def _pngs(out: Path, entry: str) -> list:
 
 
 def run_entries(plan: dict, out: Path) -> dict:
+    """Each entry's metrics (or its error); an entry whose folder holds a run continues it (a finished
+    one only decides its claims and draws its figures again)."""
     results = {}
-    for name, (exp, cfg) in plan.items():
+    for name, (exp, cfg, resume) in plan.items():
         cfg.out = str(out / name)
         try:
-            results[name] = exp.run(cfg)
+            results[name] = exp.run(cfg, resume=resume)
         except Exception as exc:  # one experiment's failure is reported; the others still run
             results[name] = {"error": f"{type(exc).__name__}: {exc}", "traceback": traceback.format_exc()}
             print(f"{name} failed: {results[name]['error']}", file=sys.stderr)
@@ -372,9 +388,12 @@ def main(argv=None) -> dict:
     else:
         out.mkdir(parents=True, exist_ok=True)
         started = time.perf_counter()
-        previous = fileio.load_json(out / CLAIMS) if args.only and (out / CLAIMS).is_file() else None
+        previous = fileio.load_json(out / CLAIMS) if (out / CLAIMS).is_file() else None
         results = run_entries(args.plan, out)
         origin = provenance(argv, time.perf_counter() - started)
+        resumed = [n for n, (_, _, resume) in args.plan.items() if resume]
+        if resumed:
+            origin["resumed"] = resumed
         if previous:  # the report's other entries stay, decided again by today's rules
             kept = rejudge_entries(out, [n for n in previous["entries"] if n not in results])
             results = {n: results.get(n, kept.get(n)) for n in [*entries(), *kept] if n in results or n in kept}

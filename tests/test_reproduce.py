@@ -28,7 +28,8 @@ def test_the_author_protocol_takes_each_experiments_author_preset_and_adds_its_e
     quick = reproduce.parse_args(["--quick", "--out", str(tmp_path / "q")]).plan
     assert quick["normalizations"][1].epochs == experiment.load("normalizations").quick["epochs"]
     for argv, said in ((["--quick", "--protocol", "author"], "--quick: not with --protocol author"),
-                       (["--only", "mnist_depth10_author_code"], "runs with --protocol author only")):
+                       (["--only", "mnist_depth10_author_code"], "--only: mnist_depth10_author_code runs with "
+                                                                 "--protocol author only")):
         with pytest.raises(SystemExit) as exit_:
             reproduce.parse_args(argv + ["--out", str(tmp_path / "x")])
         assert exit_.value.code == 2 and said in capsys.readouterr().err
@@ -111,9 +112,6 @@ def test_only_into_a_finished_report_runs_those_entries_and_keeps_the_others(tmp
                                                 "second": ("tests.toy_experiment", {"steps": 4})})
     out = tmp_path / "report"
     whole = reproduce.main(["--quick", "--out", str(out), "--quiet"])
-    with pytest.raises(SystemExit) as exit_:  # a finished entry is never overwritten
-        reproduce.main(["--quick", "--only", "second", "--out", str(out), "--quiet"])
-    assert exit_.value.code == 2
     first = (out / "first" / "checkpoint.ckpt").read_bytes()
     for f in (out / "second").iterdir():
         f.unlink()
@@ -127,6 +125,30 @@ def test_only_into_a_finished_report_runs_those_entries_and_keeps_the_others(tmp
     assert "`python experiments/reproduce.py --quick --out" in header
     assert "Entries second run again on" in header and "--only second" in header
     assert (out / "first" / "checkpoint.ckpt").read_bytes() == first  # kept, not run
+
+
+def test_the_same_command_again_continues_a_cut_short_report(tmp_path, monkeypatch, capsys):
+    entries = {"cut": ("tests.toy_experiment", {"steps": 12, "checkpoint_every": 2}),
+               "fine": ("tests.toy_experiment", {})}
+    monkeypatch.setattr(reproduce, "REGISTRY", entries)
+    whole = reproduce.main(["--quick", "--out", str(tmp_path / "whole"), "--quiet"])
+    out = tmp_path / "report"
+    monkeypatch.setitem(entries, "cut", ("tests.toy_experiment", {"steps": 12, "checkpoint_every": 2, "fail_at": 7}))
+    with pytest.raises(SystemExit):  # the entry fails after its checkpoint at step 6; the other finishes
+        reproduce.main(["--quick", "--out", str(out), "--quiet"])
+    assert (out / "cut" / "checkpoint.ckpt").exists() and not (out / "cut" / "metrics.json").exists()
+    monkeypatch.setitem(entries, "cut", ("tests.toy_experiment", {"steps": 12, "checkpoint_every": 2}))
+    again = reproduce.main(["--quick", "--out", str(out), "--quiet"])
+    assert [(n, c["id"], c["evidence"]) for n, m in again.items() for c in m["claims"]] == \
+        [(n, c["id"], c["evidence"]) for n, m in whole.items() for c in m["claims"]]  # as if never cut
+    assert again["cut"]["loss"] == whole["cut"]["loss"] and again["cut"]["draws"] == whole["cut"]["draws"]
+    header = (out / "REPRODUCTION.md").read_text().splitlines()[2]  # the first command, then the one continuing it
+    assert "Entries cut, fine run again on" in header and "Continued from their checkpoints: cut, fine." in header
+    assert "FAILED" not in (out / "REPRODUCTION.md").read_text()
+    monkeypatch.setitem(entries, "cut", ("tests.toy_experiment", {"steps": 12, "checkpoint_every": 2, "width": 5}))
+    with pytest.raises(SystemExit) as exit_:  # a setting that would change its results: refused, nothing run
+        reproduce.main(["--quick", "--out", str(out), "--quiet"])
+    assert exit_.value.code == 2 and "cut: --width: conflicts with the run" in capsys.readouterr().err
 
 
 def test_rejudge_refuses_a_folder_without_a_report_and_flags_that_would_run(tmp_path, capsys):
