@@ -17,8 +17,10 @@ statistics, as the author computed it; the running statistics are left untouched
     python experiments/normalizations.py [--quick] [--variants l2,l2-uncentered] [--seeds 3] ...
     python experiments/normalizations.py --epochs 200 --hessian-every 100   # the author's protocol
 
-Each (variant, seed) trains in a worker process; the run checkpoints after each, so --resume
-continues a killed run. Writes metrics.json (with the claims) and figures.
+The seeds of each variant train side by side as one ``nn.Ensemble`` (each with its own batches,
+schedule and stop: the numbers of the separate trainings, to rounding) in a worker process; the
+run checkpoints after each variant, so --resume continues a killed run. Writes metrics.json
+(with the claims) and figures.
 """
 
 from __future__ import annotations
@@ -224,15 +226,114 @@ def train(cfg: Config, variant: str, seed: int, with_hessian: bool) -> dict:
                              if isinstance(m, nn.Linear)]}
 
 
+class _Member:
+    """One seed's bookkeeping in :func:`ensemble`: what :func:`train` keeps in its locals."""
+
+    def __init__(self, cfg: Config, seed: int, with_hessian: bool):
+        self.seed, self.with_hessian, self.step, self.stopped = seed, with_hessian, 0, "epochs"
+        self.references, self.distances, self.spectra, self.curve, self.losses = {}, {}, [], [], []
+        self.dummy = nn.Parameter(np.zeros(1))  # its optimizer carries the member's lr for the schedule
+        self.opt = mb.optim.SGD([self.dummy], lr=cfg.lr)
+        self.schedule = mb.optim.ReduceLROnPlateau(self.opt, mode="max", factor=0.1, patience=cfg.patience - 1,
+                                                   threshold=0.0)
+        self.result = None
+
+    @property
+    def lr(self) -> float:
+        return self.opt.param_groups[0]["lr"]
+
+
+def ensemble(cfg: Config, variant: str, seeds: list) -> list:
+    """The seeds of one variant trained side by side as one ``nn.Ensemble``, each with its own batches,
+    plateau schedule, stop, distances and spectra: :func:`train`'s record for each seed, to rounding.
+    Each update is SGD at every member's own lr (the loss weighted by it, then p <- p - grad); a
+    stopped member is frozen (lr 0) and its record was taken when it stopped."""
+    x_np, y_np, xt_np, yt_np = load_data(cfg)
+    xt, yt = mb.tensor(xt_np), mb.tensor(yt_np)
+    xh, yh = mb.tensor(x_np[:cfg.hessian_images]), mb.tensor(y_np[:cfg.hessian_images])
+    net = nn.Ensemble([build_network(cfg, variant, seed) for seed in seeds])
+    members = [_Member(cfg, seed, seed - cfg.seed < cfg.hessian_seeds) for seed in seeds]
+
+    def observe(k, final=False):
+        m = members[k]
+        distance, hessian_due = m.step % cfg.distance_every == 0 or final, m.with_hessian and m.step % \
+            cfg.hessian_every == 0 or final
+        if not (distance or hessian_due):
+            return
+        alone = net.member(k)
+        if distance:
+            theta = flat_parameters(alone)
+            if not final and m.step // cfg.distance_every in cfg.distance_from:
+                m.references[m.step] = theta
+            for s, ref in m.references.items():
+                m.distances.setdefault(str(s), []).append([m.step, float(np.linalg.norm(theta - ref))])
+        if hessian_due:
+            m.spectra.append({"step": m.step, **spectrum(cfg, alone, xh, yh, m.seed)})
+        if final:
+            best = int(np.argmax(m.curve))
+            m.result = {"variant": variant, "seed": m.seed, "best_val_accuracy": m.curve[best], "best_epoch": best + 1,
+                        "epochs": len(m.curve), "steps": m.step, "stopped_by": m.stopped, "final_lr": m.lr,
+                        "val_accuracy": m.curve, "train_loss": m.losses, "distance": m.distances,
+                        "distance_from_init": m.distances["0"][-1][1] if "0" in m.distances else None,
+                        "hessian": m.spectra,
+                        "weight_norms": [float(np.linalg.norm(layer.weight.detach().numpy())) for layer in alone
+                                         if isinstance(layer, nn.Linear)]}
+
+    for epoch in range(cfg.epochs):
+        running = [k for k, m in enumerate(members) if m.result is None]
+        if not running:
+            break
+        net.train()
+        orders = [epoch_batches(cfg, m.seed, epoch, len(x_np)) for m in members]
+        totals = np.zeros(len(members))
+        for b in range(len(orders[0])):
+            for k in running:
+                observe(k)
+            idx = np.stack([order[b] for order in orders])
+            logits = net(mb.tensor(x_np[idx]))
+            targets = mb.tensor(y_np[idx])
+            losses = [F.cross_entropy(logits[k], targets[k]) for k in range(len(members))]
+            weighted = losses[running[0]] * members[running[0]].lr
+            for k in running[1:]:
+                weighted = weighted + losses[k] * members[k].lr
+            net.zero_grad()
+            weighted.backward()
+            descend(net)
+            for k in running:
+                totals[k] += float(losses[k].item())
+                members[k].step += 1
+        for k in running:
+            m = members[k]
+            m.losses.append(totals[k] / len(orders[0]))
+            m.curve.append(evaluate(net.member(k), xt, yt))
+            m.schedule.step(m.curve[-1])
+            if not math.isfinite(m.losses[-1]):
+                m.stopped = "diverged"
+            elif lr_below(m.opt, cfg.lr_floor):
+                m.stopped = "lr floor"
+            else:
+                continue
+            observe(k, final=True)
+    for k, m in enumerate(members):
+        if m.result is None:
+            observe(k, final=True)
+    return [m.result for m in members]
+
+
+@mb.no_grad()
+def descend(net) -> None:
+    """p <- p - grad: the gradients of the lr-weighted loss carry each member's learning rate."""
+    for p in net.parameters():
+        if p.grad is not None:
+            p._data -= p.grad._data
+            p._version[0] += 1
+
+
 # -- the grid: every variant with every seed ------------------------------------------------------------
 
 
 def variants(cfg: Config) -> tuple:
     return cfg.variants
-
-
-def task(cfg: Config, variant: str, seed: int) -> dict:
-    return train(cfg, variant, seed, with_hessian=seed - cfg.seed < cfg.hessian_seeds)
 
 
 def collect(cfg: Config, trainings: dict) -> dict:

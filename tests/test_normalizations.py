@@ -83,6 +83,41 @@ def test_the_spectrum_is_of_the_training_mode_loss_and_leaves_running_statistics
     assert s["converged"] and s["hvps"] > 3
 
 
+def _close(a, b, path=""):
+    """a and b equal to rounding, key by key (numbers to 1e-9 relative)."""
+    if isinstance(a, dict):
+        assert set(a) == set(b), path
+        for k in a:
+            _close(a[k], b[k], f"{path}/{k}")
+    elif isinstance(a, (list, tuple)):
+        assert len(a) == len(b), path
+        for i, (x, y) in enumerate(zip(a, b)):
+            _close(x, y, f"{path}[{i}]")
+    elif isinstance(a, float):
+        assert a == pytest.approx(b, rel=1e-9, abs=1e-12), path
+    else:
+        assert a == b, path
+
+
+@pytest.mark.parametrize("variant", ["bn", "l3-uncentered"])
+def test_the_seeds_side_by_side_train_as_each_alone(variant):
+    """One nn.Ensemble of three seeds against train() seed by seed, float64, through the lr
+    schedule (patience 1: the lr drops whenever the accuracy does not rise) and a member that stops
+    at the lr floor before the others: every record equal to rounding (spectra: their seconds aside)."""
+    cfg = job.Config(variants=(variant,), seeds=3, epochs=8, lr=3.0, train_size=300, batch_size=50, hessian_every=4,
+                     hessian_images=200, hessian_k=2, hessian_tol=1e-6, distance_every=2, distance_from=(0, 2),
+                     patience=1, lr_floor=0.06, hessian_seeds=2, dtype="float64", quiet=True)
+    together = job.ensemble(cfg, variant, [0, 1, 2])
+    for seed, record in zip([0, 1, 2], together):
+        alone = job.train(cfg, variant, seed, with_hessian=seed < 2)
+        for spectra in (alone["hessian"], record["hessian"]):
+            for h in spectra:
+                h.pop("seconds")
+        _close(record, alone, f"seed {seed}")
+    early = [r for r in together if r["stopped_by"] == "lr floor" and r["epochs"] < max(t["epochs"] for t in together)]
+    assert early, [(r["epochs"], r["stopped_by"]) for r in together]  # a member stopped while the others went on
+
+
 def test_a_tiny_run_end_to_end_and_its_resume(tmp_path):
     out = tmp_path / "run"
     metrics = experiment.main(job, TINY + ["--out", str(out)])
