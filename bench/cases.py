@@ -215,40 +215,49 @@ def _networks(lib, dtype, device="cpu"):
 
     net = mb.nn.mlp(SIZES, norm="bn", init="kaiming_normal", zero_bias=True, dtype=dtype,
                     generator=mb.Generator(RNG_SEED))
-    if lib == "minibn":
-        return net.to(device)
+    return net.to(device) if lib == "minibn" else _torch_twin(net, SIZES, dtype, device)
+
+
+def _torch_twin(net, sizes, dtype, device="cpu"):
+    """The torch.nn.Sequential of a minibn ``nn.mlp(sizes, norm="bn")``, with its parameters and buffers."""
     import torch
 
     layers = []
-    for i, (a, b) in enumerate(zip(SIZES[:-1], SIZES[1:])):
+    for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
         layers.append(torch.nn.Linear(a, b))
-        if i < len(SIZES) - 2:
+        if i < len(sizes) - 2:
             layers += [torch.nn.BatchNorm1d(b), torch.nn.ReLU()]
     t_net = torch.nn.Sequential(*layers).to(getattr(torch, np.dtype(dtype).name))
     t_net.load_state_dict({k: torch.tensor(v.numpy()) for k, v in net.state_dict().items()})
     return t_net.to(device)
 
 
+def _sgd_side(lib, loss, params) -> Side:
+    """Timed: zero the gradients, ``loss()``, backward, an SGD update at lr 0.01; compared: the loss
+    and the gradients."""
+    opt = _libs(lib).optim.SGD(params, lr=0.01)
+
+    def step():
+        opt.zero_grad()
+        loss().backward()
+        opt.step()
+
+    def result():
+        opt.zero_grad()
+        value = loss()
+        value.backward()
+        out = [np.array(float(value.item()))] + [_numpy(p.grad) for p in params]
+        opt.zero_grad()
+        return out
+
+    return Side(step, result)
+
+
 def _train_step(batch, fuse=True):
     """Forward, backward and an SGD update; ``fuse=False`` runs minibn's layers unfused."""
     def build(lib, dtype, device="cpu"):
         loss, params, _ = _loss_and_grad(lib, dtype, batch, device, fuse)
-        opt = _libs(lib).optim.SGD(params, lr=0.01)
-
-        def step():
-            opt.zero_grad()
-            loss().backward()
-            opt.step()
-
-        def result():
-            opt.zero_grad()
-            value = loss()
-            value.backward()
-            out = [np.array(float(value.item()))] + [_numpy(p.grad) for p in params]
-            opt.zero_grad()
-            return out
-
-        return Side(step, result)
+        return _sgd_side(lib, loss, params)
 
     return build
 
@@ -448,22 +457,7 @@ def _ensemble_step(k, batch):
                         h = torch.relu(h)
                 return sum(torch.nn.functional.cross_entropy(h[j], y[j]) for j in range(k))
 
-        opt = _libs(lib).optim.SGD(params, lr=0.01)
-
-        def step():
-            opt.zero_grad()
-            loss().backward()
-            opt.step()
-
-        def result():
-            opt.zero_grad()
-            value = loss()
-            value.backward()
-            out = [np.array(float(value.item()))] + [_numpy(p.grad) for p in params]
-            opt.zero_grad()
-            return out
-
-        return Side(step, result)
+        return _sgd_side(lib, loss, params)
 
     return build
 
@@ -500,10 +494,7 @@ def _separate_steps(k, batch):
 
         nets, x_np, y_np = _ensemble_members(k, batch, dtype)
         mod = _libs(lib)
-        if lib != "minibn":
-            nets = [_torch_mlp(net, device) for net in nets]
-        else:
-            nets = [net.to(device) for net in nets]
+        nets = [net.to(device) if lib == "minibn" else _torch_twin(net, ENSEMBLE_SIZES, dtype, device) for net in nets]
         ce = mb.functional.cross_entropy if lib == "minibn" else mod.nn.functional.cross_entropy
         data = [(mod.tensor(x_np[j], device=device), mod.tensor(y_np[j], device=device)) for j in range(k)]
         opts = [mod.optim.SGD(net.parameters(), lr=0.01) for net in nets]
@@ -517,26 +508,6 @@ def _separate_steps(k, batch):
         return Side(step, lambda: [])
 
     return build
-
-
-def _torch_mlp(net, device):
-    """A minibn mlp (Linear, BatchNorm1d, ReLU) as a torch.nn.Sequential with the same parameters."""
-    import torch
-
-    layers = []
-    for m in net:
-        kind = type(m).__name__
-        if kind == "Linear":
-            t = torch.nn.Linear(m.in_features, m.out_features)
-            t.weight.data = torch.tensor(m.weight.detach().numpy())
-            t.bias.data = torch.tensor(m.bias.detach().numpy())
-        elif kind == "BatchNorm1d":
-            t = torch.nn.BatchNorm1d(m.num_features).to(torch.float64 if m.weight.dtype == np.float64 else
-                                                        torch.float32)
-        else:
-            t = torch.nn.ReLU()
-        layers.append(t)
-    return torch.nn.Sequential(*layers).to(device)
 
 
 def _ratio_at_most(limit):

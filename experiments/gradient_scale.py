@@ -173,16 +173,23 @@ def train(cfg: Config, gamma: float, learned: bool, x, y, seed: int) -> dict:
         m.weight.requires_grad_(learned)
     opt = mb.optim.SGD([p for p in net.parameters() if p.requires_grad], lr=cfg.lr)
     weight, record = first_linear(net).weight, []
-    for step in range(cfg.steps):
+    for step, loss in sgd_steps(cfg, net, opt, x, y, seed, cfg.steps):
+        if step % cfg.record_every == 0 or step == cfg.steps - 1:
+            record.append([step, float(loss.item()), float(np.linalg.norm(weight.grad.numpy().astype(np.float64))),
+                           float(np.mean([m.weight.detach().numpy().mean() for m in norms]))])
+    return {"record": record}
+
+
+def sgd_steps(cfg: Config, net, opt, x, y, seed: int, steps: int):
+    """Yield (step, loss) after each step's backward, then take the update: cross-entropy on the
+    seed's ``--batch-size`` batches of (x, y)."""
+    for step in range(steps):
         idx = batch_indices(seed, step, len(x), cfg.batch_size)
         opt.zero_grad()
         loss = F.cross_entropy(net(x[idx]), y[idx])
         loss.backward()
-        if step % cfg.record_every == 0 or step == cfg.steps - 1:
-            record.append([step, float(loss.item()), float(np.linalg.norm(weight.grad.numpy().astype(np.float64))),
-                           float(np.mean([m.weight.detach().numpy().mean() for m in norms]))])
+        yield step, loss
         opt.step()
-    return {"record": record}
 
 
 def scale_invariant(net) -> list:
@@ -204,15 +211,10 @@ def train_weight_lr(cfg: Config, lr_w: float, x, y, seed: int) -> dict:
     opt = mb.optim.SGD([{"params": invariant, "lr": lr_w},
                         {"params": [p for p in net.parameters() if id(p) not in chosen]}], lr=cfg.lr)
     record = []
-    for step in range(cfg.weight_lr_steps):
-        idx = batch_indices(seed, step, len(x), cfg.batch_size)
-        opt.zero_grad()
-        loss = F.cross_entropy(net(x[idx]), y[idx])
-        loss.backward()
+    for step, loss in sgd_steps(cfg, net, opt, x, y, seed, cfg.weight_lr_steps):
         if step % cfg.record_every == 0 or step == cfg.weight_lr_steps - 1:
             rows = np.concatenate([np.sum(w.detach().numpy().astype(np.float64) ** 2, axis=1) for w in invariant])
             record.append([step, float(loss.item()), float(rows.mean())])
-        opt.step()
     return {"record": record}
 
 

@@ -153,20 +153,11 @@ def epoch_order(variant: str, seed: int, n_train: int, epoch: int) -> np.ndarray
 
 def weighted_loss(logits, labels, lr: np.ndarray):
     """sum_j lr_j mean_i loss_ji over the members j of an ``nn.Ensemble``: its gradient with respect to
-    network j's parameters is lr_j times the gradient of network j's own mean loss, so that SGD is
-    p <- p - grad for all (:func:`descend`; lr_j = 0 freezes network j)."""
+    network j's parameters is lr_j times the gradient of network j's own mean loss, so that SGD at lr 1
+    (p <- p - grad) steps each network at its own lr (lr_j = 0 freezes network j)."""
     per_sample = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), labels.reshape(-1), reduction="none")
     weight = np.repeat(lr / logits.shape[1], logits.shape[1]).astype(per_sample.dtype)
     return (per_sample * mb.from_numpy(weight)).sum()
-
-
-@mb.no_grad()
-def descend(net) -> None:
-    """p <- p - grad (the gradients of :func:`weighted_loss` carry each network's learning rate)."""
-    for p in net.parameters():
-        if p.grad is not None:
-            p._data -= p.grad._data
-            p._version[0] += 1
 
 
 def variants(cfg: Config) -> list:
@@ -194,6 +185,7 @@ def ensemble(cfg: Config, size: str, seeds: list) -> list:
 def _train_group(cfg, n, seeds, members, x, y, xt, yt) -> list:
     """One ensemble of (variant, seed index) members, trained to each member's own stop; a result per member."""
     net = nn.Ensemble([build_network(cfg, v, seeds[j], n) for v, j in members])
+    descent = mb.optim.SGD(net.parameters(), lr=1.0)  # the learning rates are in the loss
     of_seed = np.array([j for _, j in members])
     lr = np.full(len(members), cfg.lr)
     best = np.full(len(members), -1.0)
@@ -209,7 +201,7 @@ def _train_group(cfg, n, seeds, members, x, y, xt, yt) -> list:
             net.zero_grad()
             logits = net(mb.from_numpy(x[of_seed[:, None], idx]))  # the gather made fresh arrays: no copy
             weighted_loss(logits, mb.from_numpy(y[of_seed[:, None], idx]), np.where(running, lr, 0.0)).backward()
-            descend(net)
+            descent.step()
         accuracy = _evaluate(net, xt, yt, of_seed)
         for m in np.flatnonzero(running):  # the author's schedule: x0.1 after `patience` epochs without a new best
             curves[m].append(float(accuracy[m]))

@@ -171,7 +171,8 @@ def spectrum(cfg: Config, net, x, y, seed: int) -> dict:
 
 def train(cfg: Config, variant: str, seed: int, with_hessian: bool) -> dict:
     """One network under the author's protocol, with its distances moved, its Hessian spectrum at
-    the end and (``with_hessian``) along training; returns its record."""
+    the end and (``with_hessian``) along training; returns its record (the reference :func:`ensemble`,
+    which the grid runs, is tested against)."""
     mb.manual_seed(seed)
     x_np, y_np, xt_np, yt_np = load_data(cfg)
     x, y, xt, yt = (mb.tensor(a) for a in (x_np, y_np, xt_np, yt_np))
@@ -246,18 +247,19 @@ class _Member:
 def ensemble(cfg: Config, variant: str, seeds: list) -> list:
     """The seeds of one variant trained side by side as one ``nn.Ensemble``, each with its own batches,
     plateau schedule, stop, distances and spectra: :func:`train`'s record for each seed, to rounding.
-    Each update is SGD at every member's own lr (the loss weighted by it, then p <- p - grad); a
-    stopped member is frozen (lr 0) and its record was taken when it stopped."""
+    Each update is SGD at every member's own lr (the loss weighted by it, then SGD at lr 1: p <- p -
+    grad); a stopped member is frozen (lr 0) and its record was taken when it stopped."""
     x_np, y_np, xt_np, yt_np = load_data(cfg)
     xt, yt = mb.tensor(xt_np), mb.tensor(yt_np)
     xh, yh = mb.tensor(x_np[:cfg.hessian_images]), mb.tensor(y_np[:cfg.hessian_images])
     net = nn.Ensemble([build_network(cfg, variant, seed) for seed in seeds])
     members = [_Member(cfg, seed, seed - cfg.seed < cfg.hessian_seeds) for seed in seeds]
+    descent = mb.optim.SGD(net.parameters(), lr=1.0)  # the learning rates are in the loss
 
     def observe(k, final=False):
         m = members[k]
-        distance, hessian_due = m.step % cfg.distance_every == 0 or final, m.with_hessian and m.step % \
-            cfg.hessian_every == 0 or final
+        distance = m.step % cfg.distance_every == 0 or final
+        hessian_due = m.with_hessian and m.step % cfg.hessian_every == 0 or final
         if not (distance or hessian_due):
             return
         alone = net.member(k)
@@ -292,13 +294,13 @@ def ensemble(cfg: Config, variant: str, seeds: list) -> list:
             idx = np.stack([order[b] for order in orders])
             logits = net(mb.tensor(x_np[idx]))
             targets = mb.tensor(y_np[idx])
-            losses = [F.cross_entropy(logits[k], targets[k]) for k in range(len(members))]
+            losses = {k: F.cross_entropy(logits[k], targets[k]) for k in running}  # a stopped member: no loss
             weighted = losses[running[0]] * members[running[0]].lr
             for k in running[1:]:
                 weighted = weighted + losses[k] * members[k].lr
-            net.zero_grad()
+            descent.zero_grad()
             weighted.backward()
-            descend(net)
+            descent.step()
             for k in running:
                 totals[k] += float(losses[k].item())
                 members[k].step += 1
@@ -318,15 +320,6 @@ def ensemble(cfg: Config, variant: str, seeds: list) -> list:
         if m.result is None:
             observe(k, final=True)
     return [m.result for m in members]
-
-
-@mb.no_grad()
-def descend(net) -> None:
-    """p <- p - grad: the gradients of the lr-weighted loss carry each member's learning rate."""
-    for p in net.parameters():
-        if p.grad is not None:
-            p._data -= p.grad._data
-            p._version[0] += 1
 
 
 # -- the grid: every variant with every seed ------------------------------------------------------------
