@@ -1,23 +1,29 @@
 """The reproduction report: run every registered experiment and gather the claims it checked.
 
-    python experiments/reproduce.py [--protocol quick|default|author] [--only NAME ...] [--out DIR] [--quiet]
-        [--docs DOCS]
+    python experiments/reproduce.py [--protocol quick|default|author] [--only NAME ...] [--out DIR]
+        [--workers N | --dask local:N | --scheduler ADDR] [--docs DOCS] [--quiet]
     python experiments/reproduce.py --rejudge DIR [--docs DOCS]
 
 Each entry of REGISTRY is an experiment with settings of its own; it runs with the preset of
 --protocol (default: the experiments' defaults; quick, or --quick: their quick presets, minutes in
 all; author: their AUTHOR presets, the seed author's whole protocol where the author's code gives
-one, with the AUTHOR_ENTRIES beside them) and its own settings over it into DIR/<entry>/, and
-DIR/REPRODUCTION.md gets one table of every claim with its verdict (computed by the experiment
-from what it measured, by the rule listed under the table), with links to the figures;
-DIR/claims.json holds the same.
+one, with the AUTHOR_ENTRIES beside them and the one-seed experiments of AUTHOR_SEEDS run once
+per seed) and its own settings over it into DIR/<entry>/, and DIR/REPRODUCTION.md gets one table
+of every claim with its verdict (computed by the experiment from what it measured, by the rule
+listed under the table), with links to the figures; DIR/claims.json holds the same.
 
-The same command again into the same --out continues the report: an entry whose folder holds
-a run is resumed from its checkpoint (a finished one only decides its claims and draws its
-figures again; settings that contradict its run are refused before anything runs), so a kill
-loses at most the work since each entry's last checkpoint. ``--only NAME ... --out DIR`` into a
-report runs those entries and keeps the others (their claims decided again from their
-metrics.json, as by ``--rejudge``); the report's header names every command.
+The entries run as one graph of tasks (minibn.sweep.entries): every job of an experiment's grid
+(a (variant, seed) unit, or a variant's seeds side by side) is a task, and so is every run of an
+experiment measured in one function; they spread over --workers N local processes (default: one
+per core; 0: this process), a local Dask cluster (--dask local:N) or an existing one (--scheduler
+ADDR); the claims combining several entries are decided once those entries are in.
+
+The same command again into the same --out continues the report: finished jobs are kept, runs
+cut short resume from their checkpoints, finished runs only decide their claims and draw their
+figures again (settings that contradict a run are refused before anything runs), so a kill
+loses at most the tasks in flight. ``--only NAME ... --out DIR`` into a report runs those
+entries and keeps the others (their claims decided again from their metrics.json, as by
+``--rejudge``); the report's header names every command.
 
 ``--rejudge DIR`` decides the claims of a finished report again from its runs' metrics.json (no
 training) and rewrites its REPRODUCTION.md; ``--docs DOCS`` writes one Markdown page per
@@ -32,17 +38,16 @@ import os
 import platform
 import sys
 import time
-import traceback
 from collections import defaultdict
 from pathlib import Path
 
 import minibn
 from minibn import experiment, fileio
-from minibn.experiment import checkpoint, pages, rundir, stats
-from minibn.experiment.run import check_resume
+from minibn.experiment import checkpoint, pages, parallel, rundir, stats
+from minibn.experiment.claims import (INCONCLUSIVE, NOT_REPRODUCED, PARTLY, REPRODUCED, REPLICATION_RULE, VERDICTS,
+                                      claim, count, margin, replicated)
 from minibn.experiment.protocol import PROTOCOLS
-from minibn.experiment.claims import (INCONCLUSIVE, NOT_REPRODUCED, PARTLY, REPRODUCED, VERDICTS, claim, count,
-                                      margin)
+from minibn.sweep import entries as graph
 
 # entry -> (experiment, settings it runs with on top of the default or --quick preset); an
 # experiment's first entry is its main run (its page shows that run's figures first)
@@ -73,9 +78,18 @@ AUTHOR_ENTRIES = {
 }
 
 
+# experiments measured one seed per run that the author protocol runs once per seed (5 seeds everywhere)
+AUTHOR_SEEDS = {"mnist_depth10": 5}
+
+
 def entries(protocol: str = "author") -> dict:
     """The entries a report runs under ``protocol`` (all that a report may hold, by default)."""
     return {**REGISTRY, **(AUTHOR_ENTRIES if protocol == "author" else {})}
+
+
+def seeds_of(spec: str, protocol: str) -> int:
+    """The runs, one per seed, of an entry of experiment ``spec`` under ``protocol``."""
+    return AUTHOR_SEEDS.get(spec, 1) if protocol == "author" else 1
 
 
 # the entries run again with the normalization after the ReLU: {entry: its after-ReLU entry}
@@ -101,19 +115,13 @@ def higher_lr(results: dict):
         return None
     return claim("NORM-HIGHER-LR", "000", "sec. 4", "every normalization, whether L1, L3 or L-infinity, centered "
                   "or not, enables higher lr", "the depth-10 runs of this report, one per --norm (see their rows)",
-                  {"verdicts": per_norm}, "from the D10-NORM-* verdicts (each: at lr = 1 the normalized network "
-                  "does not diverge where its equivalent plain network does): REPRODUCED if all are REPRODUCED, "
-                  "PARTLY if some are, NOT-REPRODUCED if none is and one is NOT-REPRODUCED, INCONCLUSIVE otherwise",
+                  {"verdicts": per_norm}, "from the D10-NORM-* verdicts, one run per normalization (each: at lr = 1 "
+                  f"the normalized network does not diverge where its equivalent plain network does): {REPLICATION_RULE}",
                   decide_higher_lr, test="the entries' verdicts")
 
 
 def decide_higher_lr(e) -> str:
-    verdicts = set(e["verdicts"].values())
-    if verdicts == {REPRODUCED}:
-        return REPRODUCED
-    if REPRODUCED in verdicts:
-        return PARTLY
-    return NOT_REPRODUCED if NOT_REPRODUCED in verdicts else INCONCLUSIVE
+    return replicated(e["verdicts"].values())
 
 
 def bn_order(results: dict):
@@ -187,14 +195,17 @@ def parse_args(argv=None):
                    help="decide the claims of the report in DIR again from its runs (no training) and rewrite it")
     p.add_argument("--docs", metavar="DOCS", default=None,
                    help="also write a page per experiment from the report's runs into DOCS (e.g. docs/results)")
-    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    parallel.add_arguments(p, "tasks")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
     args = p.parse_args(argv)
+    args.where = parallel.from_arguments(p, args)
     if args.quick and args.protocol not in (None, "quick"):
         p.error(f"--quick: not with --protocol {args.protocol} (--quick is --protocol quick)")
     args.protocol = "quick" if args.quick else args.protocol or "default"
     if args.rejudge:
         for name, given in (("--quick", args.quick), ("--protocol", args.protocol != "default"), ("--only", args.only),
-                            ("--out", args.out)):
+                            ("--out", args.out), ("--workers", args.workers is not None), ("--dask", args.dask),
+                            ("--scheduler", args.scheduler)):
             if given:
                 p.error(f"{name}: not with --rejudge (the report keeps the runs it has)")
         args.out = Path(args.rejudge)
@@ -214,16 +225,12 @@ def parse_args(argv=None):
         spec, settings = plan[name]
         try:
             exp = experiment.load(spec)
-            cfg = exp.config(protocol=args.protocol, **settings, out=str(args.out / name), quiet=args.quiet)
-            cfg.check()
-            resume = rundir.holds_run(Path(cfg.out))
-            if resume:  # a finished or cut-short entry of this report: continued, never restarted
-                path = Path(cfg.out) / rundir.CHECKPOINT
-                check_resume(exp.name, cfg, checkpoint.load(path), path)
-            rundir.check_output(cfg.out, resume=resume)
+            cfg = exp.config(protocol=args.protocol, **settings, out=str(args.out / name), quiet=True)
+            entry = graph.Entry(name, exp, cfg, seeds_of(spec, args.protocol))
+            entry.check()
         except (experiment.ConfigError, experiment.OutputError, checkpoint.CheckpointError) as exc:
             p.error(f"{name}: {exc}")
-        args.plan[name] = (exp, cfg, resume)
+        args.plan[name] = entry
     return args
 
 
@@ -306,27 +313,13 @@ def _pngs(out: Path, entry: str) -> list:
     return sorted((out / entry).glob("*.png")) if entry != COMBINED else []
 
 
-def run_entries(plan: dict, out: Path) -> dict:
-    """Each entry's metrics (or its error); an entry whose folder holds a run continues it (a finished
-    one only decides its claims and draws its figures again)."""
-    results = {}
-    for name, (exp, cfg, resume) in plan.items():
-        cfg.out = str(out / name)
-        try:
-            results[name] = exp.run(cfg, resume=resume)
-        except Exception as exc:  # one experiment's failure is reported; the others still run
-            results[name] = {"error": f"{type(exc).__name__}: {exc}", "traceback": traceback.format_exc()}
-            print(f"{name} failed: {results[name]['error']}", file=sys.stderr)
-    return results
-
-
 def rejudge_entries(out: Path, entries: list) -> dict:
     results = {}
     for name in entries:
         if name == COMBINED:
             continue
         try:
-            results[name] = experiment.rejudge(out / name)
+            results[name] = graph.rejudge_entry(out / name)
         except experiment.RejudgeError as exc:
             results[name] = {"error": str(exc)}
             print(f"{name}: {exc}", file=sys.stderr)
@@ -389,9 +382,12 @@ def main(argv=None) -> dict:
         out.mkdir(parents=True, exist_ok=True)
         started = time.perf_counter()
         previous = fileio.load_json(out / CLAIMS) if (out / CLAIMS).is_file() else None
-        results = run_entries(args.plan, out)
+        resumed = [n for n, entry in args.plan.items() if entry.continues()]
+        results = graph.run_entries(list(args.plan.values()), **args.where, quiet=args.quiet)
+        for name, m in results.items():
+            if "error" in m:
+                print(f"{name} failed: {m['error']}", file=sys.stderr)
         origin = provenance(argv, time.perf_counter() - started)
-        resumed = [n for n, (_, _, resume) in args.plan.items() if resume]
         if resumed:
             origin["resumed"] = resumed
         if previous:  # the report's other entries stay, decided again by today's rules

@@ -20,13 +20,15 @@ def test_every_registered_entry_is_an_experiment_with_a_valid_config(tmp_path):
 def test_the_author_protocol_takes_each_experiments_author_preset_and_adds_its_entries(tmp_path, capsys):
     plan = reproduce.parse_args(["--protocol", "author", "--out", str(tmp_path / "r")]).plan
     assert set(plan) == set(reproduce.REGISTRY) | set(reproduce.AUTHOR_ENTRIES)
-    normalizations = plan["normalizations"][1]
+    normalizations = plan["normalizations"].config
     assert (normalizations.epochs, normalizations.hessian_every, normalizations.seeds) == (200, 100, 5)
-    assert plan["noise_robustness"][1].sizes == tuple(range(100, 1001, 100))
-    assert plan["mnist_depth10_author_code"][1].batch_size == 64 and plan["mnist_depth10"][1].batch_size is None
-    assert "mnist_depth10_author_code" not in reproduce.parse_args(["--out", str(tmp_path / "d")]).plan
+    assert plan["noise_robustness"].config.sizes == tuple(range(100, 1001, 100))
+    assert plan["mnist_depth10_author_code"].config.batch_size == 64 and plan["mnist_depth10"].config.batch_size is None
+    assert plan["mnist_depth10"].seeds == 5 and plan["normalizations"].seeds == 1  # a grid has its own seeds
+    default = reproduce.parse_args(["--out", str(tmp_path / "d")]).plan
+    assert "mnist_depth10_author_code" not in default and default["mnist_depth10"].seeds == 1
     quick = reproduce.parse_args(["--quick", "--out", str(tmp_path / "q")]).plan
-    assert quick["normalizations"][1].epochs == experiment.load("normalizations").quick["epochs"]
+    assert quick["normalizations"].config.epochs == experiment.load("normalizations").quick["epochs"]
     for argv, said in ((["--quick", "--protocol", "author"], "--quick: not with --protocol author"),
                        (["--only", "mnist_depth10_author_code"], "--only: mnist_depth10_author_code runs with "
                                                                  "--protocol author only")):
@@ -229,3 +231,21 @@ def test_the_order_claim_pairs_the_verdicts_and_tests_the_accuracies_seed_by_see
     assert test["equivalence"]["equivalent"] and test["p_holm"] > 0.05
     assert reproduce.bn_order(results)["verdict"] == C.PARTLY
     assert reproduce.bn_order({"smoothness": results["smoothness"]}) is None
+
+
+def test_the_report_on_a_local_dask_cluster_equals_the_one_in_this_process(tmp_path, monkeypatch, capsys):
+    pytest.importorskip("distributed", reason="Dask needs dask.distributed (pip install -e '.[dask]')")
+    monkeypatch.setattr(reproduce, "REGISTRY", {"grid": ("tests.toy_grid", {}), "toy": ("tests.toy_experiment", {})})
+    monkeypatch.setattr(reproduce, "AUTHOR_ENTRIES", {"depth": ("mnist_depth10", {**TINY, "lr": 3.0, "steps": 20})})
+    monkeypatch.setattr(reproduce, "AUTHOR_SEEDS", {"tests.toy_experiment": 2})
+    here = reproduce.main(["--protocol", "author", "--out", str(tmp_path / "here"), "--workers", "0", "--quiet"])
+    there = reproduce.main(["--protocol", "author", "--out", str(tmp_path / "dask"), "--dask", "local:2", "--quiet"])
+    assert [(n, c["id"], c["verdict"], c["evidence"]) for n, m in here.items() for c in m["claims"]] == \
+        [(n, c["id"], c["verdict"], c["evidence"]) for n, m in there.items() for c in m["claims"]]
+    assert there["toy"]["seeds"] == [0, 1] and (tmp_path / "dask" / "toy" / "seed=1" / "metrics.json").is_file()
+    for argv, said in ((["--workers", "-1"], "--workers: must be 0 or more"),
+                       (["--dask", "4"], "--dask: expected local:N"),
+                       (["--workers", "2", "--dask", "local:2"], "not allowed with argument")):
+        with pytest.raises(SystemExit) as exit_:
+            reproduce.main([*argv, "--out", str(tmp_path / "x")])
+        assert exit_.value.code == 2 and said in capsys.readouterr().err

@@ -67,7 +67,7 @@ def test_every_point_is_checked_before_any_runs(tmp_path):
     (["nope", "--grid", "seed=0"], "no experiment named 'nope'"),
     ([TOY], "--grid: give at least one"),
     ([TOY, "--grid", "speed=1"], "no config field"),
-    ([TOY, "--grid", "seed=0", "--workers", "0"], "--workers: must be at least 1"),
+    ([TOY, "--grid", "seed=0", "--workers", "-1"], "--workers: must be 0 or more"),
     ([TOY, "--grid", "seed=0", "--dask", "remote:2"], "--dask: expected local:N"),
     ([TOY, "--grid", "seed=0", "--dask", "local:2", "--workers", "2"], "not allowed with argument"),
     ([TOY, "--grid", "steps=0,1"], "--steps: must be at least 1"),

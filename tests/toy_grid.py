@@ -1,10 +1,14 @@
 """A tiny grid experiment for the framework's tests: two variants (plain SGD and momentum) of a small
 network on synthetic data, a task per (variant, seed); each task also draws from minibn's default
-generator, which the grid seeds with the unit's seed."""
+generator, which the grid seeds with the unit's seed. ``trace`` names a folder where every unit
+computed leaves a file, ``sleep`` slows each unit down and ``fail`` makes one unit raise."""
 
 from __future__ import annotations
 
 import dataclasses
+import os
+import time
+from pathlib import Path
 
 import numpy as np
 
@@ -21,6 +25,9 @@ NOTES = ("A toy.",)
 class Config(experiment.GridConfig):
     SEEDS = 2
     steps: int = option(5, "training steps", check=at_least(1))
+    sleep: float = option(0.0, "seconds each unit sleeps", check=at_least(0), resumable=True)
+    trace: str | None = option(None, "folder where each computed unit leaves a file", resumable=True)
+    fail: str | None = option(None, "the unit (variant/seed=s) that raises", resumable=True)
 
 
 QUICK = {"steps": 2}
@@ -31,6 +38,11 @@ def variants(cfg: Config) -> tuple:
 
 
 def task(cfg: Config, variant: str, seed: int) -> dict:
+    if cfg.fail == f"{variant}/seed={seed}":
+        raise RuntimeError(f"toy_grid: {cfg.fail} fails as asked")
+    if cfg.trace:
+        (Path(cfg.trace) / f"{variant}-seed={seed}-pid={os.getpid()}-{time.monotonic_ns()}").write_text("")
+    time.sleep(cfg.sleep)
     rng = np.random.default_rng(seed)
     x = mb.tensor(rng.standard_normal((32, 4)).astype(cfg.dtype))
     y = mb.tensor((rng.standard_normal(32) > 0).astype(np.int64))

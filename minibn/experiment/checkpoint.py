@@ -23,6 +23,7 @@ import numpy as np
 from .. import devices, fileio, random
 from ..nn import Module
 from ..tensor import Tensor
+from .config import Config, ConfigError, flag, resume_conflicts
 
 MAGIC = "minibn-checkpoint"
 VERSION = 1
@@ -117,6 +118,22 @@ def _unpack(obj, arrays: dict):
             return {_unpack(k, arrays): _unpack(v, arrays) for k, v in obj["__items__"]}
         return {k: _unpack(v, arrays) for k, v in obj.items()}
     return obj
+
+
+def check_resume(name: str, config: Config, saved: dict, where) -> None:
+    """Refuse to continue the checkpoint ``saved`` (read from ``where``) with ``config``: one of
+    another experiment, fields that would change the results (all but the ``resumable`` ones and
+    the folder), or fewer steps than it has done."""
+    if saved.get("experiment") != name:
+        raise CheckpointError(f"{where} is a checkpoint of {saved.get('experiment')!r}, not of {name!r}")
+    differing = resume_conflicts(type(config), saved["config"], config.to_dict())
+    if differing:
+        raise ConfigError(differing[0], f"conflicts with the run in {Path(where).parent}: " + "; ".join(
+            f"{flag(k)} {getattr(config, k)!r} asked, {saved['config'].get(k)!r} in the run" for k in differing))
+    steps = type(config).STEPS
+    if steps and getattr(config, steps) < saved["step"]:
+        raise ConfigError(steps, f"{getattr(config, steps)} is below the {saved['step']} steps the run in "
+                                 f"{Path(where).parent} has already done")
 
 
 # -- what a training run saves -----------------------------------------------------------------

@@ -25,12 +25,12 @@ from .stats import (compare, correlation, equivalence_test, holm, minimum_detect
                     noninferiority_test, paired_compare, paired_log_ratio, paired_t_compare, paired_t_test,
                     partial_correlation, partial_correlation_test, prediction_interval, sign_test, spread)
 
-__all__ = ["FIELDS", "INCONCLUSIVE", "NOT_REPRODUCED", "PARTLY", "REPRODUCED", "SMALLER_FACTOR", "SMALLER_TEST",
-           "VERDICTS", "ClaimError", "Claims", "MissingEvidence", "claim", "compare", "correlation", "count",
-           "decide_smaller", "equivalence_test", "holm", "margin", "minimum_detectable_difference",
-           "noninferiority_test", "paired_compare", "paired_log_ratio", "paired_t_compare", "paired_t_test",
-           "partial_correlation", "partial_correlation_test", "prediction_interval", "sign_test", "smaller",
-           "smaller_rule", "spread"]
+__all__ = ["FIELDS", "INCONCLUSIVE", "NOT_REPRODUCED", "PARTLY", "REPLICATION_RULE", "REPRODUCED", "SMALLER_FACTOR",
+           "SMALLER_TEST", "VERDICTS", "ClaimError", "Claims", "MissingEvidence", "claim", "compare", "correlation",
+           "count", "decide_replicated", "decide_smaller", "equivalence_test", "holm", "margin",
+           "minimum_detectable_difference", "noninferiority_test", "over_runs", "paired_compare", "paired_log_ratio",
+           "paired_t_compare", "paired_t_test", "partial_correlation", "partial_correlation_test",
+           "prediction_interval", "replicated", "sign_test", "smaller", "smaller_rule", "spread"]
 
 REPRODUCED = "REPRODUCED"
 NOT_REPRODUCED = "NOT-REPRODUCED"
@@ -208,3 +208,44 @@ def decide_smaller(e) -> str:
 
 def smaller_rule(what: str, bn: str = "bn", plain: str = "plain", factor: float = SMALLER_FACTOR) -> str:
     return SMALLER_RULE.format(what=what, bn=bn, plain=plain, factor=factor, percent=100 * (1 - 1 / factor))
+
+
+# -- one claim decided in several runs (seeds, or variants of a setting) ----------------------------------
+
+REPLICATION_RULE = ("REPRODUCED if REPRODUCED in every run; PARTLY if REPRODUCED or PARTLY in some; NOT-REPRODUCED "
+                    "if in none and NOT-REPRODUCED in one; INCONCLUSIVE otherwise (a run without the claim counts "
+                    "as INCONCLUSIVE)")
+
+
+def replicated(verdicts) -> str:
+    """The verdict of a claim decided separately in several runs, by :data:`REPLICATION_RULE`."""
+    verdicts = set(verdicts)
+    if verdicts == {REPRODUCED}:
+        return REPRODUCED
+    if verdicts & {REPRODUCED, PARTLY}:
+        return PARTLY
+    return NOT_REPRODUCED if NOT_REPRODUCED in verdicts else INCONCLUSIVE
+
+
+def decide_replicated(e) -> str:
+    return replicated(v if v in VERDICTS else INCONCLUSIVE for v in e["verdicts"].values())
+
+
+def over_runs(claims_by_run: dict, what: str) -> list:
+    """Each claim of several runs ({run name: the claims it decided}, e.g. {"seed=0": [...], ...}) as
+    one claim: its words from the first run that has it, each run's verdict and evidence as the
+    evidence, and :func:`replicated` over the runs' verdicts as its verdict. ``what`` says what the
+    runs are ("5 seeds, one run each")."""
+    runs = list(claims_by_run)
+    ids = list(dict.fromkeys(c["id"] for claims in claims_by_run.values() for c in claims))
+    out = []
+    for cid in ids:
+        found = {r: next((c for c in claims_by_run[r] if c["id"] == cid), None) for r in runs}
+        model = next(c for c in found.values() if c is not None)
+        e = {"verdicts": {r: c["verdict"] if c else "absent" for r, c in found.items()},
+             "evidence": {r: c["evidence"] for r, c in found.items() if c}}
+        out.append(claim(cid, model["seed"], model["section"], model["claim"], f"{model['setting']}; {what}", e,
+                         f"the claim decided in each run by its own rule, then over the runs: {REPLICATION_RULE}. "
+                         f"The rule in each run: {model['rule']}", decide_replicated,
+                         test=f"the runs' verdicts, each by: {model['test']}", margin=model.get("margin")))
+    return out

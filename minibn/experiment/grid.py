@@ -3,17 +3,20 @@ worker process by the experiment's ``task(cfg, variant, seed)`` (or, for an expe
 train side by side, by one call of ``ensemble(cfg, variant, seeds)``), and kept in the checkpoint
 under its key ``"<variant>/seed=<seed>"`` as soon as it is done.
 
-A unit's result is a function of the config, its variant and its seed alone: each worker is a
-fresh process with one BLAS thread, the config's backend, and minibn's default generator seeded
-with the unit's seed (an ensemble's first seed).
+A unit's result is a function of the config, its variant and its seed alone: it is computed (by
+:mod:`minibn.experiment.parallel`) with one BLAS thread, the config's backend, and minibn's default generator seeded with the unit's seed
+(an ensemble's first seed), wherever it runs. :class:`Units` keeps the finished ones in the run's
+checkpoint, written by the one process that gathers them.
 """
 
 from __future__ import annotations
 
 import importlib
 import sys
+from pathlib import Path
 
 from .. import random
+from . import checkpoint, rundir
 from .config import from_saved, use_backend
 
 
@@ -56,3 +59,47 @@ def work(job: dict) -> dict:
     else:
         results = [module.task(cfg, variant, seeds[0])]
     return {key(variant, s): r for s, r in zip(seeds, results)}
+
+
+def job_name(job: dict) -> str:
+    """A job's name in progress messages: its variant, and its seed unless it is an ensemble's."""
+    return job["variant"] if len(job["seeds"]) > 1 else key(job["variant"], job["seeds"][0])
+
+
+class Units:
+    """The finished units of the grid of ``exp`` with ``cfg`` ({key: result}), kept in the run's
+    one-file checkpoint (``cfg.out``): read from it when resuming, written again, atomically, after
+    each job by the one process that gathers them (:meth:`add`)."""
+
+    def __init__(self, exp, cfg, resume: bool):
+        self.exp, self.cfg = exp, cfg
+        self.path = Path(cfg.out) / rundir.CHECKPOINT
+        self.done = {}
+        if resume:
+            saved = checkpoint.load(self.path)
+            checkpoint.check_resume(exp.name, cfg, saved, self.path)
+            done = saved.get("record", {}).get("tasks")
+            if not isinstance(done, dict):
+                raise checkpoint.CheckpointError(f"{self.path} holds no task results (a checkpoint of an earlier "
+                                                 "version of this experiment?): start the run again")
+            self.done = done
+
+    @property
+    def total(self) -> int:
+        """The jobs of the whole grid."""
+        return len(variants_of(self.exp, self.cfg)) * (1 if self.exp.ensembled else len(self.cfg.seed_list()))
+
+    def jobs(self) -> list:
+        """The jobs still to do (:func:`jobs`)."""
+        return jobs(self.exp, self.cfg, self.done)
+
+    def add(self, result: dict) -> None:
+        """Keep a job's result ({unit key: result}) and write the checkpoint."""
+        self.done.update(result)
+        checkpoint.save(self.path, {"experiment": self.exp.name, "config": self.cfg.to_dict(), "step": 0,
+                                    "done": False, "record": {"tasks": self.done}, "objects": {}})
+
+    def results(self) -> dict:
+        """{variant: [the result of each seed, in order]}, once every unit is done."""
+        seeds = self.cfg.seed_list()
+        return {v: [self.done[key(v, s)] for s in seeds] for v in variants_of(self.exp, self.cfg)}

@@ -1,13 +1,36 @@
-"""Independent pieces of work in worker processes: a fresh spawned process per worker, with a
-fixed number of BLAS threads, so that results do not depend on how many workers ran them. A
-spawned process starts with this one's import path, so it finds what this one found."""
+"""Where independent tasks run: this process, fresh local processes, or a Dask cluster (local or
+remote), behind one function, :func:`run`.
+
+A :class:`Task` is a module-level function with its arguments (picklable, so that a spawned
+process or a Dask worker can call it). Each finished task's :class:`Outcome` goes to
+``done(task, outcome)``, which may return further tasks: a graph whose next steps are known only
+when earlier ones finish (a report's entry is decided once its units are in). A task that raises
+is an outcome with its error and traceback, never the end of the others; a process or worker
+that dies is retried, up to ``retries`` times. Local processes are spawned fresh for each task and
+start with this one's import path.
+
+Every task computes with one BLAS thread, wherever it runs, so that its numbers do not depend on
+where it ran: a long float32 training at a high learning rate amplifies the last bits in which
+BLAS results on different thread counts differ. One task is one core: run as many workers as
+there are cores.
+"""
 
 from __future__ import annotations
 
-import concurrent.futures
 import contextlib
+import ctypes
+import logging
 import multiprocessing
+import multiprocessing.connection
 import os
+import signal
+import traceback
+import uuid
+from collections import Counter, deque
+from dataclasses import dataclass
+from typing import Callable
+
+from threadpoolctl import threadpool_limits
 
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS")
 
@@ -36,30 +59,186 @@ def worker_environment(threads: int | None = None):
                 os.environ[k] = v
 
 
-def imap_unordered(fn, tasks, workers: int, threads: int = 1):
-    """Yield ``(task, fn(task))`` as each finishes, ``workers`` spawned processes at a time, each
-    with ``threads`` BLAS threads. ``fn`` must be importable (a module-level function). If a task
-    fails, the others still finish and are yielded; then the first failure is raised."""
-    tasks = list(tasks)
-    if not tasks:
-        return
-    if multiprocessing.current_process().daemon:
-        raise RuntimeError("this code starts worker processes, which a daemonic process cannot have; run it "
-                           "outside a daemonic pool (a Dask worker needs distributed.worker.daemon: false)")
+@dataclass(frozen=True)
+class Task:
+    key: str          # unique among the tasks of a run: names it in messages and on Dask
+    fn: Callable      # importable: a module-level function
+    args: tuple = ()
+
+
+@dataclass(frozen=True)
+class Outcome:
+    value: object = None
+    error: str | None = None  # "TypeName: message" if the task failed
+    traceback: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+def call(fn, args) -> Outcome:
+    """``fn(*args)`` with one BLAS thread, as an outcome: its value, or the error it raised with
+    its traceback."""
+    try:
+        with threadpool_limits(1):
+            return Outcome(fn(*args))
+    except Exception as exc:
+        return Outcome(None, f"{type(exc).__name__}: {exc}", traceback.format_exc())
+
+
+def run(tasks, done, *, workers: int | None = None, dask: int | None = None, scheduler: str | None = None,
+        retries: int = 2) -> None:
+    """Run ``tasks`` and every task ``done(task, outcome)`` returns: on the Dask cluster at
+    ``scheduler``, on a local Dask cluster of ``dask`` workers, in this process one after another
+    (``workers=0``), or in ``workers`` fresh local processes (default: one per core)."""
+    if scheduler or dask:
+        on_dask(tasks, done, scheduler=scheduler, local_workers=dask, retries=retries)
+    elif workers == 0:
+        in_this_process(tasks, done)
+    else:
+        in_processes(tasks, done, workers=workers or cpu_count(), retries=retries)
+
+
+def add_arguments(parser, what: str) -> None:
+    """The command-line flags choosing where ``what`` (e.g. "tasks") run: --workers N, --dask
+    local:N, --scheduler ADDR; :func:`from_arguments` reads them."""
+    where = parser.add_mutually_exclusive_group()
+    where.add_argument("--workers", type=int, default=None, metavar="N",
+                       help=f"local processes running {what} at once (default: one per core; 0: one after "
+                            "another in this process)")
+    where.add_argument("--dask", default=None, metavar="local:N", help="a local Dask cluster of N workers")
+    where.add_argument("--scheduler", default=None, metavar="tcp://HOST:PORT",
+                       help="the scheduler of an existing Dask cluster (the output on a file system its workers share)")
+
+
+def from_arguments(parser, args) -> dict:
+    """{"workers", "dask", "scheduler"} for :func:`run` from :func:`add_arguments`' flags; a bad
+    value exits through ``parser.error`` (status 2)."""
+    if args.workers is not None and args.workers < 0:
+        parser.error(f"--workers: must be 0 or more, got {args.workers}")
+    local = None
+    if args.dask is not None:
+        kind, _, n = args.dask.partition(":")
+        if kind != "local" or not n.isdigit() or int(n) < 1:
+            parser.error(f"--dask: expected local:N with N >= 1, got {args.dask!r} (for a running cluster use "
+                         "--scheduler)")
+        local = int(n)
+    return {"workers": args.workers, "dask": local, "scheduler": args.scheduler}
+
+
+# -- this process ----------------------------------------------------------------------------------
+
+
+def in_this_process(tasks, done) -> None:
+    """Each task in turn, here: for debugging, and for tasks too small to be worth a process."""
+    pending = deque(tasks)
+    while pending:
+        task = pending.popleft()
+        pending.extend(done(task, call(task.fn, task.args)) or ())
+
+
+# -- local processes ---------------------------------------------------------------------------------
+
+
+def _die_with_parent() -> None:
+    """Linux: this process gets SIGKILL when its parent dies, so no orphan writes into a run."""
+    try:
+        ctypes.CDLL(None).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
+def _task_process(connection, fn, args) -> None:
+    _die_with_parent()
+    outcome = call(fn, args)
+    try:
+        connection.send(outcome)
+    except Exception as exc:  # a value that cannot be pickled
+        connection.send(Outcome(None, f"its result could not be sent back ({type(exc).__name__}: {exc})"))
+    connection.close()
+
+
+def in_processes(tasks, done, workers: int, retries: int) -> None:
+    """Run each task in a fresh spawned process, ``workers`` at a time. A process that dies without
+    sending its outcome (killed, out of memory) is started again, up to ``retries`` times."""
+    if workers < 1:
+        raise ValueError(f"workers must be at least 1, got {workers}")
     context = multiprocessing.get_context("spawn")
-    failed = None
-    with worker_environment(threads), concurrent.futures.ProcessPoolExecutor(workers, mp_context=context) as pool:
-        futures = {pool.submit(fn, t): t for t in tasks}
-        try:
-            for future in concurrent.futures.as_completed(futures):
+    pending, running, deaths = deque(tasks), {}, Counter()
+    try:
+        while pending or running:
+            with worker_environment(1):
+                while pending and len(running) < workers:
+                    task = pending.popleft()
+                    receive, send = context.Pipe(duplex=False)
+                    # not a daemon: a task may start worker processes of its own
+                    proc = context.Process(target=_task_process, args=(send, task.fn, task.args),
+                                           name=f"minibn {task.key}")
+                    proc.start()
+                    send.close()  # the child's end: closed here, so a dead child reads as end of file
+                    running[receive] = (proc, task)
+            for receive in multiprocessing.connection.wait(list(running)):
+                proc, task = running.pop(receive)
                 try:
-                    result = future.result()
-                except Exception as exc:  # the others' results are kept; the error is raised at the end
-                    failed = failed or exc
-                    continue
-                yield futures[future], result
-        finally:
-            for future in futures:
-                future.cancel()
-    if failed is not None:
-        raise failed
+                    outcome = receive.recv()
+                except (EOFError, OSError):
+                    outcome = None
+                receive.close()
+                proc.join()
+                if outcome is None:
+                    deaths[task.key] += 1
+                    if deaths[task.key] <= retries:
+                        pending.append(task)
+                        continue
+                    outcome = Outcome(None, f"its process died {deaths[task.key]} times (last exit code "
+                                            f"{proc.exitcode})")
+                pending.extend(done(task, outcome) or ())
+    finally:
+        for proc, _ in running.values():
+            proc.kill()
+            proc.join()
+
+
+# -- Dask ------------------------------------------------------------------------------------------
+
+
+def on_dask(tasks, done, scheduler=None, local_workers=None, retries: int = 2) -> None:
+    """Run the tasks on a Dask cluster: an existing one at ``scheduler``, or a LocalCluster of
+    ``local_workers`` single-threaded worker processes on the loopback address. Dask reruns a task
+    whose worker died on another worker; a task whose workers die more often than the scheduler
+    allows (``retries`` for a LocalCluster; an existing cluster's own ``allowed-failures``) fails
+    with KilledWorker. Files the tasks write must be on a file system every worker sees."""
+    try:
+        from dask import config as dask_config
+        from distributed import Client, LocalCluster, as_completed
+    except ImportError:
+        raise RuntimeError("running on Dask needs dask.distributed: pip install -e '.[dask]'") from None
+    with contextlib.ExitStack() as stack:
+        if scheduler:
+            client = stack.enter_context(Client(scheduler))
+        else:
+            stack.enter_context(worker_environment(1))
+            stack.enter_context(dask_config.set({"distributed.scheduler.allowed-failures": retries,
+                                                 "distributed.worker.daemon": False}))  # tasks may spawn
+            cluster = stack.enter_context(LocalCluster(n_workers=local_workers, threads_per_worker=1, processes=True,
+                                                       host="127.0.0.1", dashboard_address=None,
+                                                       silence_logs=logging.ERROR))
+            client = stack.enter_context(Client(cluster))
+        run_id = uuid.uuid4().hex[:8]  # keys of this run, apart from any other client's on that cluster
+        futures = {}
+
+        def submit(task):
+            future = client.submit(call, task.fn, task.args, key=f"minibn-{run_id}-{task.key}", pure=False)
+            futures[future] = task
+            return future
+
+        finished = as_completed([submit(t) for t in tasks])
+        for future in finished:
+            task = futures.pop(future)
+            try:
+                outcome = future.result()
+            except Exception as exc:  # KilledWorker, or a worker that cannot import the task's function
+                outcome = Outcome(None, f"{type(exc).__name__}: {exc}")
+            for more in done(task, outcome) or ():
+                finished.add(submit(more))

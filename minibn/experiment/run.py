@@ -53,28 +53,13 @@ from tqdm.auto import tqdm
 
 from .. import fileio, random
 from . import checkpoint, grid, parallel, rundir
-from .config import Config, ConfigError, flag, resume_conflicts, use_backend
+from .checkpoint import check_resume  # noqa: F401  (where the command lines find it)
+from .config import Config, use_backend
 
 
 def progress(iterable, quiet: bool = False, **kwargs):
     """A tqdm progress bar (silent with ``quiet``)."""
     return tqdm(iterable, disable=quiet, dynamic_ncols=True, **kwargs)
-
-
-def check_resume(name: str, config: Config, saved: dict, where) -> None:
-    """Refuse to continue the checkpoint ``saved`` (read from ``where``) with ``config``: one of
-    another experiment, fields that would change the results (all but the ``resumable`` ones and
-    the folder), or fewer steps than it has done."""
-    if saved.get("experiment") != name:
-        raise checkpoint.CheckpointError(f"{where} is a checkpoint of {saved.get('experiment')!r}, not of {name!r}")
-    differing = resume_conflicts(type(config), saved["config"], config.to_dict())
-    if differing:
-        raise ConfigError(differing[0], f"conflicts with the run in {Path(where).parent}: " + "; ".join(
-            f"{flag(k)} {getattr(config, k)!r} asked, {saved['config'].get(k)!r} in the run" for k in differing))
-    steps = type(config).STEPS
-    if steps and getattr(config, steps) < saved["step"]:
-        raise ConfigError(steps, f"{getattr(config, steps)} is below the {saved['step']} steps the run in "
-                                 f"{Path(where).parent} has already done")
 
 
 def draw_figures(figures: dict, folder: Path, name: str) -> tuple:
@@ -174,23 +159,31 @@ class Run:
         """Every (variant, seed) of the experiment's grid (:mod:`minibn.experiment.grid`), in
         ``config.workers`` processes, a checkpoint after each job, so that a resumed run computes
         only what is missing; returns {variant: [the result of each seed, in order]}."""
-        state = self.state({}, {"tasks": {}})
-        done = state.record.get("tasks")
-        if not isinstance(done, dict):
-            raise checkpoint.CheckpointError(f"{self.checkpoint_path} holds no task results (a checkpoint of an "
-                                             "earlier version of this experiment?): start the run again")
-        todo = grid.jobs(self.experiment, self.config, done)
-        variants, seeds = grid.variants_of(self.experiment, self.config), self.config.seed_list()
-        total = len(variants) * (1 if self.experiment.ensembled else len(seeds))
-        bar = progress(None, self.config.quiet, total=total, initial=total - len(todo), desc=self.name, unit="task")
+        units = grid.Units(self.experiment, self.config, self.resume)
+        todo = units.jobs()
+        bar = progress(None, self.config.quiet, total=units.total, initial=units.total - len(todo), desc=self.name,
+                       unit="task")
+        failed = []
+
+        def done(task, outcome):
+            if not outcome.ok:
+                failed.append((task, outcome))
+                bar.write(f"{self.name}: {task.key} failed: {outcome.error}")
+                return
+            units.add(outcome.value)
+            self._written(units.path)
+            bar.update(1)
+
         try:
-            for _, result in parallel.imap_unordered(grid.work, todo, workers=self.config.workers):
-                done.update(result)
-                self.checkpoint(state)
-                bar.update(1)
+            parallel.run([parallel.Task(grid.job_name(job), grid.work, (job,)) for job in todo], done,
+                         workers=self.config.workers)
         finally:
             bar.close()
-        return {v: [done[grid.key(v, s)] for s in seeds] for v in variants}
+        if failed:
+            task, outcome = failed[0]
+            raise RuntimeError(f"{self.name}: {len(failed)} of the grid's jobs failed; the first, {task.key}, with "
+                               f"{outcome.error}\n{outcome.traceback}")
+        return units.results()
 
     def checkpoint(self, state: checkpoint.TrainingState) -> Path:
         """Write the one-file checkpoint of ``state`` (atomically)."""

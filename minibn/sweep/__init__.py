@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .. import fileio
-from ..experiment import rundir
+from ..experiment import parallel, rundir
 from ..experiment.config import ConfigError, field_names, parse_value
 from ..experiment.protocol import load
 
@@ -210,7 +210,7 @@ def run_sweep(spec: str, grid: dict, fixed: dict | None = None, *, out=None, wor
 
 
 def execute(plan: Plan, *, workers=None, dask=None, scheduler=None, quiet=False, retries=2) -> dict:
-    from . import executors, report
+    from . import report
 
     exp = load(plan.spec)
     plan.root.mkdir(parents=True, exist_ok=True)
@@ -218,20 +218,20 @@ def execute(plan: Plan, *, workers=None, dask=None, scheduler=None, quiet=False,
     results = {p.name: r for p in plan.points if _finished(r := read_result(p.folder), p)}
     todo = [p for p in plan.points if p.name not in results]
     bar = _progress(len(plan.points), len(plan.points) - len(todo), quiet, exp.name)
+    points = {p.name: p for p in todo}
 
-    def done(point, result):
+    def done(task, outcome):
+        point = points[task.key]
+        result = outcome.value if outcome.ok else {**failure(point.values, outcome.error),
+                                                    "traceback": outcome.traceback}
         results[point.name] = result
         bar.update(1)
         if result["status"] != "ok":
             bar.write(f"point {point.name} failed: {result['error']}")
 
     try:
-        if todo and (scheduler or dask):
-            executors.on_dask(todo, plan.spec, plan.quick, done, scheduler=scheduler, local_workers=dask,
-                              retries=retries)
-        elif todo:
-            executors.in_processes(todo, plan.spec, plan.quick, done, workers=workers or executors.cpu_count(),
-                                   retries=retries)
+        parallel.run([parallel.Task(p.name, run_point, (plan.spec, p.values, p.folder, plan.quick)) for p in todo],
+                     done, workers=workers, dask=dask, scheduler=scheduler, retries=retries)
     finally:
         bar.close()
     return report.write(plan, exp, results, rerun=len(todo))

@@ -6,7 +6,7 @@ import argparse
 import sys
 
 from . import SweepError, execute, parse_assignments, plan_sweep
-from ..experiment import OutputError
+from ..experiment import OutputError, parallel
 from ..experiment.protocol import load
 
 
@@ -18,12 +18,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="a config field and its values; several --grid make the product")
     p.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
                    help="a config field fixed for every point")
-    where = p.add_mutually_exclusive_group()
-    where.add_argument("--workers", type=int, default=None, metavar="N",
-                       help="local processes running points at once (default: the number of cores)")
-    where.add_argument("--dask", default=None, metavar="local:N", help="a Dask LocalCluster of N workers")
-    where.add_argument("--scheduler", default=None, metavar="tcp://HOST:PORT",
-                       help="the scheduler of an existing Dask cluster")
+    parallel.add_arguments(p, "points")
     p.add_argument("--out", default=None, metavar="DIR",
                    help="the sweep folder (default runs/sweeps/<experiment>-<hash of the grid>; "
                         "the same command finds the same folder and skips finished points)")
@@ -36,16 +31,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv=None) -> dict:
     p = build_parser()
     args = p.parse_args(argv)
-    if args.workers is not None and args.workers < 1:
-        p.error(f"--workers: must be at least 1, got {args.workers}")
+    where = parallel.from_arguments(p, args)
     if args.retries < 0:
         p.error(f"--retries: must be at least 0, got {args.retries}")
-    local = None
-    if args.dask is not None:
-        kind, _, n = args.dask.partition(":")
-        if kind != "local" or not n.isdigit() or int(n) < 1:
-            p.error(f"--dask: expected local:N with N >= 1, got {args.dask!r} (for a running cluster use --scheduler)")
-        local = int(n)
     if not args.grid:
         p.error("--grid: give at least one FIELD=V1,V2,...")
     try:  # everything is checked before any point runs
@@ -55,8 +43,7 @@ def main(argv=None) -> dict:
         plan = plan_sweep(args.experiment, grid, fixed, out=args.out, quick=args.quick)
     except (SweepError, OutputError, ValueError) as exc:
         p.error(str(exc))
-    table = execute(plan, workers=args.workers, dask=local, scheduler=args.scheduler, quiet=args.quiet,
-                    retries=args.retries)
+    table = execute(plan, **where, quiet=args.quiet, retries=args.retries)
     print(table["summary"])
     return table
 

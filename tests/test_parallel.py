@@ -1,0 +1,82 @@
+"""The executors: a graph of tasks (each finished task may start more) in this process, in fresh local
+processes and on a local Dask cluster, with failures as outcomes and dead processes retried."""
+
+import os
+import signal
+from pathlib import Path
+
+import pytest
+from threadpoolctl import threadpool_info
+
+from minibn.experiment import parallel
+
+WHERE = {"this process": {"workers": 0}, "processes": {"workers": 2}, "dask": {"dask": 2}}
+
+
+def square(x):
+    return x * x
+
+
+def fail(message):
+    raise ValueError(message)
+
+
+def die_once(marker):
+    if not Path(marker).exists():
+        Path(marker).write_text("")
+        os.kill(os.getpid(), signal.SIGKILL)
+    return os.getpid()
+
+
+def blas_threads():
+    return [pool["num_threads"] for pool in threadpool_info()]
+
+
+def _graph(where):
+    """Two chains of squares, each finished task starting the next, and a task that fails."""
+    outcomes = {}
+
+    def done(task, outcome):
+        outcomes[task.key] = outcome
+        if outcome.ok and outcome.value < 1000:
+            return [parallel.Task(f"{task.key}+", square, (outcome.value,))]
+        return []
+
+    tasks = [parallel.Task("a", square, (2,)), parallel.Task("b", square, (3,)),
+             parallel.Task("bad", fail, ("as asked",))]
+    parallel.run(tasks, done, **WHERE[where])
+    return outcomes
+
+
+@pytest.mark.parametrize("where", list(WHERE))
+def test_a_graph_runs_every_task_its_finished_tasks_start(where):
+    if where == "dask":
+        pytest.importorskip("distributed", reason="Dask needs dask.distributed (pip install -e '.[dask]')")
+    outcomes = _graph(where)
+    assert {k: o.value for k, o in outcomes.items() if o.ok} == {"a": 4, "a+": 16, "a++": 256, "a+++": 65536,
+                                                                "b": 9, "b+": 81, "b++": 6561}
+    bad = outcomes["bad"]
+    assert not bad.ok and bad.error == "ValueError: as asked" and "Traceback" in bad.traceback
+
+
+def test_a_task_whose_process_dies_runs_again_and_one_that_keeps_dying_fails(tmp_path):
+    outcomes = {}
+
+    def done(task, outcome):
+        outcomes[task.key] = outcome
+
+    parallel.run([parallel.Task("dies once", die_once, (str(tmp_path / "m"),))], done, workers=1, retries=1)
+    assert outcomes["dies once"].ok and outcomes["dies once"].value != os.getpid()
+    parallel.run([parallel.Task("dies", die_once, (str(tmp_path / "n"),))], done, workers=1, retries=0)
+    assert outcomes["dies"].error == "its process died 1 times (last exit code -9)"
+
+
+@pytest.mark.parametrize("where", list(WHERE))
+def test_every_task_computes_with_one_blas_thread_and_the_caller_keeps_its_own(where):
+    if where == "dask":
+        pytest.importorskip("distributed", reason="Dask needs dask.distributed (pip install -e '.[dask]')")
+    outcomes = []
+    before = threadpool_info()
+    parallel.run([parallel.Task("threads", blas_threads)], lambda t, o: outcomes.append(o) or [], **WHERE[where])
+    assert outcomes[0].value and set(outcomes[0].value) == {1}
+    assert threadpool_info() == before
