@@ -299,15 +299,10 @@ def accuracy_sweep(cfg: Config, root) -> dict:
 PROBED = ("top_eigenvalue", "gradient_noise", "train_accuracy")  # the sweep points' final probes
 
 
-def chance_accuracy() -> float:
-    _, yt = load_mnist_subset("test")
-    return float(np.bincount(yt).max() / len(yt))
-
-
 def accuracy_table(cfg: Config, table: dict) -> dict:
     """network -> lr (as text) -> final test accuracy per seed; a diverged network gets the
     accuracy of a constant guess."""
-    chance = chance_accuracy()
+    chance = chance_accuracy(load_mnist_subset("test")[1])
     out = {"bn": {}, "plain_folded": {}, "plain": {}}
     diverged, probes = {k: {} for k in out}, {k: {} for k in out}
     for p in sorted(table["points"], key=lambda p: p["seed"]):
@@ -327,6 +322,28 @@ def measure(cfg: Config, run) -> dict:
     probes = run.grid()
     table = accuracy_sweep(cfg, run.path / SWEEP_FOLDER)
     return {"part1": accuracy_table(cfg, table), "sweep_folder": table["folder"], "probes": probes}
+
+
+def document_numbers(metrics) -> list:
+    """The summary's two numbers: the small learning rate (1e-4) at which both networks perform alike,
+    and the step size (1e-3) above which the plain network's first updates diverge."""
+    cfg, acc = metrics["config"], metrics["part1"]["accuracy"]
+    out = []
+    small = repr(min(float(k) for k in acc["bn"]))
+    if float(small) == 1e-4:
+        out.append(C.number(DOCUMENT, "Large Learning Rates Are the Key", "test accuracy at lr = 1e-4, BN minus "
+                            "no BN (points)", "similar", [100 * (b - p) for b, p in zip(acc["bn"][small],
+                                                                                     acc["plain"][small])],
+                            "per seed; the paper: ResNet-110 on CIFAR-10"))
+    for depth in cfg["probe_depths"]:
+        for kind in ("plain", "bn"):
+            runs = metrics["probes"][f"{kind}/depth={depth}/init=kaiming_normal"]
+            out.append(C.number(DOCUMENT, "Divergence of NN Without BN", f"depth {depth}, {'no BN' if kind == 'plain' else 'BN'}: "
+                                "the smallest step size whose first updates diverge",
+                                "above 1e-3" if kind == "plain" else "none",
+                                [t for run in runs for t in run["thresholds"]],
+                                f"per probed update and seed (None: none of {', '.join(map(str, cfg['alphas']))})"))
+    return out
 
 
 # -- claims -------------------------------------------------------------------------------------------------

@@ -31,7 +31,8 @@ from minibn.data import load_mnist, load_mnist_subset
 from minibn.experiment import ConfigError, at_least, at_most, option, positive
 from minibn.experiment import claims as C
 from minibn.experiment.recording import LayerRecord, norm, weight_norms
-from minibn.experiment.training import accuracy, batch_indices, divergence, evaluate, running_stats_kept
+from minibn.experiment.training import (accuracy, batch_indices, chance_accuracy, divergence, evaluate,
+                                       running_stats_kept)
 from minibn.grad_mode import no_grad
 
 NORMS = {"bn": ("bn", {}), "l1": ("lp", {"p": 1}), "l2": ("lp", {"p": 2}), "l3": ("lp", {"p": 3}),
@@ -323,6 +324,37 @@ def train_step(cfg: Config, step: int, net, opt, xb, yb, xt, yt, rec: dict) -> N
     opt.step()
     if step % cfg.eval_every == 0:
         rec["test_accuracy"].append([step, evaluate(net, xt, yt)])
+
+
+# the output of the seed author's BN_high_lr.ipynb, for the plain network at lr = 1 after its epoch
+AUTHOR_PLAIN = {"train_loss": 524.376, "train_accuracy": 0.001, "validation_accuracy": 0.1028}
+
+
+def document_numbers(metrics) -> list:
+    """Sec. 3: at lr = 1 the BN network does not diverge and the plain one does (the text); in the
+    setting of the author's code, his notebook's printed numbers for the plain network."""
+    cfg, nets = metrics["config"], metrics["networks"]
+    name = _normalized(metrics)
+    if name != "bn" or cfg["lr"] != 1 or cfg["norm_after_activation"] or cfg["uncentered"]:
+        return []
+    plain, bn = nets["plain"], nets["bn"]
+    out = [C.number(DOCUMENT, "sec. 3", f"the {title(name)} at lr = 1: the step it diverges at",
+                    "does not diverge", bn["diverged_at"], "None: it does not"),
+           C.number(DOCUMENT, "sec. 3", "the plain network at lr = 1: the step it diverges at", "diverges",
+                    plain["diverged_at"], "None: it does not")]
+    if cfg["batch_size"] == 64 and not cfg["shuffle"] and cfg["fold_on"] == "first-batch":
+        losses = plain["loss"]
+        out += [C.number(DOCUMENT, "BN_high_lr.ipynb, its output", "the plain network at lr = 1: validation accuracy "
+                         "after training", AUTHOR_PLAIN["validation_accuracy"],
+                         plain["final_test_accuracy"] if plain["diverged_at"] is None
+                         else chance_accuracy(load_mnist_subset("test")[1]),
+                         "here a diverged network is stopped and counts as a constant guess (the test set's most "
+                         "frequent class); the author's ran on to the end of the epoch"),
+                C.number(DOCUMENT, "BN_high_lr.ipynb, its output", "the plain network at lr = 1: mean training loss "
+                         "over the epoch", AUTHOR_PLAIN["train_loss"],
+                         float(np.mean(losses)) if plain["diverged_at"] is None else math.inf,
+                         "inf: it diverged (stopped) before the end of the epoch")]
+    return out
 
 
 # -- claims ------------------------------------------------------------------------------------

@@ -264,6 +264,16 @@ def collect(cfg: Config, results: dict) -> dict:
             "author": {"sizes": list(AUTHOR_SIZES), "best_val_accuracy_percent": AUTHOR_ACCURACY, "seed": 3689}}
 
 
+def document_numbers(metrics) -> list:
+    """The author's best validation accuracies (his code's details.txt, one seed), size by size."""
+    table = metrics["best_val_accuracy"]
+    names = {"bn_reg": "BN_reg", "bn_without_reg": "BN_without_reg", "no_bn": "no BN"}
+    return [C.number(DOCUMENT, "sec. 5, its figure", f"{names[v]}, n = {n} per class: best validation accuracy (%)",
+                     AUTHOR_ACCURACY[v][AUTHOR_SIZES.index(int(n))], [100 * a for a in table[v][n]],
+                     "the author's Robust_noise/*/details.txt, one run (seed 3689)")
+            for v in table if v in AUTHOR_ACCURACY for n in table[v] if int(n) in AUTHOR_SIZES]
+
+
 # -- claims -------------------------------------------------------------------------------------------
 
 

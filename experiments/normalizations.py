@@ -46,6 +46,17 @@ P = {"l1": 1.0, "l2": 2.0, "l3": 3.0, "linf": math.inf}
 VARIANTS = ("l1", "l1-uncentered", "l2", "l2-uncentered", "l3", "l3-uncentered", "linf", "linf-uncentered",
             "bn", "none")
 AUTHOR_ACCURACY = {"l2": 96.37, "l2-uncentered": 96.06, "l3": 96.24, "l3-uncentered": 96.02}  # best val acc (%), one seed
+# read off the author's figures (Other_normalizations/mean_shift_p=*/Hess_eigenvals.png and dist_moved.png),
+# approximately: the steps to the stopping rule, the top eigenvalue (largest magnitude) at step 0 and at the end,
+# and ||theta_end - theta_0||
+AUTHOR_FIGURES = {
+    "l2": {"steps": 24_800, "eigenvalue_at_step_0": -8.0, "final_top_eigenvalue": 0.95, "distance_from_init": 7.95},
+    "l2-uncentered": {"steps": 12_500, "eigenvalue_at_step_0": -8.3, "final_top_eigenvalue": 0.9,
+                      "distance_from_init": 7.63},
+    "l3": {"steps": 12_200, "eigenvalue_at_step_0": -7.0, "final_top_eigenvalue": 0.9, "distance_from_init": 8.05},
+    "l3-uncentered": {"steps": 10_600, "eigenvalue_at_step_0": -7.5, "final_top_eigenvalue": 0.95,
+                      "distance_from_init": 7.9},
+}
 SIZES = (784, 100, 100, 10)
 NOTES = (
     "The network and protocol follow the author's Other_normalizations.py: biases in every linear layer, no "
@@ -528,6 +539,39 @@ def decide_indicators(e) -> str:
         return C.NOT_REPRODUCED
     negative = sum(s and r < 0 for s, r in zip(shown, signs))
     return C.REPRODUCED if negative == 2 else C.PARTLY if negative == 1 else C.INCONCLUSIVE
+
+
+def document_numbers(metrics) -> list:
+    """The author's four variants: the best validation accuracy of the text, and the values of his figures."""
+    out = []
+    for v, author in AUTHOR_ACCURACY.items():
+        runs = metrics["trainings"].get(v)
+        if not runs:
+            continue
+        label = v.replace("-", " ").replace("l", "L", 1)
+        figure = AUTHOR_FIGURES[v]
+        with_spectra = [t for t in runs if len(t["hessian"]) > 1]
+        out += [C.number(DOCUMENT, "sec. 4", f"{label}: best validation accuracy (%)", author,
+                         [100 * t["best_val_accuracy"] for t in runs], "the author: one run, seed 3689"),
+                C.number(DOCUMENT, "sec. 4, its figure (b)", f"{label}: top Hessian eigenvalue at the end",
+                         figure["final_top_eigenvalue"], [t["hessian"][-1]["eigenvalues"][0] for t in runs],
+                         "read off the author's figure, approximately"),
+                C.number(DOCUMENT, "sec. 4, its figure (a)", f"{label}: distance from initialization at the end",
+                         figure["distance_from_init"], [t["distance_from_init"] for t in runs],
+                         "read off the author's figure, approximately"),
+                C.number(DOCUMENT, "sec. 4, its figures", f"{label}: training steps to the stopping rule",
+                         figure["steps"], [t["steps"] for t in runs],
+                         "read off the author's figures' step axis, approximately")]
+        if with_spectra:
+            out.append(C.number(DOCUMENT, "sec. 4, its figure (b)", f"{label}: largest-magnitude Hessian eigenvalue "
+                                "at step 0", figure["eigenvalue_at_step_0"],
+                                [_largest_magnitude(t["hessian"][0]["eigenvalues"]) for t in with_spectra],
+                                "read off the author's figure, approximately"))
+    return out
+
+
+def _largest_magnitude(values) -> float:
+    return float(max(values, key=abs))
 
 
 # -- figures and summary ---------------------------------------------------------------------------------

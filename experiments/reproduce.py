@@ -295,6 +295,12 @@ def write_report(out: Path, results: dict, origin: dict) -> Path:
             lines.append("| " + " | ".join(pages.cell(v) for v in (
                 name, c["seed"], c["section"], c["claim"], c["setting"], pages.fmt(c["evidence"]),
                 f"**{c['verdict']}**", figures if i == 0 else "")) + " |")
+    numbers = [{"entry": name, **n} for name, m in results.items() for n in m.get("document_numbers", [])]
+    if numbers:
+        lines += ["", "## The documents' numbers beside this rerun's", "",
+                  "Each number a document prints (in its text, its tables, or the values of its figures and of its "
+                  "author's code's output), beside the same quantity measured here; several runs show as mean "
+                  "+- standard deviation (range, count).", "", *pages.numbers_table(numbers)]
     lines += ["", "## Rules", ""]
     lines += [f"- **{c['id']}** ({c['entry']}): {c['rule']}" for c in claims]
     failed = {n: m for n, m in results.items() if "error" in m}
@@ -305,6 +311,7 @@ def write_report(out: Path, results: dict, origin: dict) -> Path:
     path = out / REPORT
     fileio.write_atomic(path, ("\n".join(lines) + "\n").encode())
     fileio.save_json(out / CLAIMS, {"origin": origin, "entries": list(results), "claims": claims,
+                                    "document_numbers": numbers,
                                     "failed": {n: m["error"] for n, m in failed.items()}})
     return path
 

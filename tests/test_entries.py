@@ -57,6 +57,9 @@ def test_an_entry_run_once_per_seed_decides_each_claim_over_the_seeds(tmp_path):
         assert result["per_seed"][f"seed={seed}"] == {c["id"]: c["verdict"] for c in alone["claims"]}
     first = fileio.load_json(folder / "seed=5" / "metrics.json")
     assert result["loss"] == first["loss"]  # the first seed's numbers, for its summary and figures
+    finals = [fileio.load_json(folder / f"seed={s}" / "metrics.json")["loss"][-1] for s in (5, 6, 7)]
+    assert result["document_numbers"] == [{"document": "none", "where": "its table", "quantity": "the final loss",
+                                           "theirs": 0.5, "ours": finals, "note": "a made-up number"}]
     for c in result["claims"]:
         verdicts = [result["per_seed"][f"seed={s}"][c["id"]] for s in (5, 6, 7)]
         assert c["evidence"]["verdicts"] == dict(zip(["seed=5", "seed=6", "seed=7"], verdicts))

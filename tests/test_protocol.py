@@ -13,7 +13,7 @@ import pytest
 import minibn as mb
 from minibn import experiment, fileio
 from minibn.experiment import claims as C
-from minibn.experiment import grid
+from minibn.experiment import grid, pages
 from minibn.experiment.__main__ import main as experiment_main
 from tests import toy_experiment as toy
 from tests import toy_grid
@@ -50,7 +50,8 @@ def test_the_framework_names_the_run_and_fills_in_title_config_seeds_and_notes(t
     assert list(saved)[:4] == ["experiment", "title", "config", "seeds"]
     assert saved["experiment"] == "tests.toy_grid" and saved["title"] == GRID.title
     assert GRID.title.startswith("A tiny grid experiment for the framework's tests")
-    assert saved["seeds"] == [0, 1] and saved["notes"] == ["A toy."] and list(saved)[-2:] == ["notes", "claims"]
+    assert saved["seeds"] == [0, 1] and saved["notes"] == ["A toy."]
+    assert list(saved)[-3:] == ["notes", "claims", "document_numbers"] and saved["document_numbers"] == []
     assert metrics["files"][-1].endswith("loss.png") and metrics["figure_errors"] == {}
 
 
@@ -239,3 +240,11 @@ def test_a_protocol_is_a_preset_over_the_defaults_and_flags_override_it(tmp_path
     assert not (tmp_path / "b").exists()
     from minibn.experiment.cli import build_parser
     assert "--protocol author: 8)" in " ".join(build_parser(exp).format_help().split())
+
+
+def test_a_value_of_several_runs_shows_as_mean_sd_range_and_count():
+    assert pages.over_runs([1.0, 2.0, 3.0]) == "2 +- 1 (1 to 3, n = 3)"
+    assert pages.over_runs([2.5]) == "2.5" and pages.over_runs(4) == "4"
+    assert pages.over_runs([1.0, None]) == "[1, None]"  # not all numbers: written out
+    merged = C.numbers_over_runs({"a": [C.number("000", "sec. 1", "x", 1, 2.0)], "b": [C.number("000", "sec. 1", "x", 1, 3.0)]})
+    assert merged == [C.number("000", "sec. 1", "x", 1, [2.0, 3.0])]

@@ -50,13 +50,19 @@ def test_the_report_holds_every_claim_with_its_verdict_and_figures(tmp_path, mon
     claims = json.loads((out / "claims.json").read_text())["claims"]
     expected = [(n, c["id"], c["verdict"]) for n, m in results.items() for c in m["claims"]]
     assert [(c["entry"], c["id"], c["verdict"]) for c in claims] == expected
-    rows = [line for line in text.splitlines() if line.startswith("| ") and not line.startswith(("| entry", "| ---"))]
+    table = text.split("\n## ")[0]  # the claims table, before the sections under it
+    rows = [line for line in table.splitlines() if line.startswith("| ") and not line.startswith(("| entry", "| ---"))]
     assert len(rows) == len(expected)
     for row, (entry, _, verdict) in zip(rows, expected):
         assert row.startswith(f"| {entry} |") and f"**{verdict}**" in row
     for link in re.findall(r"\]\(([^)]+\.png)\)", text):
         assert (out / link).is_file(), link
     assert "D10-NORM-L1" in text and "TOY-1" in text and "## Rules" in text
+    final = results["toy"]["loss"][-1]
+    assert f"| toy | none | its table | the final loss | 0.5 | {final:.3g} | a made-up number |" in text
+    assert "| depth | 000 | sec. 3 | the plain network at lr = 1: the step it diverges at | diverges |" in text
+    saved = json.loads((out / "claims.json").read_text())["document_numbers"]
+    assert {"entry": "toy", **results["toy"]["document_numbers"][0]} in saved
     combined = results["combined"]["claims"]
     assert [c["id"] for c in combined] == ["NORM-HIGHER-LR"]
     l1 = next(c for c in results["depth_l1"]["claims"] if c["id"] == "D10-NORM-L1")

@@ -28,7 +28,7 @@ from .stats import (compare, correlation, equivalence_test, holm, minimum_detect
 __all__ = ["FIELDS", "INCONCLUSIVE", "NOT_REPRODUCED", "PARTLY", "REPLICATION_RULE", "REPRODUCED", "SMALLER_FACTOR",
            "SMALLER_TEST", "VERDICTS", "ClaimError", "Claims", "MissingEvidence", "claim", "compare", "correlation",
            "count", "decide_replicated", "decide_smaller", "equivalence_test", "holm", "margin",
-           "minimum_detectable_difference", "noninferiority_test", "over_runs", "paired_compare", "paired_log_ratio",
+           "minimum_detectable_difference", "noninferiority_test", "number", "numbers_over_runs", "over_runs", "paired_compare", "paired_log_ratio",
            "paired_t_compare", "paired_t_test", "partial_correlation", "partial_correlation_test",
            "prediction_interval", "replicated", "sign_test", "smaller", "smaller_rule", "spread"]
 
@@ -208,6 +208,28 @@ def decide_smaller(e) -> str:
 
 def smaller_rule(what: str, bn: str = "bn", plain: str = "plain", factor: float = SMALLER_FACTOR) -> str:
     return SMALLER_RULE.format(what=what, bn=bn, plain=plain, factor=factor, percent=100 * (1 - 1 / factor))
+
+
+# -- the numbers the documents print, beside the rerun's -------------------------------------------------
+
+
+def number(document: str, where: str, quantity: str, theirs, ours, note: str = "") -> dict:
+    """A number ``document`` prints (``where``: its section, table or figure), as ``theirs``, beside
+    this run's value of the same ``quantity`` (a number, or one per seed), with ``note`` saying how
+    the two settings differ or how ``theirs`` was read (e.g. off a figure, approximately)."""
+    return {"document": document, "where": where, "quantity": quantity, "theirs": theirs, "ours": ours,
+            "note": note}
+
+
+def numbers_over_runs(numbers_by_run: dict) -> list:
+    """The documents' numbers of several runs of one setting ({run name: its numbers}), each once,
+    with ``ours`` the list of the runs' values, in the runs' order."""
+    merged = {}
+    for numbers in numbers_by_run.values():
+        for n in numbers:
+            key = (n["document"], n["where"], n["quantity"])
+            merged.setdefault(key, {**n, "ours": []})["ours"].append(n["ours"])
+    return list(merged.values())
 
 
 # -- one claim decided in several runs (seeds, or variants of a setting) ----------------------------------

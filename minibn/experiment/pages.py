@@ -48,6 +48,32 @@ def changed_settings(exp: Experiment, config: dict) -> str:
     return " ".join(parts)
 
 
+def over_runs(value) -> str:
+    """A value of one run, or of several (a list of numbers: their mean +- standard deviation, range
+    and count), for a table cell."""
+    numbers = [v for v in value if isinstance(v, (int, float)) and not isinstance(v, bool)] \
+        if isinstance(value, list) else []
+    if not numbers or len(numbers) != len(value):
+        return fmt(value)
+    if len(numbers) == 1:
+        return fmt(float(numbers[0]))
+    mean = sum(numbers) / len(numbers)
+    sd = (sum((v - mean) ** 2 for v in numbers) / (len(numbers) - 1)) ** 0.5
+    return f"{mean:.3g} +- {sd:.2g} ({min(numbers):.3g} to {max(numbers):.3g}, n = {len(numbers)})"
+
+
+def numbers_table(numbers: list) -> list:
+    """The documents' numbers beside a run's (``C.number``; with an entry column when they name
+    their ``entry``) as a Markdown table."""
+    entry = any("entry" in n for n in numbers)
+    lines = [("| entry " if entry else "") + "| document | where | quantity | the document | this rerun | note |",
+             "| --- " * (7 if entry else 6) + "|"]
+    for n in numbers:
+        lines.append((f"| {cell(n.get('entry', ''))} " if entry else "") + "| " + " | ".join(cell(v) for v in (
+            n["document"], n["where"], n["quantity"], n["theirs"], over_runs(n["ours"]), n.get("note", ""))) + " |")
+    return lines
+
+
 def claims_table(claims: list) -> list:
     """The claims as a Markdown table, then their rules, with the procedure, as a list."""
     lines = ["| claim | seed, section | verdict | evidence |", "| --- | --- | --- | --- |"]
@@ -79,6 +105,9 @@ def write_page(path: Path, exp: Experiment, runs: list, made: str) -> Path:
         if summary:
             lines += ["```text", summary, "```", ""]
         lines += claims_table(metrics.get("claims", [])) + [""]
+        if metrics.get("document_numbers"):
+            lines += ["The numbers the documents print, beside this run's:", "",
+                      *numbers_table(metrics["document_numbers"]), ""]
         if entry == runs[0][0]:  # the main run's figures (the others' numbers are in their tables)
             lines += _figures(path.parent, entry, folder)
     notes = runs[0][1].get("notes", []) if runs else []

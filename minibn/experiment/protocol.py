@@ -15,6 +15,8 @@ An experiment is a module (see :mod:`minibn.experiment.run` for one written out)
       collect(cfg, results)          the metrics' numbers from results[variant][i] (seed i's); or
       measure(cfg, run)              the metrics' numbers, with the Run for checkpoints (no grid)
     claims(metrics)     the claims checked (``claims = C.Claims()`` with one rule function per claim)
+    document_numbers(metrics)  optional: each number the documents print (their text, their tables, the
+                        values of their figures), beside this run's value of it (``C.number``)
     figures(metrics, folder)   {file name: draw(path)}; ``folder`` holds the run's other files
     summary(metrics)    the printed summary (the framework adds the notes and the verdicts)
     headline(metrics)   optional: the numbers a sweep tabulates
@@ -38,6 +40,7 @@ from .config import Config, GridConfig
 
 ENTRY_POINTS = "minibn.experiments"
 PROTOCOLS = ("quick", "default", "author")  # the presets: QUICK, none, AUTHOR
+DECIDED = ("claims", "document_numbers")  # what the framework computes from a run's measured numbers
 
 
 def registered() -> dict:
@@ -104,7 +107,7 @@ class Experiment:
         with Run(self, config, resume) as r:
             metrics = self.metrics(config, self.measure(config, r))
             r.save_metrics(metrics)            # the numbers are safe before any rule runs
-            metrics["claims"] = self.claims(metrics)
+            self.decide(metrics)
             r.save_metrics(metrics)
             r.draw(self.figures(metrics, r.path))
             return r.result(metrics)
@@ -123,13 +126,24 @@ class Experiment:
         head = {"experiment": self.spec, "title": self.title, "config": config.to_dict()}
         if isinstance(config, GridConfig):
             head["seeds"] = config.seed_list()
-        clash = sorted(set(measured) & {*head, "notes", "claims", "files", "figure_errors"})
+        clash = sorted(set(measured) & {*head, "notes", *DECIDED, "files", "figure_errors"})
         if clash:
             raise ValueError(f"{self.name}: the measured numbers may not use the framework's keys {clash}")
         return json.loads(json.dumps(fileio.plain({**head, **measured, "notes": self.notes})))
 
     def claims(self, metrics: dict) -> list:
         return list(self.module.claims(metrics))
+
+    def document_numbers(self, metrics: dict) -> list:
+        numbers = getattr(self.module, "document_numbers", None)
+        return list(numbers(metrics)) if numbers else []
+
+    def decide(self, metrics: dict) -> dict:
+        """Put the claims and the documents' numbers beside this run's (:data:`DECIDED`) into
+        ``metrics``, from its measured numbers alone (what ``rejudge`` does again)."""
+        metrics["claims"] = self.claims(metrics)
+        metrics["document_numbers"] = self.document_numbers(metrics)
+        return metrics
 
     def figures(self, metrics: dict, folder) -> dict:
         figures = getattr(self.module, "figures", None)

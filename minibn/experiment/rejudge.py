@@ -1,4 +1,5 @@
-"""Decide a finished run's claims again, and draw its figures again, from its metrics.json alone.
+"""Decide a finished run's claims again (and set the documents' numbers beside its own again), and
+draw its figures again, from its metrics.json alone.
 
     python -m minibn.experiment rejudge RUN_DIR [RUN_DIR ...]
 
@@ -47,8 +48,9 @@ def rejudge(folder, spec=None, figures: bool = True) -> dict:
     except (ImportError, ValueError) as exc:
         raise RejudgeError(f"{folder}: cannot load experiment {spec!r}: {exc}") from None
     previous = {c["id"]: c["verdict"] for c in metrics.pop("claims", [])}
+    metrics.pop("document_numbers", None)
     try:
-        metrics["claims"] = exp.claims(metrics)
+        exp.decide(metrics)
     except ClaimError as exc:
         raise RejudgeError(f"{folder}: {exc}") from None
     fileio.save_json(folder / rundir.METRICS, metrics)

@@ -27,6 +27,13 @@ def batch_indices(seed: int, step: int, n: int, batch_size: int | None, shuffle:
     return np.sort(order[k * batch_size:(k + 1) * batch_size])
 
 
+def chance_accuracy(labels) -> float:
+    """The accuracy of always answering the most frequent class of ``labels``: what a network that
+    has learned nothing (or diverged) scores."""
+    labels = np.asarray(labels)
+    return float(np.bincount(labels).max() / len(labels))
+
+
 @no_grad()
 def evaluate(net, x, y, chunk: int = 5000) -> float:
     """Accuracy of ``net`` on (x, y) in eval mode (batch norm with its running statistics), in

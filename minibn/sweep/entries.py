@@ -178,7 +178,8 @@ class _Graph:
 
 def combine_seeds(exp: Experiment, folder, by_seed: dict) -> dict:
     """The metrics of an entry run once per seed ({seed: that run's metrics}): the first seed's
-    numbers, ``seeds``, each seed's verdicts (``per_seed``) and the claims decided over the seeds;
+    numbers, ``seeds``, each seed's verdicts (``per_seed``), the claims decided over the seeds and
+    the documents' numbers with every seed's value beside them;
     written to ``folder``/metrics.json with the first seed's figures copied beside it."""
     folder = Path(folder)
     seeds = sorted(by_seed, key=int)
@@ -187,7 +188,8 @@ def combine_seeds(exp: Experiment, folder, by_seed: dict) -> dict:
     metrics = {k: v for k, v in first.items() if k not in ("files", "figure_errors", "previous")}
     metrics.update(seeds=[int(s) for s in seeds],
                    per_seed={run: {c["id"]: c["verdict"] for c in claims} for run, claims in runs.items()},
-                   claims=C.over_runs(runs, f"{len(seeds)} seeds ({', '.join(seeds)}), one run each"))
+                   claims=C.over_runs(runs, f"{len(seeds)} seeds ({', '.join(seeds)}), one run each"),
+                   document_numbers=C.numbers_over_runs({s: by_seed[s].get("document_numbers", []) for s in seeds}))
     fileio.save_json(folder / rundir.METRICS, metrics)
     written = [folder / rundir.METRICS]
     for png in sorted((folder / SEED_FOLDER.format(seeds[0])).glob("*.png")):
