@@ -191,3 +191,151 @@ def test_spectra_on_the_gpu_equal_those_on_the_cpu(gpu):  # noqa: F811
                                              tol=1e-10)
     np.testing.assert_allclose(on["cuda"].eigenvalues, on["cpu"].eigenvalues, rtol=1e-10)
     assert isinstance(on["cuda"].eigenvectors, np.ndarray)
+
+
+# -- warm starts -------------------------------------------------------------------------------------------
+
+
+def _quadratic(eigenvalues, seed=0, perturbation=0.0):
+    """The Hessian operator of a^T A a / 2 with A = Q diag(eigenvalues) Q^T (Q a random orthogonal
+    matrix) plus, if asked, a symmetric perturbation of that spectral norm: (op, A, Q)."""
+    rng = np.random.default_rng(seed)
+    n = len(eigenvalues)
+    Q, _ = np.linalg.qr(rng.standard_normal((n, n)))
+    A = Q @ np.diag(eigenvalues) @ Q.T
+    if perturbation:
+        E = rng.standard_normal((n, n))
+        E = E + E.T
+        A = A + perturbation * E / np.linalg.norm(E, 2)
+    A = (A + A.T) / 2
+    a = mb.tensor(rng.standard_normal(n), requires_grad=True)
+    At = mb.tensor(A)
+    return hessian.HessianOperator(lambda: (a @ (At @ a)) / 2, [a]), A, Q
+
+
+# five wanted (k = 5), a sixth close below them, a bulk of 54 in [-2, 4]
+SPECTRUM = np.concatenate([[10.0, 8.0, 7.0, 6.0, 5.0, 4.6], np.linspace(4.0, -2.0, 54)])
+
+
+def _top(w, k, which):
+    return np.sort(w)[::-1][:k] if which == "LA" else w[np.argsort(-np.abs(w), kind="stable")][:k]
+
+
+@pytest.mark.parametrize("norm, which", [("bn", "LA"), ("bn", "LM"), (None, "LA")])
+def test_a_warm_start_after_a_step_equals_the_cold_solver_and_eigh(norm, which):
+    """The spectrum at the parameters, then the parameters moved (as by training): the warm start
+    from the old eigenvectors finds the new spectrum as the cold solver and eigh do."""
+    _, _, _, loss_fn, params = _problem(norm)
+    k, tol = 4, 1e-10
+    before = hessian.top_eigenvalues(loss_fn, params, k=k, which=which, tol=tol)
+    rng = np.random.default_rng(5)
+    for p in params:
+        p._data += 0.05 * rng.standard_normal(p.shape)
+    H = hessian.dense_hessian(loss_fn, params)
+    w = np.linalg.eigvalsh(H)
+    expected, scale = _top(w, k, which), np.abs(w).max()
+    cold = hessian.top_eigenvalues(loss_fn, params, k=k, which=which, tol=tol)
+    warm = hessian.top_eigenvalues(loss_fn, params, k=k, which=which, tol=tol, start=before.eigenvectors)
+    assert warm.converged and warm.method == "davidson"
+    np.testing.assert_allclose(warm.eigenvalues, expected, rtol=0, atol=1e-8 * scale)
+    np.testing.assert_allclose(warm.eigenvalues, cold.eigenvalues, rtol=0, atol=1e-8 * scale)
+    V = warm.eigenvectors
+    true_residuals = np.linalg.norm(H @ V - V * warm.eigenvalues, axis=0)
+    np.testing.assert_allclose(warm.residuals, true_residuals, rtol=1e-6, atol=1e-13 * scale)
+    assert warm.residuals.max() <= tol * scale
+    np.testing.assert_allclose(V.T @ V, np.eye(k), atol=1e-10)
+
+
+def test_a_start_of_exact_eigenvectors_costs_k_products_and_the_check():
+    op, A, Q = _quadratic(SPECTRUM)
+    k = 5
+    s = hessian.top_eigenvalues(op, None, k=k, tol=1e-10, start=Q[:, :k])
+    assert s.converged
+    np.testing.assert_allclose(s.eigenvalues, SPECTRUM[:k], rtol=0, atol=1e-12 * SPECTRUM[0])
+    assert k < s.hvps <= k + hessian.CHECK_STEPS
+    assert s.residuals.max() <= 1e-10 * SPECTRUM[0]
+
+
+@pytest.mark.parametrize("which", ["LA", "LM"])
+def test_a_start_without_the_top_eigenvector_still_finds_it(which, monkeypatch):
+    """The start holds eigenvectors 2..k+1, converged at once; the check on the deflated operator
+    finds the first. Without the check the solver stops at the wrong spectrum."""
+    w = SPECTRUM if which == "LA" else SPECTRUM * np.where(np.arange(len(SPECTRUM)) % 2, -1, 1)
+    op, A, Q = _quadratic(w, seed=1)
+    k = 5
+    order = np.argsort(-(w if which == "LA" else np.abs(w)), kind="stable")
+    start = Q[:, order[1:k + 1]]
+    s = hessian.top_eigenvalues(op, None, k=k, which=which, tol=1e-10, start=start)
+    assert s.converged
+    np.testing.assert_allclose(s.eigenvalues, w[order[:k]], rtol=0, atol=1e-9 * SPECTRUM[0])
+    monkeypatch.setattr(hessian, "CHECK_STEPS", 0)
+    unchecked = hessian.top_eigenvalues(op, None, k=k, which=which, tol=1e-10, start=start)
+    np.testing.assert_allclose(unchecked.eigenvalues, w[order[1:k + 1]], rtol=0, atol=1e-9 * SPECTRUM[0])
+
+
+def test_a_perturbed_matrix_from_the_eigenvectors_before_matches_eigh():
+    """H + E (||E|| = 0.01) started from H's eigenvectors: eigh of H + E, tightly; at a loose
+    tolerance for fewer products than the cold solver (at a tight one block Davidson needs more)."""
+    _, _, Q = _quadratic(SPECTRUM, seed=2)
+    op, A, _ = _quadratic(SPECTRUM, seed=2, perturbation=0.01)
+    k = 5
+    expected = np.sort(np.linalg.eigvalsh(A))[::-1][:k]
+    assert np.abs(expected - SPECTRUM[:k]).max() > 1e-3  # the start's values are not the answer
+    for tol in (1e-9, 1e-3):
+        warm = hessian.top_eigenvalues(op, None, k=k, tol=tol, start=Q[:, :k])
+        assert warm.converged
+        np.testing.assert_allclose(warm.eigenvalues, expected, rtol=0, atol=tol * SPECTRUM[0])
+        V = warm.eigenvectors
+        np.testing.assert_allclose(warm.residuals, np.linalg.norm(A @ V - V * warm.eigenvalues, axis=0),
+                                   rtol=1e-6, atol=1e-13)
+    assert warm.hvps < hessian.top_eigenvalues(op, None, k=k, tol=tol).hvps
+
+
+def test_a_start_with_fewer_or_dependent_columns_is_completed():
+    op, A, Q = _quadratic(SPECTRUM, seed=3)
+    k = 5
+    for start in (Q[:, :1], np.concatenate([Q[:, :3], Q[:, :3] * 2], axis=1)):
+        s = hessian.top_eigenvalues(op, None, k=k, tol=1e-10, start=start)
+        assert s.converged
+        np.testing.assert_allclose(s.eigenvalues, SPECTRUM[:k], rtol=0, atol=1e-9 * SPECTRUM[0])
+
+
+def test_a_warm_start_at_its_product_limit_warns_and_says_so():
+    op, A, Q = _quadratic(SPECTRUM, seed=4)
+    start = np.random.default_rng(0).standard_normal((len(SPECTRUM), 5))
+    with pytest.warns(hessian.ConvergenceWarning, match="davidson"):
+        s = hessian.top_eigenvalues(op, None, k=5, tol=1e-10, max_iter=8, start=start)
+    assert not s.converged
+    assert s.hvps <= 8
+
+
+def test_a_bad_start_is_refused_with_its_name():
+    op, A, Q = _quadratic(SPECTRUM)
+    n = len(SPECTRUM)
+    good = Q[:, :3]
+    cases = [(ValueError, r"start must be an \(n, m\) array with n = 60.*\(59, 3\)", good[1:]),
+             (ValueError, r"start must be an \(n, m\) array.*\(60,\)", good[:, 0]),
+             (ValueError, "start must have 1 to n = 60 columns, got 0", good[:, :0]),
+             (TypeError, "start must be a real floating-point array, got dtype int64", np.ones((n, 2), dtype=np.int64)),
+             (TypeError, "got dtype complex128", good + 0j),
+             (ValueError, "start has entries that are not finite", np.where(good > 0.3, np.nan, good)),
+             (ValueError, "start is all zeros", np.zeros((n, 2)))]
+    for error, message, start in cases:
+        with pytest.raises(error, match=message):
+            hessian.top_eigenvalues(op, None, k=3, start=start)
+    with pytest.raises(ValueError, match="start is for method='lanczos'.*not method='power'"):
+        hessian.top_eigenvalues(op, None, k=3, method="power", start=good)
+    assert hessian.top_eigenvalues(op, None, k=3, start=good.astype(np.float32)).converged
+
+
+def test_a_warm_start_on_the_gpu_equals_the_cpu(gpu):  # noqa: F811
+    _, x, y, _, _ = _problem("bn")
+    on = {}
+    for device in ("cpu", "cuda"):
+        net = nn.mlp(SIZES, norm="bn", dtype="float64", generator=mb.Generator(0)).to(device)
+        xd, yd = x.to(device), y.to(device)
+        loss_fn, params = (lambda: F.cross_entropy(net(xd), yd)), list(net.parameters())
+        start = hessian.top_eigenvalues(loss_fn, params, k=3, tol=1e-4).eigenvectors  # a NumPy array
+        on[device] = hessian.top_eigenvalues(loss_fn, params, k=3, tol=1e-10, start=start)
+    np.testing.assert_allclose(on["cuda"].eigenvalues, on["cpu"].eigenvalues, rtol=1e-10)
+    assert isinstance(on["cuda"].eigenvectors, np.ndarray)

@@ -4,6 +4,7 @@ import json
 
 import numpy as np
 import pytest
+from scipy.sparse.linalg import LinearOperator, eigsh
 
 import minibn as mb
 import minibn.functional as F
@@ -69,18 +70,25 @@ def test_batches_cover_the_data_with_a_short_last_one_in_one_fixed_order():
     assert not np.array_equal(shuffled[0][0], shuffled[1][0])
 
 
-def test_the_spectrum_is_of_the_training_mode_loss_and_leaves_running_statistics_alone(rng):
-    cfg = job.Config(dtype="float64", hessian_k=3, hessian_tol=1e-6)
+@pytest.mark.parametrize("which", ["LM", "LA"])
+def test_the_spectrum_is_of_the_training_mode_loss_and_leaves_running_statistics_alone(which, rng):
+    cfg = job.Config(dtype="float64", hessian_k=3, hessian_tol=1e-6, hessian_which=which)
     net = job.build_network(cfg, "l3", seed=0)
     x = mb.tensor(rng.standard_normal((60, 784)))
     y = mb.tensor(rng.integers(0, 10, 60))
     before = [b.numpy().copy() for b in net.buffers()]
-    s = job.spectrum(cfg, net, x, y, seed=0)
+    s, vectors = job.spectrum(cfg, net, x, y, seed=0)
     for a, b in zip(before, net.buffers()):
         np.testing.assert_array_equal(a, b.numpy())
-    reference = hessian.top_eigenvalues(lambda: F.cross_entropy(net(x), y), list(net.parameters()), k=3, tol=1e-6)
-    np.testing.assert_allclose(s["eigenvalues"], reference.eigenvalues, rtol=1e-5)
-    assert s["converged"] and s["hvps"] > 3
+    op = hessian.HessianOperator(lambda: F.cross_entropy(net(x), y), list(net.parameters()))
+    found = eigsh(LinearOperator((op.n, op.n), matvec=op.matvec, dtype=np.float64), k=3, which=which, tol=1e-10,
+                  return_eigenvectors=False)  # ARPACK, as the author's pytorch-hessian-eigenthings
+    expected = sorted(found, key=abs if which == "LM" else float, reverse=True)
+    np.testing.assert_allclose(s["eigenvalues"], expected, rtol=1e-5)
+    assert s["converged"] and s["hvps"] > 3 and s["method"] == "lanczos" and vectors.shape[1] == 3
+    warm, _ = job.spectrum(cfg, net, x, y, seed=1, start=vectors)  # from its own eigenvectors: few products
+    np.testing.assert_allclose(warm["eigenvalues"], expected, rtol=1e-5)
+    assert warm["method"] == "davidson" and warm["hvps"] < s["hvps"]
 
 
 def _close(a, b, path=""):
@@ -131,7 +139,10 @@ def test_a_tiny_run_end_to_end_and_its_resume(tmp_path):
         first = ts[0]
         assert first["steps"] == 2 * 6  # 300 images in batches of 50, two epochs
         assert [h["step"] for h in first["hessian"]] == [0, 4, 8, 12]  # every 4 steps and at the end
-        assert all(len(h["eigenvalues"]) == 2 and h["eigenvalues"][0] >= h["eigenvalues"][1] for h in first["hessian"])
+        assert [h["method"] for h in first["hessian"]] == ["lanczos", "davidson", "davidson", "davidson"]
+        assert [h["method"] for h in ts[1]["hessian"]] == ["lanczos"]  # at the end only: cold
+        assert all(len(h["eigenvalues"]) == 2 and abs(h["eigenvalues"][0]) >= abs(h["eigenvalues"][1])
+                   for h in first["hessian"])  # largest in magnitude first
         assert set(first["distance"]) == {"0", "4"}  # snapshots 0 and 2 of every 2 steps
         assert [s for s, _ in first["distance"]["0"]] == [0, 2, 4, 6, 8, 10, 12]
         assert first["distance"]["0"][0][1] == 0 and first["distance_from_init"] > 0
