@@ -276,8 +276,9 @@ def made_line(origin: dict) -> str:
     return line
 
 
-def write_report(out: Path, results: dict, origin: dict) -> Path:
-    """REPRODUCTION.md and claims.json in ``out`` from {entry: metrics or {"error": ...}}."""
+def report_lines(results: dict, origin: dict, figures) -> list:
+    """The report in Markdown from {entry: metrics or {"error": ...}}; ``figures(entry)`` gives the
+    Markdown of the entry's figures."""
     claims = [{"entry": name, **c} for name, m in results.items() for c in m.get("claims", [])]
     tally = count(c["verdict"] for c in claims)
     lines = [
@@ -295,14 +296,13 @@ def write_report(out: Path, results: dict, origin: dict) -> Path:
         "| --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for name, metrics in results.items():
-        figures = ", ".join(f"[{Path(f).stem}]({name}/{Path(f).name})" for f in _pngs(out, name))
         if "error" in metrics:
             lines.append(f"| {name} | | | | | | FAILED: {pages.cell(metrics['error'])} | |")
         for i, c in enumerate(metrics.get("claims", [])):  # the run's figures on its first row
             lines.append("| " + " | ".join(pages.cell(v) for v in (
                 name, c["seed"], c["section"], c["claim"], c["setting"], pages.fmt(c["evidence"]),
-                f"**{c['verdict']}**", figures if i == 0 else "")) + " |")
-    numbers = [{"entry": name, **n} for name, m in results.items() for n in m.get("document_numbers", [])]
+                f"**{c['verdict']}**", figures(name) if i == 0 else "")) + " |")
+    numbers = document_numbers(results)
     if numbers:
         lines += ["", "## The documents' numbers beside this rerun's", "",
                   "Each number a document prints (in its text, its tables, or the values of its figures and of its "
@@ -315,11 +315,24 @@ def write_report(out: Path, results: dict, origin: dict) -> Path:
         lines += ["", "## Failures", ""]
         for name, m in failed.items():
             lines += [f"### {name}", "", "```", m.get("traceback", m["error"]).rstrip(), "```", ""]
+    return lines
+
+
+def document_numbers(results: dict) -> list:
+    return [{"entry": name, **n} for name, m in results.items() for n in m.get("document_numbers", [])]
+
+
+def write_report(out: Path, results: dict, origin: dict) -> Path:
+    """REPRODUCTION.md and claims.json in ``out`` from {entry: metrics or {"error": ...}}."""
+    def figures(name):
+        return ", ".join(f"[{Path(f).stem}]({name}/{Path(f).name})" for f in _pngs(out, name))
+
     path = out / REPORT
-    fileio.write_atomic(path, ("\n".join(lines) + "\n").encode())
-    fileio.save_json(out / CLAIMS, {"origin": origin, "entries": list(results), "claims": claims,
-                                    "document_numbers": numbers,
-                                    "failed": {n: m["error"] for n, m in failed.items()}})
+    fileio.write_atomic(path, ("\n".join(report_lines(results, origin, figures)) + "\n").encode())
+    fileio.save_json(out / CLAIMS, {"origin": origin, "entries": list(results),
+                                    "claims": [{"entry": n, **c} for n, m in results.items() for c in m.get("claims", [])],
+                                    "document_numbers": document_numbers(results),
+                                    "failed": {n: m["error"] for n, m in results.items() if "error" in m}})
     return path
 
 
@@ -341,7 +354,9 @@ def rejudge_entries(out: Path, entries: list) -> dict:
 
 
 def write_docs(docs: Path, out: Path, results: dict, origin: dict) -> list:
-    """One page per experiment of the report (docs/<experiment>.md) and an index (docs/index.md)."""
+    """One page per experiment of the report (docs/<experiment>.md), an index (docs/index.md), the rules
+    (docs/claims.md), the whole report with each entry's figures on its experiment's page
+    (docs/report.md) and its numbers (docs/claims.json)."""
     by_experiment = defaultdict(list)
     for name, metrics in results.items():
         if name != COMBINED:
@@ -363,9 +378,12 @@ def write_docs(docs: Path, out: Path, results: dict, origin: dict) -> list:
         spec = entries().get(c["entry"], (c["entry"],))[0]
         where = f"[{c['entry']}]({experiment.load(spec).name}.md)" if c["entry"] in entries() else c["entry"]
         lines.append(f"| **{c['id']}**: {pages.cell(c['claim'])} | {where} | **{c['verdict']}** |")
-    lines += ["", "How each claim is decided, and the sameness margins: [the rules](claims.md)."]
+    lines += ["", "How each claim is decided, and the sameness margins: [the rules](claims.md); the whole report, "
+              "with every claim's evidence: [the report](report.md) (and its numbers, [claims.json](claims.json))."]
     if results.get(COMBINED, {}).get("claims"):  # their evidence is on no experiment's page
         lines += ["", "## Claims combined from several entries", "", *pages.claims_table(results[COMBINED]["claims"])]
+    if document_numbers(results):
+        lines += ["", "## The documents' numbers beside this rerun's", "", *pages.numbers_table(document_numbers(results))]
     index = docs / "index.md"
     fileio.write_atomic(index, ("\n".join(lines) + "\n").encode())
     rules = ["# The rules", "", f"*{made}*", "",
@@ -377,7 +395,13 @@ def write_docs(docs: Path, out: Path, results: dict, origin: dict) -> list:
     rules += ["", "## In words", ""] + [f"- **{c['id']}** ({c['entry']}): {c['rule']}" for c in claims]
     page = docs / "claims.md"
     fileio.write_atomic(page, ("\n".join(rules) + "\n").encode())
-    return [index, page, *written]
+    pages_of = {n: experiment.load(entries()[n][0]).name for n in results if n in entries()}
+    report = docs / "report.md"
+    fileio.write_atomic(report, ("\n".join(report_lines(
+        results, origin, lambda n: f"[on its page]({pages_of[n]}.md)" if n in pages_of else "")) + "\n").encode())
+    numbers = docs / CLAIMS
+    fileio.write_atomic(numbers, (out / CLAIMS).read_bytes())
+    return [index, page, report, numbers, *written]
 
 
 def _margin(given) -> str:

@@ -113,6 +113,13 @@ def test_rejudge_rebuilds_the_report_from_its_runs_and_docs_get_a_page_per_exper
     assert "[depth](mnist_depth10.md)" in index and "**NORM-HIGHER-LR**" in index
     assert "## Claims combined from several entries" in index and "verdicts l1" in index  # with its evidence
     assert (docs / "toy_experiment.md").read_text().startswith("# A tiny experiment on the framework")
+    whole = (docs / "report.md").read_text()
+    rows = [line for line in rebuilt.splitlines() if line.startswith("| depth |")]
+    assert [line for line in whole.splitlines() if line.startswith("| depth |")] == \
+        [row.replace(row.rsplit(" | ", 1)[1], "[on its page](mnist_depth10.md) |") if "](depth/" in row else row
+         for row in rows]  # the figures on the experiment's page instead of in the run folder
+    assert "| toy | none | its table | the final loss | 0.5 |" in whole and "## The documents' numbers" in index
+    assert json.loads((docs / "claims.json").read_text())["claims"] == json.loads((out / "claims.json").read_text())["claims"]
 
 
 def test_only_into_a_finished_report_runs_those_entries_and_keeps_the_others(tmp_path, monkeypatch):
