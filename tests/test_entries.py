@@ -72,6 +72,11 @@ def test_an_entry_run_once_per_seed_decides_each_claim_over_the_seeds(tmp_path):
     assert [(c["id"], c["verdict"]) for c in again["claims"]] == [(c["id"], c["verdict"]) for c in result["claims"]]
     with pytest.raises(ValueError, match="runs its seeds on its grid"):
         _entry("grid", GRID, tmp_path / "g", seeds=2)
+    with pytest.raises(experiment.OutputError, match=r"holds this entry run once per seed \(seed=5, seed=6, "
+                                                     r"seed=7\); here it runs once"):
+        _entry("toy", TOY, folder, steps=4, seed=5).check()
+    with pytest.raises(experiment.OutputError, match=r"holds this entry run once; here it runs once per seed"):
+        _entry("toy", TOY, folder / "seed=5", seeds=2, steps=4, seed=5).check()
 
 
 def test_a_failing_job_fails_its_entry_keeps_the_others_and_the_rerun_computes_only_it(tmp_path):

@@ -67,6 +67,12 @@ class Entry:
         """What can be checked before any work: every run's config and folder, and that a run
         already in a folder can continue with this config (ConfigError, OutputError or
         CheckpointError, naming what is wrong)."""
+        once, per_seed = (self.folder / rundir.CHECKPOINT).exists(), seed_folders(self.folder)
+        if self.seeds > 1 and once or self.seeds == 1 and per_seed:
+            made = f"once per seed ({', '.join(f'seed={s}' for s in per_seed)})" if per_seed else "once"
+            raise rundir.OutputError(f"{self.folder} holds this entry run {made}; here it runs "
+                                     f"{'once' if self.seeds == 1 else f'once per seed ({self.seeds} seeds)'}: "
+                                     "continue it with the protocol that made it, or choose another folder")
         for cfg in self.runs():
             cfg.check()
             folder = Path(cfg.out)
