@@ -38,7 +38,7 @@ from minibn.data import load_mnist_subset
 from minibn.experiment import ConfigError, at_least, at_most, option, positive
 from minibn.experiment import claims as C
 from minibn.experiment.recording import LayerRecord
-from minibn.experiment.training import batch_indices, running_stats_kept
+from minibn.experiment.training import batch_indices, chance_accuracy, running_stats_kept
 
 DOCUMENT = "003"
 EMBEDDED = 10_000
