@@ -4,10 +4,10 @@ Seed 003 summarizes Bjorck, Gomes, Selman and Weinberger 2018, "Understanding ba
 normalization". The paper's claims come from a 110-layer ResNet on CIFAR-10; here they are rerun on ReLU MLPs
 on MNIST (784 -> width x (depth - 1) -> 10), which every output says. Five parts:
 
-1. Accuracy against learning rate: the depth-10 experiment (``mnist_depth10``) over a grid of
-   learning rates and seeds through ``minibn.sweep`` (local processes, or a Dask cluster with
-   --dask N / --scheduler ADDR), for the BN network with its equivalent plain network (batch
-   norm folded in at step 0) and a plain network with He (Kaiming-normal) initialization; at
+1. Accuracy against learning rate: the depth-10 experiment's trainings (``mnist_depth10``) at
+   each learning rate, the BN network with its equivalent plain network (batch norm folded in
+   at step 0) and a plain network with He (Kaiming-normal) initialization, each trained as that
+   experiment trains it, the seeds of a learning rate side by side as one ``nn.Ensemble``; at
    each final point, the top Hessian eigenvalue, the gradient noise and the train-test gap.
 2. Relative loss after one step: for each of the first --probe-steps updates of SGD at
    --probe-lr, L(theta - alpha g) / L(theta) on that update's batch, for alpha over decades.
@@ -19,9 +19,11 @@ on MNIST (784 -> width x (depth - 1) -> 10), which every output says. Five parts
 5. Initialization: parts 2-4's measures for He, Xavier-normal and PyTorch's default
    initialization.
 
-    python experiments/lr_sweep.py [--quick] [--lrs 0.0001,0.01,1] [--seeds 2] [--dask 2] ...
+    python experiments/lr_sweep.py [--quick] [--lrs 0.0001,0.01,1] [--seeds 2] [--workers 2] ...
 
-Writes metrics.json (with the claims), the sweep's folder and figures.
+Every (learning rate, network) of part 1 and every (network, depth, init) of parts 2-5 is a job of
+the grid, in --workers processes (or the report's executors). Writes metrics.json (with the claims)
+and figures.
 """
 
 from __future__ import annotations
@@ -33,25 +35,28 @@ import numpy as np
 
 import minibn as mb
 import minibn.functional as F
-from minibn import experiment, nn, plotting, sweep
+from minibn import experiment, nn, plotting
 from minibn.data import load_mnist_subset
 from minibn.experiment import ConfigError, at_least, at_most, option, positive
 from minibn.experiment import claims as C
 from minibn.experiment.recording import LayerRecord
-from minibn.experiment.training import batch_indices, chance_accuracy, running_stats_kept
+from minibn.experiment.training import batch_indices, chance_accuracy, divergence, evaluate, running_stats_kept
+
+from . import mnist_depth10 as depth10
 
 DOCUMENT = "003"
 EMBEDDED = 10_000
 INITS = ("kaiming_normal", "xavier_normal", "pytorch")
 ALPHAS = tuple(10.0 ** e for e in range(-5, 1))
-SWEEP_FOLDER = "accuracy_sweep"
 MLP_NOTE = ("The paper's claims come from a 110-layer ResNet on CIFAR-10; this experiment reruns them on ReLU MLPs "
             "on MNIST (fully connected, no residual connections).")
 NOTES = (
     MLP_NOTE,
-    "Part 1 trains with the depth-10 experiment: its plain network starts at the BN network's equivalent point "
-    "(batch norm folded into the weights on the training set), and --norm none gives a plain network with He "
-    "(Kaiming-normal) weights and zero biases, the paper's initialization. The claims about BN against no BN use "
+    "Part 1 trains the depth-10 experiment's networks as it trains them (its data, initial weights, fold, batches "
+    "and divergence rule; the seeds of a learning rate side by side as one nn.Ensemble, each its own network): its "
+    "plain network starts at the BN network's equivalent point (batch norm folded into the weights on the training "
+    "set), and --norm none gives a plain network with He (Kaiming-normal) weights and zero biases, the paper's "
+    "initialization. The claims about BN against no BN use "
     "the He-initialized plain network; the folded one is in the evidence.",
     "Part 1's final points, for each network that did not diverge: the top Hessian eigenvalue of the training-mode "
     "loss on --hessian-images images (in the raw parameters: for BN's scale-invariant weights it falls as their "
@@ -72,7 +77,7 @@ NOTES = (
 
 @dataclasses.dataclass
 class Config(experiment.GridConfig):
-    CPU_ONLY = True  # the probes of parts 2-5 are the grid: a task per (network, depth, init) and seed
+    CPU_ONLY = True  # the grid: a job per (lr, network) of part 1 and per (network, depth, init) of parts 2-5
     lrs: tuple[float, ...] = option((1e-4, 1e-3, 1e-2, 1e-1, 1.0, 10.0), "learning rates of part 1",
                                     check=positive)
     steps: int = option(1000, "SGD steps of each part-1 training", check=at_least(1))
@@ -94,17 +99,11 @@ class Config(experiment.GridConfig):
                                           "before", check=positive)
     big_step: float = option(1.0, "the step size of part 3's large update", check=positive)
     inits: tuple[str, ...] = option(INITS, "initializations compared in part 5", choices=INITS)
-    dask: int | None = option(None, "run the part-1 sweep on a local Dask cluster of this many workers",
-                              check=at_least(1), resumable=True)
-    scheduler: str | None = option(None, "run the part-1 sweep on the Dask cluster at this address",
-                                   metavar="ADDR", resumable=True)
 
     def validate(self):
         for name, n in (("batch_size", self.batch_size), ("hessian_images", self.hessian_images)):
             if n > self.train_size:
                 raise ConfigError(name, f"{n} exceeds --train-size {self.train_size}")
-        if self.dask is not None and self.scheduler is not None:
-            raise ConfigError("dask", "--dask (a local cluster) and --scheduler (an existing one) exclude each other")
         if self.steps_cap is not None and self.steps_cap < self.steps:
             raise ConfigError("steps_cap", f"{self.steps_cap} is below --steps {self.steps}")
         if list(self.alphas) != sorted(self.alphas):
@@ -237,9 +236,24 @@ def final_layer_gradients(net, x, y) -> dict:
 
 
 def variants(cfg: Config) -> list:
-    """The probed networks: "<bn|plain>/depth=<d>/init=<init>"."""
-    return [f"{kind}/depth={depth}/init={init}" for depth in cfg.probe_depths for init in cfg.inits
-            for kind in ("bn", "plain")]
+    """Part 1's trainings, "lr=<lr>/<bn|none>" (bn: the BN network and its folded plain twin; none: the
+    He-initialized plain network), and the probed networks of parts 2-5, "<bn|plain>/depth=<d>/init=<init>"."""
+    return [f"lr={lr!r}/{norm}" for lr in cfg.lrs for norm in ("bn", "none")] + \
+        [f"{kind}/depth={depth}/init={init}" for depth in cfg.probe_depths for init in cfg.inits
+         for kind in ("bn", "plain")]
+
+
+def ensemble(cfg: Config, variant: str, seeds: list) -> list:
+    """A variant's seeds: part 1's trained side by side (:func:`accuracy_members`), the probes one
+    after another (each with minibn's default generator seeded with its seed, as a task of its own)."""
+    if variant.startswith("lr="):
+        lr, norm = variant.removeprefix("lr=").split("/")
+        return accuracy_members(cfg, float(lr), norm, seeds)
+    out = []
+    for seed in seeds:
+        mb.manual_seed(seed)
+        out.append(task(cfg, variant, seed))
+    return out
 
 
 def task(cfg: Config, variant: str, seed: int) -> dict:
@@ -272,56 +286,114 @@ def steps_at(lr: float, steps: int, cap: int | None) -> int:
     return min(cap, max(steps, math.ceil(steps * SCALE_BELOW / lr - 1e-9)))
 
 
-def accuracy_sweep(cfg: Config, root) -> dict:
-    """Part 1 through minibn.sweep: mnist_depth10 for every (lr, seed, norm in bn/none); one sweep per
-    step budget (in root/steps=N/ where the budgets differ)."""
-    budgets = {}
-    for lr in cfg.lrs:
-        budgets.setdefault(steps_at(lr, cfg.steps, cfg.steps_cap), []).append(lr)
-    points, folders = [], []
-    for steps, lrs in budgets.items():
-        grid = {"lr": lrs, "seed": cfg.seed_list(), "norm": ["bn", "none"]}
-        fixed = {"steps": steps, "batch_size": cfg.batch_size, "width": cfg.width, "depth": cfg.depth,
-                 "train_size": cfg.train_size, "eval_every": steps, "checkpoint_every": steps,
-                 "dtype": cfg.dtype, "backend": cfg.backend, "final_probes": True,
-                 "probe_images": cfg.hessian_images}
-        folder = root if len(budgets) == 1 else root / f"steps={steps}"
-        plan = sweep.plan_sweep("mnist_depth10", grid, fixed, out=folder)
-        table = sweep.execute(plan, workers=cfg.workers, dask=cfg.dask, scheduler=cfg.scheduler, quiet=cfg.quiet)
-        failed = [p["point"] for p in table["points"] if p["status"] != "ok"]
-        if failed:
-            raise RuntimeError(f"lr_sweep: sweep points failed: {', '.join(failed)} (see {folder}/results.json)")
-        points += table["points"]
-        folders.append(table["folder"])
-    return {"points": points, "folder": folders[0] if len(folders) == 1 else str(root), "folders": folders}
+def point_config(cfg: Config, lr: float, norm: str, seed: int):
+    """The depth-10 experiment's config of part 1's training at (lr, norm, seed): evaluated and
+    probed at its end."""
+    steps = steps_at(lr, cfg.steps, cfg.steps_cap)
+    return depth10.Config(lr=lr, norm=norm, seed=seed, steps=steps, batch_size=cfg.batch_size, width=cfg.width,
+                          depth=cfg.depth, train_size=cfg.train_size, eval_every=steps, checkpoint_every=steps,
+                          dtype=cfg.dtype, backend=cfg.backend, final_probes=True, probe_images=cfg.hessian_images,
+                          quiet=True)
 
 
-PROBED = ("top_eigenvalue", "gradient_noise", "train_accuracy")  # the sweep points' final probes
+def accuracy_members(cfg: Config, lr: float, norm: str, seeds: list) -> list:
+    """Part 1 at (lr, norm) for ``seeds`` side by side: per seed, each network of the depth-10
+    experiment's run (:func:`point_config`) trained as that run trains it (its data, weights, fold and
+    batches; SGD at ``lr``; a network whose loss or activations blow up is stopped there), its seeds
+    as one ``nn.Ensemble``, then each surviving network's final test accuracy and probes. Returns,
+    per seed, {"networks": {name: {"steps", "diverged_at", "diverged_because",
+    "final_test_accuracy", "final_probes"}}}: the depth-10 run's numbers, to rounding."""
+    configs = [point_config(cfg, lr, norm, seed) for seed in seeds]
+    data = [depth10.load_data(c) for c in configs]
+    xs, ys = [mb.tensor(d[0]) for d in data], [mb.tensor(d[1]) for d in data]
+    xt, yt = mb.tensor(data[0][2]), mb.tensor(data[0][3])
+    alone = [depth10.build_networks(c, depth10.fold_data(c, x)) for c, x in zip(configs, xs)]
+    names = list(alone[0])
+    nets = {name: nn.Ensemble([n[name] for n in alone]) for name in names}
+    descent = {name: mb.optim.SGD(net.parameters(), lr=lr) for name, net in nets.items()}
+    records = {name: [{"steps": configs[0].steps, "diverged_at": None, "diverged_because": None} for _ in seeds]
+               for name in names}
+    n = len(data[0][0])
+    for step in range(configs[0].steps):
+        batches = [batch_indices(c.seed, step, n, c.batch_size, c.shuffle) for c in configs]
+        xb = mb.tensor(np.stack([d[0] if i is None else d[0][i] for d, i in zip(data, batches)]))
+        yb = mb.tensor(np.stack([d[1] if i is None else d[1][i] for d, i in zip(data, batches)]))
+        for name, net in nets.items():
+            running = [k for k, r in enumerate(records[name]) if r["diverged_at"] is None]
+            if running:
+                _ensemble_step(configs[0], step, net, descent[name], xb, yb, running, records[name])
+    for name, net in nets.items():
+        for k, (c, rec) in enumerate(zip(configs, records[name])):
+            rec["final_test_accuracy"] = rec["final_probes"] = None
+            if rec["diverged_at"] is None:
+                member = net.member(k)
+                rec["final_probes"] = depth10.final_probes(c, member, xs[k], ys[k])
+                rec["final_test_accuracy"] = evaluate(member, xt, yt)
+    return [{"networks": {name: records[name][k] for name in names}} for k in range(len(seeds))]
 
 
-def accuracy_table(cfg: Config, table: dict) -> dict:
+def _ensemble_step(c, step: int, net, descent, xb, yb, running: list, records: list) -> None:
+    """One SGD step of the members ``running`` of ``net``: those whose loss or activations blew up
+    (the depth-10 experiment's rule) are recorded as diverged at ``step`` and left out of it."""
+    rms = []
+    hooks = [m.register_forward_hook(lambda mod, inp, out: rms.append(_member_rms(inp[0])))
+             for m in net.layers if hasattr(m, "weight") and m.weight.ndim == 3][1:]  # what each Linear receives
+    try:
+        with np.errstate(over="ignore", invalid="ignore"):
+            logits = net(xb)
+    finally:
+        for h in hooks:
+            h.remove()
+    rms.append(_member_rms(logits))
+    kept = []
+    for k in running:
+        loss = F.cross_entropy(logits[k], yb[k])
+        reason = divergence(float(loss.item()), max(r[k] for r in rms), c.diverge_rms)
+        if reason is None:
+            kept.append(loss)
+        else:
+            records[k]["steps"], records[k]["diverged_at"], records[k]["diverged_because"] = step, step, reason
+    if kept:
+        descent.zero_grad()
+        with np.errstate(over="ignore", invalid="ignore"):  # a diverged member's slice: not its business
+            sum(kept[1:], kept[0]).backward()
+        descent.step()
+
+
+def _member_rms(h) -> list:
+    """Each member's root-mean-square of an ensemble's (K, N, C) values, as ``LayerRecord`` computes a
+    network's (its norm in the values' own dtype: inf or NaN where they blew up)."""
+    a = h.detach().numpy()
+    with np.errstate(over="ignore", invalid="ignore"):
+        return [float(np.linalg.norm(m.ravel())) / math.sqrt(m.size) for m in a]
+
+
+PROBED = ("top_eigenvalue", "gradient_noise", "train_accuracy")  # the final probes of part 1's trainings
+
+
+def accuracy_table(cfg: Config, results: dict) -> dict:
     """network -> lr (as text) -> final test accuracy per seed; a diverged network gets the
     accuracy of a constant guess."""
     chance = chance_accuracy(load_mnist_subset("test")[1])
     out = {"bn": {}, "plain_folded": {}, "plain": {}}
     diverged, probes = {k: {} for k in out}, {k: {} for k in out}
-    for p in sorted(table["points"], key=lambda p: p["seed"]):
-        lr = repr(float(p["lr"]))
-        names = {"bn": "bn", "plain": "plain_folded"} if p["norm"] == "bn" else {"plain": "plain"}
-        for source, name in names.items():
-            acc = p.get(f"{source}_final_test_accuracy")
-            out[name].setdefault(lr, []).append(chance if acc is None else acc)
-            diverged[name].setdefault(lr, []).append(p.get(f"{source}_diverged_at"))
-            probes[name].setdefault(lr, []).append(None if acc is None else {
-                key: p[f"{source}_final_{key}"] for key in PROBED} | {"test_accuracy": acc})
+    for lr in cfg.lrs:
+        for norm, names in (("bn", {"bn": "bn", "plain": "plain_folded"}), ("none", {"plain": "plain"})):
+            for run in results[f"lr={lr!r}/{norm}"]:
+                for source, name in names.items():
+                    rec = run["networks"][source]
+                    acc = rec["final_test_accuracy"]
+                    out[name].setdefault(repr(float(lr)), []).append(chance if acc is None else acc)
+                    diverged[name].setdefault(repr(float(lr)), []).append(rec["diverged_at"])
+                    probes[name].setdefault(repr(float(lr)), []).append(None if acc is None else {
+                        key: rec["final_probes"][key] for key in PROBED} | {"test_accuracy": acc})
     return {"accuracy": out, "diverged_at": diverged, "chance": chance, "final_probes": probes}
 
 
-def measure(cfg: Config, run) -> dict:
-    """The probes (the grid), then part 1's sweep in its own folder (resumed point by point)."""
-    probes = run.grid()
-    table = accuracy_sweep(cfg, run.path / SWEEP_FOLDER)
-    return {"part1": accuracy_table(cfg, table), "sweep_folder": table["folder"], "probes": probes}
+def collect(cfg: Config, results: dict) -> dict:
+    """Part 1's table from its trainings, and the probes of parts 2-5 as they are."""
+    return {"part1": accuracy_table(cfg, results),
+            "probes": {v: rs for v, rs in results.items() if not v.startswith("lr=")}}
 
 
 def document_numbers(metrics) -> list:

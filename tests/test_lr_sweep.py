@@ -1,4 +1,4 @@
-"""Seed 003 (Bjorck et al.): the probes measure what they say, the sweep feeds part 1, the rules decide."""
+"""Seed 003 (Bjorck et al.): the probes measure what they say, part 1 trains as the depth-10 runs, the rules decide."""
 
 import json
 import math
@@ -7,9 +7,10 @@ import numpy as np
 import pytest
 
 import minibn as mb
-from minibn import experiment
 import minibn.functional as F
 from experiments import lr_sweep as job
+from minibn import experiment
+from minibn.experiment import checkpoint
 from minibn.experiment import claims as C
 
 from .conftest import assert_refused_before_any_work, assert_rejudge_restores_the_claims, assert_rules_decide
@@ -95,8 +96,6 @@ def test_a_tiny_run_end_to_end_and_its_resume(tmp_path):
     acc = saved["part1"]["accuracy"]
     assert set(acc) == {"bn", "plain", "plain_folded"}
     assert all(set(t) == {repr(1e-4), repr(0.5)} and all(len(v) == 2 for v in t.values()) for t in acc.values())
-    sweep = json.loads((out / job.SWEEP_FOLDER / "results.json").read_text())
-    assert len(sweep["points"]) == 2 * 2 * 2 and {p["norm"] for p in sweep["points"]} == {"bn", "none"}
     assert set(saved["probes"]) == {f"{k}/depth=4/init={i}" for k in ("bn", "plain") for i in ("kaiming_normal", "pytorch")}
     ids = [c["id"] for c in saved["claims"]]
     assert ids == ["LR-SMALL-SIMILAR", "LR-LARGE-BN", "LR-IS-THE-BENEFIT", "LR-FLAT", "LR-NOISE-GENERALIZES", "ONE-STEP-D4", "ACT-ORDERS-D4",
@@ -107,7 +106,7 @@ def test_a_tiny_run_end_to_end_and_its_resume(tmp_path):
                  "gradient_heatmap_depth4"):
         assert (out / f"{name}.png").read_bytes()[:4] == b"\x89PNG"
     assert_rules_decide(RULES, saved["claims"])
-    resumed = experiment.main(job, ["--resume", str(out), "--quiet"])  # the sweep's points are all done: only the probes
+    resumed = experiment.main(job, ["--resume", str(out), "--quiet"])  # every job is done: nothing trains again
     assert resumed["part1"] == metrics["part1"] and resumed["claims"] == metrics["claims"]
 
 
@@ -117,17 +116,42 @@ def test_the_step_budget_scales_with_one_over_the_learning_rate_up_to_its_cap():
     assert job.steps_at(1e-4, 1000, None) == 1000
 
 
-def test_each_step_budget_sweeps_in_its_own_folder_and_the_points_train_that_long(tmp_path):
+def test_each_learning_rate_trains_its_step_budget(tmp_path):
     out = tmp_path / "run"
     metrics = experiment.main(job, TINY + ["--steps-cap", "9", "--out", str(out)])
-    folders = sorted(p.name for p in (out / job.SWEEP_FOLDER).iterdir() if p.is_dir())
-    assert folders == ["steps=4", "steps=9"]
-    for steps, lr in ((9, 1e-4), (4, 0.5)):
-        table = json.loads((out / job.SWEEP_FOLDER / f"steps={steps}" / "results.json").read_text())
-        assert {p["lr"] for p in table["points"]} == {lr} and len(table["points"]) == 4
-        assert {p["steps"] for p in table["points"]} == {steps}
+    tasks = checkpoint.load(out / "checkpoint.ckpt")["record"]["tasks"]
+    for lr, steps in ((1e-4, 9), (0.5, 4)):
+        for norm in ("bn", "none"):
+            runs = [tasks[f"lr={lr!r}/{norm}/seed={s}"]["networks"] for s in (0, 1)]
+            assert {r["steps"] for run in runs for r in run.values() if r["diverged_at"] is None} == {steps}
     assert all(len(v) == 2 for t in metrics["part1"]["accuracy"].values() for v in t.values())
     assert "4 steps (x 0.1 / lr below lr 0.1, at most 9)" in metrics["claims"][0]["setting"]
+
+
+def test_part_one_side_by_side_equals_the_depth10_runs_alone(tmp_path):
+    """The seeds of a learning rate as one nn.Ensemble against the depth-10 experiment's runs, seed by seed,
+    float64: the same steps of divergence (the folded plain network at step 2, the He-initialized one at
+    steps 4 and 3), the same final accuracies and probes, to rounding."""
+    cfg = job.Config(lrs=(1.0,), seeds=2, seed=1, steps=8, batch_size=32, width=16, depth=10, train_size=300,
+                     hessian_images=100, dtype="float64", quiet=True)
+    depth10 = experiment.load("mnist_depth10")
+    diverged = {}
+    for norm in ("bn", "none"):
+        together = job.accuracy_members(cfg, 1.0, norm, [1, 2])
+        for seed, run in zip([1, 2], together):
+            point = job.point_config(cfg, 1.0, norm, seed)
+            point.out = str(tmp_path / f"{norm}-{seed}")
+            alone = depth10.run(point)["networks"]
+            assert set(run["networks"]) == set(alone)
+            for name, rec in run["networks"].items():
+                a = alone[name]
+                diverged[norm, seed, name] = rec["diverged_at"]
+                assert (rec["diverged_at"], rec["diverged_because"]) == (a["diverged_at"], a["diverged_because"])
+                assert rec["final_test_accuracy"] == a["final_test_accuracy"]
+                if rec["final_probes"] is not None:
+                    assert rec["final_probes"] == pytest.approx(a["final_probes"], rel=1e-9)
+    assert diverged == {("bn", 1, "plain"): 2, ("bn", 1, "bn"): None, ("bn", 2, "plain"): 2, ("bn", 2, "bn"): None,
+                        ("none", 1, "plain"): 4, ("none", 2, "plain"): 3}
 
 
 def _part1(bn, plain, folded=None, chance=0.1135):
@@ -241,7 +265,6 @@ RULES = {
 
 
 @pytest.mark.parametrize("argv, named", [(["--lrs", "0"], "--lrs"), (["--alphas", "1,0.1"], "--alphas"),
-                                         (["--dask", "2", "--scheduler", "tcp://h:1"], "--dask"),
                                          (["--inits", "orthogonal"], "--inits"), (["--seeds", "0"], "--seeds"),
                                          (["--batch-size", "300", "--train-size", "200"], "--batch-size"),
                                          (["--probe-depths", "1"], "--probe-depths"),

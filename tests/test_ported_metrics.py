@@ -14,8 +14,9 @@ from minibn import experiment, fileio
 BEFORE = Path(__file__).parent / "data" / "quick_float64"
 RELATIVE = 1e-7
 ABSOLUTE = 1e-12  # a normalized neuron's batch mean is 0 to rounding (1e-16): its sign is noise
-# the folder, the names, the time, the rules, and the notes (text, which has grown with the experiments since)
-NOT_COMPARED = {"out", "experiment", "title", "seconds", "claims", "notes"}
+# the folder, the names, the time, the rules and the documents' numbers (decided from the numbers), and the
+# notes (text, which has grown with the experiments since)
+NOT_COMPARED = {"out", "experiment", "title", "seconds", "claims", "document_numbers", "notes"}
 DROPPED = {"network", "seed"}  # labels each smoothness result repeated from its place in the metrics
 ADDED = {"curves",  # noise robustness's validation curves, in metrics.json since the port (its figure draws them)
          # smoothness since: the deep linear networks' own epochs and late window, the Lp networks, the training
