@@ -180,17 +180,19 @@ def test_dense_hessian_equals_pytorch(norm):
     np.testing.assert_allclose(H, expected, rtol=0, atol=1e-11 * np.abs(expected).max())
 
 
-def test_spectra_on_the_gpu_equal_those_on_the_cpu(gpu):  # noqa: F811
-    """On "cuda" (the CuPy stand-in where no GPU is present) the Krylov vectors live on the device."""
+@pytest.mark.parametrize("warm", [False, True])
+def test_spectra_on_the_gpu_equal_those_on_the_cpu(warm, gpu):  # noqa: F811
+    """On "cuda" (the CuPy stand-in where no GPU is present) the Krylov (or Davidson) vectors live on the
+    device; a warm start may come as a NumPy array."""
     _, x, y, _, _ = _problem("bn")
     on = {}
     for device in ("cpu", "cuda"):
         net = nn.mlp(SIZES, norm="bn", dtype="float64", generator=mb.Generator(0)).to(device)
         xd, yd = x.to(device), y.to(device)
-        on[device] = hessian.top_eigenvalues(lambda: F.cross_entropy(net(xd), yd), list(net.parameters()), k=3,
-                                             tol=1e-10)
+        loss_fn, params = (lambda: F.cross_entropy(net(xd), yd)), list(net.parameters())
+        start = hessian.top_eigenvalues(loss_fn, params, k=3, tol=1e-4).eigenvectors if warm else None
+        on[device] = hessian.top_eigenvalues(loss_fn, params, k=3, tol=1e-10, start=start)
     np.testing.assert_allclose(on["cuda"].eigenvalues, on["cpu"].eigenvalues, rtol=1e-10)
-    assert isinstance(on["cuda"].eigenvectors, np.ndarray)
 
 
 # -- warm starts -------------------------------------------------------------------------------------------
@@ -326,16 +328,3 @@ def test_a_bad_start_is_refused_with_its_name():
     with pytest.raises(ValueError, match="start is for method='lanczos'.*not method='power'"):
         hessian.top_eigenvalues(op, None, k=3, method="power", start=good)
     assert hessian.top_eigenvalues(op, None, k=3, start=good.astype(np.float32)).converged
-
-
-def test_a_warm_start_on_the_gpu_equals_the_cpu(gpu):  # noqa: F811
-    _, x, y, _, _ = _problem("bn")
-    on = {}
-    for device in ("cpu", "cuda"):
-        net = nn.mlp(SIZES, norm="bn", dtype="float64", generator=mb.Generator(0)).to(device)
-        xd, yd = x.to(device), y.to(device)
-        loss_fn, params = (lambda: F.cross_entropy(net(xd), yd)), list(net.parameters())
-        start = hessian.top_eigenvalues(loss_fn, params, k=3, tol=1e-4).eigenvectors  # a NumPy array
-        on[device] = hessian.top_eigenvalues(loss_fn, params, k=3, tol=1e-10, start=start)
-    np.testing.assert_allclose(on["cuda"].eigenvalues, on["cpu"].eigenvalues, rtol=1e-10)
-    assert isinstance(on["cuda"].eigenvectors, np.ndarray)
