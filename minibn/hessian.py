@@ -160,9 +160,10 @@ def dense_hessian(loss_fn, params) -> np.ndarray:
 class Spectrum:
     """The result of :func:`top_eigenvalues`: eigenvalues in descending order (algebraic for
     ``which="LA"``, of magnitude for ``"LM"``), unit eigenvectors as the columns of an (n, k)
-    array (``split`` gives one column shaped like the parameters), the residual norms
-    ||H v - lambda v|| (each measured with one more product, or from the stored products of a
-    warm start), and the products used (all of them: the start's, the check's, the residuals')."""
+    array (``split`` gives one column shaped like the parameters), the true residual norms
+    ||H v - lambda v|| (from the solver's kept products H q, H (Q s) = (H Q) s; power iteration
+    measures each with one more product), and the products used (all of them: the start's, the
+    check's, the residuals')."""
 
     eigenvalues: np.ndarray
     eigenvectors: np.ndarray
@@ -197,7 +198,8 @@ def top_eigenvalues(loss_fn, params, k: int = 10, which: str = "LA", method: str
     1000); it separates eigenvalues only as fast as their ratio allows, and by magnitude
     (``"LM"``) not at all when lambda and -lambda are both wanted and nearly equal in size.
     Either way a solver that stops at its limit warns (``ConvergenceWarning``) and returns
-    ``converged=False``. Lanczos keeps its Krylov basis: n x (iterations) numbers.
+    ``converged=False``. Lanczos keeps its Krylov basis and its products: 2 n x (iterations)
+    numbers.
 
     ``start``: an (n, m) array whose columns span a guess of the wanted eigenvectors (say the
     previous spectrum's ``eigenvectors`` along training), for ``method="lanczos"``: then the
@@ -239,13 +241,14 @@ def top_eigenvalues(loss_fn, params, k: int = 10, which: str = "LA", method: str
     if start is not None:
         method = "davidson"
         values, vectors, residuals, iterations, converged = _davidson(op, k, which, tol, max_iter, rng, start)
+    elif method == "lanczos":
+        values, vectors, residuals, iterations, converged = _lanczos(op, k, which, tol, max_iter, rng)
     else:
-        solve = _lanczos if method == "lanczos" else _power
-        values, vectors, iterations, converged = solve(op, k, which, tol, max_iter, rng)
+        values, vectors, iterations, converged = _power(op, k, which, tol, max_iter, rng)
     if not converged:
         warnings.warn(f"top_eigenvalues ({method}) stopped after {iterations} iterations before reaching "
                       f"tol = {tol:g}; see the residuals", ConvergenceWarning, stacklevel=2)
-    if start is None:
+    if method == "power":
         residuals = np.array([float(op.xp.linalg.norm(op.matvec(vectors[:, i]) - values[i] * vectors[:, i]))
                               for i in range(k)])
     return Spectrum(np.asarray(values, dtype=float), to_host(vectors), residuals, op.hvps - first, iterations,
@@ -288,15 +291,19 @@ def _random_unit(op, rng, against=None):
 
 
 def _lanczos(op, k, which, tol, max_iter, rng):
+    """Lanczos as :func:`top_eigenvalues` says: the values, vectors and true residuals of the k
+    wanted Ritz pairs (from the kept products H q_j: H (Q s) = (H Q) s), the iterations, and whether
+    it converged."""
     xp = op.xp
     m_max = min(op.n, max_iter if max_iter is not None else max(20 * k, 100))
     Q = xp.zeros((op.n, m_max), dtype=op.dtype)
+    HQ = xp.zeros((op.n, m_max), dtype=op.dtype)
     alpha, beta = np.zeros(m_max), np.zeros(m_max)
     Q[:, 0] = _random_unit(op, rng)
     m, converged = 0, False
     theta = S = None
     for j in range(m_max):
-        w = op.matvec(Q[:, j])
+        w = HQ[:, j] = op.matvec(Q[:, j])
         alpha[j] = float(Q[:, j] @ w)
         basis = Q[:, :j + 1]
         for _ in range(2):
@@ -326,9 +333,12 @@ def _lanczos(op, k, which, tol, max_iter, rng):
     wanted = _order(theta, which, k)
     if len(wanted) < k:
         raise RuntimeError(f"top_eigenvalues: the Krylov space closed at dimension {m} < k = {k}")
-    vectors = Q[:, :m] @ xp.asarray(S[:, wanted], dtype=op.dtype)
-    vectors = vectors / xp.linalg.norm(vectors, axis=0)
-    return theta[wanted], vectors, m, converged
+    combination = xp.asarray(S[:, wanted], dtype=op.dtype)
+    vectors, images = Q[:, :m] @ combination, HQ[:, :m] @ combination
+    size = xp.linalg.norm(vectors, axis=0)
+    vectors, images = vectors / size, images / size
+    residuals = to_host(xp.linalg.norm(images - vectors * xp.asarray(theta[wanted], dtype=op.dtype), axis=0))
+    return theta[wanted], vectors, np.asarray(residuals, dtype=float), m, converged
 
 
 def _tridiagonal_eigh(alpha, beta):

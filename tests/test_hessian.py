@@ -80,6 +80,20 @@ def test_top_eigenvalues_equal_eigh_of_the_dense_hessian(norm, which, method):
     assert s.hvps > k
 
 
+@pytest.mark.parametrize("which", ["LA", "LM"])
+def test_lanczos_residuals_are_the_true_ones_at_no_extra_product(which):
+    """At a loose tol the Ritz pairs are rough: the residuals Lanczos reports from its kept
+    products must still be ||H v - lambda v|| of the returned pairs, and cost no product."""
+    _, _, _, loss_fn, params = _problem("bn")
+    H = hessian.dense_hessian(loss_fn, params)
+    s = hessian.top_eigenvalues(loss_fn, params, k=3, which=which, tol=1e-2)
+    true_residuals = np.linalg.norm(H @ s.eigenvectors - s.eigenvectors * s.eigenvalues, axis=0)
+    scale = np.abs(np.linalg.eigvalsh(H)).max()
+    assert true_residuals.max() > 1e-8 * scale  # rough enough that a wrong formula would show
+    np.testing.assert_allclose(s.residuals, true_residuals, rtol=1e-6, atol=1e-12 * scale)
+    assert s.hvps == s.iterations
+
+
 def test_top_eigenvalues_agree_with_scipy_eigsh_on_the_same_products():
     sla = pytest.importorskip("scipy.sparse.linalg")
     _, _, _, loss_fn, params = _problem("bn", seed=3, batch=40)
