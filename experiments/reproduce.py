@@ -21,7 +21,8 @@ ADDR); the claims combining several entries are decided once those entries are i
 The same command again into the same --out continues the report: finished jobs are kept, runs
 cut short resume from their checkpoints, finished runs only decide their claims and draw their
 figures again (settings that contradict a run are refused before anything runs), so a kill
-loses at most the tasks in flight. ``--only NAME ... --out DIR`` into a report runs those
+loses at most the tasks in flight; DIR/sittings.json keeps each command's time, so the header states
+the report's whole time over all of them. ``--only NAME ... --out DIR`` into a report runs those
 entries and keeps the others (their claims decided again from their metrics.json, as by
 ``--rejudge``); the report's header names every command.
 
@@ -106,6 +107,7 @@ ORDER_MARGIN = 0.01  # "affects model performance": accuracy apart by a point or
 COMBINED = "combined"  # the entry of the claims decided from other entries' verdicts
 REPORT = "REPRODUCTION.md"
 CLAIMS = "claims.json"
+SITTINGS = "sittings.json"
 
 
 def combined_claims(results: dict) -> list:
@@ -255,10 +257,41 @@ def machine() -> str:
 def provenance(argv, seconds: float) -> dict:
     """Where the report's numbers come from: the command, when, how long, on what."""
     info = minibn.backend_info()
-    return {"command": "python experiments/reproduce.py" + "".join(f" {a}" for a in argv),
+    return {"command": command_line(argv),
             "made": datetime.datetime.now().isoformat(timespec="seconds"), "seconds": seconds,
             "machine": machine(), "versions": f"Python {info['python']}, minibn {info['minibn']}, NumPy "
                                               f"{info['numpy']} ({info['blas']}), numba {info['numba']}"}
+
+
+class Sittings:
+    """The time a report took over all the commands that made it, killed ones included:
+    DIR/sittings.json holds one record per command (its start, its seconds, its tasks gathered),
+    rewritten atomically after every task, so a sitting cut short counts up to its last task."""
+
+    def __init__(self, out: Path, argv):
+        self.path = out / SITTINGS
+        self.all = fileio.load_json(self.path) if self.path.is_file() else []
+        self.this = {"command": command_line(argv), "started": datetime.datetime.now().isoformat(timespec="seconds"),
+                     "seconds": 0.0, "tasks": 0, "finished": False}
+        self.all.append(self.this)
+        self.started = time.perf_counter()
+        self.save()
+
+    def tick(self) -> None:
+        self.this["tasks"] += 1
+        self.save()
+
+    def finish(self) -> None:
+        self.this["finished"] = True
+        self.save()
+
+    def save(self) -> None:
+        self.this["seconds"] = time.perf_counter() - self.started
+        fileio.save_json(self.path, self.all)
+
+
+def command_line(argv) -> str:
+    return "python experiments/reproduce.py" + "".join(f" {a}" for a in argv)
 
 
 def made_line(origin: dict) -> str:
@@ -271,6 +304,12 @@ def made_line(origin: dict) -> str:
                  f"{again['seconds']:.0f} s on {again['machine']}; {again['versions']}.")
         if again.get("resumed"):
             line += f" Continued from their checkpoints: {', '.join(again['resumed'])}."
+    if len(origin.get("sittings", [])) > 1:
+        sittings = origin["sittings"]
+        cut = sum(not s["finished"] for s in sittings)
+        line += (f" The report took {sum(s['seconds'] for s in sittings):.0f} s of wall-clock time in all, over "
+                 f"{len(sittings)} commands into its folder ({cut} cut short, each counted up to its last task "
+                 f"gathered; {SITTINGS} lists them).")
     if origin.get("rejudged"):
         line += f" Claims decided again on {origin['rejudged']} by the rules of that day (`--rejudge`)."
     return line
@@ -421,7 +460,10 @@ def main(argv=None) -> dict:
         started = time.perf_counter()
         previous = fileio.load_json(out / CLAIMS) if (out / CLAIMS).is_file() else None
         resumed = [n for n, entry in args.plan.items() if entry.continues()]
-        ran = graph.run_entries(list(args.plan.values()), **args.where, quiet=args.quiet)  # in --only's order
+        sittings = Sittings(out, argv)
+        ran = graph.run_entries(list(args.plan.values()), **args.where, quiet=args.quiet,  # in --only's order
+                                on_done=sittings.tick)
+        sittings.finish()
         results = {n: ran[n] for n in entries() if n in ran}  # the report's order: the registry's
         for name, m in results.items():
             if "error" in m:
@@ -435,6 +477,7 @@ def main(argv=None) -> dict:
             again = {**origin, "entries": list(args.plan)}
             origin = {**previous["origin"], "rerun": [*previous["origin"].get("rerun", []), again],
                       "rejudged": origin["made"]}
+        origin["sittings"] = sittings.all
     combined = combined_claims(results)
     if combined:
         results[COMBINED] = {"claims": combined}

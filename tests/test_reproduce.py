@@ -166,6 +166,28 @@ def test_the_same_command_again_continues_a_cut_short_report(tmp_path, monkeypat
     assert exit_.value.code == 2 and "cut: --width: conflicts with the run" in capsys.readouterr().err
 
 
+def test_the_reports_time_sums_its_commands_a_killed_one_up_to_its_last_task(tmp_path, monkeypatch):
+    monkeypatch.setattr(reproduce, "REGISTRY", {"a": ("tests.toy_experiment", {}), "b": ("tests.toy_experiment", {})})
+    run_entries = reproduce.graph.run_entries
+
+    def killed_after_one_task(entries, *, on_done, **where):
+        run_entries(entries[:1], **where, on_done=on_done)
+        raise KeyboardInterrupt
+
+    out = tmp_path / "report"
+    monkeypatch.setattr(reproduce.graph, "run_entries", killed_after_one_task)
+    with pytest.raises(KeyboardInterrupt):
+        reproduce.main(["--quick", "--out", str(out), "--quiet", "--workers", "0"])
+    monkeypatch.setattr(reproduce.graph, "run_entries", run_entries)
+    reproduce.main(["--quick", "--out", str(out), "--quiet", "--workers", "0"])
+    sittings = json.loads((out / reproduce.SITTINGS).read_text())
+    assert [(s["tasks"], s["finished"]) for s in sittings] == [(1, False), (2, True)]
+    assert all(s["seconds"] > 0 and "--quick" in s["command"] for s in sittings)
+    header = (out / "REPRODUCTION.md").read_text().splitlines()[2]
+    assert (f"took {sum(s['seconds'] for s in sittings):.0f} s of wall-clock time in all, over 2 commands into "
+            "its folder (1 cut short") in header
+
+
 def test_rejudge_refuses_a_folder_without_a_report_and_flags_that_would_run(tmp_path, capsys):
     with pytest.raises(SystemExit) as exit_:
         reproduce.main(["--rejudge", str(tmp_path)])

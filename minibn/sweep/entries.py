@@ -96,13 +96,16 @@ def run_config(spec: str, config: dict) -> dict:
 
 
 def run_entries(entries: list, *, workers: int | None = None, dask: int | None = None,
-                scheduler: str | None = None, quiet: bool = False, retries: int = 2) -> dict:
+                scheduler: str | None = None, quiet: bool = False, retries: int = 2, on_done=None) -> dict:
     """Run every entry's tasks (:func:`minibn.experiment.parallel.run` says where); return
     {entry name: its metrics, with claims and files, or {"error", "traceback"}}, in the entries'
-    order. A failing entry is reported and the others go on."""
-    graph = _Graph(entries, quiet)
+    order. A failing entry is reported and the others go on. ``on_done()``, if given, is called
+    after each task is gathered (say, to note the time spent so far)."""
+    graph = _Graph(entries, quiet, on_done)
     try:
-        parallel.run(graph.start(), graph.done, workers=workers, dask=dask, scheduler=scheduler, retries=retries)
+        tasks = graph.start()
+        graph.bar.refresh()
+        parallel.run(tasks, graph.done, workers=workers, dask=dask, scheduler=scheduler, retries=retries)
     finally:
         graph.bar.close()
     return {e.name: graph.results[e.name] for e in entries}
@@ -111,18 +114,18 @@ def run_entries(entries: list, *, workers: int | None = None, dask: int | None =
 class _Graph:
     """The tasks of the entries and what each finished task starts."""
 
-    def __init__(self, entries: list, quiet: bool):
+    def __init__(self, entries: list, quiet: bool, on_done=None):
         from ..experiment import progress
 
         self.entries = {e.name: e for e in entries}
         self.results, self.units, self.out, self.failed, self.seed_metrics = {}, {}, {}, {}, {}
         self.tasks = {}  # task key -> (entry name, what the task is: "job", "finish", "run" or "seed")
         self.bar = progress(None, quiet, total=0, desc="tasks", unit="task")
+        self.on_done = on_done or (lambda: None)
 
     def _task(self, name: str, kind: str, key: str, fn, args) -> parallel.Task:
         self.tasks[key] = (name, kind)
-        self.bar.total += 1
-        self.bar.refresh()
+        self.bar.total += 1  # shown at the bar's next update: a refresh per task floods a log
         return parallel.Task(key, fn, args)
 
     def _run(self, entry: Entry, cfg: Config, kind: str, key: str) -> parallel.Task:
@@ -148,6 +151,12 @@ class _Graph:
         return tasks
 
     def done(self, task: parallel.Task, outcome: parallel.Outcome) -> list:
+        try:
+            return self._gather(task, outcome)
+        finally:
+            self.on_done()
+
+    def _gather(self, task: parallel.Task, outcome: parallel.Outcome) -> list:
         name, kind = self.tasks[task.key]
         entry = self.entries[name]
         self.bar.update(1)
