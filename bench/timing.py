@@ -3,9 +3,12 @@ machine's drift lands on all of them alike; each case reports its median and min
 
 from __future__ import annotations
 
+import itertools
 import os
 import statistics
 import time
+
+LEAD = 0.05  # seconds of untimed calls before each timed block
 
 
 def set_threads(n: int) -> None:
@@ -17,9 +20,11 @@ def set_threads(n: int) -> None:
 def interleaved(steps: dict, rounds: int, repeat: int, warmup: int = 3) -> dict:
     """Seconds per call of each function in ``steps``: {name: (median, minimum)}.
 
-    Each timed block starts with untimed calls of the same function: thread pools (OpenBLAS's,
-    PyTorch's OpenMP) spin or sleep after their work, and a block must measure its library in its
-    steady state, not the hand-over from the previous one.
+    Each timed block starts with untimed calls of the same function, for at least ``LEAD`` seconds
+    and a quarter of ``repeat``: thread pools (OpenBLAS's, PyTorch's OpenMP) spin or sleep after
+    their work, and a block must measure its library in its steady state, not the hand-over from
+    the previous one (a block of 2 numpy calls of 2 ms right after a PyTorch step measured twice
+    their time alone on a 2-core machine).
     """
     for step in steps.values():
         for _ in range(warmup):
@@ -28,7 +33,10 @@ def interleaved(steps: dict, rounds: int, repeat: int, warmup: int = 3) -> dict:
     times = {name: [] for name in steps}
     for _ in range(rounds):
         for name, step in steps.items():
-            for _ in range(lead):
+            until = time.perf_counter() + LEAD
+            for i in itertools.count():
+                if i >= lead and time.perf_counter() >= until:
+                    break
                 step()
             start = time.perf_counter()
             for _ in range(repeat):
