@@ -71,6 +71,25 @@ def test_a_task_whose_process_dies_runs_again_and_one_that_keeps_dying_fails(tmp
     assert outcomes["dies"].error == "its process died 1 times (last exit code -9)"
 
 
+def pid():
+    return os.getpid()
+
+
+def test_local_workers_run_task_after_task_and_one_killed_while_idle_is_replaced():
+    outcomes = []
+
+    def done(task, outcome):
+        outcomes.append(outcome)
+        if len(outcomes) == 3:  # the worker now waits for its next task: kill it there
+            os.kill(outcome.value, signal.SIGKILL)
+        return [parallel.Task(f"{task.key}+", pid)] if len(outcomes) < 5 else []
+
+    parallel.run([parallel.Task("pid", pid)], done, workers=1, retries=1)
+    pids = [o.value for o in outcomes]
+    assert all(o.ok for o in outcomes) and os.getpid() not in pids
+    assert pids[0] == pids[1] == pids[2] != pids[3] == pids[4]  # one worker, then its replacement
+
+
 @pytest.mark.parametrize("where", list(WHERE))
 def test_every_task_computes_with_one_blas_thread_and_the_caller_keeps_its_own(where):
     if where == "dask":

@@ -1,4 +1,4 @@
-"""Where independent tasks run: this process, fresh local processes, or a Dask cluster (local or
+"""Where independent tasks run: this process, local worker processes, or a Dask cluster (local or
 remote), behind one function, :func:`run`.
 
 A :class:`Task` is a module-level function with its arguments (picklable, so that a spawned
@@ -6,8 +6,8 @@ process or a Dask worker can call it). Each finished task's :class:`Outcome` goe
 ``done(task, outcome)``, which may return further tasks: a graph whose next steps are known only
 when earlier ones finish (a report's entry is decided once its units are in). A task that raises
 is an outcome with its error and traceback, never the end of the others; a process or worker
-that dies is retried, up to ``retries`` times. Local processes are spawned fresh for each task and
-start with this one's import path.
+that dies is retried, up to ``retries`` times. Local worker processes are spawned with this one's
+import path and run task after task.
 
 Every task computes with one BLAS thread, wherever it runs, so that its numbers do not depend on
 where it ran: a long float32 training at a high learning rate amplifies the last bits in which
@@ -91,7 +91,7 @@ def run(tasks, done, *, workers: int | None = None, dask: int | None = None, sch
         retries: int = 2) -> None:
     """Run ``tasks`` and every task ``done(task, outcome)`` returns: on the Dask cluster at
     ``scheduler``, on a local Dask cluster of ``dask`` workers, in this process one after another
-    (``workers=0``), or in ``workers`` fresh local processes (default: one per core)."""
+    (``workers=0``), or in ``workers`` local worker processes (default: one per core)."""
     if scheduler or dask:
         on_dask(tasks, done, scheduler=scheduler, local_workers=dask, retries=retries)
     elif workers == 0:
@@ -149,44 +149,66 @@ def _die_with_parent() -> None:
         pass
 
 
-def _task_process(connection, fn, args) -> None:
+def _worker(connection) -> None:
+    """A local worker process: runs the tasks it is sent, one after another, until its pipe closes."""
     _die_with_parent()
-    outcome = call(fn, args)
-    try:
-        connection.send(outcome)
-    except Exception as exc:  # a value that cannot be pickled
-        connection.send(Outcome(None, f"its result could not be sent back ({type(exc).__name__}: {exc})"))
-    connection.close()
+    while True:
+        try:
+            fn, args = connection.recv()
+        except (EOFError, OSError):
+            return
+        outcome = call(fn, args)
+        try:
+            connection.send(outcome)
+        except Exception as exc:  # a value that cannot be pickled
+            connection.send(Outcome(None, f"its result could not be sent back ({type(exc).__name__}: {exc})"))
 
 
 def in_processes(tasks, done, workers: int, retries: int) -> None:
-    """Run each task in a fresh spawned process, ``workers`` at a time. A process that dies without
-    sending its outcome (killed, out of memory) is started again, up to ``retries`` times."""
+    """Run the tasks in ``workers`` spawned worker processes, each one task at a time and then the
+    next (started once, not once per task: a fresh Python, its imports and its compiled kernels
+    cost about a second). A worker that dies without sending its outcome (killed, out of memory) is
+    replaced, and its task started again, up to ``retries`` times."""
     if workers < 1:
         raise ValueError(f"workers must be at least 1, got {workers}")
     context = multiprocessing.get_context("spawn")
-    pending, running, deaths = deque(tasks), {}, Counter()
+    pending, busy, idle, deaths = deque(tasks), {}, [], Counter()
+
+    def start_worker():
+        here, there = context.Pipe()
+        with worker_environment(1):
+            # not a daemon: a task may start worker processes of its own
+            proc = context.Process(target=_worker, args=(there,), name="minibn worker")
+            proc.start()
+        there.close()  # the worker's end: closed here, so a dead worker reads as end of file
+        return proc, here
+
+    def give(task):
+        proc, connection = idle.pop() if idle else start_worker()
+        try:
+            connection.send((task.fn, task.args))
+        except (BrokenPipeError, ConnectionResetError):  # it died while idle: a fresh one
+            connection.close()
+            proc.join()
+            proc, connection = start_worker()
+            connection.send((task.fn, task.args))
+        busy[connection] = (proc, task)
+
     try:
-        while pending or running:
-            with worker_environment(1):
-                while pending and len(running) < workers:
-                    task = pending.popleft()
-                    receive, send = context.Pipe(duplex=False)
-                    # not a daemon: a task may start worker processes of its own
-                    proc = context.Process(target=_task_process, args=(send, task.fn, task.args),
-                                           name=f"minibn {task.key}")
-                    proc.start()
-                    send.close()  # the child's end: closed here, so a dead child reads as end of file
-                    running[receive] = (proc, task)
-            for receive in multiprocessing.connection.wait(list(running)):
-                proc, task = running.pop(receive)
+        while pending or busy:
+            while pending and len(busy) < workers:
+                give(pending.popleft())
+            for connection in multiprocessing.connection.wait(list(busy)):
+                proc, task = busy.pop(connection)
                 try:
-                    outcome = receive.recv()
+                    outcome = connection.recv()
                 except (EOFError, OSError):
                     outcome = None
-                receive.close()
-                proc.join()
-                if outcome is None:
+                if outcome is not None:
+                    idle.append((proc, connection))
+                else:
+                    connection.close()
+                    proc.join()
                     deaths[task.key] += 1
                     if deaths[task.key] <= retries:
                         pending.append(task)
@@ -195,8 +217,12 @@ def in_processes(tasks, done, workers: int, retries: int) -> None:
                                             f"{proc.exitcode})")
                 pending.extend(done(task, outcome) or ())
     finally:
-        for proc, _ in running.values():
+        for connection, (proc, _) in busy.items():
             proc.kill()
+            connection.close()
+        for _, connection in idle:
+            connection.close()  # an idle worker ends when its pipe closes
+        for proc in [proc for proc, _ in busy.values()] + [proc for proc, _ in idle]:
             proc.join()
 
 

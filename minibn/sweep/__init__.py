@@ -4,9 +4,8 @@
         [--workers N | --dask local:N | --scheduler tcp://HOST:PORT] [--out DIR] [--quick] [--quiet]
 
 Each grid point is ``run(config)`` of the experiment with the point's values and the ``--set``
-ones, in DIR/points/<name>/. Points run in local processes (one fresh process per point, N at
-a time), on a local Dask cluster, or on an existing one: the same sweep on one machine or
-many. A sweep is resumable: a point whose result file (point.json) says it finished is skipped;
+ones, in DIR/points/<name>/. Points run in N local worker processes (each running point after
+point), on a local Dask cluster, or on an existing one: the same sweep on one machine or many. A sweep is resumable: a point whose result file (point.json) says it finished is skipped;
 a point that was cut short resumes from its checkpoint. A failing point is recorded with its
 traceback and the others go on; a point whose process or worker dies is retried. The sweep
 writes DIR/results.csv and DIR/results.json (one row per point: config, status, the
