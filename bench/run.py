@@ -18,7 +18,9 @@ one step above what the process holds once the inputs exist and freed
 memory has been returned to the system (on the CPU only). On the GPU every
 timed call ends by waiting for the device (``mb.synchronize``,
 ``torch.cuda.synchronize``). Results go to stdout and to bench/results/
-(JSON and markdown), with the machine they were measured on; ``--page`` also writes the table as
+(JSON and markdown), with the machine they were measured on and the OpenBLAS kernel that ran;
+where the environment forces one (OPENBLAS_CORETYPE), the steps of NATIVE_CASES run again in a
+child process with it unset, and both tables are reported; ``--page`` also writes the table as
 a documentation page, and ``--from`` writes that page from a saved run without running anything.
 """
 
@@ -30,12 +32,15 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 from timing import interleaved, set_threads
 
 HERE = Path(__file__).resolve().parent
-TOLERANCE = {"float32": 1e-2, "float64": 1e-9}  # see _agreement; float32 rounding through 10 BN layers reaches 3e-3
+TOLERANCE = {"float32": 1e-2, "float64": 1e-9}
+FORCED_KERNEL = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")  # an environment's choice of OpenBLAS core, unset together
+NATIVE_CASES = ("linear_10000x784_to_100", "train_step_full_batch", "normalizations_epoch_bn")  # see _agreement; float32 rounding through 10 BN layers reaches 3e-3
 
 
 def _agreement(a_list, b_list) -> float:
@@ -206,7 +211,7 @@ def _memory_child(name, lib, dtype):
     print(json.dumps({"peak_mb": max(_rss_kb(field) - before, 0) / 1024, "measure": field}))
 
 
-def markdown(rows, info, command) -> str:
+def markdown(rows, info, command, native: dict | None = None) -> str:
     lines = [f"Measured {info['date']} with `{command}`: {info['cpu']}, {info['cores']} cores, "
              f"{info['threads']} threads each; NumPy {info['numpy']} ({info['blas']}, kernel "
              f"{info['blas_kernel']}), minibn {info['minibn']} ({info['minibn_kernels']} kernels), PyTorch "
@@ -219,7 +224,35 @@ def markdown(rows, info, command) -> str:
                       "peak MB minibn / PyTorch | target |",
                   "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
         lines += [_markdown_row(r) for r in rows if r.get("device", "cpu") == device]
+    if native:
+        forced = ", ".join(f"{k}={v}" for k, v in native["forced"].items())
+        lines += ["", f"This environment forces OpenBLAS's core ({forced}), so the times above are those of the "
+                      f"{info['blas_kernel']} kernel; a user's machine runs its native one. The steps again with "
+                      f"{' and '.join(FORCED_KERNEL)} unset in that command alone (kernel {native['kernel']}), float32:",
+                  "", "| case | dtype | minibn | PyTorch | minibn / PyTorch | floor | minibn / floor | "
+                      "peak MB minibn / PyTorch | target |",
+                  "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+                  *[_markdown_row(r) for r in native["cases"]]]
     return "\n".join(lines)
+
+
+def native_kernel(cases: list, rounds: int, threads: int) -> dict | None:
+    """Where the environment forces an OpenBLAS core: ``cases`` (of NATIVE_CASES) timed again in a
+    child process without the forcing variables, {"forced", "kernel", "cases"}; None where nothing
+    is forced or none of those cases runs."""
+    forced = {k: os.environ[k] for k in FORCED_KERNEL if k in os.environ}
+    names = [c for c in NATIVE_CASES if c in cases]
+    if not forced or not names:
+        return None
+    env = {k: v for k, v in os.environ.items() if k not in FORCED_KERNEL}
+    with tempfile.TemporaryDirectory(prefix="minibn-bench-") as folder:
+        saved = Path(folder) / "native.json"
+        command = [sys.executable, str(HERE / "run.py"), "--quick", "--device", "cpu", "--threads", str(threads),
+                   "--rounds", str(rounds), "--only", *names, "--json", str(saved), "--markdown",
+                   str(Path(folder) / "native.md")]
+        subprocess.run(command, check=True, env=env, cwd=str(HERE), stdout=subprocess.DEVNULL)
+        child = json.loads(saved.read_text())
+    return {"forced": forced, "kernel": child["machine"]["blas_kernel"], "cases": child["cases"]}
 
 
 def _markdown_row(r) -> str:
@@ -262,7 +295,8 @@ def main(argv=None):
         from minibn import fileio
 
         saved = fileio.load_json(args.saved)
-        write_page(args.page, markdown(saved["cases"], saved["machine"], saved["command"]), Path(args.saved))
+        write_page(args.page, markdown(saved["cases"], saved["machine"], saved["command"], saved.get("native")),
+                   Path(args.saved))
         print(f"page: {args.page}")
         return
     set_threads(args.threads)
@@ -307,7 +341,8 @@ def main(argv=None):
                     row["target_met"] = bool(case.meets(row))
                 rows.append(row)
                 print(markdown([row], info, command).splitlines()[-1], flush=True)
-    table = markdown(rows, info, command)
+    native = native_kernel([c.name for c in cases], rounds, args.threads) if "cpu" in devices else None
+    table = markdown(rows, info, command, native)
     print("\n" + table)
     stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
     results = HERE / "results"
@@ -315,7 +350,8 @@ def main(argv=None):
     md_path = Path(args.markdown) if args.markdown else results / f"{stamp}.md"
     from minibn import fileio
 
-    fileio.save_json(json_path, {"machine": info, "command": command, "cases": rows})
+    fileio.save_json(json_path, {"machine": info, "command": command, "cases": rows,
+                                 **({"native": native} if native else {})})
     fileio.write_atomic(md_path, (table + "\n").encode())
     print(f"\nJSON: {json_path}\nmarkdown: {md_path}")
     if args.page:

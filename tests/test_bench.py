@@ -144,3 +144,28 @@ def test_gpu_rows_get_a_table_of_their_own(bench):
     text = run.markdown([dict(row, device="cpu"), dict(row, device="cuda")], info, "cmd")
     assert text.count("| case | dtype |") == 2
     assert "On the GPU (H100): minibn on CuPy 13 against PyTorch on CUDA 12.8." in text
+
+
+def test_a_forced_openblas_core_gets_the_steps_again_with_it_unset(bench, tmp_path, monkeypatch):
+    run, _ = bench
+    monkeypatch.setenv("OPENBLAS_CORETYPE", "Haswell")  # read by the child processes only: NumPy is loaded here
+    monkeypatch.setattr(run, "NATIVE_CASES", ("linear_10000x784_to_100",))
+    out_json, out_md = tmp_path / "b.json", tmp_path / "b.md"
+    run.main(["--quick", "--rounds", "1", "--threads", "1", "--device", "cpu", "--only", "autograd_overhead_4x4",
+              "linear_10000x784_to_100", "--json", str(out_json), "--markdown", str(out_md)])
+    native = json.loads(out_json.read_text())["native"]
+    assert native["forced"] == {"OPENBLAS_CORETYPE": "Haswell"} and native["kernel"] not in ("", "unknown")
+    assert [(c["name"], c["dtype"]) for c in native["cases"]] == [("linear_10000x784_to_100", "float32")]
+    assert native["cases"][0]["minibn_ms"] > 0
+    text = out_md.read_text()
+    assert "forces OpenBLAS's core (OPENBLAS_CORETYPE=Haswell)" in text and f"(kernel {native['kernel']})" in text
+    page = tmp_path / "page.md"
+    run.main(["--from", str(out_json), "--page", str(page)])
+    assert f"(kernel {native['kernel']})" in page.read_text()
+
+
+def test_nothing_forced_nothing_run_again(bench, monkeypatch):
+    run, _ = bench
+    for name in run.FORCED_KERNEL:
+        monkeypatch.delenv(name, raising=False)
+    assert run.native_kernel(list(run.NATIVE_CASES), rounds=1, threads=1) is None
