@@ -457,7 +457,6 @@ def main(argv=None) -> dict:
         results = rejudge_entries(out, saved["entries"])
     else:
         out.mkdir(parents=True, exist_ok=True)
-        started = time.perf_counter()
         previous = fileio.load_json(out / CLAIMS) if (out / CLAIMS).is_file() else None
         resumed = [n for n, entry in args.plan.items() if entry.continues()]
         sittings = Sittings(out, argv)
@@ -468,7 +467,7 @@ def main(argv=None) -> dict:
         for name, m in results.items():
             if "error" in m:
                 print(f"{name} failed: {m['error']}", file=sys.stderr)
-        origin = provenance(argv, time.perf_counter() - started)
+        origin = provenance(argv, sittings.this["seconds"])  # this command's time, as sittings.json has it
         if resumed:
             origin["resumed"] = resumed
         if previous:  # the report's other entries stay, decided again by today's rules
