@@ -284,18 +284,40 @@ class _Member:
     def lr(self) -> float:
         return self.opt.param_groups[0]["lr"]
 
+    _KEPT = ("step", "stopped", "references", "distances", "curve", "losses", "result")
 
-def ensemble(cfg: Config, variant: str, seeds: list) -> list:
+    def saved(self) -> dict:
+        """The bookkeeping as plain data (its optimizer and schedule are checkpointed as objects)."""
+        return {**{name: getattr(self, name) for name in self._KEPT},
+                "spectra": self.spectra.records, "vectors": self.spectra.vectors}
+
+    def restore(self, saved: dict) -> None:
+        for name in self._KEPT:
+            setattr(self, name, saved[name])
+        self.spectra.records, self.spectra.vectors = saved["spectra"], saved["vectors"]
+
+
+def ensemble(cfg: Config, variant: str, seeds: list, checkpoint=None) -> list:
     """The seeds of one variant trained side by side as one ``nn.Ensemble``, each with its own batches,
     plateau schedule, stop, distances and spectra: :func:`train`'s record for each seed, to rounding.
     Each update is SGD at every member's own lr (the loss weighted by it, then SGD at lr 1: p <- p -
-    grad); a stopped member is frozen (lr 0) and its record was taken when it stopped."""
+    grad); a stopped member is frozen (lr 0) and its record was taken when it stopped. With a
+    ``checkpoint`` (:class:`minibn.experiment.grid.JobCheckpoint`), the state after each epoch is saved
+    there and a job run again continues from it."""
     x_np, y_np, xt_np, yt_np = load_data(cfg)
     xt, yt = mb.tensor(xt_np), mb.tensor(yt_np)
     xh, yh = mb.tensor(x_np[:cfg.hessian_images]), mb.tensor(y_np[:cfg.hessian_images])
     net = nn.Ensemble([build_network(cfg, variant, seed) for seed in seeds])
     members = [_Member(cfg, seed, seed - cfg.seed < cfg.hessian_seeds) for seed in seeds]
     descent = mb.optim.SGD(net.parameters(), lr=1.0)  # the learning rates are in the loss
+    first_epoch, state = 0, None
+    if checkpoint is not None:
+        objects = {"net": net, **{f"lr{k}": m.opt for k, m in enumerate(members)},
+                   **{f"schedule{k}": m.schedule for k, m in enumerate(members)}}
+        state = checkpoint.state(objects, {"members": [m.saved() for m in members]})
+        for m, saved in zip(members, state.record["members"]):
+            m.restore(saved)
+        first_epoch = state.step  # the epochs done
 
     def observe(k, final=False):
         m = members[k]
@@ -322,7 +344,7 @@ def ensemble(cfg: Config, variant: str, seeds: list) -> list:
                         "weight_norms": [float(np.linalg.norm(layer.weight.detach().numpy())) for layer in alone
                                          if isinstance(layer, nn.Linear)]}
 
-    for epoch in range(cfg.epochs):
+    for epoch in range(first_epoch, cfg.epochs):
         running = [k for k, m in enumerate(members) if m.result is None]
         if not running:
             break
@@ -357,6 +379,9 @@ def ensemble(cfg: Config, variant: str, seeds: list) -> list:
             else:
                 continue
             observe(k, final=True)
+        if checkpoint is not None:
+            state.step, state.record = epoch + 1, {"members": [m.saved() for m in members]}
+            checkpoint.save(state)
     for k, m in enumerate(members):
         if m.result is None:
             observe(k, final=True)

@@ -10,7 +10,7 @@ import minibn as mb
 import minibn.functional as F
 from experiments import normalizations as job
 from minibn import experiment, hessian
-from minibn.experiment import checkpoint
+from minibn.experiment import checkpoint, grid
 from minibn.experiment import claims as C
 
 from .conftest import assert_refused_before_any_work, assert_rejudge_restores_the_claims, assert_rules_decide
@@ -124,6 +124,50 @@ def test_the_seeds_side_by_side_train_as_each_alone(variant):
         _close(record, alone, f"seed {seed}")
     early = [r for r in together if r["stopped_by"] == "lr floor" and r["epochs"] < max(t["epochs"] for t in together)]
     assert early, [(r["epochs"], r["stopped_by"]) for r in together]  # a member stopped while the others went on
+
+
+class _Killed(Exception):
+    pass
+
+
+def test_a_job_killed_mid_training_continues_from_its_checkpoint_to_the_same_records(tmp_path, monkeypatch):
+    """The grid's job for one variant (three seeds side by side, one stopping early at the lr floor),
+    killed after its third epoch, run again: it trains only the epochs left, and every record is the
+    uninterrupted job's, exactly; the job's file goes once its result is in the run's checkpoint."""
+    cfg = job.Config(variants=("bn",), seeds=3, epochs=8, lr=3.0, train_size=300, batch_size=50, hessian_every=4,
+                     hessian_images=200, hessian_k=2, hessian_tol=1e-6, distance_every=2, distance_from=(0, 2),
+                     patience=1, lr_floor=0.06, hessian_seeds=2, dtype="float64", quiet=True,
+                     out=str(tmp_path / "run"))
+    work = {"module": job.__name__, "config": cfg.to_dict(), "variant": "bn", "seeds": [0, 1, 2]}
+    monkeypatch.setattr(grid, "SAVE_EVERY", 0.0)
+    evaluated = []
+    evaluate = job.evaluate
+    monkeypatch.setattr(job, "evaluate", lambda *a: evaluated.append(1) or evaluate(*a))
+    whole = grid.work(work)
+    epochs = len(evaluated)
+    grid.job_path(cfg.out, "bn", [0, 1, 2]).unlink()
+
+    save = grid.JobCheckpoint.save
+
+    def killed_after_three_epochs(self, state, force=False):
+        save(self, state, force)
+        if state.step == 3:
+            raise _Killed
+
+    monkeypatch.setattr(grid.JobCheckpoint, "save", killed_after_three_epochs)
+    with pytest.raises(_Killed):
+        grid.work(work)
+    monkeypatch.setattr(grid.JobCheckpoint, "save", save)
+    evaluated.clear()
+    again = grid.work(work)
+    assert len(evaluated) == epochs - 3 * 3  # the three members' first three epochs were not trained again
+    assert [r["stopped_by"] for r in whole.values()].count("lr floor") >= 1
+    assert list(again) == list(whole)
+    assert _without_timing({"bn": list(again.values())}) == _without_timing({"bn": list(whole.values())})
+    path = grid.job_path(cfg.out, "bn", [0, 1, 2])
+    assert path.exists()
+    grid.Units(experiment.load(job), cfg, resume=False).add(again)
+    assert not path.exists()
 
 
 def test_a_tiny_run_end_to_end_and_its_resume(tmp_path):

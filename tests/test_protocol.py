@@ -13,7 +13,7 @@ import pytest
 import minibn as mb
 from minibn import experiment, fileio
 from minibn.experiment import claims as C
-from minibn.experiment import grid, pages
+from minibn.experiment import checkpoint, grid, pages
 from minibn.experiment.__main__ import main as experiment_main
 from tests import toy_experiment as toy
 from tests import toy_grid
@@ -109,6 +109,31 @@ def test_an_ensemble_computes_the_seeds_of_a_variant_in_one_job_to_the_same_numb
     together = ENSEMBLE.run(cfg)
     alone = GRID.run(GRID.config(out=str(tmp_path / "g"), quiet=True))
     assert together["runs"] == alone["runs"]
+
+
+def test_a_jobs_checkpoint_is_written_every_so_often_and_refused_by_another_job_or_config(tmp_path):
+    cfg = GRID.config(out=str(tmp_path / "g"), quiet=True)
+    job = {"module": toy_grid.__name__, "variant": "sgd", "seeds": [0]}
+    path = grid.job_path(cfg.out, "sgd", [0])
+    path.parent.mkdir(parents=True)
+    leftover = path.parent / f"{fileio.TEMP_PREFIX}abc-{path.name}"
+    other = path.parent / f"{fileio.TEMP_PREFIX}abc-momentum.seed=0.ckpt"  # another job's write in progress
+    leftover.write_bytes(b"half")
+    other.write_bytes(b"half")
+    saving = grid.JobCheckpoint(cfg, job, every=3600)
+    assert not leftover.exists() and other.exists()
+    state = saving.state({}, {"loss": []})
+    assert not state.resumed
+    state.step, state.record = 2, {"loss": [0.5, 0.25]}
+    assert not saving.save(state) and not path.exists()  # not an hour yet
+    assert saving.save(state, force=True) and path.exists()
+    again = grid.JobCheckpoint(cfg, job).state({}, {"loss": []})
+    assert again.resumed and again.step == 2 and again.record == {"loss": [0.5, 0.25]}
+    with pytest.raises(experiment.ConfigError, match=r"sgd\.seed=0\.ckpt: --steps 7 asked, 5 in the job"):
+        grid.JobCheckpoint(dataclasses.replace(cfg, steps=7), job).state({}, {})
+    path.rename(grid.job_path(cfg.out, "momentum", [0]))
+    with pytest.raises(checkpoint.CheckpointError, match="delete it to compute this job from its start"):
+        grid.JobCheckpoint(cfg, {**job, "variant": "momentum"}).state({}, {})
 
 
 def test_variants_must_be_distinct_strings(monkeypatch, tmp_path):

@@ -7,17 +7,27 @@ A unit's result is a function of the config, its variant and its seed alone: it 
 :mod:`minibn.experiment.parallel`) with one BLAS thread, the config's backend, and minibn's default generator seeded with the unit's seed
 (an ensemble's first seed), wherever it runs. :class:`Units` keeps the finished ones in the run's
 checkpoint, written by the one process that gathers them.
+
+A job of an hour or more need not start again from nothing after a kill: an ``ensemble`` (or
+``task``) that takes a ``checkpoint`` argument gets a :class:`JobCheckpoint`, saves its training
+state there as it goes, and continues from it when the job runs again; the job's file goes once
+its result is in the run's checkpoint.
 """
 
 from __future__ import annotations
 
 import importlib
+import inspect
 import sys
+import time
 from pathlib import Path
 
-from .. import random
+from .. import fileio, random
 from . import checkpoint, rundir
-from .config import from_saved, use_backend
+from .config import ConfigError, flag, from_saved, resume_conflicts, use_backend
+
+JOBS = "jobs"  # the run folder's subfolder of the checkpoints of jobs in progress
+SAVE_EVERY = 300.0  # seconds: at most this much of a job's work is lost to a kill
 
 
 def key(variant: str, seed: int) -> str:
@@ -52,18 +62,78 @@ def work(job: dict) -> dict:
     use_backend(cfg.backend)
     variant, seeds = job["variant"], job["seeds"]
     random.manual_seed(seeds[0])
+    compute = getattr(module, "ensemble", None) or module.task
+    kwargs = {}
+    if cfg.out and "checkpoint" in inspect.signature(compute).parameters:
+        kwargs["checkpoint"] = JobCheckpoint(cfg, job)
     if hasattr(module, "ensemble"):
-        results = list(module.ensemble(cfg, variant, list(seeds)))
+        results = list(compute(cfg, variant, list(seeds), **kwargs))
         if len(results) != len(seeds):
             raise ValueError(f"{module.__name__}.ensemble gave {len(results)} results for {len(seeds)} seeds")
     else:
-        results = [module.task(cfg, variant, seeds[0])]
+        results = [compute(cfg, variant, seeds[0], **kwargs)]
     return {key(variant, s): r for s, r in zip(seeds, results)}
 
 
 def job_name(job: dict) -> str:
     """A job's name in progress messages: its variant, and its seed unless it is an ensemble's."""
     return job["variant"] if len(job["seeds"]) > 1 else key(job["variant"], job["seeds"][0])
+
+
+def job_path(folder, variant: str, seeds: list) -> Path:
+    """The checkpoint of the job computing ``seeds`` of ``variant`` in the run folder ``folder``."""
+    name = job_name({"variant": variant, "seeds": seeds}).replace("/", ".").replace("\\", ".")
+    return Path(folder) / JOBS / f"{name}.ckpt"
+
+
+class JobCheckpoint:
+    """The training state of one job in progress, in one file of the run folder
+    (<out>/jobs/<job>.ckpt), so that a job run again after a kill continues where it was.
+
+    The experiment makes its state once, :meth:`state` (restored from the file if there is one),
+    and calls :meth:`save` at points where the state is whole (say, after each epoch); a save is
+    written when ``every`` seconds have passed since the last one. Saved and restored exactly,
+    the state makes the continued job compute what it would have computed uninterrupted.
+    """
+
+    def __init__(self, cfg, job: dict, every: float | None = None):
+        self.cfg, self.job = cfg, {"module": job["module"], "variant": job["variant"], "seeds": list(job["seeds"])}
+        self.path = job_path(cfg.out, job["variant"], job["seeds"])
+        self.every = SAVE_EVERY if every is None else every
+        self._saved_at = time.monotonic()
+        for leftover in self.path.parent.glob(f"{fileio.TEMP_PREFIX}*-{self.path.name}"):
+            leftover.unlink(missing_ok=True)  # a write of this job's killed before its rename
+
+    def state(self, objects: dict, record: dict) -> checkpoint.TrainingState:
+        """The job's :class:`~minibn.experiment.checkpoint.TrainingState` of ``objects`` and ``record``,
+        restored from the job's file if there is one (``resumed`` then says so)."""
+        state = checkpoint.TrainingState(objects, record)
+        if self.path.exists():
+            saved = checkpoint.load(self.path)
+            self._check(saved)
+            state.restore(saved, self.path)
+        self._saved_at = time.monotonic()
+        return state
+
+    def save(self, state: checkpoint.TrainingState, force: bool = False) -> bool:
+        """Write ``state`` (atomically) if ``every`` seconds have passed since the last write, or
+        ``force``; whether it was written."""
+        if not force and time.monotonic() - self._saved_at < self.every:
+            return False
+        checkpoint.save(self.path, {"job": self.job, "config": self.cfg.to_dict(), **state.snapshot()})
+        self._saved_at = time.monotonic()
+        return True
+
+    def _check(self, saved: dict) -> None:
+        if saved.get("job") != self.job:
+            raise checkpoint.CheckpointError(
+                f"{self.path} is the checkpoint of the job {saved.get('job')!r}, not of {self.job!r}: delete it "
+                "to compute this job from its start")
+        differing = resume_conflicts(type(self.cfg), saved["config"], self.cfg.to_dict())
+        if differing:
+            raise ConfigError(differing[0], f"conflicts with the job in progress in {self.path}: " + "; ".join(
+                f"{flag(k)} {getattr(self.cfg, k)!r} asked, {saved['config'].get(k)!r} in the job"
+                for k in differing))
 
 
 class Units:
@@ -94,10 +164,17 @@ class Units:
         return jobs(self.exp, self.cfg, self.done)
 
     def add(self, result: dict) -> None:
-        """Keep a job's result ({unit key: result}) and write the checkpoint."""
+        """Keep a job's result ({unit key: result}), write the checkpoint, and delete the job's
+        own checkpoint (:class:`JobCheckpoint`)."""
         self.done.update(result)
         checkpoint.save(self.path, {"experiment": self.exp.name, "config": self.cfg.to_dict(), "step": 0,
                                     "done": False, "record": {"tasks": self.done}, "objects": {}})
+        by_variant = {}
+        for unit in result:
+            variant, _, seed = unit.rpartition("/seed=")
+            by_variant.setdefault(variant, []).append(int(seed))
+        for variant, seeds in by_variant.items():
+            job_path(self.path.parent, variant, seeds).unlink(missing_ok=True)
 
     def results(self) -> dict:
         """{variant: [the result of each seed, in order]}, once every unit is done."""

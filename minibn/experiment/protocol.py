@@ -11,7 +11,8 @@ An experiment is a module (see :mod:`minibn.experiment.run` for one written out)
     the measurement, either
       variants(cfg)                  the grid's variants (strings), with
       task(cfg, variant, seed)       one unit's result (a dict), in a worker process, or
-      ensemble(cfg, variant, seeds)  the results of several seeds trained side by side; then
+      ensemble(cfg, variant, seeds)  the results of several seeds trained side by side (either of the
+                                     two may take ``checkpoint``: a long job's own, grid.JobCheckpoint); then
       collect(cfg, results)          the metrics' numbers from results[variant][i] (seed i's); or
       measure(cfg, run)              the metrics' numbers, with the Run for checkpoints (no grid)
     claims(metrics)     the claims checked (``claims = C.Claims()`` with one rule function per claim)
