@@ -38,6 +38,7 @@ import datetime
 import os
 import platform
 import sys
+import threading
 import time
 from collections import defaultdict
 from pathlib import Path
@@ -266,28 +267,43 @@ def provenance(argv, seconds: float) -> dict:
 class Sittings:
     """The time a report took over all the commands that made it, killed ones included:
     DIR/sittings.json holds one record per command (its start, its seconds, its tasks gathered),
-    rewritten atomically after every task, so a sitting cut short counts up to its last task."""
+    rewritten atomically after every task and every ``every`` seconds (a job that checkpoints
+    itself keeps its work past its last task), so a sitting cut short counts up to its last minute."""
 
-    def __init__(self, out: Path, argv):
+    def __init__(self, out: Path, argv, every: float = 60.0):
         self.path = out / SITTINGS
         self.all = fileio.load_json(self.path) if self.path.is_file() else []
         self.this = {"command": command_line(argv), "started": datetime.datetime.now().isoformat(timespec="seconds"),
                      "seconds": 0.0, "tasks": 0, "finished": False}
         self.all.append(self.this)
         self.started = time.perf_counter()
+        self._lock = threading.Lock()
+        self._closed = threading.Event()
         self.save()
+        self._clock = threading.Thread(target=self._keep, args=(every,), name="sittings", daemon=True)
+        self._clock.start()
+
+    def _keep(self, every: float) -> None:
+        while not self._closed.wait(every):
+            self.save()
 
     def tick(self) -> None:
-        self.this["tasks"] += 1
+        with self._lock:
+            self.this["tasks"] += 1
         self.save()
 
-    def finish(self) -> None:
-        self.this["finished"] = True
+    def close(self, finished: bool) -> None:
+        """The command's last record (``finished``: it ran to its end)."""
+        self._closed.set()
+        self._clock.join()
+        with self._lock:
+            self.this["finished"] = finished
         self.save()
 
     def save(self) -> None:
-        self.this["seconds"] = time.perf_counter() - self.started
-        fileio.save_json(self.path, self.all)
+        with self._lock:
+            self.this["seconds"] = time.perf_counter() - self.started
+            fileio.save_json(self.path, self.all)
 
 
 def command_line(argv) -> str:
@@ -308,8 +324,8 @@ def made_line(origin: dict) -> str:
         sittings = origin["sittings"]
         cut = sum(not s["finished"] for s in sittings)
         line += (f" The report took {sum(s['seconds'] for s in sittings):.0f} s of wall-clock time in all, over "
-                 f"{len(sittings)} commands into its folder ({cut} cut short, each counted up to its last task "
-                 f"gathered; {SITTINGS} lists them).")
+                 f"{len(sittings)} commands into its folder ({cut} cut short, each counted up to the last time it "
+                 f"wrote {SITTINGS}, which lists them).")
     if origin.get("rejudged"):
         line += f" Claims decided again on {origin['rejudged']} by the rules of that day (`--rejudge`)."
     return line
@@ -460,9 +476,13 @@ def main(argv=None) -> dict:
         previous = fileio.load_json(out / CLAIMS) if (out / CLAIMS).is_file() else None
         resumed = [n for n, entry in args.plan.items() if entry.continues()]
         sittings = Sittings(out, argv)
-        ran = graph.run_entries(list(args.plan.values()), **args.where, quiet=args.quiet,  # in --only's order
-                                on_done=sittings.tick)
-        sittings.finish()
+        try:
+            ran = graph.run_entries(list(args.plan.values()), **args.where, quiet=args.quiet,  # in --only's order
+                                    on_done=sittings.tick)
+        except BaseException:
+            sittings.close(finished=False)
+            raise
+        sittings.close(finished=True)
         results = {n: ran[n] for n in entries() if n in ran}  # the report's order: the registry's
         for name, m in results.items():
             if "error" in m:

@@ -2,6 +2,7 @@
 
 import json
 import re
+import time
 
 import pytest
 
@@ -166,7 +167,7 @@ def test_the_same_command_again_continues_a_cut_short_report(tmp_path, monkeypat
     assert exit_.value.code == 2 and "cut: --width: conflicts with the run" in capsys.readouterr().err
 
 
-def test_the_reports_time_sums_its_commands_a_killed_one_up_to_its_last_task(tmp_path, monkeypatch):
+def test_the_reports_time_sums_its_commands_a_killed_one_included(tmp_path, monkeypatch):
     monkeypatch.setattr(reproduce, "REGISTRY", {"a": ("tests.toy_experiment", {}), "b": ("tests.toy_experiment", {})})
     run_entries = reproduce.graph.run_entries
 
@@ -186,6 +187,17 @@ def test_the_reports_time_sums_its_commands_a_killed_one_up_to_its_last_task(tmp
     header = (out / "REPRODUCTION.md").read_text().splitlines()[2]
     assert (f"took {sum(s['seconds'] for s in sittings):.0f} s of wall-clock time in all, over 2 commands into "
             "its folder (1 cut short") in header
+
+
+def test_a_command_keeps_its_time_between_tasks_and_stops_writing_when_closed(tmp_path):
+    sittings = reproduce.Sittings(tmp_path, ["--quick"], every=0.05)
+    time.sleep(0.5)  # no task gathered: a killed command still counts up to its last write
+    written = json.loads((tmp_path / reproduce.SITTINGS).read_text())
+    assert written[-1]["tasks"] == 0 and written[-1]["seconds"] > 0.2
+    sittings.close(finished=False)
+    closed = (tmp_path / reproduce.SITTINGS).read_text()
+    time.sleep(0.2)
+    assert (tmp_path / reproduce.SITTINGS).read_text() == closed and not json.loads(closed)[-1]["finished"]
 
 
 def test_rejudge_refuses_a_folder_without_a_report_and_flags_that_would_run(tmp_path, capsys):
