@@ -704,13 +704,19 @@ def _comparison_figure(metrics, path):
 
 
 def summary(metrics: dict) -> str:
-    lines = [f"{'variant':>16}  best val acc (%)       author  top eigenvalue  distance from init"]
+    """Per variant: accuracy over the seeds, the author's, every seed's final top eigenvalue as median
+    [min, max], the distance moved from initialization, and how each seed's training ended."""
+    lines = [f"{'variant':>16}  best val acc (%)       author  top eigenvalue, median [min, max]  distance"
+             "  epochs   stopped by"]
     for v, s in metrics["summary"].items():
         a = s["best_val_accuracy"]
-        top = s["final_top_eigenvalues"][0] if s["final_top_eigenvalues"] else math.nan
+        tops = s["final_top_eigenvalue"]
+        top = f"{np.median(tops):7.3f} [{min(tops):.3f}, {max(tops):.3f}]" if tops else "-"
         author = f"{AUTHOR_ACCURACY[v]:.2f}" if v in AUTHOR_ACCURACY else "-"
+        ends = ", ".join(f"{how} {s['stopped_by'].count(how)}" for how in dict.fromkeys(s["stopped_by"]))
         lines.append(f"{v:>16}  {100 * a['mean']:6.2f} +- {100 * a['std']:4.2f} (n={a['n']})  {author:>6}  "
-                     f"{top:14.3f}  {s['distance_from_init']['mean']:.2f}")
+                     f"{top:>33}  {s['distance_from_init']['mean']:8.2f}  {min(s['epochs']):>3}-{max(s['epochs']):<3}  "
+                     f"{ends}")
     return "\n".join(lines)
 
 
