@@ -120,16 +120,18 @@ def _unpack(obj, arrays: dict):
     return obj
 
 
-def check_resume(name: str, config: Config, saved: dict, where) -> None:
+def check_resume(name: str, config: Config, saved: dict, where, what: str = "run") -> None:
     """Refuse to continue the checkpoint ``saved`` (read from ``where``) with ``config``: one of
     another experiment, fields that would change the results (all but the ``resumable`` ones and
-    the folder), or fewer steps than it has done."""
+    the folder), or fewer steps than it has done. ``what`` it holds names it in errors: a "run"
+    (named by its folder) or, say, a "job in progress" (named by its file)."""
     if saved.get("experiment") != name:
         raise CheckpointError(f"{where} is a checkpoint of {saved.get('experiment')!r}, not of {name!r}")
     differing = resume_conflicts(type(config), saved["config"], config.to_dict())
     if differing:
-        raise ConfigError(differing[0], f"conflicts with the run in {Path(where).parent}: " + "; ".join(
-            f"{flag(k)} {getattr(config, k)!r} asked, {saved['config'].get(k)!r} in the run" for k in differing))
+        holder = Path(where).parent if what == "run" else where
+        raise ConfigError(differing[0], f"conflicts with the {what} in {holder}: " + "; ".join(
+            f"{flag(k)} {getattr(config, k)!r} asked, {saved['config'].get(k)!r} in the {what}" for k in differing))
     steps = type(config).STEPS
     if steps and getattr(config, steps) < saved["step"]:
         raise ConfigError(steps, f"{getattr(config, steps)} is below the {saved['step']} steps the run in "

@@ -24,7 +24,7 @@ from pathlib import Path
 
 from .. import fileio, random
 from . import checkpoint, rundir
-from .config import ConfigError, flag, from_saved, resume_conflicts, use_backend
+from .config import from_saved, use_backend
 
 JOBS = "jobs"  # the run folder's subfolder of the checkpoints of jobs in progress
 SAVE_EVERY = 300.0  # seconds: at most this much of a job's work is lost to a kill
@@ -62,11 +62,12 @@ def work(job: dict) -> dict:
     use_backend(cfg.backend)
     variant, seeds = job["variant"], job["seeds"]
     random.manual_seed(seeds[0])
-    compute = getattr(module, "ensemble", None) or module.task
+    ensembled = hasattr(module, "ensemble")
+    compute = module.ensemble if ensembled else module.task
     kwargs = {}
     if cfg.out and "checkpoint" in inspect.signature(compute).parameters:
         kwargs["checkpoint"] = JobCheckpoint(cfg, job)
-    if hasattr(module, "ensemble"):
+    if ensembled:
         results = list(compute(cfg, variant, list(seeds), **kwargs))
         if len(results) != len(seeds):
             raise ValueError(f"{module.__name__}.ensemble gave {len(results)} results for {len(seeds)} seeds")
@@ -129,11 +130,9 @@ class JobCheckpoint:
             raise checkpoint.CheckpointError(
                 f"{self.path} is the checkpoint of the job {saved.get('job')!r}, not of {self.job!r}: delete it "
                 "to compute this job from its start")
-        differing = resume_conflicts(type(self.cfg), saved["config"], self.cfg.to_dict())
-        if differing:
-            raise ConfigError(differing[0], f"conflicts with the job in progress in {self.path}: " + "; ".join(
-                f"{flag(k)} {getattr(self.cfg, k)!r} asked, {saved['config'].get(k)!r} in the job"
-                for k in differing))
+        # the job names its experiment (its module): what is left to check is the config
+        checkpoint.check_resume(self.job["module"], self.cfg, {**saved, "experiment": self.job["module"]}, self.path,
+                                what="job in progress")
 
 
 class Units:
