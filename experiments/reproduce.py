@@ -391,6 +391,16 @@ def write_report(out: Path, results: dict, origin: dict) -> Path:
     return path
 
 
+def summary_line(saved: dict) -> str:
+    """The README's sentence on a report, from its claims.json: the verdict counts, the wall-clock time of
+    all its commands, and the machine (the README's test checks that it quotes this very sentence)."""
+    tally = count(c["verdict"] for c in saved["claims"])
+    origin = saved["origin"]
+    seconds = sum(s["seconds"] for s in origin.get("sittings", [])) or origin["seconds"]
+    return (f"{len(saved['claims'])} claims: " + ", ".join(f"{tally[v]} {v}" for v in VERDICTS)
+            + f"; {seconds / 3600:.1f} h of wall-clock time on {origin['machine']}.")
+
+
 def _pngs(out: Path, entry: str) -> list:
     return sorted((out / entry).glob("*.png")) if entry != COMBINED else []
 
@@ -505,6 +515,7 @@ def main(argv=None) -> dict:
     if args.docs:
         for page in write_docs(Path(args.docs), out, results, origin):
             print(f"wrote {page}")
+        print(f"the README quotes: {summary_line(fileio.load_json(out / CLAIMS))}")
     if any("error" in m for m in results.values()):
         sys.exit(1)
     return results

@@ -187,6 +187,11 @@ def test_the_reports_time_sums_its_commands_a_killed_one_included(tmp_path, monk
     header = (out / "REPRODUCTION.md").read_text().splitlines()[2]
     assert (f"took {sum(s['seconds'] for s in sittings):.0f} s of wall-clock time in all, over 2 commands into "
             "its folder (1 cut short") in header
+    saved = json.loads((out / reproduce.CLAIMS).read_text())
+    tally = {v: [c["verdict"] for c in saved["claims"]].count(v) for v in experiment.VERDICTS}
+    line = reproduce.summary_line(saved)  # the sentence the README quotes
+    assert line.startswith(f"{len(saved['claims'])} claims: {tally[experiment.REPRODUCED]} REPRODUCED, ")
+    assert f"; {sum(s['seconds'] for s in sittings) / 3600:.1f} h of wall-clock time on " in line
 
 
 def test_a_command_keeps_its_time_between_tasks_and_stops_writing_when_closed(tmp_path):
