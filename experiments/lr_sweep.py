@@ -336,8 +336,9 @@ def _ensemble_step(c, step: int, net, descent, xb, yb, running: list, records: l
     """One SGD step of the members ``running`` of ``net``: those whose loss or activations blew up
     (the depth-10 experiment's rule) are recorded as diverged at ``step`` and left out of it."""
     rms = []
+    linears = [m for m in net.layers if hasattr(m, "weight") and m.weight.ndim == 3]
     hooks = [m.register_forward_hook(lambda mod, inp, out: rms.append(_member_rms(inp[0])))
-             for m in net.layers if hasattr(m, "weight") and m.weight.ndim == 3][1:]  # what each Linear receives
+             for m in linears[1:]]  # what each Linear but the first (the images) receives
     try:
         with np.errstate(over="ignore", invalid="ignore"):
             logits = net(xb)

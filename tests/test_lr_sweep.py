@@ -154,6 +154,17 @@ def test_part_one_side_by_side_equals_the_depth10_runs_alone(tmp_path):
                         ("none", 1, "plain"): 4, ("none", 2, "plain"): 3}
 
 
+def test_part_one_removes_every_hook_it_measures_with(monkeypatch):
+    """Each step reads the activations through forward hooks and removes them: a hook left behind runs
+    at every later step, so that time and memory grow with the steps."""
+    nets, step = [], job._ensemble_step
+    monkeypatch.setattr(job, "_ensemble_step", lambda c, s, net, *a: step(c, s, nets.append(net) or net, *a))
+    cfg = job.Config(lrs=(0.1,), seeds=2, steps=3, batch_size=32, width=16, depth=4, train_size=300,
+                     hessian_images=100, quiet=True)
+    job.accuracy_members(cfg, 0.1, "bn", [0, 1])
+    assert len(nets) == 6 and all(not m._forward_hooks for net in nets for m in net.modules())
+
+
 def _part1(bn, plain, folded=None, chance=0.1135):
     lrs = sorted(bn)
     return {"config": {"lrs": lrs, "probe_depths": [], "train_size": 10000, "width": 100, "seeds": 3, "seed": 0,
