@@ -59,6 +59,22 @@ def test_a_graph_runs_every_task_its_finished_tasks_start(where):
     assert not bad.ok and bad.error == "ValueError: as asked" and "Traceback" in bad.traceback
 
 
+@pytest.mark.parametrize("where", ["this process", "processes"])
+def test_the_tasks_a_finished_task_starts_go_before_those_not_yet_started(where, tmp_path):
+    """One worker: the chain a, a+, a++ runs before b and c (a report's entry finishes before the next
+    entry's jobs), its tasks in the order done() returned them."""
+    order = []
+
+    def done(task, outcome):
+        order.append(task.key)
+        more = {"a": ["a+", "a-"], "a+": ["a++"]}.get(task.key, [])
+        return [parallel.Task(k, square, (1,)) for k in more]
+
+    tasks = [parallel.Task(k, square, (1,)) for k in "abc"]
+    parallel.run(tasks, done, **{**WHERE[where], "workers": min(WHERE[where]["workers"], 1)})
+    assert order == ["a", "a+", "a++", "a-", "b", "c"]
+
+
 def test_a_task_whose_process_dies_runs_again_and_one_that_keeps_dying_fails(tmp_path):
     outcomes = {}
 

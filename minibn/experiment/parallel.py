@@ -91,7 +91,9 @@ def run(tasks, done, *, workers: int | None = None, dask: int | None = None, sch
         retries: int = 2) -> None:
     """Run ``tasks`` and every task ``done(task, outcome)`` returns: on the Dask cluster at
     ``scheduler``, on a local Dask cluster of ``dask`` workers, in this process one after another
-    (``workers=0``), or in ``workers`` local worker processes (default: one per core)."""
+    (``workers=0``), or in ``workers`` local worker processes (default: one per core). The tasks a
+    finished task returns go before those not yet started (an entry's last step runs as soon as its
+    inputs are in, not after every other entry's jobs), and a task that died goes after them."""
     if scheduler or dask:
         on_dask(tasks, done, scheduler=scheduler, local_workers=dask, retries=retries)
     elif workers == 0:
@@ -135,7 +137,7 @@ def in_this_process(tasks, done) -> None:
     pending = deque(tasks)
     while pending:
         task = pending.popleft()
-        pending.extend(done(task, call(task.fn, task.args)) or ())
+        pending.extendleft(reversed(done(task, call(task.fn, task.args)) or ()))
 
 
 # -- local processes ---------------------------------------------------------------------------------
@@ -215,7 +217,7 @@ def in_processes(tasks, done, workers: int, retries: int) -> None:
                         continue
                     outcome = Outcome(None, f"its process died {deaths[task.key]} times (last exit code "
                                             f"{proc.exitcode})")
-                pending.extend(done(task, outcome) or ())
+                pending.extendleft(reversed(done(task, outcome) or ()))
     finally:
         for connection, (proc, _) in busy.items():
             proc.kill()
@@ -254,8 +256,9 @@ def on_dask(tasks, done, scheduler=None, local_workers=None, retries: int = 2) -
         run_id = uuid.uuid4().hex[:8]  # keys of this run, apart from any other client's on that cluster
         futures = {}
 
-        def submit(task):
-            future = client.submit(call, task.fn, task.args, key=f"minibn-{run_id}-{task.key}", pure=False)
+        def submit(task, priority=0):  # Dask runs the ready task of highest priority first
+            future = client.submit(call, task.fn, task.args, key=f"minibn-{run_id}-{task.key}", pure=False,
+                                   priority=priority)
             futures[future] = task
             return future
 
@@ -267,4 +270,4 @@ def on_dask(tasks, done, scheduler=None, local_workers=None, retries: int = 2) -
             except Exception as exc:  # KilledWorker, or a worker that cannot import the task's function
                 outcome = Outcome(None, f"{type(exc).__name__}: {exc}")
             for more in done(task, outcome) or ():
-                finished.add(submit(more))
+                finished.add(submit(more, priority=1))
