@@ -6,6 +6,7 @@ import contextlib
 import importlib
 import importlib.util
 import io
+import json
 import os
 import pathlib
 import re
@@ -64,6 +65,15 @@ def test_the_readme_is_a_front_page_whose_links_lead_somewhere():
     for link in re.findall(r"\]\(([^)#]+)\)", text):
         assert (ROOT / link).exists(), link
     assert ".venv/bin/python -m pytest" in text and "experiments/mnist_depth10.py" in text
+
+
+def test_the_readme_quotes_the_committed_reports_verdicts():
+    """The README's counts are those of docs/results/claims.json, as reproduce.summary_line words them."""
+    from experiments import reproduce
+    saved = json.loads((DOCS / "results" / "claims.json").read_text())
+    assert saved["claims"] and not saved["failed"], "the committed report has failed entries"
+    quoted = " ".join((ROOT / "README.md").read_text().split())  # the README wraps its lines
+    assert reproduce.summary_line(saved) in quoted, "rewrite the README's line from the report's claims.json"
 
 
 def _nav_pages(nav) -> set:
