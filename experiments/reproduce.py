@@ -335,7 +335,6 @@ def report_lines(results: dict, origin: dict, figures) -> list:
     """The report in Markdown from {entry: metrics or {"error": ...}}; ``figures(entry)`` gives the
     Markdown of the entry's figures."""
     claims = [{"entry": name, **c} for name, m in results.items() for c in m.get("claims", [])]
-    tally = count(c["verdict"] for c in claims)
     lines = [
         "# Reproduction report",
         "",
@@ -345,7 +344,7 @@ def report_lines(results: dict, origin: dict, figures) -> list:
         "below the table; the evidence column shows those numbers, the setting column what was run (MLPs "
         "on MNIST where the documents used larger networks or data sets).",
         "",
-        "Verdicts: " + ", ".join(f"{tally[v]} {v}" for v in VERDICTS) + f" ({len(claims)} claims).",
+        f"Verdicts: {verdict_counts(claims)} ({len(claims)} claims).",
         "",
         "| entry | seed | section | claim | setting | evidence | verdict | figures |",
         "| --- | --- | --- | --- | --- | --- | --- | --- |",
@@ -391,14 +390,19 @@ def write_report(out: Path, results: dict, origin: dict) -> Path:
     return path
 
 
+def verdict_counts(claims: list) -> str:
+    """How many claims got each verdict, in words: "3 REPRODUCED, 0 NOT-REPRODUCED, ..."."""
+    tally = count(c["verdict"] for c in claims)
+    return ", ".join(f"{tally[v]} {v}" for v in VERDICTS)
+
+
 def summary_line(saved: dict) -> str:
     """The README's sentence on a report, from its claims.json: the verdict counts, the wall-clock time of
     all its commands, and the machine (the README's test checks that it quotes this very sentence)."""
-    tally = count(c["verdict"] for c in saved["claims"])
     origin = saved["origin"]
     seconds = sum(s["seconds"] for s in origin.get("sittings", [])) or origin["seconds"]
-    return (f"{len(saved['claims'])} claims: " + ", ".join(f"{tally[v]} {v}" for v in VERDICTS)
-            + f"; {seconds / 3600:.1f} h of wall-clock time on {origin['machine']}.")
+    return (f"{len(saved['claims'])} claims: {verdict_counts(saved['claims'])}; {seconds / 3600:.1f} h of "
+            f"wall-clock time on {origin['machine']}.")
 
 
 def _pngs(out: Path, entry: str) -> list:
@@ -433,11 +437,10 @@ def write_docs(docs: Path, out: Path, results: dict, origin: dict) -> list:
         runs = [(n, results[n], out / n) for n in names]
         written.append(pages.write_page(docs / f"{exp.name}.md", exp, runs, made))
     claims = [{"entry": n, **c} for n, m in results.items() for c in m.get("claims", [])]
-    tally = count(c["verdict"] for c in claims)
     lines = ["# Results", "", f"*{made}*", "",
              "Every claim the experiments check, with the verdict its run computed; each experiment's page has "
              "the numbers, the evidence, the rules and the figures.", "",
-             "Verdicts: " + ", ".join(f"{tally[v]} {v}" for v in VERDICTS) + f" ({len(claims)} claims).", "",
+             f"Verdicts: {verdict_counts(claims)} ({len(claims)} claims).", "",
              "| claim | experiment | verdict |", "| --- | --- | --- |"]
     for c in claims:
         spec = entries().get(c["entry"], (c["entry"],))[0]

@@ -60,7 +60,7 @@ def test_a_graph_runs_every_task_its_finished_tasks_start(where):
 
 
 @pytest.mark.parametrize("where", ["this process", "processes"])
-def test_the_tasks_a_finished_task_starts_go_before_those_not_yet_started(where, tmp_path):
+def test_the_tasks_a_finished_task_starts_go_before_those_not_yet_started(where):
     """One worker: the chain a, a+, a++ runs before b and c (a report's entry finishes before the next
     entry's jobs), its tasks in the order done() returned them."""
     order = []
